@@ -1,0 +1,109 @@
+"""Audio in: decode files, mix to mono, resample to 16 kHz, and fit clips to the model's window.
+
+No torch here: everything is NumPy, so the capture thread and file decoding stay light.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import soundfile
+
+SAMPLE_RATE = 16_000  # Hz: every model and feature in the package runs at this rate
+CLIP_SECONDS = 1.0  # Speech Commands clips are one second long
+ENERGY_HOP_MS = 10.0  # granularity of the search for the loudest window when cropping
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga")
+
+
+class AudioDecodeError(Exception):
+    """A file that could not be turned into audio; the message names the file and the reason."""
+
+
+def load_audio(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """Decode a WAV/FLAC/OGG file into float32 mono samples in [-1, 1] at `sample_rate`.
+
+    WAV may be 8/16/24/32-bit integer or 32/64-bit float; libsndfile handles all of them.
+    """
+    path = Path(path)
+    try:
+        samples, file_rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+    except FileNotFoundError:
+        raise AudioDecodeError(f"{path}: no such file") from None
+    except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError) as err:
+        raise AudioDecodeError(f"{path}: cannot decode audio ({_one_line(err)})") from None
+    if samples.size == 0:
+        raise AudioDecodeError(f"{path}: the file holds no audio samples")
+    mono = samples.mean(axis=1)
+    if not np.all(np.isfinite(mono)):
+        raise AudioDecodeError(f"{path}: the audio holds NaN or infinite samples")
+    return resample(mono, file_rate, sample_rate)
+
+
+def resample(samples: np.ndarray, from_rate: int, to_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """Resample mono float samples with librosa's high-quality soxr resampler."""
+    samples = np.asarray(samples, dtype=np.float32)
+    if from_rate == to_rate:
+        return samples
+    import librosa  # imported lazily: it costs about a second at start-up
+
+    return librosa.resample(samples, orig_sr=from_rate, target_sr=to_rate, res_type="soxr_hq").astype(np.float32)
+
+
+def seconds_to_samples(seconds: float, sample_rate: int = SAMPLE_RATE) -> int:
+    return int(round(seconds * sample_rate))
+
+
+def loudest_window_start(samples: np.ndarray, window_samples: int, sample_rate: int = SAMPLE_RATE) -> int:
+    """Start index of the `window_samples`-long window holding the most energy (the spoken word)."""
+    if len(samples) <= window_samples:
+        return 0
+    hop = max(1, seconds_to_samples(ENERGY_HOP_MS / 1000.0, sample_rate))
+    energy = np.concatenate([[0.0], np.cumsum(samples.astype(np.float64) ** 2)])
+    starts = np.arange(0, len(samples) - window_samples + 1, hop)
+    window_energy = energy[starts + window_samples] - energy[starts]
+    return int(starts[int(np.argmax(window_energy))])
+
+
+def fit_to_window(samples: np.ndarray, window_samples: int, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """Crop a long clip to its loudest window, or pad a short one with silence on both sides."""
+    samples = np.asarray(samples, dtype=np.float32)
+    if len(samples) >= window_samples:
+        start = loudest_window_start(samples, window_samples, sample_rate)
+        return samples[start : start + window_samples].copy()
+    missing = window_samples - len(samples)
+    return np.pad(samples, (missing // 2, missing - missing // 2))
+
+
+def load_clip(path: str | os.PathLike, window_seconds: float = CLIP_SECONDS) -> np.ndarray:
+    """Decode a file and fit it to a window of `window_seconds` at 16 kHz."""
+    return fit_to_window(load_audio(path), seconds_to_samples(window_seconds))
+
+
+def speech_seconds(samples: np.ndarray, sample_rate: int = SAMPLE_RATE, top_db: float = 30.0) -> float:
+    """Length of the part of a take that is louder than `top_db` below its peak (the spoken part)."""
+    import librosa
+
+    if len(samples) == 0:
+        return 0.0
+    _, (start, end) = librosa.effects.trim(np.asarray(samples, dtype=np.float32), top_db=top_db)
+    return (end - start) / sample_rate
+
+
+def is_audio_file(path: Path) -> bool:
+    return path.suffix.lower() in AUDIO_EXTENSIONS and not path.name.startswith(".")
+
+
+def write_wav(path: str | os.PathLike, samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> None:
+    """Write 16-bit PCM through a temporary file and a rename, so a crash never leaves half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    soundfile.write(str(tmp), np.clip(samples, -1.0, 1.0), sample_rate, subtype="PCM_16", format="WAV")
+    os.replace(tmp, path)
+
+
+def _one_line(err: BaseException) -> str:
+    text = str(err).strip() or type(err).__name__
+    return " ".join(text.split())

@@ -1,0 +1,54 @@
+"""Training-time waveform augmentation: time shift, gain, and background noise at random volume."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .audio import SAMPLE_RATE
+from .noise import SILENCE_MAX_VOLUME, NoiseBank
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    time_shift_ms: float = 100.0  # the word moves up to this much either way inside its window
+    noise_probability: float = 0.8  # share of speech clips that get background noise
+    noise_max_volume: float = 0.1  # noise volume under speech, drawn from [0, this]
+    gain_db: float = 6.0  # speech level drawn from [-this, +this/2] dB: quiet speakers are common
+
+
+class WaveformAugmenter:
+    def __init__(self, config: AugmentConfig, noise: NoiseBank, seed: int = 0):
+        self.config = config
+        self.noise = noise
+        self.rng = np.random.default_rng(seed)
+
+    def __call__(self, waves: np.ndarray, is_silence: np.ndarray) -> torch.Tensor:
+        """waves (B, S) float32 -> augmented copy; `_silence_` rows get fresh noise at any volume."""
+        cfg, rng = self.config, self.rng
+        batch, n_samples = waves.shape
+        out = np.empty_like(waves)
+        max_shift = int(SAMPLE_RATE * cfg.time_shift_ms / 1000.0)
+        for i in range(batch):
+            if is_silence[i]:
+                out[i] = self.noise.window(rng, n_samples) * rng.uniform(0.0, SILENCE_MAX_VOLUME)
+                continue
+            out[i] = _shift(waves[i], int(rng.integers(-max_shift, max_shift + 1)))
+            out[i] *= 10.0 ** (rng.uniform(-cfg.gain_db, cfg.gain_db / 2) / 20.0)
+            if rng.random() < cfg.noise_probability:
+                out[i] += self.noise.window(rng, n_samples) * rng.uniform(0.0, cfg.noise_max_volume)
+        return torch.from_numpy(np.clip(out, -1.0, 1.0))
+
+
+def _shift(wave: np.ndarray, offset: int) -> np.ndarray:
+    """Move the signal by `offset` samples (positive: later), filling with silence."""
+    if offset == 0:
+        return wave.copy()
+    shifted = np.zeros_like(wave)
+    if offset > 0:
+        shifted[offset:] = wave[:-offset]
+    else:
+        shifted[:offset] = wave[-offset:]
+    return shifted

@@ -1,0 +1,253 @@
+"""The `speech-app` command line: the only module (with the GUI) that knows about terminals."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+from pathlib import Path
+
+from . import __version__
+
+EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
+PROGRESS_MIN_FILES = 50  # smaller batches finish before a progress bar would tell anything
+
+
+class UsageError(Exception):
+    """Bad arguments or inputs the user must fix; printed as one line, exit status 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="speech-app", description="Recognize spoken commands.")
+    parser.add_argument("--version", action="version", version=f"speech-app {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    add_classify_parser(sub)
+    add_train_parser(sub)
+    add_evaluate_parser(sub)
+    add_data_parser(sub)
+    add_optional_parsers(sub)
+    return parser
+
+
+def add_classify_parser(sub) -> None:
+    p = sub.add_parser("classify", help="label audio files (WAV, FLAC, OGG)")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="audio files or folders")
+    p.add_argument("--recursive", "-r", action="store_true", help="look inside subfolders too")
+    p.add_argument("--model", type=Path, help="model file (default: the shipped model)")
+    p.add_argument("--top-k", type=int, default=1, metavar="K", help="also print the next K-1 labels")
+    p.add_argument("--format", choices=("csv", "jsonl", "table"), default="csv")
+    p.add_argument("--output", "-o", type=Path, metavar="FILE", help="write here instead of standard output")
+    p.add_argument("--batch-size", type=int, default=64, metavar="N")
+    p.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda", "mps"))
+    p.set_defaults(handler=run_classify)
+
+
+def add_train_parser(sub) -> None:
+    p = sub.add_parser("train", help="train a model on folders of recordings")
+    p.add_argument("data_dirs", nargs="+", type=Path, metavar="DATA_DIR")
+    p.add_argument("--words", help="comma-separated words to recognize (default: the 10 standard "
+                                   "commands for Speech Commands data, every folder otherwise)")
+    p.add_argument("--out", type=Path, required=True, metavar="MODEL.safetensors")
+    p.add_argument("--epochs", type=int, default=40)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--learning-rate", type=float, default=2e-3)
+    p.add_argument("--patience", type=int, default=8, help="epochs without improvement before stopping")
+    p.add_argument("--steps-per-epoch", type=int, help="batches per epoch (default: one pass over the data)")
+    p.add_argument("--window-seconds", type=float, help="input window (default: chosen from the data)")
+    p.add_argument("--hidden-size", type=int, default=128, help="LSTM units per direction")
+    p.add_argument("--layers", type=int, default=2)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+    p.add_argument("--resume", action="store_true", help="continue from the checkpoint next to --out")
+    p.add_argument("--report-dir", type=Path, help="default: <out>_report/ next to the model")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(handler=run_train)
+
+
+def add_evaluate_parser(sub) -> None:
+    p = sub.add_parser("evaluate", help="accuracy and per-class figures of a model on a data folder")
+    p.add_argument("data_dirs", nargs="+", type=Path, metavar="DATA_DIR")
+    p.add_argument("--model", type=Path, help="model file (default: the shipped model)")
+    p.add_argument("--split", default="all", choices=("all", "training", "validation", "testing"))
+    p.add_argument("--report-dir", type=Path, default=Path("evaluation_report"))
+    p.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda", "mps"))
+    p.set_defaults(handler=run_evaluate)
+
+
+def add_data_parser(sub) -> None:
+    p = sub.add_parser("data", help="get training data")
+    data_sub = p.add_subparsers(dest="data_command", metavar="ACTION", required=True)
+    d = data_sub.add_parser("download", help="download a dataset (resumes, verifies checksums)")
+    d.add_argument("dataset", choices=("speech-commands",))
+    d.add_argument("--version", dest="dataset_version", default="0.02", choices=("0.01", "0.02"))
+    d.add_argument("--dest", type=Path, default=Path("data"), help="folder to download and extract into")
+    d.add_argument("--url", help="another address of the same archive (a mirror, or file://)")
+    d.set_defaults(handler=run_download)
+
+
+def add_optional_parsers(sub) -> None:
+    """Commands whose modules are optional pieces (synthetic speech, live recognition, GUI)."""
+    try:
+        from .synth import add_synth_arguments, run_synth
+    except ImportError:
+        return
+    p = sub.add_parser("synth", help="make synthetic training speech with offline TTS engines")
+    add_synth_arguments(p)
+    p.set_defaults(handler=lambda args: run_synth(args))
+
+
+def run_classify(args) -> int:
+    from .inference import CommandClassifier, expand_paths
+    from .modelfile import ModelFileError
+
+    if args.top_k < 1 or args.batch_size < 1:
+        raise UsageError("--top-k and --batch-size must be at least 1")
+    paths = expand_paths(args.paths, args.recursive)
+    if not paths:
+        raise UsageError(f"no audio files in {' '.join(args.paths)} (use --recursive for subfolders)")
+    try:
+        classifier = CommandClassifier.from_file(args.model, args.device)
+    except (ModelFileError, ValueError) as err:
+        raise UsageError(str(err)) from None
+    top_k = min(args.top_k, len(classifier.labels))
+    from tqdm import tqdm
+
+    results = tqdm(classifier.classify_files(paths, top_k, args.batch_size), total=len(paths), unit="file",
+                   desc="classifying", disable=len(paths) < PROGRESS_MIN_FILES, file=sys.stderr)
+    failed = 0
+    with open_output(args.output) as out:
+        writer = ResultWriter(out, args.format, top_k)
+        for result in results:
+            failed += result.error is not None
+            writer.write(result)
+        writer.close()
+    if failed:
+        print(f"{failed} of {len(paths)} files could not be classified", file=sys.stderr)
+    return EXIT_SOME_FAILED if failed else EXIT_OK
+
+
+class open_output:
+    """Standard output, or a file written through a temporary name and renamed when complete."""
+
+    def __init__(self, path: Path | None):
+        self.path = path
+
+    def __enter__(self):
+        if self.path is None:
+            return sys.stdout
+        self.tmp = self.path.with_name(f".{self.path.name}.tmp")
+        self.handle = open(self.tmp, "w", newline="", encoding="utf-8")
+        return self.handle
+
+    def __exit__(self, exc_type, *_):
+        if self.path is None:
+            sys.stdout.flush()
+            return
+        self.handle.close()
+        if exc_type is None:
+            os.replace(self.tmp, self.path)
+        else:
+            self.tmp.unlink(missing_ok=True)
+
+
+class ResultWriter:
+    """Writes classification results as CSV, JSON lines, or an aligned table."""
+
+    def __init__(self, out, fmt: str, top_k: int):
+        self.out, self.fmt, self.top_k = out, fmt, top_k
+        self.rows: list[list[str]] = []
+        self.header = ["path", "label", "confidence", "error"]
+        for k in range(2, top_k + 1):
+            self.header += [f"label_{k}", f"confidence_{k}"]
+        if fmt == "csv":
+            self.csv = csv.writer(out, lineterminator="\n")
+            self.csv.writerow(self.header)
+
+    def row(self, result) -> list[str]:
+        conf = [f"{c:.4f}" for c in result.confidences]
+        cells = [str(result.path), result.label, conf[0] if conf else "", result.error or ""]
+        for k in range(1, self.top_k):
+            has = k < len(result.labels)
+            cells += [result.labels[k] if has else "", conf[k] if has else ""]
+        return cells
+
+    def write(self, result) -> None:
+        if self.fmt == "csv":
+            self.csv.writerow(self.row(result))
+        elif self.fmt == "jsonl":
+            record = {"path": str(result.path), "label": result.label or None, "confidence": result.confidence,
+                      "error": result.error}
+            if self.top_k > 1:
+                record["top"] = [{"label": l, "confidence": c} for l, c in zip(result.labels, result.confidences)]
+            self.out.write(json.dumps(record) + "\n")
+        else:
+            self.rows.append(self.row(result))
+
+    def close(self) -> None:
+        if self.fmt != "table":
+            return
+        table = [self.header] + self.rows
+        widths = [max(len(r[i]) for r in table) for i in range(len(self.header))]
+        for r in table:
+            self.out.write("  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() + "\n")
+
+
+def run_train(args) -> int:
+    from .model import ModelConfig
+    from .train import TrainConfig, train
+
+    words = [w.strip() for w in args.words.split(",") if w.strip()] if args.words else None
+    config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
+                         patience=args.patience, seed=args.seed, device=args.device,
+                         window_seconds=args.window_seconds, steps_per_epoch=args.steps_per_epoch)
+    model_config = ModelConfig(hidden_size=args.hidden_size, num_layers=args.layers)
+    try:
+        train(args.data_dirs, args.out, words, config, model_config, resume=args.resume,
+              report_dir=args.report_dir, progress=not args.quiet)
+    except (FileNotFoundError, ValueError) as err:
+        raise UsageError(str(err)) from None
+    return EXIT_OK
+
+
+def run_evaluate(args) -> int:
+    from .evaluate import evaluate_model, print_evaluation
+    from .inference import CommandClassifier
+    from .modelfile import ModelFileError
+
+    try:
+        classifier = CommandClassifier.from_file(args.model, args.device)
+        result = evaluate_model(classifier, args.data_dirs, args.split, args.report_dir)
+    except (ModelFileError, FileNotFoundError, ValueError) as err:
+        raise UsageError(str(err)) from None
+    print_evaluation(result)
+    return EXIT_OK
+
+
+def run_download(args) -> int:
+    from .download import DownloadError, download_speech_commands
+
+    try:
+        folder = download_speech_commands(args.dataset_version, args.dest, url=args.url)
+    except DownloadError as err:
+        print(f"speech-app: {err}", file=sys.stderr)
+        return EXIT_SOME_FAILED
+    print(folder)
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return args.handler(args)
+    except UsageError as err:
+        print(f"speech-app {args.command}: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,96 @@
+"""Decoding a dataset's clips once: into one int16 array per split, cached on disk between runs,
+so that no epoch (and no resumed run) decodes a file again."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from .audio import SAMPLE_RATE, AudioDecodeError, fit_to_window, load_audio, seconds_to_samples, speech_seconds
+from .dataset import Example
+from .noise import NoiseBank
+
+INT16_SCALE = 32767.0
+WINDOW_STEP_SECONDS = 0.25  # a window chosen from the data is a whole number of these
+WINDOW_MARGIN_SECONDS = 0.2  # room around the spoken part for the time shift
+MIN_WINDOW_SECONDS = 1.0
+MAX_WINDOW_SECONDS = 4.0
+DECODE_THREADS = max(2, min(8, os.cpu_count() or 2))  # libsndfile releases the GIL while decoding
+
+
+def cache_dir() -> Path:
+    base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    return base / "speech-app" / "clips"
+
+
+def decode_files(paths: list[str], progress: bool = True) -> list[np.ndarray | AudioDecodeError]:
+    """Full-length decoded audio per path, in parallel; a broken file gives its error, not a crash."""
+
+    def decode(path: str):
+        try:
+            return load_audio(path)
+        except AudioDecodeError as err:
+            return err
+
+    with ThreadPoolExecutor(DECODE_THREADS) as pool:
+        iterator = pool.map(decode, paths)
+        return list(tqdm(iterator, total=len(paths), desc="decoding", unit="clip", disable=not progress, leave=False))
+
+
+def choose_window_seconds(audio: list[np.ndarray], percentile: float = 95.0) -> float:
+    """A window that holds the spoken part of nearly every take: a phrase needs more than a second.
+
+    Never longer than the takes themselves (one-second Speech Commands clips get one second).
+    """
+    lengths = [speech_seconds(a) for a in audio if len(a)]
+    if not lengths:
+        return MIN_WINDOW_SECONDS
+    needed = float(np.percentile(lengths, percentile)) + WINDOW_MARGIN_SECONDS
+    longest_take = max(len(a) for a in audio) / SAMPLE_RATE
+    steps = np.ceil(min(needed, longest_take) / WINDOW_STEP_SECONDS - 1e-6) * WINDOW_STEP_SECONDS
+    return float(np.clip(steps, MIN_WINDOW_SECONDS, MAX_WINDOW_SECONDS))
+
+
+def _cache_key(examples: list[Example], window_samples: int, seed: int) -> str:
+    digest = hashlib.sha1(f"{window_samples}:{seed}".encode())
+    for e in examples:
+        stat = os.stat(e.path) if e.path else None
+        digest.update(f"{e.path}|{stat.st_size if stat else 0}|{stat.st_mtime_ns if stat else 0}\n".encode())
+    return digest.hexdigest()[:20]
+
+
+def load_split_clips(examples: list[Example], window_seconds: float, noise: NoiseBank, *, seed: int = 0,
+                     progress: bool = True, use_cache: bool = True) -> tuple[np.ndarray, list[str]]:
+    """(clips as int16 (N, window_samples), errors) for the examples, in their order.
+
+    `_silence_` examples become noise windows drawn with a fixed seed, so validation is repeatable.
+    A file that cannot be decoded becomes a silent row and an error line; training goes on.
+    """
+    window_samples = seconds_to_samples(window_seconds)
+    cache_file = cache_dir() / f"{_cache_key(examples, window_samples, seed)}.npy"
+    if use_cache and cache_file.is_file():
+        return np.load(cache_file, allow_pickle=False), []
+    clips = np.zeros((len(examples), window_samples), dtype=np.int16)
+    decoded = decode_files([e.path for e in examples if e.path], progress)
+    errors, rng, files = [], np.random.default_rng(seed), iter(decoded)
+    for row, example in enumerate(examples):
+        audio = next(files) if example.path else noise.silence_clip(rng, window_samples)
+        if isinstance(audio, AudioDecodeError):
+            errors.append(str(audio))
+            continue
+        clips[row] = np.round(np.clip(fit_to_window(audio, window_samples, SAMPLE_RATE), -1, 1) * INT16_SCALE)
+    if use_cache and not errors:
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache_file.with_name(cache_file.name + ".tmp.npy")
+        np.save(tmp, clips, allow_pickle=False)
+        os.replace(tmp, cache_file)
+    return clips, errors
+
+
+def to_float(clips: np.ndarray) -> np.ndarray:
+    return clips.astype(np.float32) / INT16_SCALE

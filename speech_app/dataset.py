@@ -1,0 +1,178 @@
+"""Which clips train, validate and test a model, and with which labels.
+
+Two layouts are read:
+- Speech Commands: one folder per word, `_background_noise_/`, files `<speaker>_nohash_<n>.wav`,
+  optionally `validation_list.txt`/`testing_list.txt`; otherwise the dataset's own speaker-hash split.
+- Plain word folders of custom recordings, any file names, any length.
+`_silence_` and `_unknown_` are added as in the standard 12-class task.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import random
+import re
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .audio import is_audio_file
+
+SILENCE_LABEL = "_silence_"
+UNKNOWN_LABEL = "_unknown_"
+BACKGROUND_NOISE_DIR = "_background_noise_"
+STANDARD_WORDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
+SPLIT_LIST_FILES = {"validation": "validation_list.txt", "testing": "testing_list.txt"}
+SPLITS = ("training", "validation", "testing")
+
+VALIDATION_PERCENT = 10.0
+TESTING_PERCENT = 10.0
+SILENCE_PERCENT = 10.0  # of the wanted-word clips in each split, as in the standard task
+UNKNOWN_PERCENT = 10.0
+# the constant TensorFlow's input_data.py uses, so the split matches the dataset's published one
+MAX_NUM_WAVS_PER_CLASS = 2**27 - 1
+
+
+@dataclass(frozen=True)
+class Example:
+    path: str | None  # None: a `_silence_` example, made from background noise when loaded
+    label: str
+    split: str
+    word: str = ""  # the folder the clip came from (differs from label for `_unknown_`)
+    source: str = "real"  # "real" or "synthetic"
+
+
+@dataclass
+class DatasetIndex:
+    labels: list[str]
+    examples: list[Example]
+    noise_files: list[Path] = field(default_factory=list)
+
+    def split(self, name: str) -> list[Example]:
+        return [e for e in self.examples if e.split == name]
+
+    def counts(self) -> dict[str, Counter]:
+        table: dict[str, Counter] = {name: Counter() for name in SPLITS}
+        for example in self.examples:
+            table[example.split][example.label] += 1
+        return table
+
+
+def speaker_of(path: str | Path) -> str:
+    """The speaker part of a Speech Commands name (`3cfc6b3a_nohash_1.wav` -> `3cfc6b3a`)."""
+    return re.sub(r"_nohash_.*$", "", Path(path).name)
+
+
+def which_set(path: str | Path, validation_percent: float = VALIDATION_PERCENT,
+              testing_percent: float = TESTING_PERCENT) -> str:
+    """The split of a file by a stable hash of its speaker, so a speaker never spans two splits and
+    a clip keeps its split as the dataset grows (the rule of the Speech Commands dataset)."""
+    digest = hashlib.sha1(speaker_of(path).encode("utf-8")).hexdigest()
+    percentage = (int(digest, 16) % (MAX_NUM_WAVS_PER_CLASS + 1)) * (100.0 / MAX_NUM_WAVS_PER_CLASS)
+    if percentage < validation_percent:
+        return "validation"
+    if percentage < validation_percent + testing_percent:
+        return "testing"
+    return "training"
+
+
+def word_folders(data_dir: Path) -> dict[str, list[Path]]:
+    """Audio files per word folder; folders starting with `_` or `.` are not words."""
+    folders = {}
+    for folder in sorted(p for p in data_dir.iterdir() if p.is_dir()):
+        if folder.name.startswith(("_", ".")):
+            continue
+        files = sorted(p for p in folder.rglob("*") if p.is_file() and is_audio_file(p))
+        if files:
+            folders[folder.name] = files
+    return folders
+
+
+def is_speech_commands_layout(data_dir: Path) -> bool:
+    return (data_dir / BACKGROUND_NOISE_DIR).is_dir() or any((data_dir / f).is_file() for f in SPLIT_LIST_FILES.values())
+
+
+def read_split_lists(data_dir: Path) -> dict[str, str]:
+    """`word/name` (no extension) -> split, from the dataset's list files when it ships them."""
+    listed = {}
+    for split, filename in SPLIT_LIST_FILES.items():
+        list_file = data_dir / filename
+        if list_file.is_file():
+            for line in list_file.read_text().splitlines():
+                if line.strip():
+                    listed[_list_key(Path(line.strip()))] = split
+    return listed
+
+
+def _list_key(relative: Path) -> str:
+    return relative.with_suffix("").as_posix()
+
+
+def default_words(data_dirs: list[Path]) -> list[str]:
+    """The standard ten commands for Speech Commands data; every folder for custom recordings."""
+    if any(is_speech_commands_layout(d) for d in data_dirs):
+        return list(STANDARD_WORDS)
+    return sorted({word for d in data_dirs for word in word_folders(d)})
+
+
+def build_index(data_dirs: list[Path], words: list[str] | None = None, *, seed: int = 59185,
+                silence_percent: float = SILENCE_PERCENT, unknown_percent: float = UNKNOWN_PERCENT,
+                validation_percent: float = VALIDATION_PERCENT, testing_percent: float = TESTING_PERCENT,
+                source: str = "real", allow_missing: bool = False) -> DatasetIndex:
+    data_dirs = [Path(d) for d in data_dirs]
+    for d in data_dirs:
+        if not d.is_dir():
+            raise FileNotFoundError(f"{d}: no such data folder")
+    words = list(words) if words else default_words(data_dirs)
+    wanted, unknown_pool, noise_files = [], [], []
+    for data_dir in data_dirs:
+        listed = read_split_lists(data_dir)
+        noise_dir = data_dir / BACKGROUND_NOISE_DIR
+        if noise_dir.is_dir():
+            noise_files += sorted(p for p in noise_dir.iterdir() if is_audio_file(p))
+        for word, files in word_folders(data_dir).items():
+            for path in files:
+                key = _list_key(path.relative_to(data_dir))
+                split = listed.get(key) or which_set(path, validation_percent, testing_percent)
+                label = word if word in words else UNKNOWN_LABEL
+                example = Example(str(path), label, split, word, source)
+                (wanted if label != UNKNOWN_LABEL else unknown_pool).append(example)
+    missing = [w for w in words if not any(e.word == w for e in wanted)]
+    if missing and not allow_missing:
+        raise ValueError(f"no recordings for: {', '.join(missing)} (looked in {', '.join(map(str, data_dirs))})")
+    wanted = _ensure_validation(wanted)
+    examples = list(wanted)
+    rng = random.Random(seed)
+    for split in SPLITS:
+        n_wanted = sum(e.split == split for e in wanted)
+        pool = [e for e in unknown_pool if e.split == split]
+        n_unknown = min(len(pool), math.ceil(n_wanted * unknown_percent / 100.0))
+        examples += rng.sample(pool, n_unknown)
+        n_silence = math.ceil(n_wanted * silence_percent / 100.0) if n_wanted else 0
+        examples += [Example(None, SILENCE_LABEL, split, SILENCE_LABEL, source)] * n_silence
+    labels = [SILENCE_LABEL, UNKNOWN_LABEL] + [w for w in words if w not in (SILENCE_LABEL, UNKNOWN_LABEL)]
+    return DatasetIndex(labels=labels, examples=examples, noise_files=noise_files)
+
+
+def _ensure_validation(examples: list[Example]) -> list[Example]:
+    """Give every word with recordings from two or more speakers at least one validation speaker.
+
+    A handful of custom takes can all hash into training; then the speaker with the fewest clips
+    moves to validation as a whole, which keeps the split speaker-disjoint.
+    """
+    by_word: dict[str, list[Example]] = defaultdict(list)
+    for e in examples:
+        by_word[e.word].append(e)
+    moved: set[tuple[str, str]] = set()
+    for word, items in by_word.items():
+        speakers = Counter(speaker_of(e.path) for e in items)
+        if len(speakers) < 2 or any(e.split == "validation" for e in items):
+            continue
+        training_speakers = [s for s in speakers if all(e.split == "training" for e in items if speaker_of(e.path) == s)]
+        if len(training_speakers) >= 2:
+            moved.add((word, min(training_speakers, key=lambda s: (speakers[s], s))))
+    if not moved:
+        return examples
+    return [Example(e.path, e.label, "validation", e.word, e.source) if (e.word, speaker_of(e.path)) in moved else e
+            for e in examples]

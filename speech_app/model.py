@@ -1,0 +1,81 @@
+"""The classifier: a bidirectional LSTM with attention pooling over time. No I/O, no labels."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    n_features: int = 40  # MFCC coefficients per frame
+    n_classes: int = 12
+    hidden_size: int = 128  # LSTM units per direction
+    num_layers: int = 2
+    dropout: float = 0.25
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> ModelConfig:
+        known = {name: values[name] for name in cls.__dataclass_fields__ if name in values}
+        return cls(**known)
+
+
+class BiLstmClassifier(nn.Module):
+    """MFCC (batch, n_features, frames) -> logits (batch, n_classes)."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        # per-coefficient statistics of the training features, stored in the model file with the weights
+        self.register_buffer("feature_mean", torch.zeros(config.n_features))
+        self.register_buffer("feature_std", torch.ones(config.n_features))
+        self.lstm = nn.LSTM(
+            input_size=config.n_features,
+            hidden_size=config.hidden_size,
+            num_layers=config.num_layers,
+            batch_first=True,
+            bidirectional=True,
+            dropout=config.dropout if config.num_layers > 1 else 0.0,
+        )
+        width = 2 * config.hidden_size
+        self.attention = nn.Sequential(nn.Linear(width, width // 2), nn.Tanh(), nn.Linear(width // 2, 1))
+        self.head = nn.Sequential(nn.Dropout(config.dropout), nn.Linear(width, config.n_classes))
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        x = (features - self.feature_mean[:, None]) / self.feature_std[:, None]  # (B, F, T)
+        x = x.transpose(1, 2)  # (B, T, F)
+        states, _ = self.lstm(x)  # (B, T, 2H)
+        weights = torch.softmax(self.attention(states), dim=1)  # (B, T, 1): which frames hold the word
+        pooled = (weights * states).sum(dim=1)  # (B, 2H)
+        return self.head(pooled)  # (B, C)
+
+    def set_feature_statistics(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        self.feature_mean.copy_(mean)
+        self.feature_std.copy_(std.clamp_min(1e-3))
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def flops_per_clip(config: ModelConfig, n_frames: int) -> int:
+    """Floating-point operations (a multiply-add counts as two) for one clip of `n_frames` frames.
+
+    Counts the matrix products, which dominate: LSTM gates, attention and head; not the
+    elementwise gate nonlinearities.
+    """
+    hidden, width = config.hidden_size, 2 * config.hidden_size
+    macs = 0
+    input_size = config.n_features
+    for _ in range(config.num_layers):
+        macs += 2 * n_frames * 4 * hidden * (input_size + hidden)  # 2 directions x 4 gates
+        input_size = width
+    macs += n_frames * (width * (width // 2) + width // 2)  # attention scores
+    macs += n_frames * width  # weighted sum
+    macs += width * config.n_classes  # head
+    return 2 * macs

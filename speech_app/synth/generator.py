@@ -1,0 +1,267 @@
+"""Write N synthetic one-second clips per word, spread over every installed engine and voice.
+
+Each clip draws its engine, voice, speed, pitch and augmentation from a generator seeded by
+(seed, word, clip index) alone, so the files do not depend on --jobs or on the order workers finish.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+import os
+import sys
+import tempfile
+import time
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..audio import AudioDecodeError, load_audio, write_wav
+from ..noise import NoiseBank
+from .effects import augment_utterance, pitch_shift
+from .engines import (ALL_ENGINES, INSTALL_COMMAND, SpeechEngine, SynthesisError, available_engines,
+                      engine_names)
+
+SPEED_RANGE = (0.8, 1.25)  # speaking-rate multiplier drawn per clip, given to the engine
+VOICE_PITCH_SEMITONES = 3.0  # per-clip pitch offset from the voice's own, drawn from [-this, +this]
+SEED_MASK = 2**63 - 1  # SeedSequence wants non-negative entropy
+
+
+class SynthUsageError(ValueError):
+    """Bad arguments: an unknown engine, an unusable word, a non-positive count."""
+
+
+class NoEngineError(Exception):
+    """No wanted speech engine is installed; the message says what to install."""
+
+
+@dataclass(frozen=True)
+class VoicePool:
+    """The installed voices and how often each engine is drawn."""
+
+    engines: tuple[SpeechEngine, ...]
+    voices: tuple[tuple[str, ...], ...]  # per engine, sorted
+    shares: tuple[float, ...]  # per engine, summing to 1
+
+    @classmethod
+    def from_engines(cls, engines: list[SpeechEngine]) -> VoicePool:
+        voices = tuple(tuple(e.voices()) for e in engines)
+        return cls(tuple(engines), voices, tuple(engine_shares(engines, [len(v) for v in voices])))
+
+    def pick(self, rng: np.random.Generator) -> tuple[SpeechEngine, str]:
+        i = int(rng.choice(len(self.engines), p=self.shares))
+        return self.engines[i], self.voices[i][int(rng.integers(len(self.voices[i])))]
+
+
+def engine_shares(engines: list[SpeechEngine], voice_counts: list[int]) -> list[float]:
+    """Share of clips per engine: by number of voices (about the number of speakers), except that an
+    engine with `max_share` (robotic espeak-ng) is held to it whenever other engines exist."""
+    total = sum(voice_counts)
+    shares = [n / total for n in voice_counts]
+    capped = [i for i, e in enumerate(engines) if e.max_share is not None and shares[i] > e.max_share]
+    free = [i for i in range(len(engines)) if i not in capped]
+    if not capped or not free:
+        return shares
+    left = 1.0 - sum(engines[i].max_share for i in capped)
+    free_voices = sum(voice_counts[i] for i in free)
+    return [engines[i].max_share if i in capped else left * voice_counts[i] / free_voices
+            for i in range(len(engines))]
+
+
+def clip_rng(seed: int, word: str, index: int) -> np.random.Generator:
+    # a stable hash: Python's hash() of a str changes between processes
+    word_key = int.from_bytes(hashlib.sha1(word.encode("utf-8")).digest()[:8], "little")
+    return np.random.default_rng([seed & SEED_MASK, word_key, index])
+
+
+@dataclass(frozen=True)
+class ClipResult:
+    word: str
+    index: int
+    engine: str
+    voice: str
+    licence: str
+    path: Path | None  # None when the clip failed
+    error: str = ""
+
+
+class ClipMaker:
+    """Everything one process needs to render clips: the voices, the noise, the seed."""
+
+    def __init__(self, pool: VoicePool, out_dir: Path, seed: int, noise_files: list[Path] | None):
+        self.pool, self.out_dir, self.seed = pool, out_dir, seed
+        self.noise = NoiseBank.from_files(noise_files, seed) if noise_files else NoiseBank.generated(seed)
+
+    def __call__(self, word: str, index: int) -> ClipResult:
+        rng = clip_rng(self.seed, word, index)
+        engine, voice = self.pool.pick(rng)
+        speed = rng.uniform(*SPEED_RANGE)
+        pitch = rng.uniform(-VOICE_PITCH_SEMITONES, VOICE_PITCH_SEMITONES)
+        path = self.out_dir / word / f"{engine.name}-{voice}_nohash_{index}.wav"
+        result = dict(word=word, index=index, engine=engine.name, voice=voice, licence=engine.voice_licence(voice))
+        try:
+            with tempfile.TemporaryDirectory(prefix="speech-app-synth-") as tmp:
+                raw_path = Path(tmp) / "engine.wav"  # at the engine's own rate; load_audio resamples
+                engine.synthesize(word, voice, speed, pitch, raw_path)
+                speech = load_audio(raw_path)
+            if not engine.native_pitch(voice):
+                speech = pitch_shift(speech, pitch)
+            write_wav(path, augment_utterance(speech, rng, self.noise))
+        except (SynthesisError, AudioDecodeError) as err:
+            return ClipResult(**result, path=None, error=f"{word!r} #{index}: {err}")
+        except Exception as err:  # noqa: BLE001 - one odd utterance must not end a run of thousands
+            return ClipResult(**result, path=None,
+                              error=f"{word!r} #{index} ({engine.name} {voice}): {type(err).__name__}: {err}")
+        return ClipResult(**result, path=path)
+
+
+_worker_maker: ClipMaker | None = None  # one per worker process, built once by the pool's initializer
+
+
+def _init_worker(pool: VoicePool, out_dir: Path, seed: int, noise_files: list[Path] | None) -> None:
+    global _worker_maker
+    _worker_maker = ClipMaker(pool, out_dir, seed, noise_files)
+
+
+def _make_clip_in_worker(word: str, index: int) -> ClipResult:
+    return _worker_maker(word, index)
+
+
+@dataclass
+class SynthSummary:
+    """What a run wrote: clips per engine and voice, the voices' licences, and what failed."""
+
+    out_dir: Path
+    requested: int
+    seconds: float
+    clips_per_engine: Counter = field(default_factory=Counter)
+    clips_per_voice: Counter = field(default_factory=Counter)  # key: (engine, voice)
+    licences: dict[tuple[str, str], str] = field(default_factory=dict)
+    files: list[Path] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_results(cls, out_dir: Path, results: list[ClipResult], seconds: float) -> SynthSummary:
+        summary = cls(out_dir=out_dir, requested=len(results), seconds=seconds)
+        for r in sorted(results, key=lambda r: (r.word, r.index)):
+            if r.path is None:
+                summary.failures.append(r.error)
+                continue
+            summary.files.append(r.path)
+            summary.clips_per_engine[r.engine] += 1
+            summary.clips_per_voice[(r.engine, r.voice)] += 1
+            summary.licences[(r.engine, r.voice)] = r.licence
+        return summary
+
+    @property
+    def clips_written(self) -> int:
+        return len(self.files)
+
+    @property
+    def clips_per_second(self) -> float:
+        return self.clips_written / self.seconds if self.seconds > 0 else 0.0
+
+    def table(self) -> str:
+        rows = [("engine", "voice", "clips", "licence")]
+        for engine in sorted(self.clips_per_engine):
+            rows.append((engine, "(all)", str(self.clips_per_engine[engine]), ""))
+            rows += [("", voice, str(n), self.licences[(e, voice)])
+                     for (e, voice), n in sorted(self.clips_per_voice.items()) if e == engine]
+        widths = [max(len(row[i]) for row in rows) for i in range(3)]
+        lines = [f"{a:<{widths[0]}}  {b:<{widths[1]}}  {c:>{widths[2]}}  {d}".rstrip() for a, b, c, d in rows]
+        lines.append(f"{self.clips_written} of {self.requested} clips written to {self.out_dir} in "
+                     f"{self.seconds:.1f} s ({self.clips_per_second:.1f} clips/s); {len(self.failures)} failed")
+        lines += [f"  failed: {message}" for message in self.failures[:10]]
+        if len(self.failures) > 10:
+            lines.append(f"  ... and {len(self.failures) - 10} more failures")
+        return "\n".join(lines)
+
+
+def no_engine_message(wanted: list[str] | None = None) -> str:
+    if wanted:
+        hints = "; ".join(f"{e.name}: {e.packages}" for e in ALL_ENGINES if e.name in wanted)
+        return f"none of the requested speech engines is installed ({hints}). Install them, e.g.: {INSTALL_COMMAND}"
+    optional = ", ".join(e.packages for e in ALL_ENGINES[3:])
+    return (f"no offline speech engine is installed. Install the main-section engines with: {INSTALL_COMMAND} "
+            f"(optional extras: {optional})")
+
+
+def choose_engines(engines: str | list[str] = "auto") -> list[SpeechEngine]:
+    """"auto" -> every installed engine; else the named ones ("espeak-ng,flite" or a list) that are installed."""
+    names = [n.strip() for n in engines.split(",")] if isinstance(engines, str) else [n.strip() for n in engines]
+    names = [n for n in names if n]
+    if not names:
+        raise SynthUsageError("no engine named; use 'auto' or some of: " + ", ".join(engine_names()))
+    installed = available_engines()
+    if names == ["auto"]:
+        if not installed:
+            raise NoEngineError(no_engine_message())
+        return installed
+    unknown = [n for n in names if n not in engine_names()]
+    if unknown:
+        raise SynthUsageError(f"unknown engine {', '.join(unknown)}; choose from auto, {', '.join(engine_names())}")
+    chosen = [e for e in installed if e.name in names]
+    if not chosen:
+        raise NoEngineError(no_engine_message(names))
+    return chosen
+
+
+def check_words(words: list[str]) -> list[str]:
+    """Words and phrases as typed, each a folder name: stripped, de-duplicated, in order."""
+    cleaned = list(dict.fromkeys(w.strip() for w in words if w.strip()))
+    if not cleaned:
+        raise SynthUsageError("no words given")
+    for word in cleaned:
+        if "/" in word or "\\" in word or "\0" in word:
+            raise SynthUsageError(f"{word!r}: a word becomes a folder name, so it cannot hold a slash")
+        if word.startswith(("_", ".")):  # the dataset reader skips such folders (`_background_noise_`)
+            raise SynthUsageError(f"{word!r}: a word cannot start with '_' or '.'")
+    return cleaned
+
+
+def synthesize_words(words: list[str], out_dir: Path, per_word: int = 200, engines: str | list[str] = "auto",
+                     seed: int = 0, jobs: int | None = None, noise_files: list[Path] | None = None,
+                     progress: bool = True) -> SynthSummary:
+    """Write `per_word` clips for each word to `out_dir/<word>/<engine>-<voice>_nohash_<n>.wav`."""
+    words = check_words(words)
+    if per_word < 1:
+        raise SynthUsageError(f"--per-word must be at least 1, not {per_word}")
+    if jobs is not None and jobs < 1:
+        raise SynthUsageError(f"--jobs must be at least 1, not {jobs}")
+    pool = VoicePool.from_engines(choose_engines(engines))
+    out_dir = Path(out_dir)
+    tasks = [(word, index) for word in words for index in range(per_word)]
+    jobs = min(jobs or os.cpu_count() or 1, len(tasks))
+    started = time.perf_counter()
+    results = _run_tasks(tasks, pool, out_dir, seed, noise_files, jobs, progress)
+    return SynthSummary.from_results(out_dir, results, time.perf_counter() - started)
+
+
+def _run_tasks(tasks: list[tuple[str, int]], pool: VoicePool, out_dir: Path, seed: int,
+               noise_files: list[Path] | None, jobs: int, progress: bool) -> list[ClipResult]:
+    from tqdm import tqdm
+
+    results = []
+    with tqdm(total=len(tasks), unit="clip", desc="synth", file=sys.stderr, disable=not progress) as bar:
+        if jobs == 1:  # in this process: no start-up cost, and easier to debug
+            maker = ClipMaker(pool, out_dir, seed, noise_files)
+            for word, index in tasks:
+                results.append(maker(word, index))
+                bar.update()
+            return results
+        # spawn, not fork: the caller may hold torch's thread pools, which do not survive a fork
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker,
+                                 initargs=(pool, out_dir, seed, noise_files)) as executor:
+            futures = [executor.submit(_make_clip_in_worker, word, index) for word, index in tasks]
+            try:
+                for future in as_completed(futures):
+                    results.append(future.result())
+                    bar.update()
+            except BaseException:
+                executor.shutdown(wait=True, cancel_futures=True)  # Ctrl-C: stop queued clips, finish running ones
+                raise
+    return results

@@ -1,0 +1,352 @@
+"""Training: data folders in, a self-describing model file and a report out.
+
+Runs on one device, or on several processes under `torchrun` (PyTorch DDP: NCCL on CUDA, gloo on
+the CPU). Each epoch ends with validation, a checkpoint (`--resume` continues from it) and early
+stopping on validation accuracy.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from .augment import AugmentConfig, WaveformAugmenter
+from .clips import choose_window_seconds, decode_files, load_split_clips, to_float
+from .dataset import SILENCE_LABEL, DatasetIndex, build_index
+from .features import FeatureConfig, MfccFrontend, SpecAugment
+from .inference import pick_device, predict_logits
+from .model import BiLstmClassifier, ModelConfig, count_parameters, flops_per_clip
+from .modelfile import ModelBundle, save_model
+from .noise import NoiseBank
+from .report import accuracy, confusion_matrix, write_report
+
+WINDOW_SAMPLE_CLIPS = 300  # training takes decoded to choose the window length from the data
+FEATURE_STATS_CLIPS = 2000  # clips used to measure the mean and spread of each MFCC coefficient
+WARMUP_EPOCHS = 1.0
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 40
+    batch_size: int = 128
+    learning_rate: float = 2e-3
+    weight_decay: float = 1e-2
+    label_smoothing: float = 0.05
+    patience: int = 8  # epochs without a better validation accuracy before stopping
+    balance_power: float = 0.5  # sampling weight per class ~ count**-power: rare words are seen more
+    max_clip_norm: float = 5.0
+    seed: int = 0
+    device: str = "auto"
+    window_seconds: float | None = None  # None: chosen from the data
+    spec_augment: bool = True
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    steps_per_epoch: int | None = None  # None: one pass over the training set
+
+
+@dataclass
+class TrainResult:
+    model_path: Path
+    report_dir: Path
+    best_epoch: int
+    val_accuracy: float
+    history: list[dict]
+
+
+class Distributed:
+    """Rank and world size under torchrun; a single process otherwise."""
+
+    def __init__(self, device: torch.device):
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        self.local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        if self.world > 1 and not dist.is_initialized():
+            dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def barrier(self) -> None:
+        if self.world > 1:
+            dist.barrier()
+
+    def all_sum(self, values: list[float]) -> list[float]:
+        if self.world == 1:
+            return values
+        tensor = torch.tensor(values, dtype=torch.float64)
+        dist.all_reduce(tensor)
+        return tensor.tolist()
+
+    def close(self) -> None:
+        if self.world > 1 and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def log(message: str, dist_info: Distributed | None = None) -> None:
+    if dist_info is None or dist_info.is_main:
+        print(message, file=sys.stderr, flush=True)
+
+
+def prepare_data(index: DatasetIndex, config: TrainConfig, progress: bool):
+    """Decoded clips per split (int16), label ids, the noise bank and the chosen window length."""
+    noise = NoiseBank.from_files(index.noise_files, seed=config.seed)
+    window = config.window_seconds
+    if window is None:
+        train_paths = [e.path for e in index.split("training") if e.path]
+        rng = np.random.default_rng(config.seed)
+        sample = list(rng.choice(train_paths, min(len(train_paths), WINDOW_SAMPLE_CLIPS), replace=False))
+        window = choose_window_seconds([a for a in decode_files(sample, progress) if isinstance(a, np.ndarray)])
+    label_ids = {label: i for i, label in enumerate(index.labels)}
+    splits = {}
+    for split_seed, name in enumerate(("training", "validation", "testing")):
+        examples = index.split(name)
+        clips, errors = load_split_clips(examples, window, noise, seed=config.seed + split_seed, progress=progress)
+        for error in errors:
+            print(f"skipped: {error}", file=sys.stderr)
+        labels = np.array([label_ids[e.label] for e in examples], dtype=np.int64)
+        splits[name] = (clips, labels)
+    return splits, noise, window
+
+
+def feature_statistics(frontend: MfccFrontend, clips: np.ndarray, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    rng = np.random.default_rng(seed)
+    rows = rng.choice(len(clips), min(len(clips), FEATURE_STATS_CLIPS), replace=False)
+    with torch.no_grad():
+        feats = torch.cat([frontend(torch.from_numpy(to_float(clips[rows[i : i + 256]])))
+                           for i in range(0, len(rows), 256)])  # (N, F, T)
+    return feats.mean(dim=(0, 2)), feats.std(dim=(0, 2))
+
+
+def epoch_order(labels: np.ndarray, epoch: int, seed: int, power: float, n_draws: int) -> np.ndarray:
+    """Indices for one epoch, drawn so that class c is seen in proportion to count_c**(1 - power)."""
+    counts = np.bincount(labels)
+    weights = counts[labels].astype(np.float64) ** -power
+    rng = np.random.default_rng([seed, epoch])
+    return rng.choice(len(labels), size=n_draws, replace=True, p=weights / weights.sum())
+
+
+def lr_factor(step: int, total_steps: int, warmup_steps: int) -> float:
+    """Linear warm-up, then cosine decay to zero."""
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+
+def evaluate_clips(model, frontend, clips: np.ndarray, labels: np.ndarray, n_classes: int):
+    """(mean loss, confusion matrix) of the model on decoded clips."""
+    model.eval()
+    logits = predict_logits(model, frontend, to_float(clips)) if len(clips) else torch.zeros(0, n_classes)
+    targets = torch.from_numpy(labels)
+    loss = F.cross_entropy(logits, targets).item() if len(labels) else float("nan")
+    return loss, confusion_matrix(labels, logits.argmax(dim=1).numpy(), n_classes)
+
+
+class Trainer:
+    """Holds the model, optimiser and data of one training run; `fit()` runs the epochs."""
+
+    def __init__(self, index: DatasetIndex, config: TrainConfig, model_config: ModelConfig | None = None,
+                 init_from: ModelBundle | None = None, progress: bool = True):
+        self.config, self.index, self.progress = config, index, progress
+        self.device = pick_device(config.device)
+        self.dist = Distributed(self.device)
+        if self.device.type == "cuda":
+            self.device = torch.device("cuda", self.dist.local_rank)
+        torch.manual_seed(config.seed)
+        self.splits, self.noise, window = prepare_data(index, config, progress and self.dist.is_main)
+        self.features = FeatureConfig(clip_seconds=window)
+        self.frontend = MfccFrontend(self.features).to(self.device)
+        self.masking = SpecAugment().to(self.device) if config.spec_augment else None
+        base = model_config or ModelConfig()
+        self.model_config = replace(base, n_features=self.features.n_mfcc, n_classes=len(index.labels))
+        self.model = BiLstmClassifier(self.model_config)
+        if init_from is not None:
+            self._init_from(init_from)
+        else:
+            self.model.set_feature_statistics(*feature_statistics(self.frontend.cpu(), self.splits["training"][0], config.seed))
+            self.frontend.to(self.device)
+        self.model.to(self.device)
+        self.train_model = self.model
+        if self.dist.world > 1:
+            ids = [self.dist.local_rank] if self.device.type == "cuda" else None
+            self.train_model = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+        silence_id = index.labels.index(SILENCE_LABEL) if SILENCE_LABEL in index.labels else -1
+        self.silence_id = silence_id
+        self.augmenter = WaveformAugmenter(config.augment, self.noise, seed=config.seed * 1000 + self.dist.rank)
+        n_train = len(self.splits["training"][1])
+        self.draws = (config.steps_per_epoch * config.batch_size) if config.steps_per_epoch else n_train
+        self.steps_per_epoch = math.ceil(self.draws / self.dist.world / config.batch_size)
+        self.step, self.epoch, self.best_accuracy, self.best_epoch = 0, 0, -1.0, 0
+        self.best_state: dict | None = None
+        self.history: list[dict] = []
+
+    def _init_from(self, bundle: ModelBundle) -> None:
+        """Fine-tune: take every weight whose shape fits (the encoder), keep a fresh head for new labels."""
+        if bundle.features != self.features:
+            self.features = bundle.features  # the encoder only knows the features it was trained on
+            self.frontend = MfccFrontend(self.features).to(self.device)
+        own = self.model.state_dict()
+        fitting = {k: v for k, v in bundle.model.state_dict().items() if k in own and own[k].shape == v.shape}
+        if bundle.labels != self.index.labels:
+            fitting = {k: v for k, v in fitting.items() if not k.startswith("head.")}
+        self.model.load_state_dict(fitting, strict=False)
+
+    def run_epoch(self) -> tuple[float, float]:
+        cfg = self.config
+        clips, labels = self.splits["training"]
+        order = epoch_order(labels, self.epoch, cfg.seed, cfg.balance_power, self.draws)[self.dist.rank :: self.dist.world]
+        self.train_model.train()
+        total_steps = cfg.epochs * self.steps_per_epoch
+        sums = [0.0, 0.0, 0.0]  # loss * n, correct, n
+        bar = tqdm(range(self.steps_per_epoch), desc=f"epoch {self.epoch + 1}/{cfg.epochs}", unit="batch",
+                   disable=not (self.progress and self.dist.is_main), leave=False)
+        for batch_no in bar:
+            rows = order[batch_no * cfg.batch_size : (batch_no + 1) * cfg.batch_size]
+            if len(rows) == 0:
+                break
+            waves = self.augmenter(to_float(clips[rows]), labels[rows] == self.silence_id).to(self.device)
+            targets = torch.from_numpy(labels[rows]).to(self.device)
+            features = self.frontend(waves)
+            if self.masking is not None:
+                features = self.masking(features)
+            logits = self.train_model(features)
+            loss = F.cross_entropy(logits, targets, label_smoothing=cfg.label_smoothing)
+            for group in self.optimizer.param_groups:
+                group["lr"] = cfg.learning_rate * lr_factor(self.step, total_steps, int(WARMUP_EPOCHS * self.steps_per_epoch))
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.max_clip_norm)
+            self.optimizer.step()
+            self.step += 1
+            sums[0] += loss.item() * len(rows)
+            sums[1] += (logits.argmax(dim=1) == targets).sum().item()
+            sums[2] += len(rows)
+            bar.set_postfix(loss=f"{sums[0] / sums[2]:.3f}", acc=f"{sums[1] / sums[2]:.3f}")
+        loss_sum, correct, seen = self.dist.all_sum(sums)
+        return loss_sum / max(seen, 1), correct / max(seen, 1)
+
+    def validate(self) -> tuple[float, np.ndarray]:
+        clips, labels = self.splits["validation"]
+        return evaluate_clips(self.model, self.frontend, clips, labels, len(self.index.labels))
+
+    # -- checkpoints: plain tensors and numbers, loaded with weights_only=True (no unpickling of code)
+    def checkpoint_state(self) -> dict:
+        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "step": self.step, "epoch": self.epoch, "best_accuracy": self.best_accuracy,
+                "best_epoch": self.best_epoch, "best_state": self.best_state, "history": self.history,
+                "labels": list(self.index.labels), "clip_seconds": self.features.clip_seconds}
+
+    def save_checkpoint(self, path: Path) -> None:
+        if self.dist.is_main:
+            tmp = path.with_name(f".{path.name}.tmp")
+            torch.save(self.checkpoint_state(), tmp)
+            os.replace(tmp, path)
+
+    def load_checkpoint(self, path: Path) -> None:
+        state = torch.load(path, map_location=self.device, weights_only=True)
+        if state["labels"] != list(self.index.labels) or state["clip_seconds"] != self.features.clip_seconds:
+            raise ValueError(f"{path}: checkpoint is for other labels or another window; delete it or drop --resume")
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.step, self.epoch = state["step"], state["epoch"]
+        self.best_accuracy, self.best_epoch = state["best_accuracy"], state["best_epoch"]
+        self.best_state, self.history = state["best_state"], state["history"]
+
+    def fit(self, checkpoint: Path) -> None:
+        cfg = self.config
+        while self.epoch < cfg.epochs and self.epoch - self.best_epoch < cfg.patience:
+            started = time.monotonic()
+            train_loss, train_acc = self.run_epoch()
+            val_loss, matrix = self.validate()
+            self.epoch += 1
+            val_acc = accuracy(matrix)
+            self.history.append({"epoch": self.epoch, "train_loss": train_loss, "train_accuracy": train_acc,
+                                 "val_loss": val_loss, "val_accuracy": val_acc, "seconds": time.monotonic() - started})
+            if val_acc > self.best_accuracy:
+                self.best_accuracy, self.best_epoch = val_acc, self.epoch
+                self.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+            log(f"epoch {self.epoch}: loss {train_loss:.4f} acc {train_acc:.4f} | val loss {val_loss:.4f} "
+                f"acc {val_acc:.4f} | best {self.best_accuracy:.4f} (epoch {self.best_epoch}) "
+                f"| {time.monotonic() - started:.0f} s", self.dist)
+            self.save_checkpoint(checkpoint)
+        if self.best_state is not None:
+            self.model.load_state_dict(self.best_state)
+
+
+def checkpoint_path(model_path: Path) -> Path:
+    return model_path.with_name(model_path.name + ".ckpt")
+
+
+def default_report_dir(model_path: Path) -> Path:
+    return model_path.with_name(model_path.stem + "_report")
+
+
+def train(data_dirs: list[Path], out_path: Path, words: list[str] | None = None, config: TrainConfig | None = None,
+          model_config: ModelConfig | None = None, *, resume: bool = False, init_from: ModelBundle | None = None,
+          report_dir: Path | None = None, progress: bool = True, index: DatasetIndex | None = None) -> TrainResult:
+    config = config or TrainConfig()
+    if init_from is not None:
+        config = replace(config, window_seconds=init_from.features.clip_seconds)
+    out_path = Path(out_path)
+    report_dir = Path(report_dir) if report_dir else default_report_dir(out_path)
+    index = index or build_index(data_dirs, words, seed=config.seed)
+    trainer = Trainer(index, config, model_config, init_from, progress)
+    log(describe(trainer), trainer.dist)
+    checkpoint = checkpoint_path(out_path)
+    if resume and checkpoint.is_file():
+        trainer.load_checkpoint(checkpoint)
+        log(f"resumed from {checkpoint} after epoch {trainer.epoch}", trainer.dist)
+    trainer.fit(checkpoint)
+    if trainer.dist.is_main:
+        finish(trainer, data_dirs, out_path, report_dir)
+    trainer.dist.barrier()
+    trainer.dist.close()
+    return TrainResult(out_path, report_dir, trainer.best_epoch, trainer.best_accuracy, trainer.history)
+
+
+def describe(trainer: Trainer) -> str:
+    counts = trainer.index.counts()
+    lines = [f"device {trainer.device} x{trainer.dist.world}; window {trainer.features.clip_seconds:.2f} s; "
+             f"{count_parameters(trainer.model):,} parameters; "
+             f"{flops_per_clip(trainer.model_config, trainer.features.n_frames) / 1e6:.1f} MFLOPs per clip"]
+    for label in trainer.index.labels:
+        lines.append(f"  {label:<12} " + "  ".join(f"{split[:5]} {counts[split][label]:>5}" for split in counts))
+    return "\n".join(lines)
+
+
+def finish(trainer: Trainer, data_dirs: list[Path], out_path: Path, report_dir: Path) -> None:
+    """Evaluate the best weights, write the report and the model file (with its metrics inside)."""
+    n_classes = len(trainer.index.labels)
+    matrices = {}
+    for split in ("validation", "testing"):
+        clips, labels = trainer.splits[split]
+        if len(labels):
+            matrices[split] = evaluate_clips(trainer.model, trainer.frontend, clips, labels, n_classes)[1]
+    summary = write_report(report_dir, trainer.index.labels, matrices, trainer.history,
+                           header=f"Training report: {out_path.name}")
+    counts = trainer.index.counts()
+    info = {
+        "trained_on": {"data": [str(d) for d in data_dirs], "clips": {s: dict(c) for s, c in counts.items()},
+                       "sources": sorted({e.source for e in trainer.index.examples})},
+        "training": {**asdict(trainer.config), "best_epoch": trainer.best_epoch, "epochs_run": trainer.epoch},
+        "metrics": {split: {"accuracy": v["accuracy"], "clips": v["clips"],
+                            "recall": {r["label"]: r["recall"] for r in v["classes"]},
+                            "precision": {r["label"]: r["precision"] for r in v["classes"]}}
+                    for split, v in summary.items() if split != "history"},
+        "parameters": count_parameters(trainer.model),
+        "flops_per_clip": flops_per_clip(trainer.model_config, trainer.features.n_frames),
+    }
+    save_model(out_path, ModelBundle(trainer.model.cpu(), trainer.index.labels, trainer.features, info))
+    log(f"wrote {out_path} and {report_dir}/ (best validation accuracy {trainer.best_accuracy:.4f} "
+        f"at epoch {trainer.best_epoch})", trainer.dist)
