@@ -45,8 +45,8 @@ def add_classify_parser(sub) -> None:
 
 
 def add_train_parser(sub) -> None:
-    p = sub.add_parser("train", help="train a model on folders of recordings")
-    p.add_argument("data_dirs", nargs="+", type=Path, metavar="DATA_DIR")
+    p = sub.add_parser("train", help="train a model on folders of recordings and/or synthetic speech")
+    p.add_argument("data_dirs", nargs="*", type=Path, metavar="DATA_DIR", help="folders of real recordings")
     p.add_argument("--words", help="comma-separated words to recognize (default: the 10 standard "
                                    "commands for Speech Commands data, every folder otherwise)")
     p.add_argument("--out", type=Path, required=True, metavar="MODEL.safetensors")
@@ -63,6 +63,18 @@ def add_train_parser(sub) -> None:
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint next to --out")
     p.add_argument("--report-dir", type=Path, help="default: <out>_report/ next to the model")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    g = p.add_argument_group("synthetic speech")
+    g.add_argument("--synthetic", type=Path, action="append", default=[], metavar="DIR",
+                   help="a folder of synthetic clips (from `speech-app synth`); repeatable")
+    g.add_argument("--synthetic-share", type=float, default=0.5, metavar="S",
+                   help="at most this share of a word's training draws are synthetic when it has real clips")
+    g.add_argument("--synth", action="store_true",
+                   help="synthesize speech for --words (and filler words for _unknown_) with the installed engines")
+    g.add_argument("--synth-per-word", type=int, default=200, metavar="N")
+    g.add_argument("--synth-engines", default="auto", metavar="E", help="as `speech-app synth --engines`")
+    g.add_argument("--init-from", default="auto", metavar="MODEL",
+                   help="fine-tune from this model file ('shipped': the shipped model; 'none': from scratch; "
+                        "default 'auto': the shipped model when there is no real data, else none)")
     p.set_defaults(handler=run_train)
 
 
@@ -87,15 +99,26 @@ def add_data_parser(sub) -> None:
     d.set_defaults(handler=run_download)
 
 
+OPTIONAL_COMMANDS = (  # (command, module, help): modules that need extras are imported only when present
+    ("synth", "synth", "make synthetic training speech with offline TTS engines"),
+    ("listen", "listen", "recognize commands live from a microphone, one line per detection"),
+    ("gui", "gui", "open the desktop app"),
+)
+
+
 def add_optional_parsers(sub) -> None:
-    """Commands whose modules are optional pieces (synthetic speech, live recognition, GUI)."""
-    try:
-        from .synth import add_synth_arguments, run_synth
-    except ImportError:
-        return
-    p = sub.add_parser("synth", help="make synthetic training speech with offline TTS engines")
-    add_synth_arguments(p)
-    p.set_defaults(handler=lambda args: run_synth(args))
+    import importlib
+
+    for command, module_name, help_text in OPTIONAL_COMMANDS:
+        try:
+            module = importlib.import_module(f".{module_name}", __package__)
+            add_arguments = getattr(module, f"add_{command}_arguments")
+            run = getattr(module, f"run_{command}")
+        except (ImportError, AttributeError):
+            continue  # that part is not built or its extra is not installed
+        p = sub.add_parser(command, help=help_text)
+        add_arguments(p)
+        p.set_defaults(handler=run)
 
 
 def run_classify(args) -> int:
@@ -196,19 +219,49 @@ class ResultWriter:
 
 def run_train(args) -> int:
     from .model import ModelConfig
+    from .modelfile import ModelFileError
     from .train import TrainConfig, train
 
     words = [w.strip() for w in args.words.split(",") if w.strip()] if args.words else None
+    if not args.data_dirs and not args.synthetic and not args.synth:
+        raise UsageError("give DATA_DIR folders, --synthetic DIR, or --words ... --synth")
+    if args.synth and not words:
+        raise UsageError("--synth needs --words: the words to synthesize")
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
                          patience=args.patience, seed=args.seed, device=args.device,
-                         window_seconds=args.window_seconds, steps_per_epoch=args.steps_per_epoch)
+                         window_seconds=args.window_seconds, steps_per_epoch=args.steps_per_epoch,
+                         synthetic_share=args.synthetic_share)
     model_config = ModelConfig(hidden_size=args.hidden_size, num_layers=args.layers)
     try:
-        train(args.data_dirs, args.out, words, config, model_config, resume=args.resume,
-              report_dir=args.report_dir, progress=not args.quiet)
-    except (FileNotFoundError, ValueError) as err:
+        synthetic = list(args.synthetic) + ([synthesize_for(args, words)] if args.synth else [])
+        init_from = starting_model(args.init_from, has_real_data=bool(args.data_dirs))
+        train(args.data_dirs, args.out, words, config, model_config, resume=args.resume, init_from=init_from,
+              report_dir=args.report_dir, progress=not args.quiet, synthetic_dirs=synthetic)
+    except (FileNotFoundError, ValueError, ModelFileError) as err:
         raise UsageError(str(err)) from None
     return EXIT_OK
+
+
+def synthesize_for(args, words: list[str]) -> Path:
+    from .synth import NoEngineError, SynthUsageError
+    from .text_training import synthesize_training_set
+
+    noise = [f for d in args.data_dirs if (d / "_background_noise_").is_dir()
+             for f in sorted((d / "_background_noise_").iterdir()) if f.is_file()]
+    try:
+        return synthesize_training_set(words, per_word=args.synth_per_word, seed=args.seed,
+                                       engines=args.synth_engines, noise_files=noise, progress=not args.quiet)
+    except (NoEngineError, SynthUsageError) as err:
+        raise UsageError(str(err)) from None
+
+
+def starting_model(choice: str, has_real_data: bool):
+    """The model to fine-tune from: its encoder already knows real voices."""
+    from .modelfile import load_model
+
+    if choice == "none" or (choice == "auto" and has_real_data):
+        return None
+    return load_model(None if choice in ("auto", "shipped") else Path(choice))
 
 
 def run_evaluate(args) -> int:
@@ -237,10 +290,23 @@ def run_download(args) -> int:
     return EXIT_OK
 
 
+def opens_gui_by_default(argv: list[str] | None) -> bool:
+    """`speech-app` alone opens the desktop app when there is a display to show it on."""
+    if argv is None and len(sys.argv) > 1 or argv:
+        return False
+    try:
+        from .gui import display_available
+    except ImportError:
+        return False
+    return display_available()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
+        if opens_gui_by_default(argv):
+            return main(["gui"])
         parser.print_help()
         return EXIT_USAGE
     try:

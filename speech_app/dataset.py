@@ -119,25 +119,23 @@ def default_words(data_dirs: list[Path]) -> list[str]:
 def build_index(data_dirs: list[Path], words: list[str] | None = None, *, seed: int = 59185,
                 silence_percent: float = SILENCE_PERCENT, unknown_percent: float = UNKNOWN_PERCENT,
                 validation_percent: float = VALIDATION_PERCENT, testing_percent: float = TESTING_PERCENT,
-                source: str = "real", allow_missing: bool = False) -> DatasetIndex:
-    data_dirs = [Path(d) for d in data_dirs]
-    for d in data_dirs:
+                synthetic_dirs: list[Path] = (), allow_missing: bool = False) -> DatasetIndex:
+    """Examples of `words` (plus `_silence_` and `_unknown_`) from real data folders and, optionally,
+    folders of synthetic speech. Synthetic clips only train, except for a word (or `_unknown_`)
+    with no real clip at all: then they are split like real ones, so the word can be validated."""
+    data_dirs, synthetic_dirs = [Path(d) for d in data_dirs], [Path(d) for d in synthetic_dirs]
+    for d in data_dirs + synthetic_dirs:
         if not d.is_dir():
             raise FileNotFoundError(f"{d}: no such data folder")
-    words = list(words) if words else default_words(data_dirs)
+    words = list(words) if words else default_words(data_dirs or synthetic_dirs)
     wanted, unknown_pool, noise_files = [], [], []
     for data_dir in data_dirs:
-        listed = read_split_lists(data_dir)
-        noise_dir = data_dir / BACKGROUND_NOISE_DIR
-        if noise_dir.is_dir():
-            noise_files += sorted(p for p in noise_dir.iterdir() if is_audio_file(p))
-        for word, files in word_folders(data_dir).items():
-            for path in files:
-                key = _list_key(path.relative_to(data_dir))
-                split = listed.get(key) or which_set(path, validation_percent, testing_percent)
-                label = word if word in words else UNKNOWN_LABEL
-                example = Example(str(path), label, split, word, source)
-                (wanted if label != UNKNOWN_LABEL else unknown_pool).append(example)
+        noise_files += _noise_files(data_dir)
+        _scan(data_dir, words, "real", wanted, unknown_pool, validation_percent, testing_percent)
+    real_words = {e.word for e in wanted} | ({UNKNOWN_LABEL} if unknown_pool else set())
+    for data_dir in synthetic_dirs:
+        noise_files += _noise_files(data_dir)
+        _scan(data_dir, words, "synthetic", wanted, unknown_pool, validation_percent, testing_percent, real_words)
     missing = [w for w in words if not any(e.word == w for e in wanted)]
     if missing and not allow_missing:
         raise ValueError(f"no recordings for: {', '.join(missing)} (looked in {', '.join(map(str, data_dirs))})")
@@ -147,12 +145,34 @@ def build_index(data_dirs: list[Path], words: list[str] | None = None, *, seed: 
     for split in SPLITS:
         n_wanted = sum(e.split == split for e in wanted)
         pool = [e for e in unknown_pool if e.split == split]
-        n_unknown = min(len(pool), math.ceil(n_wanted * unknown_percent / 100.0))
+        # at least an average word's worth each: with two custom words, 10% would be a handful of clips
+        per_word = math.ceil(n_wanted / max(1, len(words)))
+        n_unknown = min(len(pool), max(math.ceil(n_wanted * unknown_percent / 100.0), per_word))
         examples += rng.sample(pool, n_unknown)
-        n_silence = math.ceil(n_wanted * silence_percent / 100.0) if n_wanted else 0
-        examples += [Example(None, SILENCE_LABEL, split, SILENCE_LABEL, source)] * n_silence
+        n_silence = max(math.ceil(n_wanted * silence_percent / 100.0), per_word) if n_wanted else 0
+        examples += [Example(None, SILENCE_LABEL, split, SILENCE_LABEL)] * n_silence
     labels = [SILENCE_LABEL, UNKNOWN_LABEL] + [w for w in words if w not in (SILENCE_LABEL, UNKNOWN_LABEL)]
     return DatasetIndex(labels=labels, examples=examples, noise_files=noise_files)
+
+
+def _noise_files(data_dir: Path) -> list[Path]:
+    noise_dir = data_dir / BACKGROUND_NOISE_DIR
+    return sorted(p for p in noise_dir.iterdir() if is_audio_file(p)) if noise_dir.is_dir() else []
+
+
+def _scan(data_dir: Path, words: list[str], source: str, wanted: list, unknown_pool: list,
+          validation_percent: float, testing_percent: float, real_words: set[str] = frozenset()) -> None:
+    """Append the examples of one folder to `wanted` or `unknown_pool`."""
+    listed = read_split_lists(data_dir)
+    for word, files in word_folders(data_dir).items():
+        label = word if word in words else UNKNOWN_LABEL
+        train_only = source == "synthetic" and (word if label != UNKNOWN_LABEL else UNKNOWN_LABEL) in real_words
+        for path in files:
+            split = listed.get(_list_key(path.relative_to(data_dir))) or which_set(path, validation_percent, testing_percent)
+            if train_only or (source == "synthetic" and split == "testing"):
+                split = "training"  # synthetic speech never tests a model
+            example = Example(str(path), label, split, word, source)
+            (wanted if label != UNKNOWN_LABEL else unknown_pool).append(example)
 
 
 def _ensure_validation(examples: list[Example]) -> list[Example]:
@@ -166,6 +186,7 @@ def _ensure_validation(examples: list[Example]) -> list[Example]:
         by_word[e.word].append(e)
     moved: set[tuple[str, str]] = set()
     for word, items in by_word.items():
+        items = [e for e in items if e.source == "real"] or items  # synthetic voices validate only alone
         speakers = Counter(speaker_of(e.path) for e in items)
         if len(speakers) < 2 or any(e.split == "validation" for e in items):
             continue

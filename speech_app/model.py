@@ -15,6 +15,10 @@ class ModelConfig:
     hidden_size: int = 128  # LSTM units per direction
     num_layers: int = 2
     dropout: float = 0.25
+    conv_channels: int = 96  # strided convolution before the LSTM; 0: none
+    frame_stride: int = 2  # the convolution halves the frame rate: the LSTM, sequential on a CPU,
+    # runs half as many steps (measured: about 1.8x fewer multiply-adds per clip)
+    conv_kernel: int = 5
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -34,8 +38,18 @@ class BiLstmClassifier(nn.Module):
         # per-coefficient statistics of the training features, stored in the model file with the weights
         self.register_buffer("feature_mean", torch.zeros(config.n_features))
         self.register_buffer("feature_std", torch.ones(config.n_features))
+        lstm_input = config.n_features
+        self.conv = None
+        if config.conv_channels:
+            self.conv = nn.Sequential(
+                nn.Conv1d(config.n_features, config.conv_channels, config.conv_kernel,
+                          stride=config.frame_stride, padding=config.conv_kernel // 2),
+                nn.BatchNorm1d(config.conv_channels),
+                nn.GELU(),
+            )
+            lstm_input = config.conv_channels
         self.lstm = nn.LSTM(
-            input_size=config.n_features,
+            input_size=lstm_input,
             hidden_size=config.hidden_size,
             num_layers=config.num_layers,
             batch_first=True,
@@ -48,8 +62,9 @@ class BiLstmClassifier(nn.Module):
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         x = (features - self.feature_mean[:, None]) / self.feature_std[:, None]  # (B, F, T)
-        x = x.transpose(1, 2)  # (B, T, F)
-        states, _ = self.lstm(x)  # (B, T, 2H)
+        if self.conv is not None:
+            x = self.conv(x)  # (B, C, T / stride)
+        states, _ = self.lstm(x.transpose(1, 2))  # (B, T', 2H)
         weights = torch.softmax(self.attention(states), dim=1)  # (B, T, 1): which frames hold the word
         pooled = (weights * states).sum(dim=1)  # (B, 2H)
         return self.head(pooled)  # (B, C)
@@ -72,6 +87,10 @@ def flops_per_clip(config: ModelConfig, n_frames: int) -> int:
     hidden, width = config.hidden_size, 2 * config.hidden_size
     macs = 0
     input_size = config.n_features
+    if config.conv_channels:
+        n_frames = (n_frames + 2 * (config.conv_kernel // 2) - config.conv_kernel) // config.frame_stride + 1
+        macs += n_frames * config.conv_channels * config.n_features * config.conv_kernel
+        input_size = config.conv_channels
     for _ in range(config.num_layers):
         macs += 2 * n_frames * 4 * hidden * (input_size + hidden)  # 2 directions x 4 gates
         input_size = width

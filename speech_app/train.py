@@ -13,6 +13,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -44,6 +45,7 @@ class TrainConfig:
     label_smoothing: float = 0.05
     patience: int = 8  # epochs without a better validation accuracy before stopping
     balance_power: float = 0.5  # sampling weight per class ~ count**-power: rare words are seen more
+    synthetic_share: float = 0.5  # at most this share of a word's draws are synthetic when it has real clips
     max_clip_norm: float = 5.0
     seed: int = 0
     device: str = "auto"
@@ -51,6 +53,22 @@ class TrainConfig:
     spec_augment: bool = True
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     steps_per_epoch: int | None = None  # None: one pass over the training set
+
+
+class TrainingCancelled(Exception):
+    """Raised inside training when its `should_stop` hook says so; nothing is written."""
+
+
+@dataclass
+class TrainHooks:
+    """How a caller (the GUI's worker thread) follows and stops a run; all optional.
+
+    on_batch gets {"epoch", "batch", "batches", "loss", "accuracy"}; on_epoch gets the history entry.
+    """
+
+    on_batch: Callable[[dict], None] | None = None
+    on_epoch: Callable[[dict], None] | None = None
+    should_stop: Callable[[], bool] | None = None
 
 
 @dataclass
@@ -127,12 +145,31 @@ def feature_statistics(frontend: MfccFrontend, clips: np.ndarray, seed: int) -> 
     return feats.mean(dim=(0, 2)), feats.std(dim=(0, 2))
 
 
-def epoch_order(labels: np.ndarray, epoch: int, seed: int, power: float, n_draws: int) -> np.ndarray:
-    """Indices for one epoch, drawn so that class c is seen in proportion to count_c**(1 - power)."""
-    counts = np.bincount(labels)
-    weights = counts[labels].astype(np.float64) ** -power
+def sampling_weights(labels: np.ndarray, synthetic: np.ndarray, power: float, synthetic_share: float) -> np.ndarray:
+    """Draw weight per training clip.
+
+    Class c gets a share of the draws proportional to count_c**(1 - power) (power 0: as in the
+    data; 1: every class equally). Inside a class with real clips, synthetic ones get their share
+    of the clips, but at most `synthetic_share` of the class's draws: real voices stay the majority.
+    """
+    weights = np.zeros(len(labels), dtype=np.float64)
+    for c in np.unique(labels):
+        in_class = labels == c
+        n_synth = int((in_class & synthetic).sum())
+        n_real = int(in_class.sum()) - n_synth
+        mass = float(in_class.sum()) ** (1.0 - power)
+        share = 1.0 if n_real == 0 else min(n_synth / (n_real + n_synth), synthetic_share)
+        if n_real:
+            weights[in_class & ~synthetic] = mass * (1.0 - share) / n_real
+        if n_synth:
+            weights[in_class & synthetic] = mass * share / n_synth
+    return weights
+
+
+def epoch_order(weights: np.ndarray, epoch: int, seed: int, n_draws: int) -> np.ndarray:
+    """Indices for one epoch, drawn with replacement by weight; the same for every DDP rank."""
     rng = np.random.default_rng([seed, epoch])
-    return rng.choice(len(labels), size=n_draws, replace=True, p=weights / weights.sum())
+    return rng.choice(len(weights), size=n_draws, replace=True, p=weights / weights.sum())
 
 
 def lr_factor(step: int, total_steps: int, warmup_steps: int) -> float:
@@ -156,8 +193,9 @@ class Trainer:
     """Holds the model, optimiser and data of one training run; `fit()` runs the epochs."""
 
     def __init__(self, index: DatasetIndex, config: TrainConfig, model_config: ModelConfig | None = None,
-                 init_from: ModelBundle | None = None, progress: bool = True):
+                 init_from: ModelBundle | None = None, progress: bool = True, hooks: TrainHooks | None = None):
         self.config, self.index, self.progress = config, index, progress
+        self.hooks = hooks or TrainHooks()
         self.device = pick_device(config.device)
         self.dist = Distributed(self.device)
         if self.device.type == "cuda":
@@ -184,6 +222,9 @@ class Trainer:
         silence_id = index.labels.index(SILENCE_LABEL) if SILENCE_LABEL in index.labels else -1
         self.silence_id = silence_id
         self.augmenter = WaveformAugmenter(config.augment, self.noise, seed=config.seed * 1000 + self.dist.rank)
+        synthetic = np.array([e.source == "synthetic" for e in index.split("training")], dtype=bool)
+        self.weights = sampling_weights(self.splits["training"][1], synthetic, config.balance_power,
+                                        config.synthetic_share)
         n_train = len(self.splits["training"][1])
         self.draws = (config.steps_per_epoch * config.batch_size) if config.steps_per_epoch else n_train
         self.steps_per_epoch = math.ceil(self.draws / self.dist.world / config.batch_size)
@@ -205,7 +246,7 @@ class Trainer:
     def run_epoch(self) -> tuple[float, float]:
         cfg = self.config
         clips, labels = self.splits["training"]
-        order = epoch_order(labels, self.epoch, cfg.seed, cfg.balance_power, self.draws)[self.dist.rank :: self.dist.world]
+        order = epoch_order(self.weights, self.epoch, cfg.seed, self.draws)[self.dist.rank :: self.dist.world]
         self.train_model.train()
         total_steps = cfg.epochs * self.steps_per_epoch
         sums = [0.0, 0.0, 0.0]  # loss * n, correct, n
@@ -233,6 +274,11 @@ class Trainer:
             sums[1] += (logits.argmax(dim=1) == targets).sum().item()
             sums[2] += len(rows)
             bar.set_postfix(loss=f"{sums[0] / sums[2]:.3f}", acc=f"{sums[1] / sums[2]:.3f}")
+            if self.hooks.on_batch:
+                self.hooks.on_batch({"epoch": self.epoch + 1, "batch": batch_no + 1, "batches": self.steps_per_epoch,
+                                     "loss": sums[0] / sums[2], "accuracy": sums[1] / sums[2]})
+            if self.hooks.should_stop and self.hooks.should_stop():
+                raise TrainingCancelled("training cancelled")
         loss_sum, correct, seen = self.dist.all_sum(sums)
         return loss_sum / max(seen, 1), correct / max(seen, 1)
 
@@ -280,6 +326,8 @@ class Trainer:
                 f"acc {val_acc:.4f} | best {self.best_accuracy:.4f} (epoch {self.best_epoch}) "
                 f"| {time.monotonic() - started:.0f} s", self.dist)
             self.save_checkpoint(checkpoint)
+            if self.hooks.on_epoch:
+                self.hooks.on_epoch(self.history[-1])
         if self.best_state is not None:
             self.model.load_state_dict(self.best_state)
 
@@ -294,14 +342,15 @@ def default_report_dir(model_path: Path) -> Path:
 
 def train(data_dirs: list[Path], out_path: Path, words: list[str] | None = None, config: TrainConfig | None = None,
           model_config: ModelConfig | None = None, *, resume: bool = False, init_from: ModelBundle | None = None,
-          report_dir: Path | None = None, progress: bool = True, index: DatasetIndex | None = None) -> TrainResult:
+          report_dir: Path | None = None, progress: bool = True, index: DatasetIndex | None = None,
+          hooks: TrainHooks | None = None, synthetic_dirs: list[Path] = ()) -> TrainResult:
     config = config or TrainConfig()
     if init_from is not None:
         config = replace(config, window_seconds=init_from.features.clip_seconds)
     out_path = Path(out_path)
     report_dir = Path(report_dir) if report_dir else default_report_dir(out_path)
-    index = index or build_index(data_dirs, words, seed=config.seed)
-    trainer = Trainer(index, config, model_config, init_from, progress)
+    index = index or build_index(data_dirs, words, seed=config.seed, synthetic_dirs=synthetic_dirs)
+    trainer = Trainer(index, config, model_config, init_from, progress, hooks)
     log(describe(trainer), trainer.dist)
     checkpoint = checkpoint_path(out_path)
     if resume and checkpoint.is_file():
@@ -309,7 +358,7 @@ def train(data_dirs: list[Path], out_path: Path, words: list[str] | None = None,
         log(f"resumed from {checkpoint} after epoch {trainer.epoch}", trainer.dist)
     trainer.fit(checkpoint)
     if trainer.dist.is_main:
-        finish(trainer, data_dirs, out_path, report_dir)
+        finish(trainer, data_dirs, synthetic_dirs, out_path, report_dir)
     trainer.dist.barrier()
     trainer.dist.close()
     return TrainResult(out_path, report_dir, trainer.best_epoch, trainer.best_accuracy, trainer.history)
@@ -325,19 +374,31 @@ def describe(trainer: Trainer) -> str:
     return "\n".join(lines)
 
 
-def finish(trainer: Trainer, data_dirs: list[Path], out_path: Path, report_dir: Path) -> None:
-    """Evaluate the best weights, write the report and the model file (with its metrics inside)."""
-    n_classes = len(trainer.index.labels)
-    matrices = {}
+def evaluation_matrices(trainer: Trainer) -> dict[str, np.ndarray]:
+    """Confusion matrices on real speech, and separately on synthetic speech where some is held out
+    (only for words with no real clips): synthetic figures flatter a model and never mix in."""
+    n_classes, matrices = len(trainer.index.labels), {}
     for split in ("validation", "testing"):
         clips, labels = trainer.splits[split]
-        if len(labels):
-            matrices[split] = evaluate_clips(trainer.model, trainer.frontend, clips, labels, n_classes)[1]
+        examples = trainer.index.split(split)
+        synthetic = np.array([e.source == "synthetic" for e in examples], dtype=bool)
+        if not any(e.path and e.source == "real" for e in examples):
+            synthetic[:] = True  # `_silence_` alone is no real-speech figure: it joins the synthetic one
+        for name, rows in ((split, ~synthetic), (f"{split}_synthetic", synthetic)):
+            if rows.any():
+                matrices[name] = evaluate_clips(trainer.model, trainer.frontend, clips[rows], labels[rows], n_classes)[1]
+    return matrices
+
+
+def finish(trainer: Trainer, data_dirs: list[Path], synthetic_dirs: list[Path], out_path: Path, report_dir: Path) -> None:
+    """Evaluate the best weights, write the report and the model file (with its metrics inside)."""
+    matrices = evaluation_matrices(trainer)
     summary = write_report(report_dir, trainer.index.labels, matrices, trainer.history,
                            header=f"Training report: {out_path.name}")
     counts = trainer.index.counts()
     info = {
-        "trained_on": {"data": [str(d) for d in data_dirs], "clips": {s: dict(c) for s, c in counts.items()},
+        "trained_on": {"data": [str(d) for d in data_dirs], "synthetic": [str(d) for d in synthetic_dirs],
+                       "clips": {s: dict(c) for s, c in counts.items()},
                        "sources": sorted({e.source for e in trainer.index.examples})},
         "training": {**asdict(trainer.config), "best_epoch": trainer.best_epoch, "epochs_run": trainer.epoch},
         "metrics": {split: {"accuracy": v["accuracy"], "clips": v["clips"],

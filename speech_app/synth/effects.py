@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.signal import fftconvolve
 
-from ..audio import CLIP_SECONDS, SAMPLE_RATE, seconds_to_samples
+from ..audio import CLIP_SECONDS, SAMPLE_RATE, resample, seconds_to_samples
 from ..noise import NoiseBank
 
 TRIM_TOP_DB = 40.0  # quieter than this below the peak counts as leading/trailing silence
@@ -27,6 +27,7 @@ class AugmentSettings:
     tempo_range: tuple[float, float] = (0.9, 1.1)
     reverb_probability: float = 0.5
     rt60_seconds: tuple[float, float] = (0.1, 0.6)  # time for the reverb tail to decay by 60 dB
+    direct_to_reverb_db: tuple[float, float] = (0.0, 12.0)  # 0 dB: across a room; 12 dB: close to the mic
     noise_probability: float = 0.7
     snr_db: tuple[float, float] = (5.0, 30.0)
     gain_db: tuple[float, float] = (-6.0, 3.0)
@@ -76,19 +77,19 @@ def place_in_window(speech: np.ndarray, rng: np.random.Generator, window_samples
     return window
 
 
-def room_impulse_response(rng: np.random.Generator, rt60_seconds: float) -> np.ndarray:
-    """A synthetic room: the direct sound, then noise decaying by 60 dB over `rt60_seconds`."""
+def room_impulse_response(rng: np.random.Generator, rt60_seconds: float, direct_to_reverb_db: float) -> np.ndarray:
+    """A synthetic room: the direct sound, then noise decaying by 60 dB over `rt60_seconds`, with the
+    tail's energy `direct_to_reverb_db` below the direct sound's (near the talker: high; far: low)."""
     n = seconds_to_samples(rt60_seconds)
-    t_seconds = np.arange(n) / SAMPLE_RATE
-    decay = 10.0 ** (-3.0 * t_seconds / rt60_seconds)  # amplitude reaches -60 dB at rt60
-    response = rng.standard_normal(n) * decay * rng.uniform(0.1, 0.4)  # wet level relative to the direct path
-    response[0] = 1.0
-    return response.astype(np.float32)
+    t_seconds = np.arange(1, n) / SAMPLE_RATE
+    tail = rng.standard_normal(n - 1) * 10.0 ** (-3.0 * t_seconds / rt60_seconds)  # -60 dB at rt60
+    tail *= np.sqrt(10.0 ** (-direct_to_reverb_db / 10.0) / np.sum(tail**2))
+    return np.concatenate([[1.0], tail]).astype(np.float32)
 
 
-def add_reverb(clip: np.ndarray, rng: np.random.Generator, rt60_seconds: float) -> np.ndarray:
-    wet = fftconvolve(clip, room_impulse_response(rng, rt60_seconds))[: len(clip)]
-    return wet.astype(np.float32)  # the tail past the window is cut, as a recorder would
+def add_reverb(clip: np.ndarray, rng: np.random.Generator, rt60_seconds: float, direct_to_reverb_db: float) -> np.ndarray:
+    response = room_impulse_response(rng, rt60_seconds, direct_to_reverb_db)
+    return fftconvolve(clip, response)[: len(clip)].astype(np.float32)  # the tail past the window is cut
 
 
 def add_noise(clip: np.ndarray, speech_power: float, noise: NoiseBank, rng: np.random.Generator,
@@ -117,10 +118,19 @@ def augment_utterance(speech: np.ndarray, rng: np.random.Generator, noise: Noise
     speech_power = float(np.mean(speech.astype(np.float64) ** 2))  # over the spoken part only
     clip = place_in_window(speech, rng, seconds_to_samples(CLIP_SECONDS))
     if rng.random() < s.reverb_probability:
-        clip = add_reverb(clip, rng, rng.uniform(*s.rt60_seconds))
+        clip = add_reverb(clip, rng, rng.uniform(*s.rt60_seconds), rng.uniform(*s.direct_to_reverb_db))
     if rng.random() < s.noise_probability:
         clip = add_noise(clip, speech_power, noise, rng, rng.uniform(*s.snr_db))
     peak = float(np.max(np.abs(clip)))
     if peak > CLIP_PEAK_LIMIT:
         clip = clip * (CLIP_PEAK_LIMIT / peak)  # scale down rather than clip, keeping the waveform's shape
     return clip.astype(np.float32)
+
+
+def warm_up() -> None:
+    """Import librosa and load its compiled kernels once, so that forked workers inherit them."""
+    tone = (0.3 * np.sin(2 * np.pi * 220.0 * np.arange(SAMPLE_RATE // 2) / SAMPLE_RATE)).astype(np.float32)
+    rng = np.random.default_rng(0)
+    every_step = AugmentSettings(pitch_tempo_probability=1.0, reverb_probability=1.0, noise_probability=1.0)
+    augment_utterance(pitch_shift(tone, 1.0), rng, NoiseBank([tone]), every_step)
+    resample(tone, 22_050)

@@ -29,6 +29,7 @@ def semitones_to_ratio(semitones: float) -> float:
 class SpeechEngine:
     name = ""
     packages = ""  # what to install for this engine (Debian package names)
+    section = "main"  # Debian archive section; the project's setup installs only main
     licence = ""  # of the voice data, which is what matters for a model trained on it
     max_share: float | None = None  # cap on this engine's share of clips when others exist
 
@@ -71,7 +72,8 @@ class EspeakEngine(SpeechEngine):
     packages = "espeak-ng"
     licence = "GPL-3.0+"
     max_share = 1 / 3  # intelligible but robotic: a model must not learn espeak's sound as "the word"
-    ACCENTS = ("en-us", "en-gb", "en-gb-scotland", "en-gb-x-rp", "en-029", "en-us-nyc")
+    # voice files, not language codes: espeak-ng ignores the variant in "en-gb+f2" but not in "en+f2"
+    ACCENTS = ("en", "en-us", "en-gb-scotland", "en-gb-x-rp", "en-gb-x-gbclan", "en-gb-x-gbcwmd", "en-029", "en-us-nyc")
     VARIANTS = ("klatt4", "klatt2", "m1", "m3", "m7", "f2", "f3", "f4")
     DEFAULT_WORDS_PER_MINUTE = 175.0  # espeak-ng's own default rate
     DEFAULT_PITCH = 50  # espeak-ng's -p scale runs 0..99
@@ -81,9 +83,13 @@ class EspeakEngine(SpeechEngine):
         return shutil.which("espeak-ng") is not None
 
     def voices(self) -> list[str]:
+        installed = {file.removeprefix("gmw/").lower() for file in self._voice_files()}
+        return sorted(f"{a}+{v}" for a in self.ACCENTS if a in installed for v in self.VARIANTS)
+
+    def _voice_files(self) -> list[str]:
+        """The File column of `espeak-ng --voices=en` ("gmw/en-US", "mb/mb-us1", ...)."""
         listed = self._run(["espeak-ng", "--voices=en"], "(voice list)")
-        languages = {row.split()[1] for row in listed.splitlines()[1:] if len(row.split()) > 1}
-        return sorted(f"{a}+{v}" for a in self.ACCENTS if a in languages for v in self.VARIANTS)
+        return [row.split()[4] for row in listed.splitlines()[1:] if len(row.split()) > 4]
 
     def synthesize(self, text, voice, speed, pitch_semitones, wav_path):
         self._espeak(text, voice, voice, speed, pitch_semitones, wav_path)
@@ -99,7 +105,8 @@ class MbrolaEngine(EspeakEngine):
     """MBROLA diphone voices driven by espeak-ng (`-v mb-us1`): natural-sounding, non-commercial."""
 
     name = "mbrola"
-    packages = "mbrola mbrola-us1 mbrola-us2 mbrola-us3 mbrola-en1 (contrib/non-free)"
+    packages = "mbrola mbrola-us1 mbrola-us2 mbrola-us3 mbrola-en1"
+    section = "contrib/non-free"
     licence = "MBROLA licence: non-commercial use only"
     max_share = None
     DATA_DIR = Path("/usr/share/mbrola")
@@ -109,10 +116,8 @@ class MbrolaEngine(EspeakEngine):
 
     def voices(self) -> list[str]:
         """`us1`, `en1`, and accented voices such as `de1-en`, wherever their diphone data is installed."""
-        listed = self._run(["espeak-ng", "--voices=en"], "(voice list)")
-        names = [row.split()[4].removeprefix("mb/mb-") for row in listed.splitlines()[1:]
-                 if len(row.split()) > 4 and row.split()[4].startswith("mb/mb-")]
-        return sorted(n for n in set(names) if (self.DATA_DIR / n.split("-")[0]).is_dir())
+        names = {file.removeprefix("mb/mb-") for file in self._voice_files() if file.startswith("mb/mb-")}
+        return sorted(n for n in names if (self.DATA_DIR / n.split("-")[0]).is_dir())
 
     def synthesize(self, text, voice, speed, pitch_semitones, wav_path):
         self._espeak(text, voice, f"mb-{voice}", speed, pitch_semitones, wav_path)
@@ -184,7 +189,8 @@ class FestivalEngine(SpeechEngine):
 
 class PicoEngine(SpeechEngine):
     name = "pico"
-    packages = "libttspico-utils (non-free)"
+    packages = "libttspico-utils"
+    section = "non-free"
     licence = "SVOX Pico language data: Apache-2.0 claimed, no source (Debian non-free)"
     LANG_DIR = Path("/usr/share/pico/lang")
     VOICES = ("en-GB", "en-US")
@@ -204,7 +210,8 @@ class PicoEngine(SpeechEngine):
 
 class RhvoiceEngine(SpeechEngine):
     name = "rhvoice"
-    packages = "rhvoice rhvoice-english (non-free)"
+    packages = "rhvoice rhvoice-english"
+    section = "non-free"
     licence = "LGPL-2.1+"
     VOICE_DIR = Path("/usr/share/RHVoice/voices")
     ENGLISH_VOICES = ("alan", "bdl", "clb", "evgeniy-eng", "lyubov", "slt")

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..audio import AudioDecodeError, load_audio, write_wav
 from ..noise import NoiseBank
-from .effects import augment_utterance, pitch_shift
+from .effects import augment_utterance, pitch_shift, warm_up
 from .engines import (ALL_ENGINES, INSTALL_COMMAND, SpeechEngine, SynthesisError, available_engines,
                       engine_names)
 
@@ -77,6 +77,15 @@ def clip_rng(seed: int, word: str, index: int) -> np.random.Generator:
     return np.random.default_rng([seed & SEED_MASK, word_key, index])
 
 
+def speak(engine: SpeechEngine, voice: str, text: str, speed: float, pitch_semitones: float) -> np.ndarray:
+    """The engine's utterance as 16 kHz float32, with the pitch offset applied one way or another."""
+    with tempfile.TemporaryDirectory(prefix="speech-app-synth-") as tmp:
+        raw_path = Path(tmp) / "engine.wav"  # at the engine's own rate; load_audio resamples
+        engine.synthesize(text, voice, speed, pitch_semitones, raw_path)
+        speech = load_audio(raw_path)
+    return speech if engine.native_pitch(voice) else pitch_shift(speech, pitch_semitones)
+
+
 @dataclass(frozen=True)
 class ClipResult:
     word: str
@@ -103,12 +112,7 @@ class ClipMaker:
         path = self.out_dir / word / f"{engine.name}-{voice}_nohash_{index}.wav"
         result = dict(word=word, index=index, engine=engine.name, voice=voice, licence=engine.voice_licence(voice))
         try:
-            with tempfile.TemporaryDirectory(prefix="speech-app-synth-") as tmp:
-                raw_path = Path(tmp) / "engine.wav"  # at the engine's own rate; load_audio resamples
-                engine.synthesize(word, voice, speed, pitch, raw_path)
-                speech = load_audio(raw_path)
-            if not engine.native_pitch(voice):
-                speech = pitch_shift(speech, pitch)
+            speech = speak(engine, voice, word, speed, pitch)
             write_wav(path, augment_utterance(speech, rng, self.noise))
         except (SynthesisError, AudioDecodeError) as err:
             return ClipResult(**result, path=None, error=f"{word!r} #{index}: {err}")
@@ -118,12 +122,12 @@ class ClipMaker:
         return ClipResult(**result, path=path)
 
 
-_worker_maker: ClipMaker | None = None  # one per worker process, built once by the pool's initializer
+_worker_maker: ClipMaker | None = None  # one per worker process, set by the pool's initializer
 
 
-def _init_worker(pool: VoicePool, out_dir: Path, seed: int, noise_files: list[Path] | None) -> None:
+def _init_worker(maker: ClipMaker) -> None:
     global _worker_maker
-    _worker_maker = ClipMaker(pool, out_dir, seed, noise_files)
+    _worker_maker = maker
 
 
 def _make_clip_in_worker(word: str, index: int) -> ClipResult:
@@ -137,15 +141,19 @@ class SynthSummary:
     out_dir: Path
     requested: int
     seconds: float
+    voices_installed: dict[str, int] = field(default_factory=dict)  # engine -> voices it could draw from
     clips_per_engine: Counter = field(default_factory=Counter)
     clips_per_voice: Counter = field(default_factory=Counter)  # key: (engine, voice)
     licences: dict[tuple[str, str], str] = field(default_factory=dict)
     files: list[Path] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
+    other_files: int = 0  # clips already in the word folders from earlier runs, left alone
 
     @classmethod
-    def from_results(cls, out_dir: Path, results: list[ClipResult], seconds: float) -> SynthSummary:
-        summary = cls(out_dir=out_dir, requested=len(results), seconds=seconds)
+    def from_results(cls, out_dir: Path, results: list[ClipResult], seconds: float,
+                     voices_installed: dict[str, int] | None = None) -> SynthSummary:
+        summary = cls(out_dir=out_dir, requested=len(results), seconds=seconds,
+                      voices_installed=dict(voices_installed or {}))
         for r in sorted(results, key=lambda r: (r.word, r.index)):
             if r.path is None:
                 summary.failures.append(r.error)
@@ -154,6 +162,8 @@ class SynthSummary:
             summary.clips_per_engine[r.engine] += 1
             summary.clips_per_voice[(r.engine, r.voice)] += 1
             summary.licences[(r.engine, r.voice)] = r.licence
+        present = {p for word in {r.word for r in results} for p in (out_dir / word).glob("*.wav")}
+        summary.other_files = len(present - set(summary.files))
         return summary
 
     @property
@@ -164,33 +174,45 @@ class SynthSummary:
     def clips_per_second(self) -> float:
         return self.clips_written / self.seconds if self.seconds > 0 else 0.0
 
-    def table(self) -> str:
+    def _rows(self) -> list[tuple[str, str, str, str]]:
         rows = [("engine", "voice", "clips", "licence")]
         for engine in sorted(self.clips_per_engine):
-            rows.append((engine, "(all)", str(self.clips_per_engine[engine]), ""))
-            rows += [("", voice, str(n), self.licences[(e, voice)])
-                     for (e, voice), n in sorted(self.clips_per_voice.items()) if e == engine]
+            voices = sorted((v, n) for (e, v), n in self.clips_per_voice.items() if e == engine)
+            licences = {self.licences[(engine, v)] for v, _ in voices}
+            shared = licences.pop() if len(licences) == 1 else ""  # else each voice row names its own
+            rows.append((engine, "(all)", str(self.clips_per_engine[engine]), shared))
+            rows += [("", v, str(n), "" if shared else self.licences[(engine, v)]) for v, n in voices]
+        return rows
+
+    def table(self) -> str:
+        lines = []
+        if self.voices_installed:
+            lines.append("engines: " + ", ".join(f"{e} ({n} voices)" for e, n in self.voices_installed.items()))
+        rows = self._rows()
         widths = [max(len(row[i]) for row in rows) for i in range(3)]
-        lines = [f"{a:<{widths[0]}}  {b:<{widths[1]}}  {c:>{widths[2]}}  {d}".rstrip() for a, b, c, d in rows]
+        lines += [f"{a:<{widths[0]}}  {b:<{widths[1]}}  {c:>{widths[2]}}  {d}".rstrip() for a, b, c, d in rows]
         lines.append(f"{self.clips_written} of {self.requested} clips written to {self.out_dir} in "
                      f"{self.seconds:.1f} s ({self.clips_per_second:.1f} clips/s); {len(self.failures)} failed")
+        if self.other_files:
+            lines.append(f"{self.other_files} other clips were already in these word folders and were left alone")
         lines += [f"  failed: {message}" for message in self.failures[:10]]
         if len(self.failures) > 10:
             lines.append(f"  ... and {len(self.failures) - 10} more failures")
         return "\n".join(lines)
 
 
-def no_engine_message(wanted: list[str] | None = None) -> str:
-    if wanted:
-        hints = "; ".join(f"{e.name}: {e.packages}" for e in ALL_ENGINES if e.name in wanted)
-        return f"none of the requested speech engines is installed ({hints}). Install them, e.g.: {INSTALL_COMMAND}"
-    optional = ", ".join(e.packages for e in ALL_ENGINES[3:])
-    return (f"no offline speech engine is installed. Install the main-section engines with: {INSTALL_COMMAND} "
-            f"(optional extras: {optional})")
+def no_engine_message(missing: list[str] | None = None) -> str:
+    if missing:
+        hints = "; ".join(f"{e.name}: sudo apt-get install {e.packages} ({e.section})"
+                          for e in ALL_ENGINES if e.name in missing)
+        return f"requested speech engine not installed. Install with {hints}, or use --engines auto"
+    optional = "; ".join(f"{e.packages} ({e.section})" for e in ALL_ENGINES if e.section != "main")
+    return (f"no offline speech engine is installed. Install the engines from Debian main with: {INSTALL_COMMAND}"
+            f" (optional extra voices: {optional})")
 
 
 def choose_engines(engines: str | list[str] = "auto") -> list[SpeechEngine]:
-    """"auto" -> every installed engine; else the named ones ("espeak-ng,flite" or a list) that are installed."""
+    """"auto" -> every installed engine; else exactly the named ones ("espeak-ng,flite" or a list)."""
     names = [n.strip() for n in engines.split(",")] if isinstance(engines, str) else [n.strip() for n in engines]
     names = [n for n in names if n]
     if not names:
@@ -203,10 +225,10 @@ def choose_engines(engines: str | list[str] = "auto") -> list[SpeechEngine]:
     unknown = [n for n in names if n not in engine_names()]
     if unknown:
         raise SynthUsageError(f"unknown engine {', '.join(unknown)}; choose from auto, {', '.join(engine_names())}")
-    chosen = [e for e in installed if e.name in names]
-    if not chosen:
-        raise NoEngineError(no_engine_message(names))
-    return chosen
+    missing = [n for n in names if n not in {e.name for e in installed}]
+    if missing:  # asked for by name, so leaving it out silently would surprise
+        raise NoEngineError(no_engine_message(missing))
+    return [e for e in installed if e.name in names]
 
 
 def check_words(words: list[str]) -> list[str]:
@@ -225,8 +247,12 @@ def check_words(words: list[str]) -> list[str]:
 def synthesize_words(words: list[str], out_dir: Path, per_word: int = 200, engines: str | list[str] = "auto",
                      seed: int = 0, jobs: int | None = None, noise_files: list[Path] | None = None,
                      progress: bool = True) -> SynthSummary:
-    """Write `per_word` clips for each word to `out_dir/<word>/<engine>-<voice>_nohash_<n>.wav`."""
-    words = check_words(words)
+    """Write `per_word` clips for each word to `out_dir/<word>/<engine>-<voice>_nohash_<n>.wav`.
+
+    Raises SynthUsageError for bad arguments and NoEngineError when no wanted engine is installed;
+    clips that fail are counted in the summary, not raised. jobs=None uses every core.
+    """
+    words = check_words(words.split(",") if isinstance(words, str) else words)
     if per_word < 1:
         raise SynthUsageError(f"--per-word must be at least 1, not {per_word}")
     if jobs is not None and jobs < 1:
@@ -236,32 +262,48 @@ def synthesize_words(words: list[str], out_dir: Path, per_word: int = 200, engin
     tasks = [(word, index) for word in words for index in range(per_word)]
     jobs = min(jobs or os.cpu_count() or 1, len(tasks))
     started = time.perf_counter()
-    results = _run_tasks(tasks, pool, out_dir, seed, noise_files, jobs, progress)
-    return SynthSummary.from_results(out_dir, results, time.perf_counter() - started)
+    maker = ClipMaker(pool, out_dir, seed, noise_files)
+    if jobs == 1:  # in this process: no start-up cost, and easier to debug
+        results = _run_in_process(tasks, maker, progress)
+    else:
+        results = _run_in_pool(tasks, maker, jobs, progress)
+    installed = {e.name: len(v) for e, v in zip(pool.engines, pool.voices)}
+    return SynthSummary.from_results(out_dir, results, time.perf_counter() - started, installed)
 
 
-def _run_tasks(tasks: list[tuple[str, int]], pool: VoicePool, out_dir: Path, seed: int,
-               noise_files: list[Path] | None, jobs: int, progress: bool) -> list[ClipResult]:
+def _progress_bar(total: int, progress: bool):
     from tqdm import tqdm
 
+    return tqdm(total=total, unit="clip", desc="synth", file=sys.stderr, disable=not progress)
+
+
+def _run_in_process(tasks: list[tuple[str, int]], maker: ClipMaker, progress: bool) -> list[ClipResult]:
     results = []
-    with tqdm(total=len(tasks), unit="clip", desc="synth", file=sys.stderr, disable=not progress) as bar:
-        if jobs == 1:  # in this process: no start-up cost, and easier to debug
-            maker = ClipMaker(pool, out_dir, seed, noise_files)
-            for word, index in tasks:
-                results.append(maker(word, index))
-                bar.update()
-            return results
-        # spawn, not fork: the caller may hold torch's thread pools, which do not survive a fork
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker,
-                                 initargs=(pool, out_dir, seed, noise_files)) as executor:
-            futures = [executor.submit(_make_clip_in_worker, word, index) for word, index in tasks]
+    with _progress_bar(len(tasks), progress) as bar:
+        for word, index in tasks:
+            results.append(maker(word, index))
+            bar.update()
+    return results
+
+
+def _run_in_pool(tasks: list[tuple[str, int]], maker: ClipMaker, jobs: int, progress: bool) -> list[ClipResult]:
+    # Fork where it is safe (Linux): workers inherit librosa, its compiled kernels and the noise, which
+    # spawn would load again in each worker (seconds each), and a caller's script needs no __main__ guard.
+    # The workers never touch torch, whose threads are what makes fork risky.
+    start_method = "fork" if sys.platform.startswith("linux") else "spawn"
+    if start_method == "fork":
+        warm_up()
+    results = []
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context(start_method),
+                             initializer=_init_worker, initargs=(maker,)) as executor:
+        # with fork, every worker starts at the first submit, before the bar starts its monitor thread
+        futures = [executor.submit(_make_clip_in_worker, word, index) for word, index in tasks]
+        with _progress_bar(len(tasks), progress) as bar:
             try:
                 for future in as_completed(futures):
                     results.append(future.result())
                     bar.update()
             except BaseException:
-                executor.shutdown(wait=True, cancel_futures=True)  # Ctrl-C: stop queued clips, finish running ones
+                executor.shutdown(wait=True, cancel_futures=True)  # Ctrl-C: drop queued clips, finish running ones
                 raise
     return results

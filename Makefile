@@ -1,0 +1,34 @@
+# Two entry points (see README): `make demo` and `make test`. Both set everything up first.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# torchaudio 2.11 (its last release) links against the CUDA build of torch from the standard index;
+# that build runs on the CPU too, while the CPU-only torch wheel cannot load torchaudio.
+TORCH_PINS ?= torch==2.14.1 torchaudio==2.11.0
+export QT_QPA_PLATFORM ?= offscreen
+
+.PHONY: demo test setup system-deps system-deps-test clean
+
+demo: setup
+	$(BIN)/speech-app classify datasets/samples --format table
+
+test: setup system-deps-test
+	$(BIN)/python -m pytest -q
+
+setup: system-deps $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q $(TORCH_PINS)
+	$(BIN)/python -m pip install -q -e ".[test]"
+	touch $@
+
+system-deps:
+	@.ci/system-deps runtime
+
+system-deps-test:
+	@.ci/system-deps test
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,343 @@
+"""The Live tab: pick a microphone, listen, and watch commands appear with their confidence."""
+
+from __future__ import annotations
+
+import csv
+import os
+from datetime import datetime
+from pathlib import Path
+
+from PySide6.QtCore import QMetaObject, QSettings, Qt, QTimer, Signal, Slot
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (QAbstractItemView, QApplication, QComboBox, QFileDialog, QGroupBox, QHBoxLayout,
+                               QHeaderView, QLabel, QPushButton, QSlider, QSplitter, QTableWidget,
+                               QTableWidgetItem, QVBoxLayout, QWidget)
+
+from ..streaming import DETECTION_THRESHOLD
+from .plots import ConfidenceBars, SpectrogramView, WaveformView
+from .services import AppServices
+from .workers import LiveRecognitionWorker, LiveStats, WorkerThread
+
+REDRAW_MS = 50  # waveform and spectrogram repaint period (20 frames a second)
+SENSITIVITY_RANGE = (5, 95)  # percent; sensitivity = 100 - threshold in percent
+DEFAULT_SENSITIVITY = int(round(100 * (1.0 - DETECTION_THRESHOLD)))
+TRANSCRIPT_COLUMNS = ("Time", "Seconds", "Word", "Confidence")
+NO_DEVICE_TEXT = ("No microphone found. Connect one and press Refresh. "
+                  "The Batch and Custom words tabs work without one.")
+
+
+def sensitivity_to_threshold(sensitivity_percent: int) -> float:
+    return 1.0 - sensitivity_percent / 100.0
+
+
+class LiveTab(QWidget):
+    status_text_changed = Signal(str)
+    listening_changed = Signal(bool)
+    model_loaded = Signal(object, list)  # path (None: shipped), labels
+    # requests to the worker (queued into its thread)
+    devices_requested = Signal()
+    model_requested = Signal(object)
+    listening_requested = Signal(object)
+    stop_requested = Signal()
+    threshold_changed = Signal(float)
+
+    def __init__(self, services: AppServices, settings: QSettings, parent=None):
+        super().__init__(parent)
+        self.settings = settings
+        self.listening = False
+        self.model_path: Path | None = None
+        self.devices = []
+        self._listen_clock: datetime | None = None
+        self._build()
+        self.worker = LiveRecognitionWorker(services)
+        self.worker_thread = WorkerThread(self.worker, "live-recognition")
+        self._connect_worker()
+        self.redraw_timer = QTimer(self)
+        self.redraw_timer.setInterval(REDRAW_MS)
+        self.redraw_timer.timeout.connect(self.on_redraw_timer_timeout)
+        self.on_sensitivity_slider_value_changed(self.sensitivity_slider.value())
+        self.devices_requested.emit()
+
+    # -- layout ---------------------------------------------------------------------------------
+    def _build(self) -> None:
+        layout = QVBoxLayout(self)
+        layout.addLayout(self._build_controls())
+        self.no_device_label = QLabel(NO_DEVICE_TEXT)
+        self.no_device_label.setWordWrap(True)
+        self.no_device_label.setObjectName("noDeviceBanner")
+        self.no_device_label.setStyleSheet("QLabel#noDeviceBanner { padding: 8px; border: 1px solid #c77700; "
+                                           "border-radius: 4px; background: rgba(255, 170, 0, 40); }")
+        self.no_device_label.hide()
+        layout.addWidget(self.no_device_label)
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        views = QSplitter(Qt.Orientation.Horizontal)
+        plots = QWidget()
+        plot_layout = QVBoxLayout(plots)
+        plot_layout.setContentsMargins(0, 0, 0, 0)
+        self.waveform = WaveformView()
+        self.spectrogram = SpectrogramView()
+        plot_layout.addWidget(self.waveform, 1)
+        plot_layout.addWidget(self.spectrogram, 1)
+        bars_box = QGroupBox("Confidence")
+        self.confidence_bars = ConfidenceBars()
+        QVBoxLayout(bars_box).addWidget(self.confidence_bars)
+        views.addWidget(plots)
+        views.addWidget(bars_box)
+        views.setStretchFactor(0, 3)
+        views.setStretchFactor(1, 1)
+        splitter.addWidget(views)
+        splitter.addWidget(self._build_transcript())
+        layout.addWidget(splitter, 1)
+
+    def _build_controls(self) -> QHBoxLayout:
+        row = QHBoxLayout()
+        self.device_combo = QComboBox()
+        self.device_combo.setMinimumWidth(220)
+        self.device_combo.setToolTip("Microphone to listen to")
+        self.refresh_button = QPushButton("Refresh")
+        self.refresh_button.setToolTip("Look for microphones again")
+        self.refresh_button.clicked.connect(self.on_refresh_button_clicked)
+        self.start_button = QPushButton("Start listening")
+        self.start_button.setEnabled(False)
+        self.start_button.clicked.connect(self.on_start_button_clicked)
+        self.sensitivity_slider = QSlider(Qt.Orientation.Horizontal)
+        self.sensitivity_slider.setRange(*SENSITIVITY_RANGE)
+        self.sensitivity_slider.setValue(int(self.settings.value("live/sensitivity", DEFAULT_SENSITIVITY, int)))
+        self.sensitivity_slider.setToolTip("Higher: hears quieter or less clear words, and makes more mistakes")
+        self.sensitivity_slider.valueChanged.connect(self.on_sensitivity_slider_value_changed)
+        self.sensitivity_label = QLabel()
+        self.model_label = QLabel("Model: loading...")
+        for widget in (QLabel("Input:"), self.device_combo, self.refresh_button, self.start_button,
+                       QLabel("Sensitivity:"), self.sensitivity_slider, self.sensitivity_label):
+            row.addWidget(widget)
+        row.addStretch(1)
+        row.addWidget(self.model_label)
+        return row
+
+    def _build_transcript(self) -> QWidget:
+        box = QGroupBox("Transcript")
+        layout = QVBoxLayout(box)
+        self.transcript = QTableWidget(0, len(TRANSCRIPT_COLUMNS))
+        self.transcript.setHorizontalHeaderLabels(TRANSCRIPT_COLUMNS)
+        self.transcript.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.transcript.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.transcript.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.transcript.verticalHeader().hide()
+        copy_action = QAction("Copy", self.transcript)
+        copy_action.setShortcut(QKeySequence.StandardKey.Copy)
+        copy_action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        copy_action.triggered.connect(self.copy_transcript)
+        self.transcript.addAction(copy_action)
+        buttons = QHBoxLayout()
+        self.copy_button = QPushButton("Copy")
+        self.copy_button.clicked.connect(self.copy_transcript)
+        self.export_button = QPushButton("Export CSV...")
+        self.export_button.clicked.connect(self.on_export_button_clicked)
+        self.clear_button = QPushButton("Clear")
+        self.clear_button.clicked.connect(self.clear_transcript)
+        buttons.addStretch(1)
+        for button in (self.copy_button, self.export_button, self.clear_button):
+            buttons.addWidget(button)
+        layout.addWidget(self.transcript)
+        layout.addLayout(buttons)
+        return box
+
+    def _connect_worker(self) -> None:
+        w = self.worker
+        self.devices_requested.connect(w.list_devices)
+        self.model_requested.connect(w.load_model)
+        self.listening_requested.connect(w.start_listening)
+        self.stop_requested.connect(w.stop_listening)
+        self.threshold_changed.connect(w.set_threshold)
+        w.devices_listed.connect(self.on_worker_devices_listed)
+        w.model_loaded.connect(self.on_worker_model_loaded)
+        w.model_failed.connect(self.on_worker_model_failed)
+        w.listening_started.connect(self.on_worker_listening_started)
+        w.listening_stopped.connect(self.on_worker_listening_stopped)
+        w.listening_failed.connect(self.on_worker_listening_failed)
+        w.audio_captured.connect(self.on_worker_audio_captured)
+        w.prediction_ready.connect(self.on_worker_prediction_ready)
+        w.detection_made.connect(self.on_worker_detection_made)
+        w.stats_changed.connect(self.on_worker_stats_changed)
+
+    # -- public actions (menus call these too) ------------------------------------------------------
+    def set_model(self, path: Path | None) -> None:
+        """Load a model in the worker thread; `model_loaded` says when it is in use."""
+        self.model_label.setText("Model: loading...")
+        self.model_requested.emit(path)
+
+    def selected_device(self):
+        return self.device_combo.currentData()
+
+    def start_listening(self) -> None:
+        if not self.listening and self.start_button.isEnabled():
+            self.start_button.setEnabled(False)
+            self.listening_requested.emit(self.selected_device())
+
+    def stop_listening(self) -> None:
+        if self.listening:
+            self.stop_requested.emit()
+
+    def toggle_listening(self) -> None:
+        self.stop_listening() if self.listening else self.start_listening()
+
+    def has_input_device(self) -> bool:
+        return bool(self.devices)
+
+    def transcript_rows(self) -> list[list[str]]:
+        return [[self.transcript.item(r, c).text() for c in range(self.transcript.columnCount())]
+                for r in range(self.transcript.rowCount())]
+
+    def detected_words(self) -> list[str]:
+        return [row[2] for row in self.transcript_rows()]
+
+    @Slot()
+    def copy_transcript(self) -> None:
+        rows = sorted({i.row() for i in self.transcript.selectedIndexes()}) or range(self.transcript.rowCount())
+        every = self.transcript_rows()
+        text = "\n".join("\t".join(every[r]) for r in rows)
+        QApplication.clipboard().setText("\t".join(TRANSCRIPT_COLUMNS) + "\n" + text + "\n")
+
+    def export_transcript(self, path: Path) -> None:
+        """CSV through a temporary file and a rename."""
+        path = Path(path)
+        tmp = path.with_name(f".{path.name}.tmp")
+        with open(tmp, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle, lineterminator="\n")
+            writer.writerow(["time", "seconds", "label", "confidence"])
+            writer.writerows(self.transcript_rows())
+        os.replace(tmp, path)
+
+    @Slot()
+    def clear_transcript(self) -> None:
+        self.transcript.setRowCount(0)
+
+    def shutdown(self) -> None:
+        self.redraw_timer.stop()
+        # close the stream in the worker's own thread (its timer lives there), then end the thread
+        QMetaObject.invokeMethod(self.worker, "stop_listening", Qt.ConnectionType.BlockingQueuedConnection)
+        self.worker_thread.stop()
+
+    # -- slots ------------------------------------------------------------------------------------
+    @Slot()
+    def on_refresh_button_clicked(self) -> None:
+        self.devices_requested.emit()
+
+    @Slot()
+    def on_start_button_clicked(self) -> None:
+        self.toggle_listening()
+
+    @Slot()
+    def on_export_button_clicked(self) -> None:
+        start = str(Path(self.settings.value("live/export_dir", str(Path.home()))) / "transcript.csv")
+        path, _ = QFileDialog.getSaveFileName(self, "Export transcript", start, "CSV files (*.csv)")
+        if path:
+            self.export_transcript(Path(path))
+            self.settings.setValue("live/export_dir", str(Path(path).parent))
+
+    @Slot(int)
+    def on_sensitivity_slider_value_changed(self, value: int) -> None:
+        self.sensitivity_label.setText(f"{value}%")
+        self.settings.setValue("live/sensitivity", value)
+        self.threshold_changed.emit(sensitivity_to_threshold(value))
+
+    @Slot(list)
+    def on_worker_devices_listed(self, devices: list) -> None:
+        self.devices = devices
+        saved = self.settings.value("live/device", "")
+        self.device_combo.clear()
+        for device in devices:
+            self.device_combo.addItem(f"{device.name} ({device.host_api})", device.index)
+        match = [i for i, d in enumerate(devices) if d.name == saved] or [i for i, d in enumerate(devices) if d.is_default]
+        if match:
+            self.device_combo.setCurrentIndex(match[0])
+        self.no_device_label.setVisible(not devices)
+        self.device_combo.setEnabled(bool(devices))
+        self._update_start_button()
+        if not devices:
+            self.status_text_changed.emit("No input device: live recognition is off")
+
+    @Slot(object, list)
+    def on_worker_model_loaded(self, path, labels: list) -> None:
+        self.model_path = path
+        self.model_label.setText(f"Model: {Path(path).stem if path else 'shipped'}")
+        self.model_label.setToolTip(", ".join(labels))
+        self.confidence_bars.set_labels(labels)
+        self._update_start_button()
+        self.model_loaded.emit(path, labels)
+
+    @Slot(str)
+    def on_worker_model_failed(self, message: str) -> None:
+        self.model_label.setText("Model: none")
+        self.status_text_changed.emit(f"Could not load the model: {message}")
+        self._update_start_button()
+
+    @Slot(object)
+    def on_worker_listening_started(self, stats) -> None:
+        self.listening = True
+        self._listen_clock = datetime.now()
+        if self.device_combo.currentText():
+            self.settings.setValue("live/device", self.devices[self.device_combo.currentIndex()].name)
+        self.waveform.clear_audio()
+        self.spectrogram.clear_audio()
+        self.redraw_timer.start()
+        self.start_button.setText("Stop listening")
+        self._update_start_button()
+        self.status_text_changed.emit(f"Listening on {stats.device_name} at {stats.device_rate_hz} Hz, "
+                                      f"latency {stats.latency_s * 1000:.0f} ms")
+        self.listening_changed.emit(True)
+
+    @Slot()
+    def on_worker_listening_stopped(self) -> None:
+        self.listening = False
+        self.redraw_timer.stop()
+        self.start_button.setText("Start listening")
+        self._update_start_button()
+        self.status_text_changed.emit("Not listening")
+        self.listening_changed.emit(False)
+
+    @Slot(str)
+    def on_worker_listening_failed(self, message: str) -> None:
+        self.listening = False
+        self.start_button.setText("Start listening")
+        self._update_start_button()
+        self.status_text_changed.emit(f"Cannot listen: {message}")
+
+    @Slot(object)
+    def on_worker_audio_captured(self, samples) -> None:
+        self.waveform.append(samples)
+        self.spectrogram.append(samples)
+
+    @Slot(object)
+    def on_worker_prediction_ready(self, frame) -> None:
+        self.confidence_bars.show_scores(frame.smoothed)
+
+    @Slot(object)
+    def on_worker_detection_made(self, detection) -> None:
+        row = self.transcript.rowCount()
+        self.transcript.insertRow(row)
+        clock = datetime.now().strftime("%H:%M:%S")
+        cells = (clock, f"{detection.time_s:.2f}", detection.label, f"{detection.confidence:.2f}")
+        for column, text in enumerate(cells):
+            item = QTableWidgetItem(text)
+            if column != 2:
+                item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            self.transcript.setItem(row, column, item)
+        self.transcript.scrollToBottom()
+
+    @Slot(object)
+    def on_worker_stats_changed(self, stats: LiveStats) -> None:
+        c = stats.capture
+        self.status_text_changed.emit(
+            f"Input: {c.device_name} | {c.device_rate_hz} Hz | latency {c.latency_s * 1000:.0f} ms | "
+            f"model {stats.inference_ms:.0f} ms per hop | dropped {c.dropped_s:.2f} s "
+            f"({c.overflows} overflows)")
+
+    @Slot()
+    def on_redraw_timer_timeout(self) -> None:
+        self.waveform.refresh()
+        self.spectrogram.refresh()
+
+    def _update_start_button(self) -> None:
+        ready = bool(self.devices) and bool(self.confidence_bars.labels)
+        self.start_button.setEnabled(self.listening or ready)

@@ -1,0 +1,129 @@
+"""The user's data folder: recorded takes, synthetic clips and custom models. No Qt.
+
+    <data>/recordings/<word>/take-<date>-<time>_nohash_0.wav    one file per take
+    <data>/synthetic/<word>/...                                   from speech_app.synth, if used
+    <data>/models/<name>.safetensors  (+ <name>_report/)         trained in the Custom words tab
+
+Every take is its own "speaker" for the dataset's hash split (`<speaker>_nohash_<n>`), so one
+person's takes still spread over training and validation.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from ..audio import is_audio_file
+from ..modelfile import ModelFileError, read_metadata, shipped_model_path
+
+WORD_PATTERN = re.compile(r"^[\w' -]+$")  # letters, digits, spaces, apostrophes: a folder name on any OS
+MODEL_SUFFIX = ".safetensors"
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    path: Path
+    name: str
+    shipped: bool
+
+
+def clean_words(text: str) -> list[str]:
+    """'Lights on, lights off, yes' -> ['lights on', 'lights off', 'yes']; bad words raise ValueError."""
+    words = []
+    for part in text.split(","):
+        word = " ".join(part.strip().lower().split())
+        if not word:
+            continue
+        if word.startswith(("_", ".")) or not WORD_PATTERN.match(word):
+            raise ValueError(f"{word!r}: use letters, digits, spaces and apostrophes, not starting with _")
+        if word not in words:
+            words.append(word)
+    return words
+
+
+class DataFolder:
+    def __init__(self, root: Path):
+        self.root = Path(root)
+
+    @property
+    def recordings_dir(self) -> Path:
+        return self.root / "recordings"
+
+    @property
+    def synthetic_dir(self) -> Path:
+        return self.root / "synthetic"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.root / "models"
+
+    def takes(self, word: str) -> list[Path]:
+        folder = self.recordings_dir / word
+        return sorted(p for p in folder.iterdir() if p.is_file() and is_audio_file(p)) if folder.is_dir() else []
+
+    def new_take_path(self, word: str, now: datetime | None = None) -> Path:
+        stamp = (now or datetime.now()).strftime("%Y%m%d-%H%M%S-%f")
+        return self.recordings_dir / word / f"take-{stamp}_nohash_0.wav"
+
+    def delete_take(self, path: Path) -> None:
+        path = Path(path)
+        if self.recordings_dir.resolve() not in path.resolve().parents:
+            raise ValueError(f"{path}: not a take in {self.recordings_dir}")
+        path.unlink(missing_ok=True)
+
+    def training_dirs(self, with_synthetic: bool) -> list[Path]:
+        dirs = [self.recordings_dir]
+        if with_synthetic and self.synthetic_dir.is_dir():
+            dirs.append(self.synthetic_dir)
+        return dirs
+
+    def clear_synthetic(self, words: list[str]) -> None:
+        for word in words:
+            shutil.rmtree(self.synthetic_dir / word, ignore_errors=True)
+
+    def new_model_path(self, words: list[str], now: datetime | None = None) -> Path:
+        slug = "-".join(re.sub(r"\W+", "_", w) for w in words)[:40] or "model"
+        stamp = (now or datetime.now()).strftime("%Y%m%d-%H%M%S")
+        return self.models_dir / f"{slug}-{stamp}{MODEL_SUFFIX}"
+
+    def models(self) -> list[ModelEntry]:
+        """The shipped model first, then the user's, newest first."""
+        entries = []
+        try:
+            entries.append(ModelEntry(shipped_model_path(), "Shipped: Speech Commands (12 classes)", True))
+        except ModelFileError:
+            pass
+        if self.models_dir.is_dir():
+            mine = sorted(self.models_dir.glob(f"*{MODEL_SUFFIX}"), key=lambda p: p.stat().st_mtime, reverse=True)
+            entries += [ModelEntry(p, p.stem, False) for p in mine if not p.name.startswith(".")]
+        return entries
+
+
+def model_card(path: Path) -> str:
+    """A model's card as Markdown: what it recognizes, how it was trained, how well it does."""
+    try:
+        meta = read_metadata(path)
+    except ModelFileError as err:
+        return f"**Cannot read this model.**\n\n{err}"
+    features, model = meta.get("features", {}), meta.get("model", {})
+    words = [label for label in meta.get("labels", []) if not label.startswith("_")]
+    lines = [f"### {Path(path).name}", "", f"**Words:** {', '.join(words) or '(none)'}", "",
+             f"**Window:** {features.get('clip_seconds', '?')} s of {features.get('sample_rate', '?')} Hz audio, "
+             f"{features.get('n_mfcc', '?')} MFCCs", "",
+             f"**Model:** BiLSTM, {model.get('num_layers', '?')} layers x {model.get('hidden_size', '?')} units, "
+             f"{meta.get('parameters', 0):,} parameters", ""]
+    for split, values in meta.get("metrics", {}).items():
+        lines.append(f"**{split.capitalize()} accuracy:** {values.get('accuracy', 0):.1%} on {values.get('clips', 0)} clips")
+        lines.append("")
+    trained = meta.get("trained_on", {})
+    if trained:
+        clips = trained.get("clips", {}).get("training", {})
+        lines += [f"**Trained on:** {sum(clips.values()):,} clips ({', '.join(trained.get('sources', []))}) "
+                  f"from {', '.join(Path(d).name for d in trained.get('data', []))}", ""]
+    card_file = Path(path).with_name("MODEL_CARD.md")
+    if card_file.is_file() and Path(path).name.startswith("speech_commands"):
+        lines += ["---", "", card_file.read_text(encoding="utf-8")]
+    return "\n".join(lines)

@@ -1,0 +1,324 @@
+"""Work that must not run on the GUI thread: QObject workers on QThreads that report through signals.
+
+Each worker is moved onto its own `QThread` (`WorkerThread`); the GUI calls its slots through
+queued signals and hears back through typed signals named for what happened. Long jobs (a batch,
+a training run, a take) check a cancel flag that the GUI thread sets directly.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
+
+from ..audio import SAMPLE_RATE, write_wav
+from ..capture import CaptureStats, NoInputDeviceError
+from ..streaming import Detection, RecognizerSettings, StreamingRecognizer
+from .services import AppServices
+
+POLL_MS = 30  # how often the live worker drains the capture ring buffer
+STATS_MS = 500  # how often the status bar hears about latency and dropped audio
+BATCH_SIZE = 16  # files per model call in the batch tab: small, so progress and cancel are prompt
+LEVEL_MS = 50  # level-meter updates while recording a take
+READ_TIMEOUT_S = 0.02
+RECORD_GRACE_S = 3.0  # a take that has not filled up this long after its end: the microphone stalled
+SILENCE_DBFS = -90.0
+
+
+class WorkerThread:
+    """One worker QObject living on its own QThread; `stop()` quits the thread and waits for it."""
+
+    def __init__(self, worker: QObject, name: str):
+        self.worker = worker
+        self.thread = QThread()
+        self.thread.setObjectName(name)
+        worker.moveToThread(self.thread)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.thread.quit()
+        self.thread.wait()
+
+
+def level_dbfs(samples: np.ndarray) -> float:
+    """RMS level in dB relative to full scale."""
+    if samples.size == 0:
+        return SILENCE_DBFS
+    rms = float(np.sqrt(np.mean(np.square(samples, dtype=np.float64))))
+    return max(SILENCE_DBFS, 20.0 * np.log10(max(rms, 1e-12)))
+
+
+@dataclass(frozen=True)
+class LiveStats:
+    capture: CaptureStats
+    inference_ms: float  # model time per hop, averaged since the last report
+    listened_s: float
+
+
+class LiveRecognitionWorker(QObject):
+    """Owns the audio source and the streaming recognizer; a timer in its thread feeds one to the other."""
+
+    devices_listed = Signal(list)  # [InputDevice]
+    model_loaded = Signal(object, list)  # path (None: shipped), labels
+    model_failed = Signal(str)
+    listening_started = Signal(object)  # CaptureStats
+    listening_stopped = Signal()
+    listening_failed = Signal(str)
+    audio_captured = Signal(object)  # np.ndarray (samples,) float32 at 16 kHz
+    prediction_ready = Signal(object)  # ScoreFrame
+    detection_made = Signal(object)  # Detection, time counted from the start of listening
+    stats_changed = Signal(object)  # LiveStats
+
+    def __init__(self, services: AppServices, settings: RecognizerSettings | None = None):
+        super().__init__()
+        self.services = services
+        self.settings = settings or RecognizerSettings()
+        self.recognizer: StreamingRecognizer | None = None
+        self.source = None
+        self._timer: QTimer | None = None
+        self._offset_s = 0.0  # audio heard by earlier recognizers in this session (after a model switch)
+        self._inference_s = 0.0
+        self._last_stats = 0.0
+
+    @Slot()
+    def list_devices(self) -> None:
+        try:
+            devices = self.services.list_devices()
+        except NoInputDeviceError:
+            devices = []
+        self.devices_listed.emit(devices)
+
+    @Slot(object)
+    def load_model(self, path: Path | None) -> None:
+        try:
+            classifier = self.services.load_classifier(path)
+            recognizer = StreamingRecognizer(classifier, self.settings)
+        except Exception as err:  # a model file can fail in many ways; the user sees why
+            self.model_failed.emit(f"{path or 'shipped model'}: {err}")
+            return
+        if self.recognizer is not None:
+            self._offset_s += self.recognizer.fed_seconds
+        self.recognizer = recognizer
+        self.model_loaded.emit(path, list(recognizer.labels))
+
+    @Slot(float)
+    def set_threshold(self, threshold: float) -> None:
+        self.settings.threshold = threshold
+
+    @Slot(object)
+    def start_listening(self, device) -> None:
+        if self.recognizer is None:
+            self.listening_failed.emit("no model is loaded")
+            return
+        self.stop_listening()
+        try:
+            self.source = self.services.open_source(device)
+            self.source.start()
+        except (NoInputDeviceError, OSError, ValueError) as err:
+            self.source = None
+            self.listening_failed.emit(str(err))
+            return
+        self.recognizer.reset()
+        self._offset_s = self._inference_s = 0.0
+        if self._timer is None:
+            self._timer = QTimer(self)
+            self._timer.setInterval(POLL_MS)
+            self._timer.timeout.connect(self.on_timer_timeout)
+        self._timer.start()
+        self.listening_started.emit(self.source.stats())
+
+    @Slot()
+    def stop_listening(self) -> None:
+        if self._timer is not None:
+            self._timer.stop()
+        if self.source is not None:
+            self.source.stop()
+            self.source = None
+            self.listening_stopped.emit()
+
+    @Slot()
+    def on_timer_timeout(self) -> None:
+        if self.source is None or self.recognizer is None:
+            return
+        samples = self.source.read()
+        if samples.size == 0:
+            return
+        self.audio_captured.emit(samples)
+        evaluations = self.recognizer.evaluations
+        started = time.perf_counter()
+        detections = self.recognizer.feed(samples)
+        self._inference_s += time.perf_counter() - started
+        if self.recognizer.evaluations != evaluations:
+            self.prediction_ready.emit(self.recognizer.last_frame)
+        for detection in detections:
+            self.detection_made.emit(Detection(detection.time_s + self._offset_s, detection.label, detection.confidence))
+        self._report_stats()
+
+    def _report_stats(self) -> None:
+        now = time.monotonic()
+        if now - self._last_stats < STATS_MS / 1000:
+            return
+        self._last_stats = now
+        hops = max(1, int(STATS_MS / self.settings.hop_ms))
+        listened = self._offset_s + self.recognizer.fed_seconds
+        self.stats_changed.emit(LiveStats(self.source.stats(), 1000 * self._inference_s / hops, listened))
+        self._inference_s = 0.0
+
+
+@dataclass
+class BatchJob:
+    job_id: int
+    inputs: list[Path]
+    model_path: Path | None
+
+
+class BatchWorker(QObject):
+    """Classifies files (folders expanded) with the chosen model, one result at a time."""
+
+    files_found = Signal(int, list)  # job id, [Path]
+    result_ready = Signal(int, object)  # job id, FileResult
+    progress_changed = Signal(int, int)  # done, total
+    job_finished = Signal(int, bool)  # job id, cancelled
+    job_failed = Signal(int, str)
+
+    def __init__(self, services: AppServices):
+        super().__init__()
+        self.services = services
+        self.cancelled_through = 0  # jobs with an id up to this one stop (set from the GUI thread)
+        self._classifiers: dict = {}
+
+    def cancel_through(self, job_id: int) -> None:
+        self.cancelled_through = job_id
+
+    def _classifier(self, path: Path | None):
+        if path not in self._classifiers:
+            self._classifiers = {path: self.services.load_classifier(path)}
+        return self._classifiers[path]
+
+    @Slot(object)
+    def classify(self, job: BatchJob) -> None:
+        from ..inference import expand_paths
+
+        if job.job_id <= self.cancelled_through:
+            self.job_finished.emit(job.job_id, True)
+            return
+        try:
+            files = expand_paths(job.inputs, recursive=True)
+            self.files_found.emit(job.job_id, files)
+            classifier = self._classifier(job.model_path)
+            for done, result in enumerate(classifier.classify_files(files, batch_size=BATCH_SIZE), start=1):
+                if job.job_id <= self.cancelled_through:
+                    self.job_finished.emit(job.job_id, True)
+                    return
+                self.result_ready.emit(job.job_id, result)
+                self.progress_changed.emit(done, len(files))
+        except Exception as err:  # a model that cannot load, an unreadable folder: shown, never fatal
+            self.job_failed.emit(job.job_id, str(err))
+            return
+        self.job_finished.emit(job.job_id, False)
+
+
+@dataclass
+class TrainingJob:
+    words: list[str]
+    data_dirs: list[Path]
+    out_path: Path
+    config: object  # train.TrainConfig
+    init_from: Path | None = None  # fine-tune this model's encoder; None: from scratch
+    synth_per_word: int = 0  # synthetic clips to add per word (0: none)
+    synth_dir: Path | None = None
+
+
+class TrainingWorker(QObject):
+    stage_changed = Signal(str)
+    batch_finished = Signal(dict)  # {"epoch", "batch", "batches", "loss", "accuracy"}
+    epoch_finished = Signal(dict)  # the history entry: train/val loss and accuracy
+    training_finished = Signal(object)  # TrainResult
+    training_failed = Signal(str)
+    training_cancelled = Signal()
+
+    def __init__(self):
+        super().__init__()
+        self.stop_requested = threading.Event()
+
+    def cancel(self) -> None:
+        self.stop_requested.set()
+
+    @Slot(object)
+    def train(self, job: TrainingJob) -> None:
+        from ..train import TrainHooks, TrainingCancelled, train
+
+        self.stop_requested.clear()
+        try:
+            if job.synth_per_word and job.synth_dir is not None:
+                self._synthesize(job)
+            init_from = None
+            if job.init_from is not None:
+                from ..modelfile import load_model
+
+                init_from = load_model(job.init_from)
+            self.stage_changed.emit("training")
+            hooks = TrainHooks(on_batch=self.batch_finished.emit, on_epoch=self.epoch_finished.emit,
+                               should_stop=self.stop_requested.is_set)
+            result = train(job.data_dirs, job.out_path, job.words, job.config, init_from=init_from,
+                           progress=False, hooks=hooks)
+        except TrainingCancelled:
+            self.training_cancelled.emit()
+            return
+        except Exception as err:  # bad data, too few takes, a full disk: shown in the tab
+            self.training_failed.emit(" ".join(str(err).split()) or type(err).__name__)
+            return
+        self.training_finished.emit(result)
+
+    def _synthesize(self, job: TrainingJob) -> None:
+        from ..synth import synthesize_words
+
+        self.stage_changed.emit(f"synthesizing {job.synth_per_word} clips per word")
+        synthesize_words(job.words, job.synth_dir, per_word=job.synth_per_word, engines="auto", seed=0,
+                         jobs=None, progress=False)
+        if job.synth_dir not in job.data_dirs:
+            job.data_dirs.append(job.synth_dir)
+
+
+class TakeRecorder(QObject):
+    """Records one take from the microphone and writes it to disk the moment it ends."""
+
+    level_changed = Signal(float)  # dBFS
+    take_saved = Signal(str, object)  # word, Path
+    recording_failed = Signal(str)
+
+    def __init__(self, services: AppServices):
+        super().__init__()
+        self.services = services
+
+    @Slot(str, object, float, object)
+    def record(self, word: str, path: Path, seconds: float, device) -> None:
+        try:
+            source = self.services.open_source(device)
+            source.start()
+        except (NoInputDeviceError, OSError, ValueError) as err:
+            self.recording_failed.emit(str(err))
+            return
+        wanted = int(seconds * SAMPLE_RATE)
+        parts, got, last_level = [], 0, 0.0
+        deadline = time.monotonic() + seconds + RECORD_GRACE_S
+        try:
+            while got < wanted:
+                if time.monotonic() > deadline:
+                    self.recording_failed.emit("the microphone stopped delivering audio; nothing was saved")
+                    return
+                block = source.read(READ_TIMEOUT_S)
+                parts.append(block)
+                got += block.size
+                if time.monotonic() - last_level >= LEVEL_MS / 1000:
+                    last_level = time.monotonic()
+                    self.level_changed.emit(level_dbfs(block))
+        finally:
+            source.stop()
+        write_wav(path, np.concatenate(parts)[:wanted])
+        self.level_changed.emit(SILENCE_DBFS)
+        self.take_saved.emit(word, Path(path))

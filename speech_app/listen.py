@@ -1,0 +1,157 @@
+"""`speech-app listen`: the live recognizer in a terminal, one line per detected command.
+
+    speech-app listen --format jsonl
+    {"time": 3.2, "label": "yes", "confidence": 0.93}
+
+Status goes to standard error, detections to standard output (flushed at once), so scripts and
+tests can read them as they happen. Ctrl-C ends it cleanly with status 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import TextIO
+
+from .streaming import DETECTION_THRESHOLD, SUPPRESSION_MS, Detection, RecognizerSettings, StreamingRecognizer
+
+EXIT_OK, EXIT_NO_AUDIO, EXIT_USAGE = 0, 1, 2
+READ_TIMEOUT_S = 0.05  # how long a read waits for audio: also how quickly Ctrl-C is noticed
+FILE_BLOCK_SAMPLES = 1_600  # 100 ms: file input is fed in microphone-sized blocks
+LIVE_TORCH_THREADS = 1  # one window per hop is too small to gain from more threads; they only cost CPU
+
+
+def add_listen_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", type=Path, help="model file (default: the shipped model)")
+    parser.add_argument("--device", help="input device: its number or part of its name (default: the system's)")
+    parser.add_argument("--format", choices=("text", "jsonl"), default="text",
+                        help="text: 'time  label  confidence'; jsonl: one JSON object per detection")
+    parser.add_argument("--threshold", type=float, default=DETECTION_THRESHOLD, metavar="P",
+                        help=f"smoothed probability a word needs (default {DETECTION_THRESHOLD})")
+    parser.add_argument("--suppression-ms", type=float, default=SUPPRESSION_MS, metavar="MS",
+                        help=f"quiet time after each detection (default {SUPPRESSION_MS:.0f})")
+    parser.add_argument("--file", type=Path, metavar="AUDIO",
+                        help="recognize a recording through the same streaming path, instead of the microphone")
+    parser.add_argument("--list-devices", action="store_true", help="print the input devices and exit")
+    parser.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this much audio")
+
+
+def format_detection(detection: Detection, fmt: str) -> str:
+    if fmt == "jsonl":
+        return json.dumps(detection.to_dict())
+    return f"{detection.time_s:8.2f}  {detection.label:<12} {detection.confidence:.2f}"
+
+
+def run_listen(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    """Run `speech-app listen`; detections go to `out` (standard output by default)."""
+    from .capture import NoInputDeviceError, list_input_devices
+
+    if args.list_devices:
+        return _print_devices(list_input_devices())
+    if not 0.0 < args.threshold <= 1.0 or args.suppression_ms < 0:
+        return _fail("--threshold must be in (0, 1] and --suppression-ms at least 0", EXIT_USAGE)
+    from .modelfile import ModelFileError
+
+    try:
+        recognizer = _make_recognizer(args)
+    except (ModelFileError, ValueError) as err:
+        return _fail(str(err), EXIT_USAGE)
+    out = out or sys.stdout
+    if args.file is not None:
+        return _listen_to_file(recognizer, args, out)
+    try:
+        return _listen_to_microphone(recognizer, args, out)
+    except NoInputDeviceError as err:
+        return _fail(str(err), EXIT_NO_AUDIO)
+
+
+def _make_recognizer(args) -> StreamingRecognizer:
+    import torch
+
+    from .inference import CommandClassifier
+
+    torch.set_num_threads(LIVE_TORCH_THREADS)
+    classifier = CommandClassifier.from_file(args.model, "cpu")
+    settings = RecognizerSettings(threshold=args.threshold, suppression_ms=args.suppression_ms)
+    return StreamingRecognizer(classifier, settings)
+
+
+def _listen_to_file(recognizer: StreamingRecognizer, args, out) -> int:
+    from .audio import AudioDecodeError, load_audio, seconds_to_samples
+    from .streaming import recognize_samples
+
+    try:
+        samples = load_audio(args.file)
+    except AudioDecodeError as err:
+        return _fail(str(err), EXIT_USAGE)
+    if args.duration:
+        samples = samples[: seconds_to_samples(args.duration)]
+    for detection in recognize_samples(recognizer, samples, block_samples=FILE_BLOCK_SAMPLES):
+        print(format_detection(detection, args.format), file=out, flush=True)
+    return EXIT_OK
+
+
+def _listen_to_microphone(recognizer: StreamingRecognizer, args, out) -> int:
+    from .capture import MicrophoneCapture
+
+    capture = MicrophoneCapture(args.device)
+    stop = threading.Event()
+    restore_signal = _stop_on_terminate(stop)
+    capture.start()
+    stats = capture.stats()
+    print(f"listening on {stats.device_name} ({stats.device_rate_hz} Hz, latency {stats.latency_s * 1000:.0f} ms); "
+          f"words: {', '.join(w for w in recognizer.labels if not w.startswith('_'))}; Ctrl-C to stop",
+          file=sys.stderr, flush=True)
+    try:
+        while not stop.is_set():
+            for detection in recognizer.feed(capture.read(READ_TIMEOUT_S)):
+                print(format_detection(detection, args.format), file=out, flush=True)
+            if args.duration and recognizer.fed_seconds >= args.duration:
+                break
+    except KeyboardInterrupt:
+        pass
+    finally:
+        capture.stop()
+        restore_signal()
+    dropped = capture.stats().dropped_s
+    if dropped > 0:
+        print(f"dropped {dropped:.2f} s of audio (the computer was too busy)", file=sys.stderr)
+    return EXIT_OK
+
+
+def _stop_on_terminate(stop: threading.Event):
+    """SIGTERM (from a script or test harness) ends the loop as cleanly as Ctrl-C does.
+    Returns the function that puts the previous handler back."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    return lambda: signal.signal(signal.SIGTERM, previous)
+
+
+def _print_devices(devices) -> int:
+    if not devices:
+        print("no audio input devices", file=sys.stderr)
+        return EXIT_NO_AUDIO
+    for device in devices:
+        print(("* " if device.is_default else "  ") + device.describe())
+    return EXIT_OK
+
+
+def _fail(message: str, status: int) -> int:
+    print(f"speech-app listen: {message}", file=sys.stderr)
+    return status
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m speech_app.listen`, the same as `speech-app listen`."""
+    parser = argparse.ArgumentParser(prog="speech-app listen", description="Recognize commands from a microphone.")
+    add_listen_arguments(parser)
+    return run_listen(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

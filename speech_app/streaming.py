@@ -1,0 +1,207 @@
+"""Streaming recognition: a stream of 16 kHz samples in, one detection per spoken command out.
+
+The same class serves the microphone (the GUI's live tab, `speech-app listen`) and files, so the
+live path can be tested on recordings. No Qt, no terminal, no audio device here.
+
+How a stream becomes detections (the scheme of TensorFlow's `RecognizeCommands`):
+1. The model looks at the last `window_samples` of audio every `hop_ms` of audio *fed* (counted
+   in samples, never per block), so the result does not depend on how the stream is cut up.
+2. The class probabilities of the last `averaging_ms` of evaluations are averaged, which smooths
+   out a single wrong evaluation.
+3. A word is detected when the best averaged score among the words (not `_silence_` or
+   `_unknown_`) reaches `threshold`, and
+   - no detection was made in the last `suppression_ms` (one word spreads over several hops), and
+   - the same word is detected again only after its smoothed score has dropped below
+     `release_fraction * threshold`: a word stays inside the model's window for a window length
+     after it ends, and a long word would otherwise be counted twice.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from .audio import SAMPLE_RATE, load_audio, seconds_to_samples
+
+HOP_MS = 100.0  # audio between two model evaluations
+AVERAGING_MS = 300.0  # evaluations averaged into one smoothed score
+DETECTION_THRESHOLD = 0.6  # smoothed probability a word needs to be detected
+SUPPRESSION_MS = 750.0  # quiet time after a detection, whatever the word
+RELEASE_FRACTION = 0.5  # a word is re-armed once its smoothed score drops below threshold * this
+MIN_EVALUATIONS = 2  # evaluations needed in the averaging window before anything is detected
+MAX_BATCH_WINDOWS = 32  # windows sent to the model in one call when many hops are due (file input)
+FILE_TAIL_SECONDS = 1.0  # silence fed after a file's end, so a word at its very end still completes
+BACKGROUND_LABELS = ("_silence_", "_unknown_")
+
+
+class Classifier(Protocol):
+    """What the recognizer needs of a model (`inference.CommandClassifier` is one)."""
+
+    labels: list[str]
+    window_samples: int
+
+    def probabilities(self, waves: np.ndarray) -> np.ndarray:  # (N, window) -> (N, C)
+        ...
+
+
+@dataclass(frozen=True)
+class Detection:
+    time_s: float  # seconds of audio fed when the word was detected (end of the deciding hop)
+    label: str
+    confidence: float  # the smoothed probability that triggered the detection
+
+    def to_dict(self) -> dict:
+        return {"time": round(self.time_s, 3), "label": self.label, "confidence": round(self.confidence, 4)}
+
+
+@dataclass(frozen=True)
+class ScoreFrame:
+    """One model evaluation: for the GUI's live confidence bars."""
+
+    time_s: float
+    probabilities: np.ndarray  # (C,) this hop's window
+    smoothed: np.ndarray  # (C,) averaged over the averaging window
+
+
+@dataclass
+class RecognizerSettings:
+    hop_ms: float = HOP_MS
+    averaging_ms: float = AVERAGING_MS
+    threshold: float = DETECTION_THRESHOLD
+    suppression_ms: float = SUPPRESSION_MS
+    release_fraction: float = RELEASE_FRACTION
+    min_evaluations: int = MIN_EVALUATIONS
+
+    @property
+    def hop_samples(self) -> int:
+        return max(1, seconds_to_samples(self.hop_ms / 1000.0))
+
+    @property
+    def averaged_evaluations(self) -> int:
+        return max(1, int(round(self.averaging_ms / self.hop_ms)))
+
+
+class StreamingRecognizer:
+    """Feed blocks of any size; get the detections they complete.
+
+        recognizer = StreamingRecognizer(CommandClassifier.from_file())
+        for block in blocks:                      # float32, 16 kHz mono
+            for detection in recognizer.feed(block):
+                print(detection.time_s, detection.label, detection.confidence)
+    """
+
+    def __init__(self, classifier: Classifier, settings: RecognizerSettings | None = None):
+        self.classifier = classifier
+        self.settings = settings or RecognizerSettings()
+        self.labels = list(classifier.labels)
+        self.window_samples = int(classifier.window_samples)
+        self._word_ids = np.array([i for i, label in enumerate(self.labels) if label not in BACKGROUND_LABELS])
+        if len(self._word_ids) == 0:
+            raise ValueError("the model has no words to detect (only _silence_ and _unknown_)")
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget all audio and history; times start from zero again."""
+        self._history = np.zeros(self.window_samples, dtype=np.float32)  # last window of audio fed
+        self._fed_samples = 0
+        self._next_evaluation = self.settings.hop_samples  # absolute sample count of the next hop's end
+        self._recent: deque[np.ndarray] = deque(maxlen=self.settings.averaged_evaluations)
+        self._last_detection: Detection | None = None
+        self._released = True
+        self.last_frame: ScoreFrame | None = None
+        self.evaluations = 0
+
+    @property
+    def threshold(self) -> float:
+        return self.settings.threshold
+
+    @threshold.setter
+    def threshold(self, value: float) -> None:
+        self.settings.threshold = float(np.clip(value, 0.0, 1.0))
+
+    @property
+    def fed_seconds(self) -> float:
+        return self._fed_samples / SAMPLE_RATE
+
+    def feed(self, samples: np.ndarray) -> list[Detection]:
+        """Take the next samples of the stream (float32 mono at 16 kHz, any length)."""
+        samples = np.asarray(samples, dtype=np.float32).reshape(-1)
+        if samples.size == 0:
+            return []
+        combined = np.concatenate([self._history, samples])  # absolute sample i is combined[i - start]
+        start = self._fed_samples - self.window_samples
+        end = self._fed_samples + samples.size
+        hop = self.settings.hop_samples
+        due = np.arange(self._next_evaluation, end + 1, hop)  # hop ends covered by this block
+        detections = []
+        for first in range(0, len(due), MAX_BATCH_WINDOWS):
+            ends = due[first : first + MAX_BATCH_WINDOWS]
+            offsets = ends - start - self.window_samples
+            windows = np.stack([combined[o : o + self.window_samples] for o in offsets])  # (N, window)
+            probabilities = np.asarray(self.classifier.probabilities(windows), dtype=np.float32)  # (N, C)
+            for at_sample, row in zip(ends, probabilities):
+                detection = self._update(int(at_sample), row)
+                if detection is not None:
+                    detections.append(detection)
+        if len(due):
+            self._next_evaluation = int(due[-1]) + hop
+        self._history = combined[-self.window_samples :].copy()
+        self._fed_samples = end
+        return detections
+
+    def _update(self, at_sample: int, probabilities: np.ndarray) -> Detection | None:
+        """Average, then decide: the smoothing and suppression of one evaluation."""
+        settings = self.settings
+        time_s = at_sample / SAMPLE_RATE
+        self._recent.append(probabilities)
+        smoothed = np.mean(self._recent, axis=0)  # (C,)
+        self.last_frame = ScoreFrame(time_s, probabilities, smoothed)
+        self.evaluations += 1
+        last = self._last_detection
+        if last is not None and smoothed[self.labels.index(last.label)] < settings.threshold * settings.release_fraction:
+            self._released = True
+        if len(self._recent) < min(settings.min_evaluations, settings.averaged_evaluations):
+            return None
+        best = int(self._word_ids[np.argmax(smoothed[self._word_ids])])
+        score, label = float(smoothed[best]), self.labels[best]
+        if score < settings.threshold:
+            return None
+        if last is not None:
+            since_s = time_s - last.time_s
+            if since_s * 1000.0 < settings.suppression_ms:
+                return None
+            if label == last.label and not self._released:
+                return None
+        self._last_detection = Detection(time_s, label, score)
+        self._released = False
+        return self._last_detection
+
+
+def iter_blocks(samples: np.ndarray, block_samples: int) -> Iterator[np.ndarray]:
+    """Cut a signal into consecutive blocks (the last one may be shorter)."""
+    for start in range(0, len(samples), max(1, block_samples)):
+        yield samples[start : start + block_samples]
+
+
+def recognize_samples(recognizer: StreamingRecognizer, samples: np.ndarray, block_samples: int | None = None,
+                      tail_seconds: float = FILE_TAIL_SECONDS) -> list[Detection]:
+    """Run a whole signal through the streaming path, then `tail_seconds` of silence."""
+    signal = np.concatenate([np.asarray(samples, dtype=np.float32),
+                             np.zeros(seconds_to_samples(tail_seconds), dtype=np.float32)])
+    block_samples = block_samples or len(signal)
+    detections = []
+    for block in iter_blocks(signal, block_samples):
+        detections.extend(recognizer.feed(block))
+    return detections
+
+
+def recognize_file(path: str | os.PathLike, classifier: Classifier, settings: RecognizerSettings | None = None,
+                   block_samples: int | None = None) -> list[Detection]:
+    """The detections of a recording, found exactly as the microphone would find them."""
+    recognizer = StreamingRecognizer(classifier, settings)
+    return recognize_samples(recognizer, load_audio(path), block_samples)

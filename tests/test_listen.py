@@ -1,0 +1,161 @@
+"""`speech-app listen`: options, output formats, errors, Ctrl-C, and the live path end to end through
+the PulseAudio virtual microphone (with a stand-in model, and with the real shipped model)."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from test_streaming import RELIABLE_WORDS, ToneClassifier, sample_clip, tone_sentence, tone_word
+from virtual_mic import quiet_mic, virtual_mic  # noqa: F401  (pytest fixtures)
+
+from speech_app import capture, listen
+from speech_app.audio import SAMPLE_RATE, write_wav
+from speech_app.streaming import StreamingRecognizer
+
+REPO = Path(__file__).resolve().parent.parent
+READY_TIMEOUT_S = 60.0  # a cold start imports torch: slow on a busy machine
+SETTLE_S = 1.5  # silence after the last clip, so its detection has time to come out
+
+
+def parse(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    listen.add_listen_arguments(parser)
+    return parser.parse_args(list(argv))
+
+
+@pytest.fixture
+def tone_model(monkeypatch):
+    """`listen` with the tone-burst stand-in model instead of a trained one."""
+    monkeypatch.setattr(listen, "_make_recognizer", lambda args: StreamingRecognizer(ToneClassifier()))
+
+
+@pytest.fixture
+def random_model(tmp_path) -> Path:
+    """A real (untrained) model file, to exercise loading and start-up without the shipped model."""
+    from speech_app.features import FeatureConfig
+    from speech_app.model import BiLstmClassifier, ModelConfig
+    from speech_app.modelfile import ModelBundle, save_model
+
+    labels = ["_silence_", "_unknown_", "yes", "no"]
+    model = BiLstmClassifier(ModelConfig(n_classes=len(labels), hidden_size=16, num_layers=1))
+    return save_model(tmp_path / "random.safetensors", ModelBundle(model, labels, FeatureConfig()))
+
+
+def test_defaults():
+    args = parse()
+    assert (args.model, args.device, args.format, args.file) == (None, None, "text", None)
+
+
+def test_jsonl_has_one_flushed_object_per_detection(tone_model, tmp_path, capsys):
+    signal_, _ = tone_sentence(["low", "high", "mid"])
+    write_wav(tmp_path / "tones.wav", signal_)
+    assert listen.run_listen(parse("--file", str(tmp_path / "tones.wav"), "--format", "jsonl")) == 0
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["label"] for r in records] == ["low", "high", "mid"]
+    assert all({"time", "label", "confidence"} <= r.keys() for r in records)
+    assert records[0]["time"] < records[1]["time"] < records[2]["time"]
+
+
+def test_text_format_is_time_label_confidence(tone_model, tmp_path, capsys):
+    write_wav(tmp_path / "tone.wav", np.concatenate([np.zeros(SAMPLE_RATE // 2, np.float32), tone_word("low")]))
+    assert listen.run_listen(parse("--file", str(tmp_path / "tone.wav"))) == 0
+    time_s, label, confidence = capsys.readouterr().out.split()
+    assert label == "low" and 0.5 < float(time_s) < 2.0 and 0.0 < float(confidence) <= 1.0
+
+
+def test_no_input_device_is_one_plain_line(monkeypatch, tone_model, capsys):
+    monkeypatch.setattr(capture, "list_input_devices", lambda: [])
+    assert listen.run_listen(parse()) == listen.EXIT_NO_AUDIO
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "no audio input device" in err
+    assert listen.run_listen(parse("--list-devices")) == listen.EXIT_NO_AUDIO
+
+
+def test_an_unknown_device_name_lists_the_real_ones(monkeypatch, tone_model, capsys):
+    device = capture.InputDevice(3, "USB mic", "ALSA", 1, 48_000.0, True)
+    monkeypatch.setattr(capture, "list_input_devices", lambda: [device])
+    assert listen.run_listen(parse("--device", "bluetooth")) == listen.EXIT_NO_AUDIO
+    assert "3: USB mic" in capsys.readouterr().err
+
+
+def test_a_bad_model_file_is_a_usage_error(tmp_path, capsys):
+    (tmp_path / "bad.safetensors").write_bytes(b"not a model")
+    assert listen.run_listen(parse("--model", str(tmp_path / "bad.safetensors"))) == listen.EXIT_USAGE
+    assert "bad.safetensors" in capsys.readouterr().err
+
+
+def test_a_bad_threshold_is_a_usage_error(capsys):
+    assert listen.run_listen(parse("--threshold", "0")) == listen.EXIT_USAGE
+
+
+# -- through the PulseAudio virtual microphone ---------------------------------------------------
+
+def test_live_tone_words_through_the_virtual_microphone(quiet_mic, tone_model, tmp_path):
+    """The whole live path (PulseAudio, PortAudio, ring buffer, recognizer, output) with a stand-in model."""
+    words = ["low", "mid", "high"]
+    for word in words:
+        write_wav(tmp_path / f"{word}.wav", np.concatenate([tone_word(word), np.zeros(SAMPLE_RATE, np.float32)]))
+    out = io.StringIO()
+    args = parse("--format", "jsonl", "--duration", "7")
+    worker = threading.Thread(target=lambda: listen.run_listen(args, out=out))
+    worker.start()
+    time.sleep(0.5)
+    for word in words:
+        quiet_mic.play(tmp_path / f"{word}.wav")
+    worker.join(timeout=30)
+    assert [json.loads(line)["label"] for line in out.getvalue().splitlines()] == words
+
+
+def start_listen_process(*extra: str) -> subprocess.Popen:
+    command = [sys.executable, "-m", "speech_app.listen", "--format", "jsonl", *extra]
+    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        line = process.stderr.readline()
+        if "listening on" in line or not line:
+            if not line:
+                pytest.fail(f"listen exited early: {process.communicate()}")
+            return process
+    process.kill()
+    pytest.fail("listen did not start in time")
+
+
+def stop_listen_process(process: subprocess.Popen) -> tuple[int, str, str]:
+    process.send_signal(signal.SIGINT)  # what Ctrl-C sends
+    out, err = process.communicate(timeout=30)
+    return process.returncode, out, err
+
+
+def test_ctrl_c_ends_listen_cleanly(quiet_mic, random_model):
+    process = start_listen_process("--model", str(random_model))
+    time.sleep(0.5)
+    status, _, err = stop_listen_process(process)
+    assert status == 0, err
+    assert "Traceback" not in err
+
+
+def test_shipped_model_listen_prints_each_spoken_word_once(quiet_mic):
+    """Real clips into the virtual microphone, `listen` in its own process: needs a decent model."""
+    process = start_listen_process()
+    try:
+        for word in RELIABLE_WORDS:
+            quiet_mic.play(sample_clip(word))
+            time.sleep(0.5)
+        time.sleep(SETTLE_S)
+    finally:
+        status, out, err = stop_listen_process(process)
+    assert status == 0, err
+    records = [json.loads(line) for line in out.splitlines()]
+    assert [r["label"] for r in records] == list(RELIABLE_WORDS), records

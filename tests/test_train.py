@@ -1,0 +1,205 @@
+"""Training end to end on tiny synthetic data: model file, report, resume, clip cache, evaluate, DDP, phrases."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from conftest import SAMPLE_RATE, TINY_MODEL, TINY_TRAIN, WANTED_WORDS, word_sound
+from speech_app.dataset import SILENCE_LABEL, UNKNOWN_LABEL, build_index
+from speech_app.model import ModelConfig
+from speech_app.modelfile import load_model, read_metadata
+from speech_app.train import TrainConfig, checkpoint_path, train
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _assert_png(path: Path) -> None:
+    assert path.is_file(), path
+    data = path.read_bytes()
+    assert data[:8] == PNG_SIGNATURE and len(data) > 1000, path
+
+
+def test_training_writes_model_and_report(tiny_training, tiny_model):
+    report = Path(tiny_training.report_dir)
+    assert tiny_model.is_file()
+    assert report == tiny_model.with_name("tiny_report")
+    for name in ("report.md", "metrics.json"):
+        assert (report / name).is_file(), name
+    _assert_png(report / "confusion_matrix_validation.png")
+    _assert_png(report / "confusion_matrix_testing.png")
+    _assert_png(report / "training_curves.png")
+    assert not [p for p in report.iterdir() if p.name.startswith(".")]  # no temp files left
+    assert not [p for p in tiny_model.parent.iterdir() if p.name.startswith(".")]
+    markdown = (report / "report.md").read_text()
+    assert "validation" in markdown and "confusion_matrix_validation.png" in markdown
+    assert "training_curves.png" in markdown
+    metrics = json.loads((report / "metrics.json").read_text())
+    assert set(metrics) >= {"validation", "testing", "history"}
+    assert 0.0 <= metrics["validation"]["accuracy"] <= 1.0
+    assert [row["label"] for row in metrics["validation"]["classes"]] == [SILENCE_LABEL, UNKNOWN_LABEL,
+                                                                          *WANTED_WORDS]
+    assert len(metrics["history"]) == 1 and tiny_training.history == metrics["history"]
+    assert tiny_training.best_epoch == 1
+    assert tiny_training.val_accuracy == pytest.approx(metrics["validation"]["accuracy"])
+
+
+def test_model_file_carries_metrics_and_training_data(tiny_training, tiny_model, tiny_dataset):
+    metadata = read_metadata(tiny_model)
+    assert metadata["labels"] == [SILENCE_LABEL, UNKNOWN_LABEL, *WANTED_WORDS]
+    assert metadata["features"]["clip_seconds"] == 1.0  # one-second clips get a one-second window
+    assert metadata["model"]["hidden_size"] == TINY_MODEL["hidden_size"]
+    assert metadata["metrics"]["validation"]["accuracy"] == pytest.approx(tiny_training.val_accuracy)
+    assert set(metadata["metrics"]) == {"validation", "testing"}
+    assert set(metadata["metrics"]["validation"]["recall"]) == set(metadata["labels"])
+    trained_on = metadata["trained_on"]
+    assert trained_on["data"] == [str(tiny_dataset.root)]
+    assert trained_on["sources"] == ["real"]
+    counts = build_index([tiny_dataset.root], list(WANTED_WORDS)).counts()
+    assert trained_on["clips"] == {split: dict(c) for split, c in counts.items()}
+    assert metadata["metrics"]["validation"]["clips"] == sum(counts["validation"].values())
+    assert metadata["training"]["epochs_run"] == 1 and metadata["training"]["batch_size"] == TINY_TRAIN["batch_size"]
+    assert metadata["parameters"] > 0 and metadata["flops_per_clip"] > 0
+    assert len(load_model(tiny_model).labels) == 5
+
+
+def test_resume_continues_from_the_checkpoint_and_reuses_the_clip_cache(tiny_dataset, tmp_path, monkeypatch):
+    import speech_app.clips
+
+    out = tmp_path / "resumed.safetensors"
+    config = TrainConfig(**{**TINY_TRAIN, "steps_per_epoch": 2})
+    first = train([tiny_dataset.root], out, list(WANTED_WORDS), config, ModelConfig(**TINY_MODEL), progress=False)
+    assert checkpoint_path(out).is_file() and len(first.history) == 1
+
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("the clips were decoded again instead of coming from the cache")
+
+    monkeypatch.setattr(speech_app.clips, "decode_files", no_decoding)
+    second = train([tiny_dataset.root], out, list(WANTED_WORDS), TrainConfig(**{**TINY_TRAIN, "steps_per_epoch": 2,
+                                                                                 "epochs": 2}),
+                   ModelConfig(**TINY_MODEL), resume=True, progress=False)
+    assert len(second.history) == 2
+    assert second.history[0] == first.history[0]  # carried over, not re-run
+    assert [h["epoch"] for h in second.history] == [1, 2]
+    metadata = read_metadata(out)
+    assert metadata["training"]["epochs_run"] == 2
+    assert metadata["training"]["best_epoch"] == second.best_epoch
+
+
+def test_without_resume_training_starts_over(tiny_dataset, tmp_path):
+    out = tmp_path / "again.safetensors"
+    config = TrainConfig(**{**TINY_TRAIN, "steps_per_epoch": 1, "window_seconds": 1.0})
+    first = train([tiny_dataset.root], out, list(WANTED_WORDS), config, ModelConfig(**TINY_MODEL), progress=False)
+    second = train([tiny_dataset.root], out, list(WANTED_WORDS), config, ModelConfig(**TINY_MODEL), progress=False)
+    assert len(second.history) == 1
+    assert second.history[0]["train_loss"] == pytest.approx(first.history[0]["train_loss"])  # same seed
+
+
+@pytest.mark.xfail(strict=True, reason="train.prepare_data decodes up to 300 training files on every run to choose "
+                                       "the window, although clips.py promises no resumed run decodes a file again")
+def test_resumed_run_decodes_no_file(tiny_dataset, tmp_path, monkeypatch):
+    import speech_app.clips
+
+    out = tmp_path / "resumed.safetensors"
+    config = TrainConfig(**{**TINY_TRAIN, "steps_per_epoch": 1})
+    train([tiny_dataset.root], out, list(WANTED_WORDS), config, ModelConfig(**TINY_MODEL), progress=False)
+
+    def no_decoding(path, *args, **kwargs):
+        raise RuntimeError(f"decoded {path} again")
+
+    monkeypatch.setattr(speech_app.clips, "load_audio", no_decoding)
+    train([tiny_dataset.root], out, list(WANTED_WORDS), TrainConfig(**{**TINY_TRAIN, "steps_per_epoch": 1,
+                                                                       "epochs": 2}),
+          ModelConfig(**TINY_MODEL), resume=True, progress=False)
+
+
+def test_evaluate_command_prints_accuracy_and_writes_report(tiny_model, tiny_dataset, tmp_path, capsys):
+    from speech_app.cli import main
+
+    report = tmp_path / "evaluation"
+    status = main(["evaluate", "--model", str(tiny_model), str(tiny_dataset.root), "--report-dir", str(report)])
+    assert status == 0
+    out = capsys.readouterr().out
+    match = re.search(r"accuracy (\d\.\d+) on (\d+) clips", out)
+    assert match, out
+    examples = build_index([tiny_dataset.root], list(WANTED_WORDS), allow_missing=True).examples
+    assert int(match.group(2)) == len(examples)
+    for label in (SILENCE_LABEL, UNKNOWN_LABEL, *WANTED_WORDS):
+        assert re.search(rf"^{re.escape(label)}\s", out, re.MULTILINE), label
+    assert (report / "report.md").is_file()
+    metrics = json.loads((report / "metrics.json").read_text())
+    assert metrics["all"]["accuracy"] == pytest.approx(float(match.group(1)), abs=1e-4)
+    assert metrics["all"]["clips"] == len(examples)
+    _assert_png(report / "confusion_matrix_all.png")
+
+
+def test_evaluate_one_split_and_bad_inputs(tiny_model, tiny_dataset, tmp_path, capsys):
+    from speech_app.cli import main
+
+    status = main(["evaluate", "--model", str(tiny_model), str(tiny_dataset.root), "--split", "validation",
+                   "--report-dir", str(tmp_path / "r")])
+    assert status == 0
+    n_validation = sum(build_index([tiny_dataset.root], list(WANTED_WORDS)).counts()["validation"].values())
+    assert f"on {n_validation} clips" in capsys.readouterr().out
+    assert main(["evaluate", "--model", str(tmp_path / "missing.safetensors"), str(tiny_dataset.root)]) == 2
+    assert "missing.safetensors" in capsys.readouterr().err
+    assert main(["evaluate", "--model", str(tiny_model), str(tmp_path / "no_data"),
+                 "--report-dir", str(tmp_path / "r2")]) == 2
+
+
+def test_train_command_reports_missing_words_as_usage_error(tiny_dataset, tmp_path, capsys):
+    from speech_app.cli import main
+
+    status = main(["train", str(tiny_dataset.root), "--out", str(tmp_path / "m.safetensors"),
+                   "--words", "yes,sheila", "--quiet"])
+    assert status == 2
+    err = capsys.readouterr().err
+    assert "sheila" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "m.safetensors").exists()
+
+
+def test_custom_phrases_get_a_window_longer_than_one_second(tmp_path):
+    rng = np.random.default_rng(11)
+    root = tmp_path / "phrases"
+    for phrase, words in (("lights_on", ("yes", "up")), ("lights_off", ("no", "dog"))):
+        (root / phrase).mkdir(parents=True)
+        for take in range(5):
+            # a 1.8 s take: two "words" back to back fill about 1.6 s of it
+            first, second = (word_sound(w, rng, seconds=0.8, sound_seconds=0.75) for w in words)
+            audio = np.concatenate([np.zeros(1600, np.float32), first, second, np.zeros(1600, np.float32)])
+            sf.write(str(root / phrase / f"take_{take}.wav"), audio, SAMPLE_RATE, subtype="PCM_16")
+    out = tmp_path / "phrases.safetensors"
+    result = train([root], out, None, TrainConfig(**{**TINY_TRAIN, "steps_per_epoch": 2}), ModelConfig(**TINY_MODEL),
+                   progress=False)
+    features = load_model(out).features
+    assert 1.0 < features.clip_seconds <= 2.0
+    assert features.clip_seconds * 4 == int(features.clip_seconds * 4)  # whole quarter seconds
+    assert read_metadata(out)["labels"] == [SILENCE_LABEL, UNKNOWN_LABEL, "lights_off", "lights_on"]
+    assert len(result.history) == 1
+
+
+@pytest.mark.slow
+def test_distributed_training_on_two_cpu_processes(tiny_dataset, tmp_path):
+    out = tmp_path / "ddp.safetensors"
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1",
+           "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--standalone",
+               "-m", "speech_app", "train", str(tiny_dataset.root), "--words", ",".join(WANTED_WORDS),
+               "--out", str(out), "--epochs", "1", "--steps-per-epoch", "2", "--batch-size", "4",
+               "--hidden-size", str(TINY_MODEL["hidden_size"]), "--layers", str(TINY_MODEL["num_layers"]),
+               "--device", "cpu", "--quiet"]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "x2" in done.stderr  # both processes took part
+    bundle = load_model(out)
+    assert bundle.labels == [SILENCE_LABEL, UNKNOWN_LABEL, *WANTED_WORDS]
+    assert read_metadata(out)["training"]["epochs_run"] == 1
+    assert (tmp_path / "ddp_report" / "report.md").is_file()
