@@ -27,10 +27,10 @@ def load_audio(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE) -> np.nd
     WAV may be 8/16/24/32-bit integer or 32/64-bit float; libsndfile handles all of them.
     """
     path = Path(path)
+    if not path.is_file():
+        raise AudioDecodeError(f"{path}: no such file")
     try:
         samples, file_rate = soundfile.read(str(path), dtype="float32", always_2d=True)
-    except FileNotFoundError:
-        raise AudioDecodeError(f"{path}: no such file") from None
     except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError) as err:
         raise AudioDecodeError(f"{path}: cannot decode audio ({_one_line(err)})") from None
     if samples.size == 0:

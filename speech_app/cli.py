@@ -85,6 +85,9 @@ def add_evaluate_parser(sub) -> None:
     p.add_argument("--split", default="all", choices=("all", "training", "validation", "testing"))
     p.add_argument("--report-dir", type=Path, default=Path("evaluation_report"))
     p.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda", "mps"))
+    p.add_argument("--rejection", action="store_true",
+                   help="also measure how often other words (unseen speakers) and background noise "
+                        "are taken for a command")
     p.set_defaults(handler=run_evaluate)
 
 
@@ -275,6 +278,13 @@ def run_evaluate(args) -> int:
     except (ModelFileError, FileNotFoundError, ValueError) as err:
         raise UsageError(str(err)) from None
     print_evaluation(result)
+    if args.rejection:
+        from .evaluate import measure_rejection
+
+        rejection = measure_rejection(classifier, args.data_dirs)
+        for word, (hits, clips) in rejection.per_word.items():
+            print(f"  {word:<12} {hits:>4}/{clips:<4} taken for a command")
+        print(rejection.summary())
     return EXIT_OK
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -45,7 +46,7 @@ def decode_files(paths: list[str], progress: bool = True) -> list[np.ndarray | A
 def choose_window_seconds(audio: list[np.ndarray], percentile: float = 95.0) -> float:
     """A window that holds the spoken part of nearly every take: a phrase needs more than a second.
 
-    Never longer than the takes themselves (one-second Speech Commands clips get one second).
+    Never longer than the longest take, rounded up to a whole step (one-second clips get one second).
     """
     lengths = [speech_seconds(a) for a in audio if len(a)]
     if not lengths:
@@ -86,7 +87,7 @@ def load_split_clips(examples: list[Example], window_seconds: float, noise: Nois
         clips[row] = np.round(np.clip(fit_to_window(audio, window_samples, SAMPLE_RATE), -1, 1) * INT16_SCALE)
     if use_cache and not errors:
         cache_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache_file.with_name(cache_file.name + ".tmp.npy")
+        tmp = cache_file.with_name(f"{cache_file.stem}.{uuid.uuid4().hex}.tmp.npy")  # DDP ranks write at once
         np.save(tmp, clips, allow_pickle=False)
         os.replace(tmp, cache_file)
     return clips, errors

@@ -147,9 +147,9 @@ def build_index(data_dirs: list[Path], words: list[str] | None = None, *, seed: 
         pool = [e for e in unknown_pool if e.split == split]
         # at least an average word's worth each: with two custom words, 10% would be a handful of clips
         per_word = math.ceil(n_wanted / max(1, len(words)))
-        n_unknown = min(len(pool), max(math.ceil(n_wanted * unknown_percent / 100.0), per_word))
+        n_unknown = min(len(pool), max(math.ceil(n_wanted * unknown_percent / 100.0), per_word)) if unknown_percent else 0
         examples += rng.sample(pool, n_unknown)
-        n_silence = max(math.ceil(n_wanted * silence_percent / 100.0), per_word) if n_wanted else 0
+        n_silence = max(math.ceil(n_wanted * silence_percent / 100.0), per_word) if n_wanted and silence_percent else 0
         examples += [Example(None, SILENCE_LABEL, split, SILENCE_LABEL)] * n_silence
     labels = [SILENCE_LABEL, UNKNOWN_LABEL] + [w for w in words if w not in (SILENCE_LABEL, UNKNOWN_LABEL)]
     return DatasetIndex(labels=labels, examples=examples, noise_files=noise_files)
@@ -178,22 +178,23 @@ def _scan(data_dir: Path, words: list[str], source: str, wanted: list, unknown_p
 def _ensure_validation(examples: list[Example]) -> list[Example]:
     """Give every word with recordings from two or more speakers at least one validation speaker.
 
-    A handful of custom takes can all hash into training; then the speaker with the fewest clips
-    moves to validation as a whole, which keeps the split speaker-disjoint.
+    A handful of custom takes can all hash into training; then the training speaker with the
+    fewest clips moves to validation, with all their clips of every word, which keeps the split
+    speaker-disjoint across the whole dataset.
     """
     by_word: dict[str, list[Example]] = defaultdict(list)
     for e in examples:
         by_word[e.word].append(e)
-    moved: set[tuple[str, str]] = set()
+    moved: set[str] = set()
     for word, items in by_word.items():
         items = [e for e in items if e.source == "real"] or items  # synthetic voices validate only alone
         speakers = Counter(speaker_of(e.path) for e in items)
-        if len(speakers) < 2 or any(e.split == "validation" for e in items):
+        if len(speakers) < 2 or any(e.split == "validation" or speaker_of(e.path) in moved for e in items):
             continue
         training_speakers = [s for s in speakers if all(e.split == "training" for e in items if speaker_of(e.path) == s)]
         if len(training_speakers) >= 2:
-            moved.add((word, min(training_speakers, key=lambda s: (speakers[s], s))))
+            moved.add(min(training_speakers, key=lambda s: (speakers[s], s)))
     if not moved:
         return examples
-    return [Example(e.path, e.label, "validation", e.word, e.source) if (e.word, speaker_of(e.path)) in moved else e
+    return [Example(e.path, e.label, "validation", e.word, e.source) if speaker_of(e.path) in moved else e
             for e in examples]

@@ -83,12 +83,15 @@ class MfccFrontend(torch.nn.Module):
                 "power": 2.0,
             },
         )
-        self.mfcc.top_db = config.top_db
+        self.mfcc.amplitude_to_DB.top_db = config.top_db
 
     def forward(self, waveforms: torch.Tensor) -> torch.Tensor:
         if waveforms.dim() == 1:
             waveforms = waveforms.unsqueeze(0)
-        return self.mfcc(waveforms)  # (batch, n_mfcc, frames)
+        # (batch, 1, samples): torchaudio floors decibels at top_db below the peak of each item of the
+        # first dimension, so a 2-D batch would share one floor, and a clip's features would depend on
+        # the loudest clip batched with it
+        return self.mfcc(waveforms.unsqueeze(1)).squeeze(1)  # (batch, n_mfcc, frames)
 
 
 class SpecAugment(torch.nn.Module):

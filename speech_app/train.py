@@ -348,11 +348,14 @@ def train(data_dirs: list[Path], out_path: Path, words: list[str] | None = None,
     if init_from is not None:
         config = replace(config, window_seconds=init_from.features.clip_seconds)
     out_path = Path(out_path)
+    checkpoint = checkpoint_path(out_path)
+    if resume and checkpoint.is_file():  # the window it was trained with: no decoding to choose it again
+        saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
+        config = replace(config, window_seconds=saved["clip_seconds"])
     report_dir = Path(report_dir) if report_dir else default_report_dir(out_path)
     index = index or build_index(data_dirs, words, seed=config.seed, synthetic_dirs=synthetic_dirs)
     trainer = Trainer(index, config, model_config, init_from, progress, hooks)
     log(describe(trainer), trainer.dist)
-    checkpoint = checkpoint_path(out_path)
     if resume and checkpoint.is_file():
         trainer.load_checkpoint(checkpoint)
         log(f"resumed from {checkpoint} after epoch {trainer.epoch}", trainer.dist)
@@ -399,7 +402,7 @@ def finish(trainer: Trainer, data_dirs: list[Path], synthetic_dirs: list[Path], 
     info = {
         "trained_on": {"data": [str(d) for d in data_dirs], "synthetic": [str(d) for d in synthetic_dirs],
                        "clips": {s: dict(c) for s, c in counts.items()},
-                       "sources": sorted({e.source for e in trainer.index.examples})},
+                       "sources": sorted({e.source for e in trainer.index.examples if e.path})},
         "training": {**asdict(trainer.config), "best_epoch": trainer.best_epoch, "epochs_run": trainer.epoch},
         "metrics": {split: {"accuracy": v["accuracy"], "clips": v["clips"],
                             "recall": {r["label"]: r["recall"] for r in v["classes"]},

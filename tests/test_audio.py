@@ -184,9 +184,6 @@ def test_missing_file_raises_audio_decode_error(tmp_path):
     _assert_one_line_naming(info.value, path)
 
 
-@pytest.mark.xfail(strict=True, reason="audio.load_audio: soundfile raises LibsndfileError ('System error.'), "
-                                       "not FileNotFoundError, for a missing file, so the 'no such file' "
-                                       "branch is dead and the user gets an unhelpful reason")
 def test_missing_file_message_says_no_such_file(tmp_path):
     path = tmp_path / "missing.wav"
     with pytest.raises(AudioDecodeError, match="no such file"):

@@ -226,9 +226,17 @@ def test_classify_as_a_module_in_a_subprocess(tiny_model, clips, corrupt, tmp_pa
     assert rows[0] == BASE_HEADER
     assert rows[1][1] in LABELS and rows[2][1] == "" and str(corrupt) in rows[2][3]
     assert "1 of 2" in done.stderr
-    ok = subprocess.run([sys.executable, "-m", "speech_app", "classify", "--model", str(tiny_model),
-                         str(tmp_path / "nothing_here")], capture_output=True, text=True, timeout=120, cwd=tmp_path)
-    assert ok.returncode == 2 and "nothing_here" in ok.stderr
+
+
+def test_a_files_result_does_not_depend_on_the_other_files(capsys, tiny_model, tmp_path):
+    rng = np.random.default_rng(5)
+    quiet = tmp_path / "quiet.wav"
+    sf.write(str(quiet), 0.01 * word_sound("yes", rng) * np.hanning(SAMPLE_RATE), SAMPLE_RATE, subtype="FLOAT")
+    loud = tmp_path / "loud.wav"
+    sf.write(str(loud), np.clip(0.9 * rng.standard_normal(SAMPLE_RATE), -1, 1), SAMPLE_RATE, subtype="FLOAT")
+    _, alone, _ = _classify(capsys, "--model", tiny_model, "--top-k", "5", quiet)
+    _, together, _ = _classify(capsys, "--model", tiny_model, "--top-k", "5", quiet, loud)
+    assert _csv_rows(together)[1] == _csv_rows(alone)[1]
 
 
 def test_no_command_prints_help_and_exits_2(capsys):

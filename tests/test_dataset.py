@@ -108,16 +108,22 @@ def test_build_index_is_speaker_disjoint_and_uses_the_hash(tmp_path):
     assert by_speaker and all(len(s) == 1 for s in by_speaker.values())
 
 
-def test_build_index_adds_silence_and_unknown_at_ten_percent_per_split(tmp_path):
+def _expected_extra(n_wanted: int, n_words: int, percent: float = 10.0) -> int:
+    """10% of a split's wanted clips, but at least an average word's worth (few custom words)."""
+    return max(math.ceil(n_wanted * percent / 100.0), math.ceil(n_wanted / n_words)) if n_wanted else 0
+
+
+def test_build_index_adds_silence_and_unknown_per_split(tmp_path):
     root, _ = _big_index_dataset(tmp_path)
-    index = build_index([root], ["yes", "no", "up"])
+    words = ["yes", "no", "up"]
+    index = build_index([root], words)
     assert index.labels == [SILENCE_LABEL, UNKNOWN_LABEL, "yes", "no", "up"]
     counts = index.counts()
     for split in SPLITS:
-        n_wanted = sum(counts[split][w] for w in ("yes", "no", "up"))
+        n_wanted = sum(counts[split][w] for w in words)
         assert n_wanted > 0, split
-        assert counts[split][SILENCE_LABEL] == math.ceil(0.1 * n_wanted), split
-        assert counts[split][UNKNOWN_LABEL] == math.ceil(0.1 * n_wanted), split
+        assert counts[split][SILENCE_LABEL] == _expected_extra(n_wanted, len(words)), split
+        assert counts[split][UNKNOWN_LABEL] == _expected_extra(n_wanted, len(words)), split
     silence = [e for e in index.examples if e.label == SILENCE_LABEL]
     assert all(e.path is None for e in silence)
     unknown = [e for e in index.examples if e.label == UNKNOWN_LABEL]
@@ -125,6 +131,20 @@ def test_build_index_adds_silence_and_unknown_at_ten_percent_per_split(tmp_path)
     assert len({e.path for e in unknown}) == len(unknown)  # drawn without repetition
     assert all(e.split == which_set(e.path) for e in unknown)  # unknown clips keep their speaker's split
     assert index.noise_files == [root / "_background_noise_" / "noise.wav"]
+
+
+def test_silence_and_unknown_are_ten_percent_with_many_words(tmp_path):
+    words = [f"w{i:02d}" for i in range(12)]
+    speakers = _random_speakers(120, seed=8)
+    layout = {w: [f"{s}_nohash_0.wav" for s in speakers] for w in words}
+    layout.update({f"other{i}": [f"{s}_nohash_0.wav" for s in speakers] for i in range(3)})
+    root = _touch_dataset(tmp_path / "sc", layout)
+    counts = build_index([root], words).counts()
+    for split in SPLITS:
+        n_wanted = sum(counts[split][w] for w in words)
+        assert counts[split][SILENCE_LABEL] == math.ceil(0.1 * n_wanted) == _expected_extra(n_wanted, 12), split
+        assert counts[split][UNKNOWN_LABEL] == math.ceil(0.1 * n_wanted), split
+        assert abs(counts[split][SILENCE_LABEL] / n_wanted - 0.10) < 0.02
 
 
 def test_build_index_is_reproducible_and_seeded(tmp_path):
@@ -135,15 +155,16 @@ def test_build_index_is_reproducible_and_seeded(tmp_path):
     assert unknown(1) != unknown(2)
 
 
-def test_silence_and_unknown_percentages(tmp_path):
-    root, _ = _big_index_dataset(tmp_path)
-    index = build_index([root], ["yes"], silence_percent=0, unknown_percent=50)
-    counts = index.counts()
+def test_unknown_percentage_is_honoured_and_capped_by_the_pool(tmp_path):
+    root, speakers = _big_index_dataset(tmp_path)
+    counts = build_index([root], ["yes"], unknown_percent=150).counts()
     for split in SPLITS:
-        assert counts[split][SILENCE_LABEL] == 0
-        speakers_here = sum(which_set(f"{s}_nohash_0.wav") == split for s in _random_speakers(150, seed=5))
+        speakers_here = sum(which_set(f"{s}_nohash_0.wav") == split for s in speakers)
         pool = speakers_here * (1 + 1 + 2 + 2 + 2)  # no, up: one clip per speaker; cat, dog, bird: two
-        assert counts[split][UNKNOWN_LABEL] == min(pool, math.ceil(0.5 * counts[split]["yes"]))
+        assert counts[split][UNKNOWN_LABEL] == min(pool, math.ceil(1.5 * counts[split]["yes"]))
+    counts = build_index([root], ["yes", "no", "up", "cat", "dog"], unknown_percent=1000).counts()
+    for split in SPLITS:  # only "bird" is left over: every bird clip of the split, no more
+        assert counts[split][UNKNOWN_LABEL] == 2 * sum(which_set(f"{s}_nohash_0.wav") == split for s in speakers)
 
 
 def test_split_lists_override_the_hash(tmp_path):
@@ -212,14 +233,15 @@ def test_custom_word_folders_default_to_every_folder(tmp_path):
 
 
 def test_custom_takes_get_a_validation_example_per_word(tmp_path):
-    names = [n for n in (f"take_{i:02d}.wav" for i in range(200)) if which_set(n) == "training"][:5]
+    training_names = [n for n in (f"take_{i:02d}.wav" for i in range(200)) if which_set(n) == "training"]
+    names = training_names[:5]
     root = tmp_path / "custom"
     for word in ("open_door", "close_door", "lamp"):
         (root / word).mkdir(parents=True)
         for name in names:
             (root / word / name).touch()
     (root / "single").mkdir()
-    (root / "single" / names[0]).touch()  # one take cannot be split
+    (root / "single" / training_names[5]).touch()  # one take cannot be split
     index = build_index([root])
     counts = index.counts()
     for word in ("open_door", "close_door", "lamp"):

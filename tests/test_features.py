@@ -78,8 +78,6 @@ def test_mfcc_matches_librosa_with_other_settings():
     _assert_matches_librosa(ours, _librosa_mfcc(x, cfg))
 
 
-@pytest.mark.xfail(strict=True, reason="features.MfccFrontend: `self.mfcc.top_db = ...` sets an unused attribute; "
-                                       "torchaudio's MFCC keeps top_db=80 inside self.mfcc.amplitude_to_DB")
 def test_top_db_setting_is_applied():
     cfg = FeatureConfig(top_db=40.0)
     x = _speechlike(seed=3)
@@ -87,9 +85,6 @@ def test_top_db_setting_is_applied():
     _assert_matches_librosa(ours, _librosa_mfcc(x, cfg))
 
 
-@pytest.mark.xfail(strict=True, reason="features.MfccFrontend: a (batch, n_mels, frames) mel tensor is 3-D, so "
-                                       "torchaudio's amplitude_to_DB applies ONE top_db floor (from the loudest clip) "
-                                       "to the whole batch: a clip's features depend on the other clips in the batch")
 def test_each_clip_in_a_batch_is_featurized_independently():
     frontend = MfccFrontend()
     quiet = _speechlike(seed=4, level=0.005)

@@ -103,8 +103,6 @@ def test_without_resume_training_starts_over(tiny_dataset, tmp_path):
     assert second.history[0]["train_loss"] == pytest.approx(first.history[0]["train_loss"])  # same seed
 
 
-@pytest.mark.xfail(strict=True, reason="train.prepare_data decodes up to 300 training files on every run to choose "
-                                       "the window, although clips.py promises no resumed run decodes a file again")
 def test_resumed_run_decodes_no_file(tiny_dataset, tmp_path, monkeypatch):
     import speech_app.clips
 
@@ -184,6 +182,54 @@ def test_custom_phrases_get_a_window_longer_than_one_second(tmp_path):
     assert features.clip_seconds * 4 == int(features.clip_seconds * 4)  # whole quarter seconds
     assert read_metadata(out)["labels"] == [SILENCE_LABEL, UNKNOWN_LABEL, "lights_off", "lights_on"]
     assert len(result.history) == 1
+
+
+def test_two_processes_filling_the_same_clip_cache_do_not_collide(tiny_dataset, tmp_path, monkeypatch):
+    """The interleaving two DDP ranks can produce: rank B saves and renames between rank A's save and rename."""
+    from speech_app import clips
+    from speech_app.noise import NoiseBank
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    index = build_index([tiny_dataset.root], list(WANTED_WORDS))
+    examples = index.split("validation")
+    noise = NoiseBank.from_files(index.noise_files)
+    real_save, other_rank_done = np.save, []
+
+    def save_then_let_the_other_rank_run(file, array, **kwargs):
+        real_save(file, array, **kwargs)
+        if not other_rank_done:
+            other_rank_done.append(True)
+            clips.load_split_clips(examples, 1.0, noise, seed=0, progress=False)
+
+    monkeypatch.setattr(np, "save", save_then_let_the_other_rank_run)
+    decoded, errors = clips.load_split_clips(examples, 1.0, noise, seed=0, progress=False)
+    assert other_rank_done and not errors
+    monkeypatch.undo()
+    cached = list((tmp_path / "cache").rglob("*.npy"))
+    assert len(cached) == 1 and np.array_equal(np.load(cached[0]), decoded)
+
+
+def test_clip_cache_round_trip(tiny_dataset, tmp_path, monkeypatch):
+    from speech_app import clips
+    from speech_app.noise import NoiseBank
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    index = build_index([tiny_dataset.root], list(WANTED_WORDS))
+    examples = index.split("training")
+    noise = NoiseBank.from_files(index.noise_files)
+    first, errors = clips.load_split_clips(examples, 1.0, noise, seed=3, progress=False)
+    assert not errors and first.dtype == np.int16 and first.shape == (len(examples), SAMPLE_RATE)
+    assert all(np.abs(first[i]).max() > 1000 for i, e in enumerate(examples) if e.path)  # real audio in each row
+    assert [p.name for p in (tmp_path / "cache").rglob("*") if p.is_file() and "tmp" in p.name] == []
+    monkeypatch.setattr(clips, "decode_files", lambda *a, **k: pytest.fail("decoded again"))
+    again, _ = clips.load_split_clips(examples, 1.0, noise, seed=3, progress=False)
+    assert np.array_equal(again, first)
+    # another window or another silence seed is another cache entry
+    monkeypatch.undo()
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    longer, _ = clips.load_split_clips(examples, 1.5, noise, seed=3, progress=False)
+    assert longer.shape == (len(examples), 24_000)
+    assert len(list((tmp_path / "cache").rglob("*.npy"))) == 2
 
 
 @pytest.mark.slow

@@ -21,6 +21,7 @@ from .workers import LiveRecognitionWorker, LiveStats, WorkerThread
 REDRAW_MS = 50  # waveform and spectrogram repaint period (20 frames a second)
 SENSITIVITY_RANGE = (5, 95)  # percent; sensitivity = 100 - threshold in percent
 DEFAULT_SENSITIVITY = int(round(100 * (1.0 - DETECTION_THRESHOLD)))
+SPLIT_SIZES = (420, 240)  # pixels: live views above, transcript below
 TRANSCRIPT_COLUMNS = ("Time", "Seconds", "Word", "Confidence")
 NO_DEVICE_TEXT = ("No microphone found. Connect one and press Refresh. "
                   "The Batch and Custom words tabs work without one.")
@@ -33,6 +34,7 @@ def sensitivity_to_threshold(sensitivity_percent: int) -> float:
 class LiveTab(QWidget):
     status_text_changed = Signal(str)
     listening_changed = Signal(bool)
+    devices_changed = Signal(list)  # [InputDevice]; empty: no microphone
     model_loaded = Signal(object, list)  # path (None: shipped), labels
     # requests to the worker (queued into its thread)
     devices_requested = Signal()
@@ -87,6 +89,7 @@ class LiveTab(QWidget):
         views.setStretchFactor(1, 1)
         splitter.addWidget(views)
         splitter.addWidget(self._build_transcript())
+        splitter.setSizes(list(SPLIT_SIZES))
         layout.addWidget(splitter, 1)
 
     def _build_controls(self) -> QHBoxLayout:
@@ -214,6 +217,8 @@ class LiveTab(QWidget):
 
     def shutdown(self) -> None:
         self.redraw_timer.stop()
+        if not self.worker_thread.thread.isRunning():
+            return
         # close the stream in the worker's own thread (its timer lives there), then end the thread
         QMetaObject.invokeMethod(self.worker, "stop_listening", Qt.ConnectionType.BlockingQueuedConnection)
         self.worker_thread.stop()
@@ -256,6 +261,7 @@ class LiveTab(QWidget):
         self._update_start_button()
         if not devices:
             self.status_text_changed.emit("No input device: live recognition is off")
+        self.devices_changed.emit(devices)
 
     @Slot(object, list)
     def on_worker_model_loaded(self, path, labels: list) -> None:

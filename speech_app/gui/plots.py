@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
+from PySide6.QtCore import QRectF
 from PySide6.QtWidgets import QGridLayout, QLabel, QProgressBar, QWidget
 
 from ..audio import SAMPLE_RATE
@@ -67,11 +68,14 @@ class SpectrogramView(pg.PlotWidget):
         self._window = np.hanning(FFT_SAMPLES).astype(np.float32)
         self.image = pg.ImageItem(axisOrder="col-major")
         self.image.setColorMap(pg.colormap.get("inferno"))
-        self.image.setRect(-SPECTROGRAM_SECONDS, 0.0, SPECTROGRAM_SECONDS, SPECTROGRAM_MAX_HZ)
+        self._rect = QRectF(-SPECTROGRAM_SECONDS, 0.0, SPECTROGRAM_SECONDS, SPECTROGRAM_MAX_HZ)
         self.addItem(self.image)
         self.setMouseEnabled(x=False, y=False)
         self.hideButtons()
-        self.setLabel("left", "Hz")
+        self.setLabel("left", "kHz")
+        self.getAxis("left").setScale(0.001)
+        self.setXRange(-SPECTROGRAM_SECONDS, 0.0, padding=0.0)
+        self.setYRange(0.0, SPECTROGRAM_MAX_HZ, padding=0.0)
         self.setMinimumHeight(110)
         self.refresh()
 
@@ -93,7 +97,7 @@ class SpectrogramView(pg.PlotWidget):
         self.refresh()
 
     def refresh(self) -> None:
-        self.image.setImage(self.power_db, autoLevels=False, levels=SPECTROGRAM_LEVELS_DB)
+        self.image.setImage(self.power_db, autoLevels=False, levels=SPECTROGRAM_LEVELS_DB, rect=self._rect)
 
 
 class ConfidenceBars(QWidget):
@@ -118,6 +122,9 @@ class ConfidenceBars(QWidget):
             self.grid.addWidget(QLabel(label), row, 0)
             self.grid.addWidget(bar, row, 1)
             self.bars[label] = bar
+        for row in range(self.grid.rowCount()):
+            self.grid.setRowStretch(row, 0)
+        self.grid.setRowStretch(len(labels), 1)  # bars packed at the top
 
     def show_scores(self, scores: np.ndarray) -> None:
         top = int(np.argmax(scores)) if len(scores) else -1

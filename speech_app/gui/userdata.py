@@ -113,8 +113,10 @@ def model_card(path: Path) -> str:
     lines = [f"### {Path(path).name}", "", f"**Words:** {', '.join(words) or '(none)'}", "",
              f"**Window:** {features.get('clip_seconds', '?')} s of {features.get('sample_rate', '?')} Hz audio, "
              f"{features.get('n_mfcc', '?')} MFCCs", "",
-             f"**Model:** BiLSTM, {model.get('num_layers', '?')} layers x {model.get('hidden_size', '?')} units, "
-             f"{meta.get('parameters', 0):,} parameters", ""]
+             f"**Model:** BiLSTM, {model.get('num_layers', '?')} layers x {model.get('hidden_size', '?')} units"
+             + (f", {meta['parameters']:,} parameters" if meta.get("parameters") else ""), ""]
+    if meta.get("note"):
+        lines += [f"**Note:** {meta['note']}", ""]
     for split, values in meta.get("metrics", {}).items():
         lines.append(f"**{split.capitalize()} accuracy:** {values.get('accuracy', 0):.1%} on {values.get('clips', 0)} clips")
         lines.append("")

@@ -250,9 +250,10 @@ class TrainingWorker(QObject):
 
     @Slot(object)
     def train(self, job: TrainingJob) -> None:
-        from ..train import TrainHooks, TrainingCancelled, train
+        from ..train import TrainHooks, TrainingCancelled, checkpoint_path, train
 
         self.stop_requested.clear()
+        job.out_path.parent.mkdir(parents=True, exist_ok=True)
         try:
             if job.synth_per_word and job.synth_dir is not None:
                 self._synthesize(job)
@@ -267,11 +268,13 @@ class TrainingWorker(QObject):
             result = train(job.data_dirs, job.out_path, job.words, job.config, init_from=init_from,
                            progress=False, hooks=hooks)
         except TrainingCancelled:
+            checkpoint_path(job.out_path).unlink(missing_ok=True)
             self.training_cancelled.emit()
             return
         except Exception as err:  # bad data, too few takes, a full disk: shown in the tab
             self.training_failed.emit(" ".join(str(err).split()) or type(err).__name__)
             return
+        checkpoint_path(job.out_path).unlink(missing_ok=True)  # the GUI never resumes: keep only the model
         self.training_finished.emit(result)
 
     def _synthesize(self, job: TrainingJob) -> None:

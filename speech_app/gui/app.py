@@ -1,0 +1,256 @@
+"""The main window: three tabs, menus and shortcuts, settings, the about box, and themes."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray, QSettings, QStandardPaths, Qt, Slot, qVersion
+from PySide6.QtGui import QAction, QActionGroup, QGuiApplication, QKeySequence
+from PySide6.QtWidgets import QApplication, QLabel, QMainWindow, QMessageBox, QTabWidget
+
+from .. import __version__
+from .batch_tab import BatchTab
+from .custom_tab import CustomWordsTab
+from .live_tab import LiveTab
+from .plots import style_plots
+from .services import AppServices
+from .theme import THEMES, apply_theme
+from .userdata import DataFolder
+
+APP_NAME = "speech-app"
+DATA_DIR_ENV = "SPEECH_APP_DATA_DIR"
+DEFAULT_SIZE = (1180, 780)  # pixels, before the user resizes the window
+STATUS_TIMEOUT_MS = 6000
+TAB_NAMES = ("live", "batch", "custom")
+ABOUT_TEXT = """<h3>speech-app {version}</h3>
+<p>Recognizes spoken commands live from a microphone, labels audio files in batches, and learns
+your own words from a few recordings.</p>
+<p>MFCC features and a bidirectional LSTM, in PyTorch. The shipped model is trained on
+<a href="https://arxiv.org/abs/1804.03209">Speech Commands</a> by Pete Warden / Google (CC BY 4.0).</p>
+<p>Model in use: {model}<br>Your takes and models: {data}</p>
+<p>Qt {qt} (PySide6), MIT licence.</p>"""
+
+
+def default_data_dir() -> Path:
+    if os.environ.get(DATA_DIR_ENV):
+        return Path(os.environ[DATA_DIR_ENV])
+    return Path(QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation))
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, services: AppServices | None = None, settings: QSettings | None = None,
+                 data_dir: Path | None = None, model_path: Path | None = None, device: str | None = None):
+        super().__init__()
+        self.setWindowTitle(APP_NAME)
+        self.closed = False
+        self.services = services or AppServices()
+        self.settings = settings or QSettings()
+        self.data = DataFolder(data_dir or default_data_dir())
+        if device is not None:
+            self.settings.setValue("live/device", device)
+        self.live = LiveTab(self.services, self.settings)
+        self.batch = BatchTab(self.services, self.settings)
+        self.custom = CustomWordsTab(self.services, self.settings, self.data, self.live.selected_device)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self.live, "&Live")
+        self.tabs.addTab(self.batch, "&Batch")
+        self.tabs.addTab(self.custom, "&Custom words")
+        self.setCentralWidget(self.tabs)
+        self.live_status = QLabel("Starting...")
+        self.statusBar().addPermanentWidget(self.live_status)
+        self._connect_tabs()
+        self._build_menus()
+        self._restore_settings()
+        self.use_model(model_path or self._saved_model())
+
+    def _connect_tabs(self) -> None:
+        self.live.status_text_changed.connect(self.live_status.setText)
+        self.batch.status_text_changed.connect(self.on_tab_status_text_changed)
+        self.custom.status_text_changed.connect(self.on_tab_status_text_changed)
+        self.live.model_loaded.connect(self.on_live_model_loaded)
+        self.live.devices_changed.connect(self.on_live_devices_changed)
+        self.live.listening_changed.connect(self.on_live_listening_changed)
+        self.custom.models.model_chosen.connect(self.use_model)
+        self.custom.training.use_model_requested.connect(self.on_training_use_model_requested)
+        self.custom.training.model_trained.connect(lambda path: self.statusBar().showMessage(
+            f"New model: {path}", STATUS_TIMEOUT_MS))
+
+    def _action(self, menu, text: str, slot, shortcut=None, tip: str = "") -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        action.setStatusTip(tip)
+        action.triggered.connect(slot)
+        menu.addAction(action)
+        return action
+
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        self._action(file_menu, "Add &files to batch...", self.on_add_files_action_triggered, QKeySequence.StandardKey.Open)
+        self._action(file_menu, "Add f&older to batch...", self.on_add_folder_action_triggered, "Ctrl+Shift+O")
+        self._action(file_menu, "Open &model...", self.on_open_model_action_triggered, "Ctrl+M")
+        file_menu.addSeparator()
+        self._action(file_menu, "&Export transcript...", self.live.on_export_button_clicked, "Ctrl+E")
+        self._action(file_menu, "Export &batch results...", self.batch.on_export_button_clicked, "Ctrl+Shift+E")
+        file_menu.addSeparator()
+        self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
+        live_menu = bar.addMenu("&Live")
+        self.listen_action = self._action(live_menu, "&Start listening", self.on_listen_action_triggered, "F5")
+        self._action(live_menu, "&Clear transcript", self.live.clear_transcript, "Ctrl+L")
+        self._action(live_menu, "&Refresh input devices", self.live.on_refresh_button_clicked, "Ctrl+Shift+R")
+        words_menu = bar.addMenu("&Words")
+        self._action(words_menu, "&Record take", self.on_record_action_triggered, "Ctrl+R")
+        self._action(words_menu, "&Train", self.on_train_action_triggered, "Ctrl+T")
+        view_menu = bar.addMenu("&View")
+        for index, name in enumerate(("&Live", "&Batch", "&Custom words")):
+            self._action(view_menu, name, lambda _=False, i=index: self.tabs.setCurrentIndex(i), f"Ctrl+{index + 1}")
+        theme_menu = view_menu.addMenu("&Theme")
+        self.theme_group = QActionGroup(self)
+        for theme in THEMES:
+            action = self._action(theme_menu, theme.capitalize(), lambda _=False, t=theme: self.set_theme(t))
+            action.setCheckable(True)
+            action.setData(theme)
+            self.theme_group.addAction(action)
+        help_menu = bar.addMenu("&Help")
+        self._action(help_menu, "&About speech-app", self.show_about, QKeySequence.StandardKey.HelpContents)
+        self._action(help_menu, "About &Qt", QApplication.aboutQt)
+
+    def _restore_settings(self) -> None:
+        geometry = self.settings.value("window/geometry")
+        if isinstance(geometry, QByteArray) and not geometry.isEmpty():
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(*DEFAULT_SIZE)
+        tab = str(self.settings.value("window/tab", "live"))
+        self.tabs.setCurrentIndex(TAB_NAMES.index(tab) if tab in TAB_NAMES else 0)
+        self.set_theme(str(self.settings.value("window/theme", "system")))
+        QGuiApplication.styleHints().colorSchemeChanged.connect(self.on_style_hints_color_scheme_changed)
+
+    def _saved_model(self) -> Path | None:
+        saved = self.settings.value("model/path", "")
+        return Path(saved) if saved and Path(saved).is_file() else None
+
+    # -- public actions ---------------------------------------------------------------------------
+    def show_tab(self, name: str) -> None:
+        self.tabs.setCurrentIndex(TAB_NAMES.index(name))
+
+    @Slot(object)
+    def use_model(self, path: Path | None) -> None:
+        """Use a model in the Live and Batch tabs (None: the shipped model)."""
+        self.live.set_model(path)
+        self.batch.set_model(path)
+
+    def set_theme(self, theme: str) -> None:
+        theme = theme if theme in THEMES else "system"
+        self.theme = theme
+        self.settings.setValue("window/theme", theme)
+        for action in self.theme_group.actions():
+            action.setChecked(action.data() == theme)
+        self.dark = apply_theme(QApplication.instance(), theme)
+        style_plots([self.live.waveform, self.live.spectrogram, self.custom.training.chart], self.dark)
+
+    def show_about(self) -> QMessageBox:
+        """The about box, shown without blocking (it is window-modal)."""
+        model = self.live.model_path or "the shipped Speech Commands model"
+        box = QMessageBox(self)
+        box.setWindowTitle("About speech-app")
+        box.setTextFormat(Qt.TextFormat.RichText)
+        box.setText(ABOUT_TEXT.format(version=__version__, model=model, data=self.data.root,
+                                      qt=qVersion()))
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
+        return box
+
+    def closeEvent(self, event) -> None:
+        if self.closed:
+            return super().closeEvent(event)
+        self.closed = True
+        self.settings.setValue("window/geometry", self.saveGeometry())
+        self.settings.setValue("window/tab", TAB_NAMES[self.tabs.currentIndex()])
+        self.live.shutdown()
+        self.batch.shutdown()
+        self.custom.shutdown()
+        self.settings.sync()
+        super().closeEvent(event)
+
+    # -- slots ------------------------------------------------------------------------------------
+    @Slot(str)
+    def on_tab_status_text_changed(self, text: str) -> None:
+        self.statusBar().showMessage(text, STATUS_TIMEOUT_MS)
+
+    @Slot(object, list)
+    def on_live_model_loaded(self, path, labels: list) -> None:
+        self.settings.setValue("model/path", str(path) if path else "")
+        self.custom.models.mark_in_use(path)
+        self.custom.training.base_model = Path(path) if path else self.custom.models.in_use
+
+    @Slot(list)
+    def on_live_devices_changed(self, devices: list) -> None:
+        self.custom.set_input_available(bool(devices))
+
+    @Slot(bool)
+    def on_live_listening_changed(self, listening: bool) -> None:
+        self.listen_action.setText("&Stop listening" if listening else "&Start listening")
+
+    @Slot(object)
+    def on_training_use_model_requested(self, path: Path) -> None:
+        self.use_model(path)
+        self.show_tab("live")
+
+    @Slot()
+    def on_listen_action_triggered(self) -> None:
+        self.show_tab("live")
+        self.live.toggle_listening()
+
+    @Slot()
+    def on_add_files_action_triggered(self) -> None:
+        self.show_tab("batch")
+        self.batch.on_add_files_button_clicked()
+
+    @Slot()
+    def on_add_folder_action_triggered(self) -> None:
+        self.show_tab("batch")
+        self.batch.on_add_folder_button_clicked()
+
+    @Slot()
+    def on_open_model_action_triggered(self) -> None:
+        self.show_tab("custom")
+        self.custom.models.on_open_button_clicked()
+
+    @Slot()
+    def on_record_action_triggered(self) -> None:
+        self.show_tab("custom")
+        self.custom.record_take()
+
+    @Slot()
+    def on_train_action_triggered(self) -> None:
+        self.show_tab("custom")
+        self.custom.training.on_train_button_clicked()
+
+    @Slot()
+    def on_style_hints_color_scheme_changed(self, *_) -> None:
+        if self.theme == "system":
+            self.set_theme("system")
+
+
+def create_application(argv: list[str] | None = None) -> QApplication:
+    app = QApplication.instance() or QApplication(argv or sys.argv[:1])
+    app.setOrganizationName(APP_NAME)
+    app.setApplicationName(APP_NAME)
+    app.setApplicationDisplayName(APP_NAME)
+    app.setStyle("Fusion")  # the same look everywhere, and palettes that themes can change
+    return app
+
+
+def run_app(args: argparse.Namespace) -> int:
+    app = create_application()
+    window = MainWindow(data_dir=getattr(args, "data_dir", None), model_path=getattr(args, "model", None),
+                        device=getattr(args, "device", None))
+    if getattr(args, "tab", None):
+        window.show_tab(args.tab)
+    window.show()
+    return app.exec()

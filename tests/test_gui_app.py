@@ -1,0 +1,189 @@
+"""The main window: tabs, menus, shortcuts, settings, themes, the about box, clean shutdown, and the
+entry points the command line uses. Also home to the fixtures the other GUI test modules import.
+
+Runs offscreen (QT_QPA_PLATFORM=offscreen). Models and microphones are stand-ins here: a tone
+model (see test_streaming.py) and recordings played through `FileCapture`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before any QApplication exists
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from test_streaming import ToneClassifier, tone_sentence  # noqa: E402
+
+from speech_app.capture import FileCapture, InputDevice  # noqa: E402
+from speech_app.gui import add_gui_arguments, display_available  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+FAKE_MIC = InputDevice(7, "Test microphone", "test", 1, 16_000.0, True)
+WAIT_MS = 20_000  # generous: the test machine may be busy
+
+
+class FakeAudio:
+    """Microphone, speakers and model for the window: recordings in, nothing out, a tone model."""
+
+    def __init__(self, signal: np.ndarray | None = None, speed: float = 4.0, loop: bool = False):
+        self.signal = signal if signal is not None else tone_sentence(["low", "mid", "high"])[0]
+        self.speed, self.loop = speed, loop
+        self.devices = [FAKE_MIC]
+        self.played: list[np.ndarray] = []
+        self.opened: list[object] = []
+
+    def open_source(self, device):
+        self.opened.append(device)
+        return FileCapture([self.signal], gap_s=0.0, speed=self.speed, loop=self.loop)
+
+    def services(self, load_classifier=None):
+        from speech_app.gui.services import AppServices
+
+        return AppServices(load_classifier=load_classifier or (lambda path: ToneClassifier()),
+                           list_devices=lambda: list(self.devices), open_source=self.open_source,
+                           play=lambda samples, rate: self.played.append(samples))
+
+
+@pytest.fixture
+def fake_audio() -> FakeAudio:
+    return FakeAudio()
+
+
+@pytest.fixture
+def make_window(qtbot, tmp_path):
+    """Build main windows on temporary settings and data folders; all are closed after the test."""
+    from PySide6.QtCore import QSettings
+
+    from speech_app.gui.app import MainWindow, create_application
+
+    create_application()
+    windows = []
+
+    def make(services, settings_file: Path | None = None, **kwargs):
+        settings = QSettings(str(settings_file or tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+        window = MainWindow(services, settings, kwargs.pop("data_dir", tmp_path / "data"), **kwargs)
+        qtbot.addWidget(window)
+        window.show()
+        qtbot.waitUntil(lambda: bool(window.live.confidence_bars.labels) or "load" in window.live_status.text(),
+                        timeout=WAIT_MS)
+        windows.append(window)
+        return window
+
+    yield make
+    for window in windows:
+        window.close()
+
+
+@pytest.fixture
+def window(make_window, fake_audio):
+    return make_window(fake_audio.services())
+
+
+# -- entry points for the command line -----------------------------------------------------------
+
+def test_display_available_needs_a_screen(monkeypatch):
+    monkeypatch.setattr(sys, "platform", "linux")
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.delenv("QT_QPA_PLATFORM", raising=False)
+    assert display_available() is False
+    monkeypatch.setenv("DISPLAY", ":0")
+    assert display_available() is True
+    monkeypatch.setenv("QT_QPA_PLATFORM", "offscreen")
+    assert display_available() is False
+
+
+def test_gui_arguments():
+    parser = argparse.ArgumentParser()
+    add_gui_arguments(parser)
+    args = parser.parse_args(["--tab", "batch", "--model", "m.safetensors", "--data-dir", "d"])
+    assert (args.tab, args.model, args.data_dir, args.device) == ("batch", Path("m.safetensors"), Path("d"), None)
+
+
+def test_importing_the_gui_package_does_not_import_qt():
+    code = "import sys, speech_app.gui, speech_app.listen; print('PySide6' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True).stdout
+    assert out.strip() == "False"
+
+
+# -- the window ----------------------------------------------------------------------------------
+
+def test_three_tabs_and_the_menus(window):
+    assert [window.tabs.tabText(i).replace("&", "") for i in range(3)] == ["Live", "Batch", "Custom words"]
+    menus = [a.text().replace("&", "") for a in window.menuBar().actions()]
+    assert menus == ["File", "Live", "Words", "View", "Help"]
+
+
+def test_keyboard_shortcuts_switch_tabs_and_start_listening(window, qtbot):
+    from PySide6.QtCore import Qt
+
+    qtbot.keyClick(window, Qt.Key.Key_2, Qt.KeyboardModifier.ControlModifier)
+    assert window.tabs.currentWidget() is window.batch
+    qtbot.keyClick(window, Qt.Key.Key_3, Qt.KeyboardModifier.ControlModifier)
+    assert window.tabs.currentWidget() is window.custom
+    qtbot.keyClick(window, Qt.Key.Key_F5)
+    assert window.tabs.currentWidget() is window.live
+    qtbot.waitUntil(lambda: window.live.listening, timeout=WAIT_MS)
+    qtbot.keyClick(window, Qt.Key.Key_F5)
+    qtbot.waitUntil(lambda: not window.live.listening, timeout=WAIT_MS)
+
+
+def test_settings_survive_a_restart(make_window, fake_audio, tmp_path):
+    settings_file = tmp_path / "kept.ini"
+    first = make_window(fake_audio.services(), settings_file)
+    first.show_tab("custom")
+    first.live.sensitivity_slider.setValue(77)
+    first.set_theme("dark")
+    first.custom.set_words("lights on, lights off")
+    first.close()
+    second = make_window(fake_audio.services(), settings_file)
+    assert second.tabs.currentWidget() is second.custom
+    assert second.live.sensitivity_slider.value() == 77
+    assert second.theme == "dark"
+    assert second.custom.words() == ["lights on", "lights off"]
+
+
+def test_light_and_dark_themes(window):
+    from PySide6.QtGui import QPalette
+    from PySide6.QtWidgets import QApplication
+
+    window.set_theme("dark")
+    assert QApplication.palette().color(QPalette.ColorRole.Window).lightness() < 100
+    assert window.theme_group.checkedAction().data() == "dark"
+    window.set_theme("light")
+    assert QApplication.palette().color(QPalette.ColorRole.Window).lightness() > 150
+    window.set_theme("system")  # follows the platform: the offscreen one is light
+    assert window.theme == "system" and window.dark is False
+
+
+def test_about_box_opens_without_blocking(window, qtbot):
+    box = window.show_about()
+    qtbot.waitUntil(box.isVisible)
+    assert "speech-app" in box.text() and "Speech Commands" in box.text()
+    box.close()
+
+
+def test_closing_stops_every_worker_thread(make_window, fake_audio, qtbot):
+    window = make_window(fake_audio.services())
+    window.live.start_listening()
+    qtbot.waitUntil(lambda: window.live.listening, timeout=WAIT_MS)
+    threads = [window.live.worker_thread, window.batch.worker_thread, window.custom.recorder_thread,
+               window.custom.training.worker_thread]
+    window.close()
+    assert not any(t.thread.isRunning() for t in threads)
+    assert fake_audio.opened  # the stream was really opened, and closed by close()
+
+
+def test_screenshots_of_every_tab(qtbot, tmp_path, fake_audio):
+    from speech_app.gui.app import create_application
+    from speech_app.gui.screenshots import take_screenshots
+
+    create_application()
+    written = take_screenshots(tmp_path / "shots", services=fake_audio.services(), data_dir=tmp_path / "data")
+    assert sorted(p.name for p in written) == ["batch.png", "custom.png", "live.png"]
+    assert all(p.stat().st_size > 10_000 for p in written)

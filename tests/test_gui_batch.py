@@ -1,0 +1,113 @@
+"""The Batch tab: files and folders in (calls, and drag-and-drop), a sortable table, errors shown,
+CSV export, play, progress and cancel; the work runs in a worker thread."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from test_gui_app import WAIT_MS, FakeAudio, make_window  # noqa: F401  (fixtures)
+from test_listen import random_model  # noqa: F401  (fixture: an untrained model file)
+from test_streaming import RELIABLE_WORDS, SAMPLES_DIR
+
+from speech_app.gui.batch_tab import COLUMNS
+
+N_SAMPLES = len([p for p in SAMPLES_DIR.iterdir() if p.suffix in (".wav", ".flac", ".ogg")])
+MANY_COPIES = 40  # the sample folder listed this many times: a batch long enough to cancel
+
+
+def batch_window(make_window, model_path: Path | None):
+    audio = FakeAudio()
+    window = make_window(audio.services(load_classifier=_real_loader))
+    window.use_model(model_path)
+    window.show_tab("batch")
+    return window, audio
+
+
+def _real_loader(path):
+    from speech_app.gui.services import load_command_classifier
+
+    return load_command_classifier(path)
+
+
+def classify(window, qtbot, paths) -> list[list[str]]:
+    window.batch.add_paths(paths)
+    qtbot.waitUntil(lambda: not window.batch.is_busy(), timeout=WAIT_MS * 3)
+    return window.batch.rows()
+
+
+def test_a_folder_and_a_bad_file_give_one_row_each(make_window, qtbot, random_model, tmp_path):
+    window, _ = batch_window(make_window, random_model)
+    (tmp_path / "broken.wav").write_bytes(b"RIFF not really")
+    rows = classify(window, qtbot, [SAMPLES_DIR, tmp_path / "broken.wav"])
+    assert len(rows) == N_SAMPLES + 1
+    by_file = {r[0]: r for r in rows}
+    assert by_file["broken.wav"][1] == "" and "cannot decode" in by_file["broken.wav"][3]
+    good = [r for r in rows if r[0] != "broken.wav"]
+    assert all(r[1] and 0.0 <= float(r[2]) <= 1.0 and r[3] == "" for r in good)
+    assert window.batch.progress.value() == window.batch.progress.maximum()
+
+
+def test_sorting_by_confidence_is_numeric(make_window, qtbot, random_model):
+    from PySide6.QtCore import Qt
+
+    window, _ = batch_window(make_window, random_model)
+    classify(window, qtbot, [SAMPLES_DIR])
+    window.batch.table.sortByColumn(COLUMNS.index("Confidence"), Qt.SortOrder.DescendingOrder)
+    view = window.batch.sorted_results
+    shown = [float(view.index(r, 2).data()) for r in range(view.rowCount())]
+    assert shown == sorted(shown, reverse=True)
+    window.batch.table.sortByColumn(0, Qt.SortOrder.AscendingOrder)
+    names = [view.index(r, 0).data() for r in range(view.rowCount())]
+    assert names == sorted(names, key=str.lower)
+
+
+def test_export_csv_has_full_paths(make_window, qtbot, random_model, tmp_path):
+    window, _ = batch_window(make_window, random_model)
+    classify(window, qtbot, [SAMPLES_DIR])
+    window.batch.export_csv(tmp_path / "results.csv")
+    with open(tmp_path / "results.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == N_SAMPLES and set(rows[0]) == {"path", "label", "confidence", "error"}
+    assert all(Path(r["path"]).is_file() for r in rows)
+
+
+def test_drag_and_drop_adds_files(make_window, qtbot, random_model):
+    from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+    from PySide6.QtGui import QDropEvent
+
+    window, _ = batch_window(make_window, random_model)
+    data = QMimeData()
+    data.setUrls([QUrl.fromLocalFile(str(p)) for p in sorted(SAMPLES_DIR.glob("yes_*")) + sorted(SAMPLES_DIR.glob("no_*"))])
+    event = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, data, Qt.MouseButton.LeftButton,
+                       Qt.KeyboardModifier.NoModifier)
+    window.batch.dropEvent(event)
+    qtbot.waitUntil(lambda: len(window.batch.rows()) == 2 and not window.batch.is_busy(), timeout=WAIT_MS)
+    assert sorted(r[0].split("_")[0] for r in window.batch.rows()) == ["no", "yes"]
+
+
+def test_cancel_stops_a_long_batch(make_window, qtbot, random_model):
+    window, _ = batch_window(make_window, random_model)
+    window.batch.add_paths([SAMPLES_DIR] * MANY_COPIES)
+    qtbot.waitUntil(lambda: len(window.batch.rows()) > 0, timeout=WAIT_MS)
+    window.batch.cancel()
+    qtbot.waitUntil(lambda: not window.batch.is_busy(), timeout=WAIT_MS)
+    assert len(window.batch.rows()) < N_SAMPLES * MANY_COPIES
+    assert not window.batch.cancel_button.isEnabled()
+    assert classify(window, qtbot, [SAMPLES_DIR])  # a new batch after a cancel runs normally
+
+
+def test_play_the_selected_file(make_window, qtbot, random_model):
+    window, audio = batch_window(make_window, random_model)
+    classify(window, qtbot, sorted(SAMPLES_DIR.glob("yes_*")))
+    window.batch.table.selectRow(0)
+    window.batch.play_selected()
+    assert len(audio.played) == 1 and len(audio.played[0]) > 8000
+
+
+def test_shipped_model_batch_labels_the_sample_clips(make_window, qtbot):
+    """Needs a decent shipped model."""
+    window, _ = batch_window(make_window, None)
+    rows = classify(window, qtbot, [SAMPLES_DIR])
+    labels = {r[0].split("_")[0]: r[1] for r in rows}
+    assert {word: labels[word] for word in RELIABLE_WORDS} == {word: word for word in RELIABLE_WORDS}

@@ -1,0 +1,141 @@
+"""The Custom words tab: words, takes recorded with a countdown and a level meter (each written the
+moment it ends), play and delete, training with progress and a live chart, the evaluation, the list of
+models with their cards, and switching the Live tab to the new model in one click."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile
+from test_gui_app import WAIT_MS, FakeAudio, make_window  # noqa: F401  (fixtures)
+from test_streaming import tone_word
+
+from speech_app.audio import SAMPLE_RATE, write_wav
+from speech_app.gui import custom_tab
+from speech_app.gui.services import load_command_classifier
+from speech_app.train import TrainConfig
+
+TINY_TRAINING = TrainConfig(epochs=1, steps_per_epoch=2, batch_size=8, device="cpu")
+TAKES_PER_WORD = 5
+TRAIN_WAIT_MS = 180_000  # data preparation, two steps, validation, the report: slow on a busy machine
+
+
+@pytest.fixture
+def custom_window(make_window, tmp_path):
+    audio = FakeAudio(signal=np.concatenate([np.zeros(SAMPLE_RATE // 4, np.float32), tone_word("mid", 1.0)]),
+                      speed=1.0, loop=True)
+    window = make_window(audio.services(load_classifier=load_command_classifier))
+    window.show_tab("custom")
+    return window, audio
+
+
+def write_takes(window, words: list[str]) -> None:
+    """Generated takes: each word its own noise colour and pitch, with a little variation per take."""
+    rng = np.random.default_rng(0)
+    t = np.arange(SAMPLE_RATE) / SAMPLE_RATE
+    for index, word in enumerate(words):
+        for take in range(TAKES_PER_WORD):
+            hz = 300.0 * (index + 1) * (1.0 + 0.03 * take)
+            clip = 0.3 * np.sin(2 * np.pi * hz * t) + 0.02 * rng.standard_normal(len(t))
+            write_wav(window.data.recordings_dir / word / f"take-gen{take}_nohash_0.wav", clip.astype(np.float32))
+
+
+def test_words_are_cleaned_and_listed_with_their_takes(custom_window):
+    window, _ = custom_window
+    window.custom.set_words("Lights On,  music ,lights on")
+    assert window.custom.words() == ["lights on", "music"]
+    write_takes(window, ["music"])
+    window.custom.refresh_takes()
+    tree = window.custom.takes_tree
+    assert [tree.topLevelItem(i).text(0) for i in range(2)] == ["lights on  (0 takes)", f"music  ({TAKES_PER_WORD} takes)"]
+
+
+def test_a_bad_word_is_explained(custom_window):
+    window, _ = custom_window
+    window.custom.set_words("_silence_")
+    assert "use letters" in window.custom.countdown_label.text()
+
+
+def test_record_a_take_with_countdown_and_level_meter(custom_window, qtbot, monkeypatch):
+    monkeypatch.setattr(custom_tab, "COUNTDOWN_S", 2)
+    window, audio = custom_window
+    window.custom.set_words("hello")
+    qtbot.waitUntil(window.custom.record_button.isEnabled, timeout=WAIT_MS)
+    levels = []
+    window.custom.recorder.level_changed.connect(levels.append)
+    window.custom.record_take()
+    assert "in 2" in window.custom.countdown_label.text() and not window.custom.record_button.isEnabled()
+    qtbot.waitUntil(lambda: len(window.data.takes("hello")) == 1, timeout=WAIT_MS)
+    take = window.data.takes("hello")[0]
+    info = soundfile.info(str(take))
+    assert info.samplerate == SAMPLE_RATE and info.frames == int(window.custom.take_seconds.value() * SAMPLE_RATE)
+    qtbot.waitUntil(lambda: "Saved take 1" in window.custom.countdown_label.text(), timeout=WAIT_MS)
+    assert max(levels) > -20.0  # the tone was heard
+    assert audio.opened == [7]  # the Live tab's microphone
+
+
+def test_play_and_delete_a_take(custom_window):
+    window, audio = custom_window
+    window.custom.set_words("music")
+    write_takes(window, ["music"])
+    window.custom.refresh_takes(select=window.data.takes("music")[0])
+    window.custom.play_selected()
+    assert len(audio.played) == 1
+    window.custom.delete_selected()
+    assert len(window.data.takes("music")) == TAKES_PER_WORD - 1
+
+
+def test_models_are_listed_with_their_cards(custom_window):
+    window, _ = custom_window
+    models = window.custom.models
+    assert models.paths() and models.paths()[0].name == "speech_commands_12.safetensors"
+    assert "yes, no, up, down" in models.card.toMarkdown()
+
+
+def test_train_see_the_evaluation_and_use_the_model_live(custom_window, qtbot):
+    window, _ = custom_window
+    panel = window.custom.training
+    window.custom.set_words("alpha, beta")
+    write_takes(window, ["alpha", "beta"])
+    window.custom.refresh_takes()
+    panel.train_config = TINY_TRAINING
+    panel.fine_tune_check.setChecked(False)
+    batches = []
+    panel.worker.batch_finished.connect(batches.append)
+    panel.on_train_button_clicked()
+    assert not panel.train_button.isEnabled() and panel.cancel_button.isEnabled()
+    qtbot.waitUntil(lambda: not panel.training, timeout=TRAIN_WAIT_MS)
+    assert panel.trained_model is not None, panel.stage_label.text()
+    assert panel.trained_model.is_file() and panel.trained_model.parent == window.data.models_dir
+    assert len(batches) == 2 and len(panel.chart.batches) == 2 and len(panel.chart.epochs) == 1
+    assert panel.progress.value() == panel.progress.maximum()
+    assert "accuracy" in panel.evaluation.toMarkdown()
+    assert panel.trained_model in window.custom.models.paths()
+    panel.use_button.click()
+    qtbot.waitUntil(lambda: window.live.model_path == panel.trained_model, timeout=WAIT_MS)
+    assert window.tabs.currentWidget() is window.live
+    assert window.live.confidence_bars.labels == ["_silence_", "_unknown_", "alpha", "beta"]
+    assert window.batch.model_path == panel.trained_model
+
+
+def test_training_without_takes_asks_for_them(custom_window):
+    window, _ = custom_window
+    window.custom.set_words("alpha")
+    window.custom.training.synth_check.setChecked(False)
+    assert window.custom.training.start_training(window.custom.words()) is False
+    assert "Record takes first" in window.custom.training.stage_label.text()
+
+
+def test_training_can_be_cancelled(custom_window, qtbot):
+    window, _ = custom_window
+    panel = window.custom.training
+    window.custom.set_words("alpha, beta")
+    write_takes(window, ["alpha", "beta"])
+    panel.train_config = TrainConfig(epochs=50, steps_per_epoch=50, batch_size=8, device="cpu")
+    panel.fine_tune_check.setChecked(False)
+    panel.start_training(window.custom.words())
+    qtbot.waitUntil(lambda: len(panel.chart.batches) > 0, timeout=TRAIN_WAIT_MS)
+    panel.cancel()
+    qtbot.waitUntil(lambda: not panel.training, timeout=WAIT_MS)
+    assert "cancelled" in panel.stage_label.text()
+    assert not list(window.data.models_dir.glob("*.safetensors"))

@@ -1,0 +1,142 @@
+"""The Live tab: transcript, confidence bars, sensitivity, export and copy, status bar, no microphone,
+and end to end through the PulseAudio virtual microphone."""
+
+from __future__ import annotations
+
+import csv
+import time
+
+import numpy as np
+import pytest
+from test_gui_app import WAIT_MS, FakeAudio, fake_audio, make_window, window  # noqa: F401  (fixtures)
+from test_streaming import RELIABLE_WORDS, ToneClassifier, sample_clip, tone_word
+from virtual_mic import quiet_mic, virtual_mic  # noqa: F401  (fixtures)
+
+from speech_app.audio import SAMPLE_RATE, write_wav
+from speech_app.gui.live_tab import sensitivity_to_threshold
+from speech_app.gui.services import AppServices
+
+CLIP_GAP_S = 0.5  # silence between clips played into the virtual microphone
+SETTLE_S = 1.5
+
+
+def listen_until(window, qtbot, count: int) -> list[str]:
+    window.live.start_listening()
+    qtbot.waitUntil(lambda: window.live.listening, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: len(window.live.detected_words()) >= count, timeout=WAIT_MS)
+    return window.live.detected_words()
+
+
+def test_each_spoken_word_appears_once_with_time_and_confidence(window, qtbot):
+    assert listen_until(window, qtbot, 3) == ["low", "mid", "high"]
+    qtbot.wait(500)  # nothing more comes
+    rows = window.live.transcript_rows()
+    assert len(rows) == 3
+    seconds = [float(r[1]) for r in rows]
+    assert seconds == sorted(seconds) and all(0.0 < float(r[3]) <= 1.0 for r in rows)
+
+
+def test_confidence_bars_for_every_class_and_live_views(window, qtbot):
+    listen_until(window, qtbot, 1)
+    bars = window.live.confidence_bars.values()
+    assert list(bars) == ["_silence_", "_unknown_", "low", "mid", "high"]
+    assert sum(bars.values()) == pytest.approx(1.0, abs=0.02)
+    qtbot.waitUntil(lambda: np.abs(window.live.waveform.samples).max() > 0.1, timeout=WAIT_MS)
+    assert window.live.spectrogram.power_db.max() > -60.0
+
+
+def test_status_bar_shows_device_rate_latency_and_dropped_audio(window, qtbot):
+    listen_until(window, qtbot, 1)
+    qtbot.waitUntil(lambda: "dropped" in window.live_status.text(), timeout=WAIT_MS)
+    text = window.live_status.text()
+    assert "16000 Hz" in text and "latency" in text and "dropped 0.00 s" in text
+
+
+def test_sensitivity_sets_the_threshold(window, qtbot):
+    window.live.sensitivity_slider.setValue(80)
+    qtbot.waitUntil(lambda: window.live.worker.settings.threshold == pytest.approx(0.2), timeout=WAIT_MS)
+    assert sensitivity_to_threshold(40) == pytest.approx(0.6)
+
+
+def test_export_csv_and_copy(window, qtbot, tmp_path):
+    listen_until(window, qtbot, 3)
+    window.live.export_transcript(tmp_path / "transcript.csv")
+    with open(tmp_path / "transcript.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["label"] for r in rows] == ["low", "mid", "high"]
+    assert set(rows[0]) == {"time", "seconds", "label", "confidence"}
+    window.live.copy_transcript()
+    from PySide6.QtWidgets import QApplication
+
+    copied = QApplication.clipboard().text().splitlines()
+    assert copied[0].split("\t") == ["Time", "Seconds", "Word", "Confidence"]
+    assert [line.split("\t")[2] for line in copied[1:]] == ["low", "mid", "high"]
+
+
+def test_stop_and_start_again(window, qtbot):
+    listen_until(window, qtbot, 1)
+    window.live.stop_listening()
+    qtbot.waitUntil(lambda: not window.live.listening, timeout=WAIT_MS)
+    assert window.live.start_button.text() == "Start listening"
+    window.live.clear_transcript()
+    assert listen_until(window, qtbot, 3) == ["low", "mid", "high"]
+
+
+def test_without_a_microphone_the_app_says_so_and_the_other_tabs_work(make_window, qtbot):
+    audio = FakeAudio()
+    audio.devices = []
+    window = make_window(audio.services())
+    qtbot.waitUntil(lambda: window.live.no_device_label.isVisible(), timeout=WAIT_MS)
+    assert "No microphone found" in window.live.no_device_label.text()
+    assert not window.live.start_button.isEnabled()
+    assert "No input device" in window.live_status.text()
+    assert window.batch.isEnabled() and window.batch.add_files_button.isEnabled()
+    window.show_tab("custom")
+    window.custom.set_words("hello")
+    assert not window.custom.record_button.isEnabled()
+    assert window.custom.training.train_button.isEnabled()
+
+
+def test_a_model_that_cannot_load_is_reported(make_window, fake_audio, qtbot):
+    def broken(path):
+        raise ValueError("not a model")
+
+    window = make_window(fake_audio.services(load_classifier=broken))
+    qtbot.waitUntil(lambda: "Could not load the model" in window.live_status.text(), timeout=WAIT_MS)
+    assert not window.live.start_button.isEnabled()
+
+
+# -- through the PulseAudio virtual microphone ---------------------------------------------------
+
+def play_and_wait(window, qtbot, mic, clips, count: int) -> list[str]:
+    window.live.start_listening()
+    qtbot.waitUntil(lambda: window.live.listening, timeout=WAIT_MS)
+    qtbot.wait(300)
+    for clip in clips:
+        player = mic.play(clip, wait=False)
+        qtbot.waitUntil(lambda: player.poll() is not None, timeout=WAIT_MS)
+        qtbot.wait(int(CLIP_GAP_S * 1000))
+    deadline = time.monotonic() + SETTLE_S
+    qtbot.waitUntil(lambda: time.monotonic() > deadline and len(window.live.detected_words()) >= count,
+                    timeout=WAIT_MS)
+    qtbot.wait(300)
+    return window.live.detected_words()
+
+
+def test_live_tab_hears_the_virtual_microphone(quiet_mic, make_window, qtbot, tmp_path):
+    """Real capture (PulseAudio, PortAudio), stand-in tone model: the plumbing of the live tab."""
+    clips = []
+    for word in ("high", "low", "mid"):
+        clips.append(tmp_path / f"{word}.wav")
+        write_wav(clips[-1], np.concatenate([tone_word(word), np.zeros(SAMPLE_RATE // 2, np.float32)]))
+    window = make_window(AppServices(load_classifier=lambda path: ToneClassifier(), play=lambda s, r: None))
+    qtbot.waitUntil(lambda: window.live.start_button.isEnabled(), timeout=WAIT_MS)
+    assert play_and_wait(window, qtbot, quiet_mic, clips, 3) == ["high", "low", "mid"]
+
+
+def test_shipped_model_live_tab_transcribes_real_clips(quiet_mic, make_window, qtbot):
+    """Real clips through the virtual microphone into the real model: needs a decent shipped model."""
+    window = make_window(AppServices(play=lambda s, r: None))
+    qtbot.waitUntil(lambda: window.live.start_button.isEnabled(), timeout=WAIT_MS)
+    words = play_and_wait(window, qtbot, quiet_mic, [sample_clip(w) for w in RELIABLE_WORDS], len(RELIABLE_WORDS))
+    assert words == list(RELIABLE_WORDS)

@@ -1,0 +1,108 @@
+"""Mixing real and synthetic speech: synthetic clips train but never validate a word that has real
+clips; sampling weights cap the synthetic share; text-only training runs end to end."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+
+from speech_app.dataset import SILENCE_LABEL, UNKNOWN_LABEL, build_index
+from speech_app.train import sampling_weights
+
+RATE = 16_000
+
+
+def write_clip(path: Path, freq: float, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    t = np.arange(RATE) / RATE
+    envelope = np.exp(-((t - 0.5) ** 2) / 0.02)
+    samples = 0.4 * envelope * np.sin(2 * np.pi * freq * t) + 0.01 * rng.standard_normal(RATE)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    soundfile.write(path, samples.astype(np.float32), RATE)
+
+
+def make_folder(root: Path, words: dict[str, float], speakers: int, clips: int, prefix: str = "") -> Path:
+    for w_index, (word, freq) in enumerate(words.items()):
+        for s in range(speakers):
+            for n in range(clips):
+                speaker = f"{prefix}{s:02d}{w_index:02d}ab"
+                write_clip(root / word / f"{speaker}_nohash_{n}.wav", freq * (1 + 0.02 * s), s * 100 + n)
+    return root
+
+
+@pytest.fixture(scope="module")
+def real_and_synthetic(tmp_path_factory):
+    base = tmp_path_factory.mktemp("mix")
+    real = make_folder(base / "real", {"yes": 300.0, "no": 600.0, "bed": 900.0}, speakers=30, clips=1)
+    synthetic = make_folder(base / "synth", {"yes": 300.0, "no": 600.0, "music": 1200.0, "wow": 1500.0},
+                            speakers=10, clips=2, prefix="flite-")
+    return real, synthetic
+
+
+def test_synthetic_clips_of_words_with_real_speech_only_train(real_and_synthetic):
+    real, synthetic = real_and_synthetic
+    index = build_index([real], ["yes", "no", "music"], synthetic_dirs=[synthetic])
+    for example in index.examples:
+        if example.source == "synthetic" and example.label in ("yes", "no"):
+            assert example.split == "training", example
+    # "music" has no real clip: its synthetic clips are split by voice so it can be validated at all
+    music_splits = {e.split for e in index.examples if e.label == "music"}
+    assert "validation" in music_splits and "testing" not in music_splits
+    assert index.labels == [SILENCE_LABEL, UNKNOWN_LABEL, "yes", "no", "music"]
+    # real validation clips exist for the real words and are all real
+    for word in ("yes", "no"):
+        validation = [e for e in index.split("validation") if e.label == word]
+        assert validation and all(e.source == "real" for e in validation)
+
+
+def test_unknown_uses_real_other_words_for_validation(real_and_synthetic):
+    real, synthetic = real_and_synthetic
+    index = build_index([real], ["yes", "no"], synthetic_dirs=[synthetic])
+    unknown_validation = [e for e in index.split("validation") if e.label == UNKNOWN_LABEL]
+    assert unknown_validation and all(e.source == "real" for e in unknown_validation)
+
+
+def test_sampling_weights_cap_the_synthetic_share():
+    # class 0: 10 real + 90 synthetic; class 1: 50 real only; class 2: 20 synthetic only
+    labels = np.array([0] * 100 + [1] * 50 + [2] * 20)
+    synthetic = np.array([False] * 10 + [True] * 90 + [False] * 50 + [True] * 20)
+    weights = sampling_weights(labels, synthetic, power=0.5, synthetic_share=0.3)
+    class0 = weights[:100].sum()
+    assert weights[10:100].sum() / class0 == pytest.approx(0.3)
+    assert weights[:10].sum() / class0 == pytest.approx(0.7)
+    # power 0.5: class mass ~ sqrt(count)
+    assert class0 / weights[100:150].sum() == pytest.approx(np.sqrt(100 / 50))
+    assert weights[150:].sum() / weights[100:150].sum() == pytest.approx(np.sqrt(20 / 50))
+    # with a share above the natural one, the natural share stands
+    natural = sampling_weights(labels, synthetic, power=0.0, synthetic_share=0.99)
+    assert natural[10:100].sum() / natural[:100].sum() == pytest.approx(0.9)
+
+
+@pytest.mark.slow
+def test_text_only_training_fine_tunes_a_model(tmp_path, monkeypatch, tiny_model):
+    """`speech-app train --words ... --synth` synthesizes, fine-tunes and writes a model whose
+    report holds synthetic validation figures only (there is no real speech)."""
+    if not shutil.which("flite"):
+        pytest.fail("flite is not installed (CI installs it through .ci/system-deps)")
+    from speech_app.cli import main
+    from speech_app.modelfile import read_metadata
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    out = tmp_path / "words.safetensors"
+    status = main(["train", "--words", "lights on,music", "--synth", "--synth-per-word", "12",
+                   "--synth-engines", "flite", "--epochs", "1", "--steps-per-epoch", "2", "--batch-size", "8",
+                   "--init-from", str(tiny_model), "--device", "cpu", "--quiet", "--out", str(out)])
+    assert status == 0
+    meta = read_metadata(out)
+    assert meta["labels"] == [SILENCE_LABEL, UNKNOWN_LABEL, "lights on", "music"]
+    assert meta["trained_on"]["sources"] == ["synthetic"]
+    assert set(meta["metrics"]) == {"validation_synthetic"}
+    synth_folders = list((tmp_path / "cache" / "speech-app" / "synth").iterdir())
+    assert len(synth_folders) == 1 and (synth_folders[0] / "lights on").is_dir()
+    assert len(list((synth_folders[0] / "music").glob("*.wav"))) == 12
+    # fillers for _unknown_ were synthesized too, and never the user's own words
+    assert (synth_folders[0] / "computer").is_dir() and not (synth_folders[0] / "lights").exists()
