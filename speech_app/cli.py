@@ -68,6 +68,9 @@ def add_train_parser(sub) -> None:
                    help="a folder of synthetic clips (from `speech-app synth`); repeatable")
     g.add_argument("--synthetic-share", type=float, default=0.5, metavar="S",
                    help="at most this share of a word's training draws are synthetic when it has real clips")
+    g.add_argument("--holdout-real", default="", metavar="WORDS",
+                   help="comma-separated words whose real clips only validate, never train "
+                        "(measures what synthetic speech alone is worth)")
     g.add_argument("--synth", action="store_true",
                    help="synthesize speech for --words (and filler words for _unknown_) with the installed engines")
     g.add_argument("--synth-per-word", type=int, default=200, metavar="N")
@@ -239,7 +242,8 @@ def run_train(args) -> int:
         synthetic = list(args.synthetic) + ([synthesize_for(args, words)] if args.synth else [])
         init_from = starting_model(args.init_from, has_real_data=bool(args.data_dirs))
         train(args.data_dirs, args.out, words, config, model_config, resume=args.resume, init_from=init_from,
-              report_dir=args.report_dir, progress=not args.quiet, synthetic_dirs=synthetic)
+              report_dir=args.report_dir, progress=not args.quiet, synthetic_dirs=synthetic,
+              holdout_real=tuple(w.strip() for w in args.holdout_real.split(",") if w.strip()))
     except (FileNotFoundError, ValueError, ModelFileError) as err:
         raise UsageError(str(err)) from None
     return EXIT_OK

@@ -119,10 +119,13 @@ def default_words(data_dirs: list[Path]) -> list[str]:
 def build_index(data_dirs: list[Path], words: list[str] | None = None, *, seed: int = 59185,
                 silence_percent: float = SILENCE_PERCENT, unknown_percent: float = UNKNOWN_PERCENT,
                 validation_percent: float = VALIDATION_PERCENT, testing_percent: float = TESTING_PERCENT,
-                synthetic_dirs: list[Path] = (), allow_missing: bool = False) -> DatasetIndex:
+                synthetic_dirs: list[Path] = (), allow_missing: bool = False,
+                holdout_real: tuple[str, ...] = ()) -> DatasetIndex:
     """Examples of `words` (plus `_silence_` and `_unknown_`) from real data folders and, optionally,
     folders of synthetic speech. Synthetic clips only train, except for a word (or `_unknown_`)
-    with no real clip at all: then they are split like real ones, so the word can be validated."""
+    with no real clip at all: then they are split like real ones, so the word can be validated.
+    Real training clips of the `holdout_real` words are left out: their real clips only validate
+    (to measure what synthetic speech alone is worth)."""
     data_dirs, synthetic_dirs = [Path(d) for d in data_dirs], [Path(d) for d in synthetic_dirs]
     for d in data_dirs + synthetic_dirs:
         if not d.is_dir():
@@ -136,6 +139,7 @@ def build_index(data_dirs: list[Path], words: list[str] | None = None, *, seed: 
     for data_dir in synthetic_dirs:
         noise_files += _noise_files(data_dir)
         _scan(data_dir, words, "synthetic", wanted, unknown_pool, validation_percent, testing_percent, real_words)
+    wanted = [e for e in wanted if not (e.source == "real" and e.word in holdout_real and e.split == "training")]
     missing = [w for w in words if not any(e.word == w for e in wanted)]
     if missing and not allow_missing:
         raise ValueError(f"no recordings for: {', '.join(missing)} (looked in {', '.join(map(str, data_dirs))})")

@@ -106,3 +106,12 @@ def test_text_only_training_fine_tunes_a_model(tmp_path, monkeypatch, tiny_model
     assert len(list((synth_folders[0] / "music").glob("*.wav"))) == 12
     # fillers for _unknown_ were synthesized too, and never the user's own words
     assert (synth_folders[0] / "computer").is_dir() and not (synth_folders[0] / "lights").exists()
+
+
+def test_holdout_real_keeps_real_clips_for_validation_only(real_and_synthetic):
+    real, synthetic = real_and_synthetic
+    index = build_index([real], ["yes", "no"], synthetic_dirs=[synthetic], holdout_real=("yes",))
+    yes_training = [e for e in index.split("training") if e.label == "yes"]
+    assert yes_training and all(e.source == "synthetic" for e in yes_training)
+    assert any(e.source == "real" for e in index.split("validation") if e.label == "yes")
+    assert any(e.source == "real" for e in index.split("training") if e.label == "no")

@@ -1,0 +1,24 @@
+"""Per-word recall on real validation speech for several models, as a markdown table.
+
+    python training/study_table.py runs/study/real.safetensors runs/study/synthetic.safetensors ...
+"""
+
+import sys
+from pathlib import Path
+
+from speech_app.modelfile import read_metadata
+
+
+def main(paths: list[Path]) -> None:
+    metas = {p.stem: read_metadata(p) for p in paths}
+    labels = next(iter(metas.values()))["labels"]
+    print("| word | " + " | ".join(metas) + " |")
+    print("|---|" + "---|" * len(metas))
+    for label in labels:
+        cells = [f"{m['metrics']['validation']['recall'].get(label, float('nan')):.3f}" for m in metas.values()]
+        print(f"| {label} | " + " | ".join(cells) + " |")
+    print("| **accuracy** | " + " | ".join(f"**{m['metrics']['validation']['accuracy']:.3f}**" for m in metas.values()) + " |")
+
+
+if __name__ == "__main__":
+    main([Path(p) for p in sys.argv[1:]])
