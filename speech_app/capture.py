@@ -43,8 +43,8 @@ class CaptureStats:
     device_name: str
     device_rate_hz: int  # the rate the device runs at; audio is delivered at 16 kHz
     latency_s: float  # input latency reported by the audio system
-    dropped_s: float  # audio lost so far, at 16 kHz, by the device (overflow) or the ring buffer
-    overflows: int  # callbacks that reported lost input
+    dropped_s: float  # seconds of audio lost so far because the reader fell behind the ring buffer
+    overflows: int  # callbacks in which the audio system reported lost input (input overflow)
 
 
 class AudioSource(Protocol):

@@ -247,6 +247,9 @@ class Trainer:
         cfg = self.config
         clips, labels = self.splits["training"]
         order = epoch_order(self.weights, self.epoch, cfg.seed, self.draws)[self.dist.rank :: self.dist.world]
+        # random state from (seed, rank, epoch): a resumed run continues exactly as an unbroken one
+        self.augmenter.rng = np.random.default_rng([cfg.seed, self.dist.rank, self.epoch])
+        torch.manual_seed(cfg.seed * 100_003 + self.epoch * 101 + self.dist.rank)
         self.train_model.train()
         total_steps = cfg.epochs * self.steps_per_epoch
         sums = [0.0, 0.0, 0.0]  # loss * n, correct, n

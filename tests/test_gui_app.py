@@ -8,6 +8,7 @@ model (see test_streaming.py) and recordings played through `FileCapture`.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import subprocess
 import sys
@@ -56,7 +57,8 @@ def fake_audio() -> FakeAudio:
 
 @pytest.fixture
 def make_window(qtbot, tmp_path):
-    """Build main windows on temporary settings and data folders; all are closed after the test."""
+    """Build main windows on temporary settings and data folders; all are closed and destroyed, on
+    this (the GUI) thread, after the test."""
     from PySide6.QtCore import QSettings
 
     from speech_app.gui.app import MainWindow, create_application
@@ -67,7 +69,6 @@ def make_window(qtbot, tmp_path):
     def make(services, settings_file: Path | None = None, **kwargs):
         settings = QSettings(str(settings_file or tmp_path / "settings.ini"), QSettings.Format.IniFormat)
         window = MainWindow(services, settings, kwargs.pop("data_dir", tmp_path / "data"), **kwargs)
-        qtbot.addWidget(window)
         window.show()
         qtbot.waitUntil(lambda: bool(window.live.confidence_bars.labels) or "load" in window.live_status.text(),
                         timeout=WAIT_MS)
@@ -75,8 +76,18 @@ def make_window(qtbot, tmp_path):
         return window
 
     yield make
+    destroy_windows(windows)
+
+
+def destroy_windows(windows: list) -> None:
+    from PySide6.QtCore import QCoreApplication, QEvent
+
     for window in windows:
         window.close()
+        window.deleteLater()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    windows.clear()
+    gc.collect()  # here, not in some worker thread of the next test
 
 
 @pytest.fixture
@@ -177,6 +188,13 @@ def test_closing_stops_every_worker_thread(make_window, fake_audio, qtbot):
     window.close()
     assert not any(t.thread.isRunning() for t in threads)
     assert fake_audio.opened  # the stream was really opened, and closed by close()
+
+
+def test_garbage_is_collected_on_the_gui_thread_while_a_window_is_open(make_window, fake_audio):
+    window = make_window(fake_audio.services())
+    assert not gc.isenabled()  # worker threads never run the collector (it could destroy widgets there)
+    window.close()
+    assert gc.isenabled()
 
 
 def test_screenshots_of_every_tab(qtbot, tmp_path, fake_audio):

@@ -92,6 +92,7 @@ def test_models_are_listed_with_their_cards(custom_window):
     assert "yes, no, up, down" in models.card.toMarkdown()
 
 
+@pytest.mark.slow
 def test_train_see_the_evaluation_and_use_the_model_live(custom_window, qtbot):
     window, _ = custom_window
     panel = window.custom.training
@@ -126,6 +127,7 @@ def test_training_without_takes_asks_for_them(custom_window):
     assert "Record takes first" in window.custom.training.stage_label.text()
 
 
+@pytest.mark.slow
 def test_training_can_be_cancelled(custom_window, qtbot):
     window, _ = custom_window
     panel = window.custom.training

@@ -123,6 +123,7 @@ def play_and_wait(window, qtbot, mic, clips, count: int) -> list[str]:
     return window.live.detected_words()
 
 
+@pytest.mark.audio
 def test_live_tab_hears_the_virtual_microphone(quiet_mic, make_window, qtbot, tmp_path):
     """Real capture (PulseAudio, PortAudio), stand-in tone model: the plumbing of the live tab."""
     clips = []
@@ -134,6 +135,7 @@ def test_live_tab_hears_the_virtual_microphone(quiet_mic, make_window, qtbot, tm
     assert play_and_wait(window, qtbot, quiet_mic, clips, 3) == ["high", "low", "mid"]
 
 
+@pytest.mark.audio
 def test_shipped_model_live_tab_transcribes_real_clips(quiet_mic, make_window, qtbot):
     """Real clips through the virtual microphone into the real model: needs a decent shipped model."""
     window = make_window(AppServices(play=lambda s, r: None))

@@ -101,6 +101,7 @@ def test_a_bad_threshold_is_a_usage_error(capsys):
 
 # -- through the PulseAudio virtual microphone ---------------------------------------------------
 
+@pytest.mark.audio
 def test_live_tone_words_through_the_virtual_microphone(quiet_mic, tone_model, tmp_path):
     """The whole live path (PulseAudio, PortAudio, ring buffer, recognizer, output) with a stand-in model."""
     words = ["low", "mid", "high"]
@@ -138,6 +139,7 @@ def stop_listen_process(process: subprocess.Popen) -> tuple[int, str, str]:
     return process.returncode, out, err
 
 
+@pytest.mark.audio
 def test_ctrl_c_ends_listen_cleanly(quiet_mic, random_model):
     process = start_listen_process("--model", str(random_model))
     time.sleep(0.5)
@@ -146,6 +148,7 @@ def test_ctrl_c_ends_listen_cleanly(quiet_mic, random_model):
     assert "Traceback" not in err
 
 
+@pytest.mark.audio
 def test_shipped_model_listen_prints_each_spoken_word_once(quiet_mic):
     """Real clips into the virtual microphone, `listen` in its own process: needs a decent model."""
     process = start_listen_process()

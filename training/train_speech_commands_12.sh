@@ -9,5 +9,5 @@ exec speech-app train "$DATA_DIR" \
   --words yes,no,up,down,left,right,on,off,stop,go \
   --out model/speech_commands_12.safetensors \
   --report-dir training/reports/speech_commands_12 \
-  --epochs 22 --patience 6 --batch-size 128 --learning-rate 2e-3 --seed 0 \
+  --epochs 22 --patience 10 --batch-size 128 --learning-rate 2e-3 --seed 0 \
   "$@"

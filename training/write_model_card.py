@@ -61,7 +61,7 @@ def main() -> None:
     print(f"Measured on real clips of the other words of the data folder, from validation/testing "
           f"speakers only, and on one-second windows (every {0.5:g} s, at full and 30% volume) of the "
           f"six background-noise recordings.\n\n- {rejection.summary()}")
-    worst = sorted(rejection.per_word.items(), key=lambda kv: -kv[1][0] / kv[1][1])[:5]
+    worst = sorted(rejection.per_word.items(), key=lambda kv: (-kv[1][0], -kv[1][1]))[:6]
     print("- Most often taken for a command: " + ", ".join(f"{w} {h}/{n}" for w, (h, n) in worst) + "\n")
     if args.notes and args.notes.is_file():
         print(args.notes.read_text().strip() + "\n")

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QApplication, QLabel, QMainWindow, QMessageBox, QT
 
 from .. import __version__
 from .batch_tab import BatchTab
+from .collector import gui_thread_collector
 from .custom_tab import CustomWordsTab
 from .live_tab import LiveTab
 from .plots import style_plots
@@ -46,6 +47,8 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.setWindowTitle(APP_NAME)
         self.closed = False
+        self.collector = gui_thread_collector()  # before any worker thread runs Python code
+        self.collector.acquire()
         self.services = services or AppServices()
         self.settings = settings or QSettings()
         self.data = DataFolder(data_dir or default_data_dir())
@@ -175,6 +178,7 @@ class MainWindow(QMainWindow):
         self.batch.shutdown()
         self.custom.shutdown()
         self.settings.sync()
+        self.collector.release()
         super().closeEvent(event)
 
     # -- slots ------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QEventLoop, QSettings, Qt
+from PySide6.QtCore import QCoreApplication, QEvent, QEventLoop, QSettings, Qt
 from PySide6.QtWidgets import QApplication
 
 REPO = Path(__file__).resolve().parents[2]
@@ -94,6 +94,8 @@ def take_screenshots(out_dir: Path, services=None, data_dir: Path | None = None,
         written.append(_shoot_custom(window, out_dir, train))
     finally:
         window.close()
+        window.deleteLater()
+        QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
         shutil.rmtree(scratch, ignore_errors=True)
     return written
 

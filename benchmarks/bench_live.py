@@ -1,0 +1,224 @@
+"""Live recognition, measured: detection latency and CPU use, through the PulseAudio virtual microphone.
+
+    python benchmarks/bench_live.py [--model M] [--rounds 3] [--json out.json]
+
+Plays the sample clips of the reliable words into a private PulseAudio server (see
+tests/virtual_mic.py) while the live path of `speech-app listen` runs in this process:
+MicrophoneCapture (sounddevice) -> ring buffer -> StreamingRecognizer -> detections.
+
+Latency of a word: from the end of the word, as played, to its detection.
+- wall: detection time minus (paplay start + the word's end inside the clip); includes paplay's
+  start-up and PulseAudio's buffers, so it errs on the long side.
+- clip end: detection time minus the end of the whole clip (its last sample, silence included) as
+  played: an upper bound that needs no estimate of where the word ends.
+- stream: in audio time: the detection's sample position minus the word end's sample position,
+  found by locating the clip in the captured stream (cross-correlation). What the recognizer's hop,
+  averaging and threshold cost, without the audio system.
+CPU: user + system time of this process (capture callback, ring buffer, model, smoothing) per second
+of wall time, in percent of one core, while the clips play. Goals: median latency under 300 ms;
+CPU under 15% of one core.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tests"))  # the virtual microphone lives with the tests
+
+from virtual_mic import VirtualMicrophone  # noqa: E402
+
+from speech_app.audio import SAMPLE_RATE, load_audio  # noqa: E402
+
+SAMPLES_DIR = REPO / "datasets" / "samples"
+WORDS = ("yes", "no", "up", "down", "left", "right", "go")
+GAP_S = 1.5  # silence between clips: longer than the suppression time and the release
+FRAME_MS = 10.0  # frames for finding where the word ends in its clip
+WORD_END_DB = 30.0  # the word ends at the last frame within this many dB of the loudest frame...
+ABOVE_NOISE_DB = 10.0  # ...and this much above the clip's background (its 10th-percentile frame)
+SEARCH_S = 1.0  # how far after paplay's start the clip is looked for in the captured stream
+LATENCY_GOAL_MS = 300.0
+CPU_GOAL_PERCENT = 15.0
+
+
+@dataclass
+class Trial:
+    word: str
+    played_at: float  # perf_counter() just before paplay started
+    word_end_s: float  # where the word ends inside its clip
+    clip_s: float  # the clip's length
+    detected: list  # [(label, wall time, stream seconds, confidence)]
+    onset_sample: int | None = None  # where the clip starts in the captured stream
+
+
+def word_end_seconds(samples: np.ndarray) -> float:
+    """The end of the spoken part: the last 10 ms frame that is both within WORD_END_DB of the
+    loudest frame and ABOVE_NOISE_DB over the background noise of the recording."""
+    frame = int(SAMPLE_RATE * FRAME_MS / 1000)
+    frames = samples[: len(samples) // frame * frame].reshape(-1, frame)
+    level_db = 10 * np.log10(np.mean(frames.astype(np.float64) ** 2, axis=1) + 1e-12)
+    floor_db = min(level_db.max(), max(level_db.max() - WORD_END_DB, np.percentile(level_db, 10) + ABOVE_NOISE_DB))
+    loud = np.nonzero(level_db >= floor_db)[0]
+    return (loud[-1] + 1) * frame / SAMPLE_RATE
+
+
+class LiveLoop:
+    """The listen loop, run in a thread; notes every detection with its wall-clock time."""
+
+    def __init__(self, recognizer, capture):
+        self.recognizer, self.capture = recognizer, capture
+        self.detections: list[tuple[str, float, float, float]] = []
+        self.stream: list[np.ndarray] = []  # everything captured, for locating the clips
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            block = self.capture.read(0.05)
+            self.stream.append(block)
+            for detection in self.recognizer.feed(block):
+                self.detections.append((detection.label, time.perf_counter(), detection.time_s, detection.confidence))
+
+
+def locate(stream: np.ndarray, clip: np.ndarray, start: int) -> int | None:
+    """Sample index in `stream` where `clip` begins, searching from `start` (FFT cross-correlation)."""
+    region = stream[start : start + int(SEARCH_S * SAMPLE_RATE) + len(clip)]
+    if len(region) < len(clip):
+        return None
+    n = 1 << (len(region) + len(clip)).bit_length()
+    scores = np.fft.irfft(np.fft.rfft(region, n) * np.conj(np.fft.rfft(clip, n)), n)[: len(region) - len(clip) + 1]
+    return start + int(np.argmax(scores))
+
+
+def run(model: Path | None, rounds: int) -> dict:
+    import torch
+
+    from speech_app.capture import MicrophoneCapture
+    from speech_app.inference import CommandClassifier
+    from speech_app.listen import LIVE_TORCH_THREADS
+    from speech_app.streaming import StreamingRecognizer
+
+    torch.set_num_threads(LIVE_TORCH_THREADS)
+    mic = VirtualMicrophone().start()
+    try:
+        recognizer = StreamingRecognizer(CommandClassifier.from_file(model, "cpu"))
+        capture = MicrophoneCapture(None)
+        clips = {w: next(SAMPLES_DIR.glob(f"{w}_*")) for w in WORDS}
+        timing = {w: (word_end_seconds(load_audio(p)), len(load_audio(p)) / SAMPLE_RATE) for w, p in clips.items()}
+        loop = LiveLoop(recognizer, capture)
+        capture.start()
+        loop.thread.start()
+        time.sleep(1.0)  # let the stream settle
+        trials, cpu_start, wall_start = [], _cpu_seconds(), time.perf_counter()
+        stream_start_wall = wall_start - recognizer.fed_seconds
+        for _ in range(rounds):
+            for word, path in clips.items():
+                trial = Trial(word, time.perf_counter(), *timing[word], [])
+                mic.play(path)
+                time.sleep(GAP_S)
+                trials.append(trial)
+        cpu_used, wall = _cpu_seconds() - cpu_start, time.perf_counter() - wall_start
+        loop.stop.set()
+        loop.thread.join()
+        capture.stop()
+        stats = capture.stats()
+        stream = np.concatenate(loop.stream)
+    finally:
+        mic.stop()
+    assign(trials, loop.detections)
+    for trial in trials:
+        guess = int((trial.played_at - stream_start_wall) * SAMPLE_RATE)
+        trial.onset_sample = locate(stream, load_audio(clips[trial.word]), max(0, guess - SAMPLE_RATE // 4))
+    return summarize(trials, cpu_used, wall, stats, model)
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def assign(trials: list[Trial], detections: list) -> None:
+    """Each detection belongs to the trial whose clip was playing (or had just played) at the time."""
+    for label, wall, stream_s, confidence in detections:
+        owner = [t for t in trials if t.played_at <= wall]
+        if owner:
+            owner[-1].detected.append((label, wall, stream_s, confidence))
+
+
+def summarize(trials: list[Trial], cpu_used: float, wall: float, stats, model) -> dict:
+    wall_ms, clip_ms, stream_ms, rows = [], [], [], []
+    for t in trials:
+        right = [d for d in t.detected if d[0] == t.word]
+        row = {"word": t.word, "detections": [d[0] for d in t.detected]}
+        if right:
+            row["wall_latency_ms"] = 1000 * (right[0][1] - (t.played_at + t.word_end_s))
+            wall_ms.append(row["wall_latency_ms"])
+            row["clip_end_latency_ms"] = 1000 * (right[0][1] - (t.played_at + t.clip_s))
+            clip_ms.append(row["clip_end_latency_ms"])
+            if t.onset_sample is not None:
+                row["stream_latency_ms"] = 1000 * (right[0][2] - (t.onset_sample / SAMPLE_RATE + t.word_end_s))
+                stream_ms.append(row["stream_latency_ms"])
+        rows.append(row)
+    correct_once = sum(r["detections"] == [r["word"]] for r in rows)
+    return {
+        "model": str(model or "shipped"), "trials": len(rows), "correct_once": correct_once,
+        "latency_ms": {"wall_median": _median(wall_ms), "wall_p90": _p90(wall_ms),
+                       "clip_end_median": _median(clip_ms), "clip_end_p90": _p90(clip_ms),
+                       "stream_median": _median(stream_ms), "stream_p90": _p90(stream_ms)},
+        "cpu_percent_of_one_core": 100 * cpu_used / wall, "seconds": wall,
+        "dropped_s": stats.dropped_s, "overflows": stats.overflows, "rows": rows,
+    }
+
+
+def _median(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def _p90(values: list[float]) -> float | None:
+    return float(np.percentile(values, 90)) if values else None
+
+
+def report(result: dict) -> str:
+    lat = result["latency_ms"]
+    fmt = lambda v: "n/a" if v is None else f"{v:.0f} ms"  # noqa: E731
+    lines = [f"model: {result['model']}",
+             f"words detected correctly, exactly once: {result['correct_once']} of {result['trials']}",
+             f"latency, end of word to detection (wall): median {fmt(lat['wall_median'])}, p90 {fmt(lat['wall_p90'])} "
+             f"(goal: median under {LATENCY_GOAL_MS:.0f} ms)",
+             f"from the end of the whole clip (bound): median {fmt(lat['clip_end_median'])}, p90 {fmt(lat['clip_end_p90'])}",
+             f"latency in audio time (stream):        median {fmt(lat['stream_median'])}, p90 {fmt(lat['stream_p90'])}",
+             f"CPU: {result['cpu_percent_of_one_core']:.1f}% of one core over {result['seconds']:.0f} s "
+             f"(goal: under {CPU_GOAL_PERCENT:.0f}%)",
+             f"dropped audio: {result['dropped_s']:.2f} s, overflows: {result['overflows']}", ""]
+    for row in result["rows"]:
+        keys = ("wall_latency_ms", "clip_end_latency_ms", "stream_latency_ms")
+        extra = "".join(f"  {k.rsplit('_', 2)[0]} {row[k]:.0f} ms" for k in keys if k in row)
+        lines.append(f"  {row['word']:<6} -> {', '.join(row['detections']) or '(nothing)'}{extra}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, help="model file (default: the shipped model)")
+    parser.add_argument("--rounds", type=int, default=3, help="times each word is played")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args(argv)
+    result = run(args.model, args.rounds)
+    print(report(result))
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
