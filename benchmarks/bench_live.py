@@ -41,12 +41,14 @@ from virtual_mic import VirtualMicrophone  # noqa: E402
 from speech_app.audio import SAMPLE_RATE, load_audio  # noqa: E402
 
 SAMPLES_DIR = REPO / "datasets" / "samples"
-WORDS = ("yes", "no", "up", "down", "left", "right", "go")
+WORDS = ("yes", "no", "up", "left", "right", "go")  # see RELIABLE_WORDS in tests/test_streaming.py
 GAP_S = 1.5  # silence between clips: longer than the suppression time and the release
 FRAME_MS = 10.0  # frames for finding where the word ends in its clip
 WORD_END_DB = 30.0  # the word ends at the last frame within this many dB of the loudest frame...
 ABOVE_NOISE_DB = 10.0  # ...and this much above the clip's background (its 10th-percentile frame)
 SEARCH_S = 1.0  # how far after paplay's start the clip is looked for in the captured stream
+WARM_UP_S = 1.0  # audio that must have flowed before the first clip is played
+STREAM_START_TIMEOUT_S = 10.0
 LATENCY_GOAL_MS = 300.0
 CPU_GOAL_PERCENT = 15.0
 
@@ -118,7 +120,7 @@ def run(model: Path | None, rounds: int) -> dict:
         loop = LiveLoop(recognizer, capture)
         capture.start()
         loop.thread.start()
-        time.sleep(1.0)  # let the stream settle
+        _wait_for_steady_stream(recognizer)
         trials, cpu_start, wall_start = [], _cpu_seconds(), time.perf_counter()
         stream_start_wall = wall_start - recognizer.fed_seconds
         for _ in range(rounds):
@@ -140,6 +142,17 @@ def run(model: Path | None, rounds: int) -> dict:
         guess = int((trial.played_at - stream_start_wall) * SAMPLE_RATE)
         trial.onset_sample = locate(stream, load_audio(clips[trial.word]), max(0, guess - SAMPLE_RATE // 4))
     return summarize(trials, cpu_used, wall, stats, model)
+
+
+def _wait_for_steady_stream(recognizer) -> None:
+    """A new capture from the null sink may stall, then deliver its first second in a burst: wait
+    until audio flows, then a little longer, so that stream time and wall time run together."""
+    deadline = time.monotonic() + STREAM_START_TIMEOUT_S
+    while recognizer.fed_seconds < WARM_UP_S and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if recognizer.fed_seconds < WARM_UP_S:
+        raise RuntimeError(f"the virtual microphone delivered no audio in {STREAM_START_TIMEOUT_S:.0f} s")
+    time.sleep(WARM_UP_S)
 
 
 def _cpu_seconds() -> float:

@@ -190,6 +190,16 @@ def test_closing_stops_every_worker_thread(make_window, fake_audio, qtbot):
     assert fake_audio.opened  # the stream was really opened, and closed by close()
 
 
+def test_the_qt_binding_keeps_its_reference_counts(qapp):
+    """PySide6 6.12.0 on Python 3.11 drops a reference to None or True on every call, and the app
+    aborts after a few thousand ("deallocating None"). Pin another PySide6-Essentials if this fails."""
+    import PySide6
+
+    from speech_app.gui.collector import binding_leaks_references
+
+    assert not binding_leaks_references(), f"PySide6 {PySide6.__version__} on Python {sys.version.split()[0]}"
+
+
 def test_garbage_is_collected_on_the_gui_thread_while_a_window_is_open(make_window, fake_audio):
     window = make_window(fake_audio.services())
     assert not gc.isenabled()  # worker threads never run the collector (it could destroy widgets there)

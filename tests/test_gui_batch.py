@@ -10,6 +10,8 @@ from test_gui_app import WAIT_MS, FakeAudio, make_window  # noqa: F401  (fixture
 from test_listen import random_model  # noqa: F401  (fixture: an untrained model file)
 from test_streaming import RELIABLE_WORDS, SAMPLES_DIR
 
+BATCH_WORDS = (*RELIABLE_WORDS, "down")  # as a whole clip the shipped model does label "down" right
+
 from speech_app.gui.batch_tab import COLUMNS
 
 N_SAMPLES = len([p for p in SAMPLES_DIR.iterdir() if p.suffix in (".wav", ".flac", ".ogg")])
@@ -110,4 +112,4 @@ def test_shipped_model_batch_labels_the_sample_clips(make_window, qtbot):
     window, _ = batch_window(make_window, None)
     rows = classify(window, qtbot, [SAMPLES_DIR])
     labels = {r[0].split("_")[0]: r[1] for r in rows}
-    assert {word: labels[word] for word in RELIABLE_WORDS} == {word: word for word in RELIABLE_WORDS}
+    assert {word: labels[word] for word in BATCH_WORDS} == {word: word for word in BATCH_WORDS}

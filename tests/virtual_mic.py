@@ -40,6 +40,17 @@ class VirtualMicError(RuntimeError):
     pass
 
 
+def _die_with_parent() -> None:
+    """In the child, before exec: be sent SIGTERM when the test process dies, even by a crash, so
+    no server is left behind (Linux; elsewhere the normal teardown has to do)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
 class VirtualMicrophone:
     """Start with `start()`, stop with `stop()`; `play(path)` speaks a clip into the microphone."""
 
@@ -74,7 +85,7 @@ class VirtualMicrophone:
             ["pulseaudio", "--daemonize=no", "-n", "--exit-idle-time=-1", f"--log-target=file:{self.log_path}",
              f"--load=module-native-protocol-unix socket={socket} auth-anonymous=1",
              f"--load=module-null-sink sink_name={SINK} rate={RATE_HZ} channels=1 format=s16le"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=_die_with_parent)
         self._wait_until_ready()
         self._pactl("set-default-sink", SINK)
         self._pactl("set-default-source", f"{SINK}.monitor")
@@ -82,7 +93,7 @@ class VirtualMicrophone:
         self.keep_busy = subprocess.Popen(
             ["pacat", "--raw", "--format=s16le", f"--rate={RATE_HZ}", "--channels=1",
              f"--latency-msec={KEEP_BUSY_LATENCY_MS}", "-d", SINK, "/dev/zero"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=_die_with_parent)
         _restart_portaudio()
         return self
 

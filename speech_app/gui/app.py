@@ -7,13 +7,14 @@ import os
 import sys
 from pathlib import Path
 
+import PySide6
 from PySide6.QtCore import QByteArray, QSettings, QStandardPaths, Qt, Slot, qVersion
 from PySide6.QtGui import QAction, QActionGroup, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import QApplication, QLabel, QMainWindow, QMessageBox, QTabWidget
 
 from .. import __version__
 from .batch_tab import BatchTab
-from .collector import gui_thread_collector
+from .collector import binding_leaks_references, gui_thread_collector
 from .custom_tab import CustomWordsTab
 from .live_tab import LiveTab
 from .plots import style_plots
@@ -252,6 +253,10 @@ def create_application(argv: list[str] | None = None) -> QApplication:
 
 def run_app(args: argparse.Namespace) -> int:
     app = create_application()
+    if binding_leaks_references():
+        print(f"speech-app gui: warning: PySide6 {PySide6.__version__} on Python {sys.version.split()[0]} loses "
+              "references with every call and will crash; install another PySide6-Essentials version "
+              "(6.11.3 works)", file=sys.stderr)
     window = MainWindow(data_dir=getattr(args, "data_dir", None), model_path=getattr(args, "model", None),
                         device=getattr(args, "device", None))
     if getattr(args, "tab", None):

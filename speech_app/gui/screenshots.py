@@ -22,7 +22,7 @@ from PySide6.QtWidgets import QApplication
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLES_DIR = REPO / "datasets" / "samples"
-LIVE_WORDS = ("yes", "no", "up", "down", "left", "right", "go")
+LIVE_WORDS = ("yes", "no", "up", "left", "right", "go")
 CUSTOM_WORDS = ("yes", "no")
 WINDOW_SIZE = (1180, 780)  # pixels
 PLAY_SPEED = 1.5  # faster than real time, still a natural-looking spectrogram

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 
 from ..audio import SAMPLE_RATE, write_wav
@@ -27,6 +28,11 @@ LEVEL_MS = 50  # level-meter updates while recording a take
 READ_TIMEOUT_S = 0.02
 RECORD_GRACE_S = 3.0  # a take that has not filled up this long after its end: the microphone stalled
 SILENCE_DBFS = -90.0
+# torch's intra-op thread count is kept per thread: live inference (one small window per hop) runs
+# on one thread, which keeps up even on a busy two-core machine where two threads took 10x longer;
+# batches and training use every core
+LIVE_TORCH_THREADS = 1
+DEFAULT_TORCH_THREADS = torch.get_num_threads()
 
 
 class WorkerThread:
@@ -82,6 +88,7 @@ class LiveRecognitionWorker(QObject):
         self._timer: QTimer | None = None
         self._offset_s = 0.0  # audio heard by earlier recognizers in this session (after a model switch)
         self._inference_s = 0.0
+        self._evaluations_reported = 0
         self._last_stats = 0.0
 
     @Slot()
@@ -94,6 +101,7 @@ class LiveRecognitionWorker(QObject):
 
     @Slot(object)
     def load_model(self, path: Path | None) -> None:
+        torch.set_num_threads(LIVE_TORCH_THREADS)  # for this (the live worker's) thread
         try:
             classifier = self.services.load_classifier(path)
             recognizer = StreamingRecognizer(classifier, self.settings)
@@ -102,7 +110,7 @@ class LiveRecognitionWorker(QObject):
             return
         if self.recognizer is not None:
             self._offset_s += self.recognizer.fed_seconds
-        self.recognizer = recognizer
+        self.recognizer, self._evaluations_reported = recognizer, 0
         self.model_loaded.emit(path, list(recognizer.labels))
 
     @Slot(float)
@@ -124,6 +132,7 @@ class LiveRecognitionWorker(QObject):
             return
         self.recognizer.reset()
         self._offset_s = self._inference_s = 0.0
+        self._evaluations_reported = 0
         if self._timer is None:
             self._timer = QTimer(self)
             self._timer.setInterval(POLL_MS)
@@ -163,10 +172,10 @@ class LiveRecognitionWorker(QObject):
         if now - self._last_stats < STATS_MS / 1000:
             return
         self._last_stats = now
-        hops = max(1, int(STATS_MS / self.settings.hop_ms))
+        evaluations = self.recognizer.evaluations - self._evaluations_reported
         listened = self._offset_s + self.recognizer.fed_seconds
-        self.stats_changed.emit(LiveStats(self.source.stats(), 1000 * self._inference_s / hops, listened))
-        self._inference_s = 0.0
+        self.stats_changed.emit(LiveStats(self.source.stats(), 1000 * self._inference_s / max(1, evaluations), listened))
+        self._inference_s, self._evaluations_reported = 0.0, self.recognizer.evaluations
 
 
 @dataclass
@@ -206,6 +215,7 @@ class BatchWorker(QObject):
         if job.job_id <= self.cancelled_through:
             self.job_finished.emit(job.job_id, True)
             return
+        torch.set_num_threads(DEFAULT_TORCH_THREADS)
         try:
             files = expand_paths(job.inputs, recursive=True)
             self.files_found.emit(job.job_id, files)
@@ -253,6 +263,7 @@ class TrainingWorker(QObject):
         from ..train import TrainHooks, TrainingCancelled, checkpoint_path, train
 
         self.stop_requested.clear()
+        torch.set_num_threads(DEFAULT_TORCH_THREADS)
         job.out_path.parent.mkdir(parents=True, exist_ok=True)
         try:
             if job.synth_per_word and job.synth_dir is not None:
