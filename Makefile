@@ -7,13 +7,17 @@ BIN := $(VENV)/bin
 TORCH_PINS ?= torch==2.14.1 torchaudio==2.11.0
 export QT_QPA_PLATFORM ?= offscreen
 
-.PHONY: demo test setup system-deps system-deps-test clean
+.PHONY: demo test bench setup system-deps system-deps-test clean
 
 demo: setup
 	$(BIN)/speech-app classify datasets/samples --format table
 
 test: setup system-deps-test
 	$(BIN)/python -m pytest -q
+
+bench: setup system-deps-test
+	$(BIN)/python benchmarks/bench_classify.py
+	$(BIN)/python benchmarks/bench_live.py
 
 setup: system-deps $(VENV)/.installed
 

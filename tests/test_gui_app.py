@@ -122,6 +122,26 @@ def test_importing_the_gui_package_does_not_import_qt():
     assert out.strip() == "False"
 
 
+def test_gui_arguments_open_the_window_as_asked(qapp, tmp_path):
+    from PySide6.QtCore import QSettings
+
+    from speech_app.gui.app import create_application, open_main_window
+
+    create_application()
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "config"))
+    QSettings.setPath(QSettings.Format.NativeFormat, QSettings.Scope.UserScope, str(tmp_path / "config"))
+    parser = argparse.ArgumentParser()
+    add_gui_arguments(parser)
+    args = parser.parse_args(["--tab", "batch", "--data-dir", str(tmp_path / "data"), "--device", "Test"])
+    window = open_main_window(args, FakeAudio().services())
+    try:
+        assert window.isVisible() and window.tabs.currentWidget() is window.batch
+        assert window.data.root == tmp_path / "data"
+        assert window.settings.value("live/device") == "Test"
+    finally:
+        destroy_windows([window])
+
+
 # -- the window ----------------------------------------------------------------------------------
 
 def test_three_tabs_and_the_menus(window):

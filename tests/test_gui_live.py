@@ -13,7 +13,8 @@ from test_streaming import RELIABLE_WORDS, ToneClassifier, sample_clip, tone_wor
 from virtual_mic import quiet_mic, virtual_mic  # noqa: F401  (fixtures)
 
 from speech_app.audio import SAMPLE_RATE, write_wav
-from speech_app.gui.live_tab import sensitivity_to_threshold
+from speech_app.capture import InputDevice
+from speech_app.gui.live_tab import preferred_device, sensitivity_to_threshold
 from speech_app.gui.services import AppServices
 
 CLIP_GAP_S = 0.5  # silence between clips played into the virtual microphone
@@ -56,6 +57,13 @@ def test_sensitivity_sets_the_threshold(window, qtbot):
     window.live.sensitivity_slider.setValue(80)
     qtbot.waitUntil(lambda: window.live.worker.settings.threshold == pytest.approx(0.2), timeout=WAIT_MS)
     assert sensitivity_to_threshold(40) == pytest.approx(0.6)
+
+
+def test_the_input_device_asked_for_is_chosen():
+    devices = [InputDevice(0, "pulse", "ALSA", 32, 44_100.0, False), InputDevice(3, "USB Mic", "ALSA", 1, 48_000.0, False),
+               InputDevice(5, "default", "ALSA", 32, 44_100.0, True)]
+    assert [preferred_device(devices, w) for w in ("USB Mic", "3", "usb", "", "nothing")] == [1, 1, 1, 2, 2]
+    assert preferred_device([], "") == -1
 
 
 def test_export_csv_and_copy(window, qtbot, tmp_path):

@@ -251,15 +251,23 @@ def create_application(argv: list[str] | None = None) -> QApplication:
     return app
 
 
+def open_main_window(args: argparse.Namespace, services: AppServices | None = None) -> MainWindow:
+    """The main window for the `gui` arguments, shown."""
+    window = MainWindow(services, data_dir=getattr(args, "data_dir", None), model_path=getattr(args, "model", None),
+                        device=getattr(args, "device", None))
+    if getattr(args, "tab", None):
+        window.show_tab(args.tab)
+    window.show()
+    return window
+
+
 def run_app(args: argparse.Namespace) -> int:
     app = create_application()
     if binding_leaks_references():
         print(f"speech-app gui: warning: PySide6 {PySide6.__version__} on Python {sys.version.split()[0]} loses "
               "references with every call and will crash; install another PySide6-Essentials version "
               "(6.11.3 works)", file=sys.stderr)
-    window = MainWindow(data_dir=getattr(args, "data_dir", None), model_path=getattr(args, "model", None),
-                        device=getattr(args, "device", None))
-    if getattr(args, "tab", None):
-        window.show_tab(args.tab)
-    window.show()
-    return app.exec()
+    window = open_main_window(args)
+    status = app.exec()
+    window.close()  # when the loop ended some other way than by closing the window: stop the workers
+    return status

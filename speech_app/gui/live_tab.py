@@ -27,6 +27,17 @@ NO_DEVICE_TEXT = ("No microphone found. Connect one and press Refresh. "
                   "The Batch and Custom words tabs work without one.")
 
 
+def preferred_device(devices: list, wanted: str) -> int:
+    """Position in `devices` of the one asked for (a name, a number or part of a name), else the default."""
+    tests = (lambda d: d.name == wanted, lambda d: str(d.index) == wanted,
+             lambda d: bool(wanted) and wanted.lower() in d.name.lower(), lambda d: d.is_default)
+    for test in tests:
+        for position, device in enumerate(devices):
+            if test(device):
+                return position
+    return 0 if devices else -1
+
+
 def sensitivity_to_threshold(sensitivity_percent: int) -> float:
     return 1.0 - sensitivity_percent / 100.0
 
@@ -253,9 +264,7 @@ class LiveTab(QWidget):
         self.device_combo.clear()
         for device in devices:
             self.device_combo.addItem(f"{device.name} ({device.host_api})", device.index)
-        match = [i for i, d in enumerate(devices) if d.name == saved] or [i for i, d in enumerate(devices) if d.is_default]
-        if match:
-            self.device_combo.setCurrentIndex(match[0])
+        self.device_combo.setCurrentIndex(preferred_device(devices, str(saved)))
         self.no_device_label.setVisible(not devices)
         self.device_combo.setEnabled(bool(devices))
         self._update_start_button()
