@@ -13,6 +13,8 @@ from . import __version__
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
 PROGRESS_MIN_FILES = 50  # smaller batches finish before a progress bar would tell anything
+DEFAULT_EPOCHS, DEFAULT_PATIENCE = 40, 8
+TEXT_ONLY_EPOCHS, TEXT_ONLY_PATIENCE = 15, 5  # a few hundred synthetic clips per word converge fast
 
 
 class UsageError(Exception):
@@ -50,10 +52,11 @@ def add_train_parser(sub) -> None:
     p.add_argument("--words", help="comma-separated words to recognize (default: the 10 standard "
                                    "commands for Speech Commands data, every folder otherwise)")
     p.add_argument("--out", type=Path, required=True, metavar="MODEL.safetensors")
-    p.add_argument("--epochs", type=int, default=40)
+    p.add_argument("--epochs", type=int, help="default 40; 15 when training from text alone (--synth, "
+                                               "no DATA_DIR), which must finish in minutes on a laptop")
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--learning-rate", type=float, default=2e-3)
-    p.add_argument("--patience", type=int, default=8, help="epochs without improvement before stopping")
+    p.add_argument("--patience", type=int, help="epochs without improvement before stopping (default 8; 5 from text alone)")
     p.add_argument("--steps-per-epoch", type=int, help="batches per epoch (default: one pass over the data)")
     p.add_argument("--window-seconds", type=float, help="input window (default: chosen from the data)")
     p.add_argument("--hidden-size", type=int, default=128, help="LSTM units per direction")
@@ -233,8 +236,11 @@ def run_train(args) -> int:
         raise UsageError("give DATA_DIR folders, --synthetic DIR, or --words ... --synth")
     if args.synth and not words:
         raise UsageError("--synth needs --words: the words to synthesize")
-    config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
-                         patience=args.patience, seed=args.seed, device=args.device,
+    text_only = args.synth and not args.data_dirs
+    epochs = args.epochs or (TEXT_ONLY_EPOCHS if text_only else DEFAULT_EPOCHS)
+    patience = args.patience or (TEXT_ONLY_PATIENCE if text_only else DEFAULT_PATIENCE)
+    config = TrainConfig(epochs=epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
+                         patience=patience, seed=args.seed, device=args.device,
                          window_seconds=args.window_seconds, steps_per_epoch=args.steps_per_epoch,
                          synthetic_share=args.synthetic_share)
     model_config = ModelConfig(hidden_size=args.hidden_size, num_layers=args.layers)
