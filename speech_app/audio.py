@@ -15,6 +15,7 @@ SAMPLE_RATE = 16_000  # Hz: every model and feature in the package runs at this 
 CLIP_SECONDS = 1.0  # Speech Commands clips are one second long
 ENERGY_HOP_MS = 10.0  # granularity of the search for the loudest window when cropping
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga")
+DECODE_THREADS = max(2, min(8, os.cpu_count() or 2))  # libsndfile releases the GIL while decoding
 
 
 class AudioDecodeError(Exception):
@@ -39,6 +40,24 @@ def load_audio(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE) -> np.nd
     if not np.all(np.isfinite(mono)):
         raise AudioDecodeError(f"{path}: the audio holds NaN or infinite samples")
     return resample(mono, file_rate, sample_rate)
+
+
+def decode_files(paths: list, progress: bool = False) -> list[np.ndarray | AudioDecodeError]:
+    """Decoded audio per path, in input order, decoded in parallel threads; a file that cannot be
+    decoded gives its AudioDecodeError in its place instead of stopping the others."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tqdm import tqdm
+
+    def decode(path):
+        try:
+            return load_audio(path)
+        except AudioDecodeError as err:
+            return err
+
+    with ThreadPoolExecutor(DECODE_THREADS) as pool:
+        results = pool.map(decode, paths)
+        return list(tqdm(results, total=len(paths), desc="decoding", unit="clip", disable=not progress, leave=False))
 
 
 def resample(samples: np.ndarray, from_rate: int, to_rate: int = SAMPLE_RATE) -> np.ndarray:

@@ -310,10 +310,8 @@ def run_download(args) -> int:
     return EXIT_OK
 
 
-def opens_gui_by_default(argv: list[str] | None) -> bool:
+def opens_gui_by_default() -> bool:
     """`speech-app` alone opens the desktop app when there is a display to show it on."""
-    if argv is None and len(sys.argv) > 1 or argv:
-        return False
     try:
         from .gui import display_available
     except ImportError:
@@ -325,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
-        if opens_gui_by_default(argv):
+        if opens_gui_by_default():
             return main(["gui"])
         parser.print_help()
         return EXIT_USAGE

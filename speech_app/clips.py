@@ -6,13 +6,10 @@ from __future__ import annotations
 import hashlib
 import os
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
-
-from .audio import SAMPLE_RATE, AudioDecodeError, fit_to_window, load_audio, seconds_to_samples, speech_seconds
+from .audio import SAMPLE_RATE, AudioDecodeError, decode_files, fit_to_window, seconds_to_samples, speech_seconds
 from .dataset import Example
 from .noise import NoiseBank
 
@@ -21,26 +18,11 @@ WINDOW_STEP_SECONDS = 0.25  # a window chosen from the data is a whole number of
 WINDOW_MARGIN_SECONDS = 0.2  # room around the spoken part for the time shift
 MIN_WINDOW_SECONDS = 1.0
 MAX_WINDOW_SECONDS = 4.0
-DECODE_THREADS = max(2, min(8, os.cpu_count() or 2))  # libsndfile releases the GIL while decoding
 
 
 def cache_dir() -> Path:
     base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
     return base / "speech-app" / "clips"
-
-
-def decode_files(paths: list[str], progress: bool = True) -> list[np.ndarray | AudioDecodeError]:
-    """Full-length decoded audio per path, in parallel; a broken file gives its error, not a crash."""
-
-    def decode(path: str):
-        try:
-            return load_audio(path)
-        except AudioDecodeError as err:
-            return err
-
-    with ThreadPoolExecutor(DECODE_THREADS) as pool:
-        iterator = pool.map(decode, paths)
-        return list(tqdm(iterator, total=len(paths), desc="decoding", unit="clip", disable=not progress, leave=False))
 
 
 def choose_window_seconds(audio: list[np.ndarray], percentile: float = 95.0) -> float:

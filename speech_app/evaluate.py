@@ -90,7 +90,7 @@ def measure_rejection(classifier: CommandClassifier, data_dirs: list[Path], seed
     per_word: dict[str, list[int]] = {}
     accepted = 0
     if other:
-        from .clips import decode_files
+        from .audio import decode_files
 
         window = classifier.window_samples
         decoded = decode_files([str(p) for _, p in other], progress)

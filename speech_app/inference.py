@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from .audio import AudioDecodeError, fit_to_window, is_audio_file, load_audio
+from .audio import AudioDecodeError, decode_files, fit_to_window, is_audio_file
 from .features import MfccFrontend
 from .modelfile import ModelBundle, load_model
 
 DEFAULT_BATCH_SIZE = 64
-DECODE_WORKERS = max(2, min(8, os.cpu_count() or 2))
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -103,26 +101,18 @@ class CommandClassifier:
         """Results in input order; files are decoded in parallel threads while the model runs in batches.
         A file that cannot be decoded yields a result with its error; the others go on."""
         paths = list(paths)
-
-        def decode(path: Path):
-            try:
-                return fit_to_window(load_audio(path), self.window_samples)
-            except AudioDecodeError as err:
-                return err
-
-        with ThreadPoolExecutor(DECODE_WORKERS) as pool:
-            for start in range(0, len(paths), batch_size):
-                chunk = paths[start : start + batch_size]
-                decoded = list(pool.map(decode, chunk))
-                good = [i for i, d in enumerate(decoded) if not isinstance(d, AudioDecodeError)]
-                probs = self.probabilities(np.stack([decoded[i] for i in good])) if good else []
-                by_row = dict(zip(good, probs))
-                for i, path in enumerate(chunk):
-                    if i in by_row:
-                        prediction = self.top_k(by_row[i], top_k)
-                        yield FileResult(path, prediction.labels, prediction.confidences)
-                    else:
-                        yield FileResult(path, error=str(decoded[i]))
+        for start in range(0, len(paths), batch_size):
+            chunk = paths[start : start + batch_size]
+            decoded = decode_files(chunk)
+            good = [i for i, d in enumerate(decoded) if not isinstance(d, AudioDecodeError)]
+            windows = [fit_to_window(decoded[i], self.window_samples) for i in good]
+            by_row = dict(zip(good, self.probabilities(np.stack(windows)))) if good else {}
+            for i, path in enumerate(chunk):
+                if i in by_row:
+                    prediction = self.top_k(by_row[i], top_k)
+                    yield FileResult(path, prediction.labels, prediction.confidences)
+                else:
+                    yield FileResult(path, error=str(decoded[i]))
 
 
 def expand_paths(inputs: Iterable[str | os.PathLike], recursive: bool = False) -> list[Path]:

@@ -22,7 +22,8 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from .augment import AugmentConfig, WaveformAugmenter
-from .clips import choose_window_seconds, decode_files, load_split_clips, to_float
+from .audio import decode_files
+from .clips import choose_window_seconds, load_split_clips, to_float
 from .dataset import SILENCE_LABEL, DatasetIndex, build_index
 from .features import FeatureConfig, MfccFrontend, SpecAugment
 from .inference import pick_device, predict_logits

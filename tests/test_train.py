@@ -72,7 +72,7 @@ def test_model_file_carries_metrics_and_training_data(tiny_training, tiny_model,
 
 
 def test_resume_continues_from_the_checkpoint_and_reuses_the_clip_cache(tiny_dataset, tmp_path, monkeypatch):
-    import speech_app.clips
+    import speech_app.audio
 
     out = tmp_path / "resumed.safetensors"
     config = TrainConfig(**{**TINY_TRAIN, "steps_per_epoch": 2})
@@ -104,7 +104,7 @@ def test_without_resume_training_starts_over(tiny_dataset, tmp_path):
 
 
 def test_resumed_run_decodes_no_file(tiny_dataset, tmp_path, monkeypatch):
-    import speech_app.clips
+    import speech_app.audio
 
     out = tmp_path / "resumed.safetensors"
     config = TrainConfig(**{**TINY_TRAIN, "steps_per_epoch": 1})
@@ -113,7 +113,7 @@ def test_resumed_run_decodes_no_file(tiny_dataset, tmp_path, monkeypatch):
     def no_decoding(path, *args, **kwargs):
         raise RuntimeError(f"decoded {path} again")
 
-    monkeypatch.setattr(speech_app.clips, "load_audio", no_decoding)
+    monkeypatch.setattr(speech_app.audio, "load_audio", no_decoding)  # what decode_files calls
     train([tiny_dataset.root], out, list(WANTED_WORDS), TrainConfig(**{**TINY_TRAIN, "steps_per_epoch": 1,
                                                                        "epochs": 2}),
           ModelConfig(**TINY_MODEL), resume=True, progress=False)
