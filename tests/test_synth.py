@@ -19,6 +19,7 @@ from speech_app.synth import (ALL_ENGINES, NoEngineError, SpeechEngine, Synthesi
                               add_synth_arguments, available_engines, run_synth, synthesize_words)
 from speech_app.synth.effects import (AugmentSettings, add_noise, augment_utterance, fit_duration,
                                       place_in_window, trim_silence)
+from speech_app.synth.engines import EspeakEngine, MbrolaEngine, RhvoiceEngine
 from speech_app.synth.generator import (ClipMaker, SynthSummary, VoicePool, check_words, engine_shares,
                                         speak)
 
@@ -193,3 +194,37 @@ def test_failed_clips_are_counted_not_written(tmp_path):
     summary = SynthSummary.from_results(tmp_path, [maker("yes", i) for i in range(2)], seconds=1.0)
     assert summary.clips_written == 0 and len(summary.failures) == 2 and "crashed" in summary.failures[0]
     assert not (tmp_path / "yes").exists()
+
+
+class _MixedLicenceEngine(SpeechEngine):
+    name = "mixed"
+
+    def voices(self):
+        return ["free-a", "free-b", "nc"]
+
+    def commercial_use(self, voice):
+        return voice != "nc"
+
+
+class _NonCommercialEngine(SpeechEngine):
+    name = "nc-only"
+
+    def voices(self):
+        return ["v"]
+
+    def commercial_use(self, voice):
+        return False
+
+
+def test_commercial_voices_leave_out_non_commercial_ones():
+    everything = VoicePool.from_engines([_MixedLicenceEngine(), _NonCommercialEngine()])
+    assert everything.voices == (("free-a", "free-b", "nc"), ("v",))
+    shippable = VoicePool.from_engines([_MixedLicenceEngine(), _NonCommercialEngine()], commercial_only=True)
+    assert [e.name for e in shippable.engines] == ["mixed"] and shippable.voices == (("free-a", "free-b"),)
+    assert shippable.shares == (1.0,)
+    with pytest.raises(NoEngineError, match="commercial"):
+        VoicePool.from_engines([_NonCommercialEngine()], commercial_only=True)
+    # the licences the real adapters declare
+    assert not MbrolaEngine().commercial_use("us1")
+    assert not RhvoiceEngine().commercial_use("lyubov") and RhvoiceEngine().commercial_use("bdl")
+    assert EspeakEngine().commercial_use("en-us")

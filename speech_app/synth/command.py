@@ -28,6 +28,9 @@ def add_synth_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--noise", type=Path, action="append", default=[], metavar="PATH",
                         help="background-noise file or folder (e.g. Speech Commands' _background_noise_); "
                              "repeatable; default: generated white/pink/brown noise")
+    parser.add_argument("--commercial-voices", action="store_true",
+                        help="only voices whose licence allows shipping a model trained on them "
+                             "(leaves out mbrola and RHVoice evgeniy-eng/lyubov)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
 
 
@@ -49,7 +52,7 @@ def run_synth(args: argparse.Namespace) -> int:
     try:
         summary = synthesize_words(args.words.split(","), args.out, per_word=args.per_word, engines=args.engines,
                                    seed=args.seed, jobs=args.jobs, noise_files=noise_files_from(args.noise) or None,
-                                   progress=not args.no_progress)
+                                   progress=not args.no_progress, commercial_only=args.commercial_voices)
     except (SynthUsageError, NoEngineError) as err:
         print(f"speech-app synth: error: {err}", file=sys.stderr)
         return EXIT_USAGE

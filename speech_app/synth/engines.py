@@ -43,6 +43,10 @@ class SpeechEngine:
     def voice_licence(self, voice: str) -> str:
         return self.licence
 
+    def commercial_use(self, voice: str) -> bool:
+        """Whether the voice's licence lets a model trained on its speech be shipped in a product."""
+        return True
+
     def native_pitch(self, voice: str) -> bool:
         """False where the engine ignores a pitch setting; the generator then shifts the audio."""
         return True
@@ -113,6 +117,9 @@ class MbrolaEngine(EspeakEngine):
 
     def available(self) -> bool:
         return shutil.which("espeak-ng") is not None and shutil.which("mbrola") is not None and bool(self.voices())
+
+    def commercial_use(self, voice: str) -> bool:
+        return False
 
     def voices(self) -> list[str]:
         """`us1`, `en1`, and accented voices such as `de1-en`, wherever their diphone data is installed."""
@@ -225,6 +232,9 @@ class RhvoiceEngine(SpeechEngine):
 
     def voice_licence(self, voice: str) -> str:
         return "CC-BY-NC-ND-4.0: non-commercial" if voice in self.NON_COMMERCIAL_VOICES else self.licence
+
+    def commercial_use(self, voice: str) -> bool:
+        return voice not in self.NON_COMMERCIAL_VOICES
 
     def synthesize(self, text, voice, speed, pitch_semitones, wav_path):
         argv = ["RHVoice-test", "-p", voice, "-r", str(round(100 * speed)),

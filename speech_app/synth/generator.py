@@ -47,8 +47,14 @@ class VoicePool:
     shares: tuple[float, ...]  # per engine, summing to 1
 
     @classmethod
-    def from_engines(cls, engines: list[SpeechEngine]) -> VoicePool:
-        voices = tuple(tuple(e.voices()) for e in engines)
+    def from_engines(cls, engines: list[SpeechEngine], commercial_only: bool = False) -> VoicePool:
+        """commercial_only leaves out voices whose licence forbids shipping a model trained on them."""
+        voices = [tuple(v for v in e.voices() if not commercial_only or e.commercial_use(v)) for e in engines]
+        kept = [(e, v) for e, v in zip(engines, voices) if v]
+        if not kept:
+            raise NoEngineError("none of the chosen engines has a voice whose licence allows commercial use; "
+                                "install the main-section engines: " + INSTALL_COMMAND)
+        engines, voices = [e for e, _ in kept], tuple(v for _, v in kept)
         return cls(tuple(engines), voices, tuple(engine_shares(engines, [len(v) for v in voices])))
 
     def pick(self, rng: np.random.Generator) -> tuple[SpeechEngine, str]:
@@ -246,18 +252,19 @@ def check_words(words: list[str]) -> list[str]:
 
 def synthesize_words(words: list[str], out_dir: Path, per_word: int = 200, engines: str | list[str] = "auto",
                      seed: int = 0, jobs: int | None = None, noise_files: list[Path] | None = None,
-                     progress: bool = True) -> SynthSummary:
+                     progress: bool = True, commercial_only: bool = False) -> SynthSummary:
     """Write `per_word` clips for each word to `out_dir/<word>/<engine>-<voice>_nohash_<n>.wav`.
 
     Raises SynthUsageError for bad arguments and NoEngineError when no wanted engine is installed;
     clips that fail are counted in the summary, not raised. jobs=None uses every core.
+    commercial_only: only voices whose licence allows shipping a model trained on them.
     """
     words = check_words(words.split(",") if isinstance(words, str) else words)
     if per_word < 1:
         raise SynthUsageError(f"--per-word must be at least 1, not {per_word}")
     if jobs is not None and jobs < 1:
         raise SynthUsageError(f"--jobs must be at least 1, not {jobs}")
-    pool = VoicePool.from_engines(choose_engines(engines))
+    pool = VoicePool.from_engines(choose_engines(engines), commercial_only)
     out_dir = Path(out_dir)
     tasks = [(word, index) for word in words for index in range(per_word)]
     jobs = min(jobs or os.cpu_count() or 1, len(tasks))
