@@ -11,11 +11,13 @@ or from running it now (rejection of other words and noise), so the card cannot 
 from __future__ import annotations
 
 import argparse
+from collections import Counter
 from pathlib import Path
 
 from speech_app.evaluate import measure_rejection
 from speech_app.inference import CommandClassifier
 from speech_app.modelfile import read_metadata
+from speech_app.synth.engines import ALL_ENGINES
 
 
 def class_table(metrics: dict, counts: dict) -> str:
@@ -23,6 +25,32 @@ def class_table(metrics: dict, counts: dict) -> str:
     for label, recall in metrics["recall"].items():
         lines.append(f"| {label} | {metrics['precision'][label]:.3f} | {recall:.3f} | "
                      f"{counts.get('validation', {}).get(label, 0)} | {counts.get('training', {}).get(label, 0)} |")
+    return "\n".join(lines)
+
+
+def synthetic_voices(dirs: list[str], words: list[str]) -> Counter:
+    """Clips per (engine, voice) in the word folders the model trained on, read from the file names
+    that `speech-app synth` writes (`<engine>-<voice>_nohash_<n>.wav`)."""
+    engines = sorted((e.name for e in ALL_ENGINES), key=len, reverse=True)  # "mbrola" before a shorter prefix
+    counts = Counter()
+    for folder in map(Path, dirs):
+        for word in words:
+            for clip in (folder / word).glob("*_nohash_*.wav"):
+                stem = clip.name.split("_nohash_")[0]
+                engine = next((e for e in engines if stem.startswith(e + "-")), None)
+                if engine:
+                    counts[(engine, stem[len(engine) + 1:])] += 1
+    return counts
+
+
+def voices_table(counts: Counter) -> str:
+    by_name = {e.name: e for e in ALL_ENGINES}
+    lines = ["| engine | voices | clips | licence of the voice data |", "|---|---|---|---|"]
+    for engine in sorted({e for e, _ in counts}):
+        voices = sorted(v for e, v in counts if e == engine)
+        listed = ", ".join(voices) if len(voices) <= 8 else f"{len(voices)} variants ({', '.join(voices[:3])}, ...)"
+        licences = sorted({by_name[engine].voice_licence(v) for v in voices})
+        lines.append(f"| {engine} | {listed} | {sum(counts[(engine, v)] for v in voices)} | {'; '.join(licences)} |")
     return "\n".join(lines)
 
 
@@ -63,6 +91,15 @@ def main() -> None:
           f"six background-noise recordings.\n\n- {rejection.summary()}")
     worst = sorted(rejection.per_word.items(), key=lambda kv: (-kv[1][0], -kv[1][1]))[:6]
     print("- Most often taken for a command: " + ", ".join(f"{w} {h}/{n}" for w, (h, n) in worst) + "\n")
+    voices = synthetic_voices(trained.get("synthetic", []), meta["labels"])
+    if voices:
+        by_name = {e.name: e for e in ALL_ENGINES}
+        restricted = sorted(f"{e} {v}" for e, v in voices if not by_name[e].commercial_use(v))
+        verdict = ("every voice's licence allows shipping a model trained on it" if not restricted else
+                   f"**not for commercial use**: trained on {', '.join(restricted)}")
+        print(f"## Synthetic voices\n\nSynthetic training clips per engine (from the folders named above, as "
+              f"`speech-app synth` named them); {verdict}.\n")
+        print(voices_table(voices) + "\n")
     if args.notes and args.notes.is_file():
         print(args.notes.read_text().strip() + "\n")
     print("## Licence\n\nTrained on Speech Commands by Pete Warden / Google (CC BY 4.0): \"Speech Commands: "
