@@ -4,6 +4,8 @@ models with their cards, and switching the Live tab to the new model in one clic
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import soundfile
@@ -141,3 +143,43 @@ def test_training_can_be_cancelled(custom_window, qtbot):
     qtbot.waitUntil(lambda: not panel.training, timeout=WAIT_MS)
     assert "cancelled" in panel.stage_label.text()
     assert not list(window.data.models_dir.glob("*.safetensors"))
+
+
+def test_train_words_from_text_alone(custom_window, qtbot, monkeypatch):
+    """No takes at all: the tab synthesizes the word plus filler words for `_unknown_` (as `train
+    --synth` does), trains on them as synthetic speech, and a second run reuses the clips."""
+    from speech_app import text_training
+    from speech_app.modelfile import read_metadata
+    from speech_app.synth import available_engines
+
+    engines = [e.name for e in available_engines()]
+    if "espeak-ng" not in engines:
+        pytest.skip("espeak-ng is not installed")
+    monkeypatch.setattr(text_training, "FILLER_WORDS", ("hello", "water", "paper"))
+    monkeypatch.setattr(text_training, "FILLER_CLIPS_PER_WORD", 2)
+    window, _ = custom_window
+    panel = window.custom.training
+    window.custom.set_words("marvin")
+    panel.train_config = TINY_TRAINING
+    panel.fine_tune_check.setChecked(False)
+    panel.synth_check.setChecked(True)
+    panel.synth_spin.setValue(3)
+    stages = []
+    panel.worker.stage_changed.connect(stages.append)
+    assert panel.start_training(window.custom.words())
+    qtbot.waitUntil(lambda: not panel.training, timeout=TRAIN_WAIT_MS)
+    assert panel.trained_model is not None, panel.stage_label.text()
+    assert any("synthesizing 3 clips per word" in s for s in stages)
+    meta = read_metadata(panel.trained_model)
+    assert meta["labels"] == ["_silence_", "_unknown_", "marvin"]
+    assert meta["trained_on"]["sources"] == ["synthetic"] and meta["trained_on"]["data"] == []
+    [synthetic] = map(Path, meta["trained_on"]["synthetic"])
+    assert synthetic.parent == window.data.synthetic_dir
+    assert len(list((synthetic / "marvin").glob("*.wav"))) == 3
+    assert {p.name for p in synthetic.iterdir() if p.is_dir()} == {"marvin", "hello", "water", "paper"}
+    assert meta["trained_on"]["clips"]["training"]["_unknown_"] > 0
+    clip_times = {p: p.stat().st_mtime_ns for p in synthetic.rglob("*.wav")}
+    stages.clear()
+    assert panel.start_training(window.custom.words())
+    qtbot.waitUntil(lambda: not panel.training, timeout=TRAIN_WAIT_MS)
+    assert {p: p.stat().st_mtime_ns for p in synthetic.rglob("*.wav")} == clip_times  # reused, not redone

@@ -117,9 +117,9 @@ class TrainingPanel(QGroupBox):
             return False
         out_path = self.data.new_model_path(words)
         synth = self.synth_spin.value() if self.synth_check.isChecked() and self.synth_check.isEnabled() else 0
-        job = TrainingJob(words, self.data.training_dirs(with_synthetic=bool(synth)), out_path, self.train_config,
+        job = TrainingJob(words, self.data.training_dirs(), out_path, self.train_config,
                           init_from=self.base_model if self.fine_tune_check.isChecked() else None,
-                          synth_per_word=synth, synth_dir=self.data.synthetic_dir)
+                          synth_per_word=synth, synth_root=self.data.synthetic_dir)
         self.training, self.trained_model = True, None
         self.chart.clear_points()
         self.evaluation.clear()

@@ -1,7 +1,7 @@
 """The user's data folder: recorded takes, synthetic clips and custom models. No Qt.
 
     <data>/recordings/<word>/take-<date>-<time>_nohash_0.wav    one file per take
-    <data>/synthetic/<word>/...                                   from speech_app.synth, if used
+    <data>/synthetic/<request>/<word>/...                          synthetic speech (and filler words), if used
     <data>/models/<name>.safetensors  (+ <name>_report/)         trained in the Custom words tab
 
 Every take is its own "speaker" for the dataset's hash split (`<speaker>_nohash_<n>`), so one
@@ -11,7 +11,6 @@ person's takes still spread over training and validation.
 from __future__ import annotations
 
 import re
-import shutil
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -74,15 +73,9 @@ class DataFolder:
             raise ValueError(f"{path}: not a take in {self.recordings_dir}")
         path.unlink(missing_ok=True)
 
-    def training_dirs(self, with_synthetic: bool) -> list[Path]:
-        dirs = [self.recordings_dir]
-        if with_synthetic and self.synthetic_dir.is_dir():
-            dirs.append(self.synthetic_dir)
-        return dirs
-
-    def clear_synthetic(self, words: list[str]) -> None:
-        for word in words:
-            shutil.rmtree(self.synthetic_dir / word, ignore_errors=True)
+    def training_dirs(self) -> list[Path]:
+        """The folders of real recordings to train on (none before the first take)."""
+        return [self.recordings_dir] if self.recordings_dir.is_dir() else []
 
     def new_model_path(self, words: list[str], now: datetime | None = None) -> Path:
         slug = "-".join(re.sub(r"\W+", "_", w) for w in words)[:40] or "model"

@@ -240,7 +240,7 @@ class TrainingJob:
     config: object  # train.TrainConfig
     init_from: Path | None = None  # fine-tune this model's encoder; None: from scratch
     synth_per_word: int = 0  # synthetic clips to add per word (0: none)
-    synth_dir: Path | None = None
+    synth_root: Path | None = None  # where synthetic sets are kept (one folder per request, reused)
 
 
 class TrainingWorker(QObject):
@@ -266,8 +266,7 @@ class TrainingWorker(QObject):
         torch.set_num_threads(DEFAULT_TORCH_THREADS)
         job.out_path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            if job.synth_per_word and job.synth_dir is not None:
-                self._synthesize(job)
+            synthetic_dirs = [self._synthesize(job)] if job.synth_per_word and job.synth_root is not None else []
             init_from = None
             if job.init_from is not None:
                 from ..modelfile import load_model
@@ -277,7 +276,7 @@ class TrainingWorker(QObject):
             hooks = TrainHooks(on_batch=self.batch_finished.emit, on_epoch=self.epoch_finished.emit,
                                should_stop=self.stop_requested.is_set)
             result = train(job.data_dirs, job.out_path, job.words, job.config, init_from=init_from,
-                           progress=False, hooks=hooks)
+                           progress=False, hooks=hooks, synthetic_dirs=synthetic_dirs)
         except TrainingCancelled:
             checkpoint_path(job.out_path).unlink(missing_ok=True)
             self.training_cancelled.emit()
@@ -288,14 +287,13 @@ class TrainingWorker(QObject):
         checkpoint_path(job.out_path).unlink(missing_ok=True)  # the GUI never resumes: keep only the model
         self.training_finished.emit(result)
 
-    def _synthesize(self, job: TrainingJob) -> None:
-        from ..synth import synthesize_words
+    def _synthesize(self, job: TrainingJob) -> Path:
+        """The words' synthetic speech plus filler words for `_unknown_`, as `train --synth` makes them;
+        a set made before for the same words is reused. Synthetic clips only train where takes exist."""
+        from ..text_training import synthesize_training_set
 
         self.stage_changed.emit(f"synthesizing {job.synth_per_word} clips per word")
-        synthesize_words(job.words, job.synth_dir, per_word=job.synth_per_word, engines="auto", seed=0,
-                         jobs=None, progress=False)
-        if job.synth_dir not in job.data_dirs:
-            job.data_dirs.append(job.synth_dir)
+        return synthesize_training_set(job.words, per_word=job.synth_per_word, progress=False, cache_root=job.synth_root)
 
 
 class TakeRecorder(QObject):
