@@ -124,12 +124,21 @@ def _listen_to_microphone(recognizer: StreamingRecognizer, args, out) -> int:
 
 
 def _stop_on_terminate(stop: threading.Event):
-    """SIGTERM (from a script or test harness) ends the loop as cleanly as Ctrl-C does.
-    Returns the function that puts the previous handler back."""
+    """Ctrl-C (SIGINT) and SIGTERM set `stop`; the loop then ends within one read timeout.
+
+    Not a KeyboardInterrupt: raised at an arbitrary point, it can leave the ring buffer's lock held,
+    and PortAudio's callback then blocks on it, so stopping the stream never returns. A second
+    Ctrl-C still interrupts at once. Returns the function that puts the previous handlers back."""
     if threading.current_thread() is not threading.main_thread():
         return lambda: None
-    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    return lambda: signal.signal(signal.SIGTERM, previous)
+
+    def on_signal(signum, _frame):
+        if signum == signal.SIGINT and stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    return lambda: [signal.signal(sig, handler) for sig, handler in previous.items()]
 
 
 def _print_devices(devices) -> int:
