@@ -21,7 +21,7 @@ from speech_app.synth.engines import ALL_ENGINES
 
 
 def class_table(metrics: dict, counts: dict) -> str:
-    lines = ["| class | precision | recall | validation clips | training clips |", "|---|---|---|---|---|"]
+    lines = ["| class | precision | recall | validation clips | training clips (real and synthetic) |", "|---|---|---|---|---|"]
     for label, recall in metrics["recall"].items():
         lines.append(f"| {label} | {metrics['precision'][label]:.3f} | {recall:.3f} | "
                      f"{counts.get('validation', {}).get(label, 0)} | {counts.get('training', {}).get(label, 0)} |")
