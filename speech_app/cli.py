@@ -62,6 +62,8 @@ def add_train_parser(sub) -> None:
     p.add_argument("--hidden-size", type=int, default=128, help="LSTM units per direction")
     p.add_argument("--layers", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--speed-perturb", type=float, default=0.0, metavar="R",
+                   help="play each training clip at a random speed in [1-R, 1+R] (pitch follows), e.g. 0.1")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint next to --out")
     p.add_argument("--report-dir", type=Path, help="default: <out>_report/ next to the model")
@@ -227,6 +229,7 @@ class ResultWriter:
 
 
 def run_train(args) -> int:
+    from .augment import AugmentConfig
     from .model import ModelConfig
     from .modelfile import ModelFileError
     from .train import TrainConfig, train
@@ -236,13 +239,15 @@ def run_train(args) -> int:
         raise UsageError("give DATA_DIR folders, --synthetic DIR, or --words ... --synth")
     if args.synth and not words:
         raise UsageError("--synth needs --words: the words to synthesize")
+    if not 0.0 <= args.speed_perturb < 0.5:
+        raise UsageError(f"--speed-perturb must be in [0, 0.5), not {args.speed_perturb}")
     text_only = args.synth and not args.data_dirs
     epochs = args.epochs or (TEXT_ONLY_EPOCHS if text_only else DEFAULT_EPOCHS)
     patience = args.patience or (TEXT_ONLY_PATIENCE if text_only else DEFAULT_PATIENCE)
     config = TrainConfig(epochs=epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
                          patience=patience, seed=args.seed, device=args.device,
                          window_seconds=args.window_seconds, steps_per_epoch=args.steps_per_epoch,
-                         synthetic_share=args.synthetic_share)
+                         synthetic_share=args.synthetic_share, augment=AugmentConfig(speed=args.speed_perturb))
     model_config = ModelConfig(hidden_size=args.hidden_size, num_layers=args.layers)
     try:
         synthetic = list(args.synthetic) + ([synthesize_for(args, words)] if args.synth else [])

@@ -1,0 +1,49 @@
+"""Training-time waveform augmentation: speed perturbation keeps the clip length, moves the pitch and
+stays out of the random stream when it is off."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from speech_app.audio import SAMPLE_RATE
+from speech_app.augment import AugmentConfig, WaveformAugmenter, _change_speed
+from speech_app.noise import NoiseBank
+
+
+def tone(hz: float, seconds: float = 1.0) -> np.ndarray:
+    t = np.arange(int(SAMPLE_RATE * seconds)) / SAMPLE_RATE
+    return (0.5 * np.sin(2 * np.pi * hz * t)).astype(np.float32)
+
+
+def peak_hz(wave: np.ndarray) -> float:
+    spectrum = np.abs(np.fft.rfft(wave * np.hanning(len(wave))))
+    return float(np.fft.rfftfreq(len(wave), 1.0 / SAMPLE_RATE)[spectrum.argmax()])
+
+
+@pytest.mark.parametrize("factor", [0.9, 1.1])
+def test_change_speed_scales_pitch_and_keeps_the_length(factor):
+    wave = tone(440.0)
+    changed = _change_speed(wave, factor)
+    assert changed.shape == wave.shape and changed.dtype == wave.dtype
+    assert peak_hz(changed) == pytest.approx(440.0 * factor, abs=3.0)
+
+
+def test_faster_speech_is_centred_with_silence_around_it():
+    word = np.zeros(SAMPLE_RATE, np.float32)
+    word[4000:12000] = tone(300.0, 0.5)
+    faster = _change_speed(word, 1.25)
+    loud = np.flatnonzero(np.abs(faster) > 0.05)
+    assert loud[-1] - loud[0] == pytest.approx(8000 / 1.25, rel=0.02)
+    assert (loud[0] + loud[-1]) / 2 == pytest.approx(SAMPLE_RATE / 2, abs=40)
+
+
+def test_speed_off_leaves_the_augmentation_as_it_was():
+    waves = np.stack([tone(440.0), tone(880.0)])
+    silence = np.zeros(2, bool)
+    noise = NoiseBank.generated(0)
+    plain = WaveformAugmenter(AugmentConfig(), noise, seed=3)(waves, silence)
+    again = WaveformAugmenter(AugmentConfig(speed=0.0), noise, seed=3)(waves, silence)
+    sped = WaveformAugmenter(AugmentConfig(speed=0.2), noise, seed=3)(waves, silence)
+    assert np.array_equal(plain.numpy(), again.numpy())
+    assert not np.allclose(plain.numpy(), sped.numpy())
