@@ -3,11 +3,11 @@
 # validation clips: the shipped model's recipe (same synthetic clips, same budget), except that the
 # real clips of on/off/stop are all held out of training. Every one of them
 # is then a test clip that the model never heard (85 clips, 56 speakers).
-# Usage: [DATA_DIR=...] [SYNTH_DIR=...] training/scarce_holdout.sh   (after train_speech_commands_12.sh made SYNTH_DIR)
+# Usage: [DATA_DIR=...] [SYNTH_DIR=...] training/scarce_holdout.sh   (after train_speech_commands_12.sh made runs/synth/scarce)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA_DIR=${DATA_DIR:-../shared/data/speech_commands}
-SYNTH_DIR=${SYNTH_DIR:-runs/synth_scarce}
+SYNTH_DIR=${SYNTH_DIR:-runs/synth/scarce}
 SCARCE=(on off stop)
 mkdir -p runs/scarce_holdout
 [ -f runs/scarce_holdout/model.safetensors ] || speech-app train "$DATA_DIR" \
