@@ -228,3 +228,12 @@ def test_commercial_voices_leave_out_non_commercial_ones():
     assert not MbrolaEngine().commercial_use("us1")
     assert not RhvoiceEngine().commercial_use("lyubov") and RhvoiceEngine().commercial_use("bdl")
     assert EspeakEngine().commercial_use("en-us")
+
+
+def test_clip_names_give_back_their_engine_and_voice():
+    from speech_app.synth.generator import clip_file_name, engine_and_voice
+
+    for engine, voice in [("espeak-ng", "en-gb-x-rp+f2"), ("rhvoice", "evgeniy-eng"), ("flite", "kal16")]:
+        name = clip_file_name(engine, voice, 7)
+        assert name.endswith("_nohash_7.wav") and engine_and_voice(f"/x/yes/{name}") == (engine, voice)
+    assert engine_and_voice("/x/yes/3cfc6b3a_nohash_1.wav") is None  # a real Speech Commands clip

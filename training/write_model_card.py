@@ -18,6 +18,9 @@ from speech_app.evaluate import measure_rejection
 from speech_app.inference import CommandClassifier
 from speech_app.modelfile import read_metadata
 from speech_app.synth.engines import ALL_ENGINES
+from speech_app.synth.generator import engine_and_voice
+
+ENGINES = {engine.name: engine for engine in ALL_ENGINES}
 
 
 def class_table(metrics: dict, counts: dict) -> str:
@@ -29,27 +32,18 @@ def class_table(metrics: dict, counts: dict) -> str:
 
 
 def synthetic_voices(dirs: list[str], words: list[str]) -> Counter:
-    """Clips per (engine, voice) in the word folders the model trained on, read from the file names
-    that `speech-app synth` writes (`<engine>-<voice>_nohash_<n>.wav`)."""
-    engines = sorted((e.name for e in ALL_ENGINES), key=len, reverse=True)  # "mbrola" before a shorter prefix
-    counts = Counter()
-    for folder in map(Path, dirs):
-        for word in words:
-            for clip in (folder / word).glob("*_nohash_*.wav"):
-                stem = clip.name.split("_nohash_")[0]
-                engine = next((e for e in engines if stem.startswith(e + "-")), None)
-                if engine:
-                    counts[(engine, stem[len(engine) + 1:])] += 1
-    return counts
+    """Clips per (engine, voice) in the word folders the model trained on, read from the names that
+    `speech-app synth` gives its clips."""
+    return Counter(voice for folder in map(Path, dirs) for word in words
+                   for voice in map(engine_and_voice, (folder / word).glob("*.wav")) if voice)
 
 
 def voices_table(counts: Counter) -> str:
-    by_name = {e.name: e for e in ALL_ENGINES}
     lines = ["| engine | voices | clips | licence of the voice data |", "|---|---|---|---|"]
     for engine in sorted({e for e, _ in counts}):
         voices = sorted(v for e, v in counts if e == engine)
         listed = ", ".join(voices) if len(voices) <= 8 else f"{len(voices)} variants ({', '.join(voices[:3])}, ...)"
-        licences = sorted({by_name[engine].voice_licence(v) for v in voices})
+        licences = sorted({ENGINES[engine].voice_licence(v) for v in voices})
         lines.append(f"| {engine} | {listed} | {sum(counts[(engine, v)] for v in voices)} | {'; '.join(licences)} |")
     return "\n".join(lines)
 
@@ -93,8 +87,7 @@ def main() -> None:
     print("- Most often taken for a command: " + ", ".join(f"{w} {h}/{n}" for w, (h, n) in worst) + "\n")
     voices = synthetic_voices(trained.get("synthetic", []), meta["labels"])
     if voices:
-        by_name = {e.name: e for e in ALL_ENGINES}
-        restricted = sorted(f"{e} {v}" for e, v in voices if not by_name[e].commercial_use(v))
+        restricted = sorted(f"{e} {v}" for e, v in voices if not ENGINES[e].commercial_use(v))
         verdict = ("every voice's licence allows shipping a model trained on it" if not restricted else
                    f"**not for commercial use**: trained on {', '.join(restricted)}")
         print(f"## Synthetic voices\n\nSynthetic training clips per engine (from the folders named above, as "

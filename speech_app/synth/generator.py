@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ..audio import AudioDecodeError, load_audio, write_wav
+from ..dataset import speaker_of
 from ..noise import NoiseBank
 from .effects import augment_utterance, pitch_shift, warm_up
 from .engines import (ALL_ENGINES, INSTALL_COMMAND, SpeechEngine, SynthesisError, available_engines,
@@ -77,6 +78,20 @@ def engine_shares(engines: list[SpeechEngine], voice_counts: list[int]) -> list[
             for i in range(len(engines))]
 
 
+def clip_file_name(engine: str, voice: str, index: int) -> str:
+    """`<engine>-<voice>_nohash_<n>.wav`: the voice is the clip's "speaker" for the dataset split."""
+    return f"{engine}-{voice}_nohash_{index}.wav"
+
+
+def engine_and_voice(path: str | Path) -> tuple[str, str] | None:
+    """(engine, voice) of a clip named by `clip_file_name`, or None for any other file."""
+    speaker = speaker_of(path)
+    for engine in sorted(engine_names(), key=len, reverse=True):  # the longest name that matches
+        if speaker.startswith(engine + "-"):
+            return engine, speaker[len(engine) + 1 :]
+    return None
+
+
 def clip_rng(seed: int, word: str, index: int) -> np.random.Generator:
     # a stable hash: Python's hash() of a str changes between processes
     word_key = int.from_bytes(hashlib.sha1(word.encode("utf-8")).digest()[:8], "little")
@@ -115,7 +130,7 @@ class ClipMaker:
         engine, voice = self.pool.pick(rng)
         speed = rng.uniform(*SPEED_RANGE)
         pitch = rng.uniform(-VOICE_PITCH_SEMITONES, VOICE_PITCH_SEMITONES)
-        path = self.out_dir / word / f"{engine.name}-{voice}_nohash_{index}.wav"
+        path = self.out_dir / word / clip_file_name(engine.name, voice, index)
         result = dict(word=word, index=index, engine=engine.name, voice=voice, licence=engine.voice_licence(voice))
         try:
             speech = speak(engine, voice, word, speed, pitch)
