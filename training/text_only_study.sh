@@ -12,7 +12,7 @@ mkdir -p runs/textonly
 for arm in finetune scratch; do
   init=$([ $arm = finetune ] && echo shipped || echo none)
   [ -f runs/textonly/$arm.safetensors ] || /usr/bin/time -f "$arm: %e s" speech-app train \
-      --words computer,jarvis --synth --synth-engines $ENGINES --init-from $init \
+      --words computer,jarvis --synth --synth-engines $ENGINES --init-from "$init" \
       --out runs/textonly/$arm.safetensors --quiet
   speech-app evaluate --model runs/textonly/$arm.safetensors "$WAKE" --report-dir runs/textonly/${arm}_real
   python -c "import sys; from pathlib import Path; from speech_app.inference import CommandClassifier; \
