@@ -59,8 +59,9 @@ def add_train_parser(sub) -> None:
     p.add_argument("--patience", type=int, help="epochs without improvement before stopping (default 8; 5 from text alone)")
     p.add_argument("--steps-per-epoch", type=int, help="batches per epoch (default: one pass over the data)")
     p.add_argument("--window-seconds", type=float, help="input window (default: chosen from the data)")
-    p.add_argument("--hidden-size", type=int, default=128, help="LSTM units per direction")
-    p.add_argument("--layers", type=int, default=2)
+    p.add_argument("--hidden-size", type=int, help="LSTM units per direction (default 128; when fine-tuning, "
+                                                   "that of the starting model)")
+    p.add_argument("--layers", type=int, help="LSTM layers (default 2; when fine-tuning, that of the starting model)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--speed-perturb", type=float, default=0.0, metavar="R",
                    help="play each training clip at a random speed in [1-R, 1+R] (pitch follows), e.g. 0.1")
@@ -232,7 +233,7 @@ def run_train(args) -> int:
     from .augment import AugmentConfig
     from .model import ModelConfig
     from .modelfile import ModelFileError
-    from .train import TrainConfig, train
+    from .train import TrainConfig, starting_settings, train
 
     words = [w.strip() for w in args.words.split(",") if w.strip()] if args.words else None
     if not args.data_dirs and not args.synthetic and not args.synth:
@@ -248,10 +249,15 @@ def run_train(args) -> int:
                          patience=patience, seed=args.seed, device=args.device,
                          window_seconds=args.window_seconds, steps_per_epoch=args.steps_per_epoch,
                          synthetic_share=args.synthetic_share, augment=AugmentConfig(speed=args.speed_perturb))
-    model_config = ModelConfig(hidden_size=args.hidden_size, num_layers=args.layers)
+    explicit = {k: v for k, v in (("hidden_size", args.hidden_size), ("num_layers", args.layers)) if v is not None}
     try:
-        synthetic = list(args.synthetic) + ([synthesize_for(args, words)] if args.synth else [])
         init_from = starting_model(args.init_from, has_real_data=bool(args.data_dirs))
+        # fine-tuning: the settings are the starting model's, and a different explicit one stops here
+        model_config = starting_settings(init_from, explicit) if init_from is not None else ModelConfig(**explicit)
+        if init_from is not None and args.window_seconds not in (None, init_from.features.clip_seconds):
+            raise UsageError(f"--window-seconds {args.window_seconds} does not match the starting model "
+                             f"({init_from.features.clip_seconds}); leave it out or use --init-from none")
+        synthetic = list(args.synthetic) + ([synthesize_for(args, words)] if args.synth else [])
         train(args.data_dirs, args.out, words, config, model_config, resume=args.resume, init_from=init_from,
               report_dir=args.report_dir, progress=not args.quiet, synthetic_dirs=synthetic,
               holdout_real=tuple(w.strip() for w in args.holdout_real.split(",") if w.strip()))

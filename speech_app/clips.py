@@ -52,7 +52,8 @@ def load_split_clips(examples: list[Example], window_seconds: float, noise: Nois
     """(clips as int16 (N, window_samples), errors) for the examples, in their order.
 
     `_silence_` examples become noise windows drawn with a fixed seed, so validation is repeatable.
-    A file that cannot be decoded becomes a silent row and an error line; training goes on.
+    A file that cannot be decoded becomes a silent row and an error line naming the file (see
+    `failed_rows`: training leaves such rows out rather than teach silence as the word).
     """
     window_samples = seconds_to_samples(window_seconds)
     cache_file = cache_dir() / f"{_cache_key(examples, window_samples, seed)}.npy"
@@ -73,6 +74,11 @@ def load_split_clips(examples: list[Example], window_seconds: float, noise: Nois
         np.save(tmp, clips, allow_pickle=False)
         os.replace(tmp, cache_file)
     return clips, errors
+
+
+def failed_rows(examples: list[Example], errors: list[str]) -> list[int]:
+    """Rows of `examples` whose file is named by one of `errors` (the files that could not be decoded)."""
+    return [row for row, e in enumerate(examples) if e.path and any(error.startswith(f"{e.path}:") for error in errors)]
 
 
 def to_float(clips: np.ndarray) -> np.ndarray:

@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from .augment import AugmentConfig, WaveformAugmenter
 from .audio import decode_files
-from .clips import choose_window_seconds, load_split_clips, to_float
+from .clips import choose_window_seconds, failed_rows, load_split_clips, to_float
 from .dataset import SILENCE_LABEL, DatasetIndex, build_index
 from .features import FeatureConfig, MfccFrontend, SpecAugment
 from .inference import pick_device, predict_logits
@@ -126,14 +126,20 @@ def prepare_data(index: DatasetIndex, config: TrainConfig, progress: bool):
         sample = list(rng.choice(train_paths, min(len(train_paths), WINDOW_SAMPLE_CLIPS), replace=False))
         window = choose_window_seconds([a for a in decode_files(sample, progress) if isinstance(a, np.ndarray)])
     label_ids = {label: i for i, label in enumerate(index.labels)}
-    splits = {}
+    splits, left_out = {}, set()
     for split_seed, name in enumerate(("training", "validation", "testing")):
         examples = index.split(name)
         clips, errors = load_split_clips(examples, window, noise, seed=config.seed + split_seed, progress=progress)
         for error in errors:
-            print(f"skipped: {error}", file=sys.stderr)
+            print(f"left out: {error}", file=sys.stderr)
+        # an undecodable take is left out: kept as a silent row it would teach silence as its word
+        bad = failed_rows(examples, errors)
+        left_out.update(id(examples[row]) for row in bad)
+        keep = np.setdiff1d(np.arange(len(examples)), bad)
         labels = np.array([label_ids[e.label] for e in examples], dtype=np.int64)
-        splits[name] = (clips, labels)
+        splits[name] = (clips[keep], labels[keep])
+    if left_out:
+        index.examples = [e for e in index.examples if id(e) not in left_out]
     return splits, noise, window
 
 
@@ -207,6 +213,8 @@ class Trainer:
         self.frontend = MfccFrontend(self.features).to(self.device)
         self.masking = SpecAugment().to(self.device) if config.spec_augment else None
         base = model_config or ModelConfig()
+        if init_from is not None:
+            base = starting_settings(init_from, model_config)
         self.model_config = replace(base, n_features=self.features.n_mfcc, n_classes=len(index.labels))
         self.model = BiLstmClassifier(self.model_config)
         if init_from is not None:
@@ -234,15 +242,18 @@ class Trainer:
         self.history: list[dict] = []
 
     def _init_from(self, bundle: ModelBundle) -> None:
-        """Fine-tune: take every weight whose shape fits (the encoder), keep a fresh head for new labels."""
+        """Fine-tune: take every encoder weight, and the head too when the labels are the same."""
         if bundle.features != self.features:
             self.features = bundle.features  # the encoder only knows the features it was trained on
             self.frontend = MfccFrontend(self.features).to(self.device)
         own = self.model.state_dict()
-        fitting = {k: v for k, v in bundle.model.state_dict().items() if k in own and own[k].shape == v.shape}
+        theirs = bundle.model.state_dict()
         if bundle.labels != self.index.labels:
-            fitting = {k: v for k, v in fitting.items() if not k.startswith("head.")}
-        self.model.load_state_dict(fitting, strict=False)
+            theirs = {k: v for k, v in theirs.items() if not k.startswith("head.")}
+        misfits = [k for k, v in theirs.items() if k not in own or own[k].shape != v.shape]
+        if misfits:  # starting_settings prevents this; a partial load would train the rest from scratch
+            raise ValueError(f"the starting model's weights do not fit ({', '.join(misfits[:3])}...)")
+        self.model.load_state_dict(theirs, strict=False)
 
     def run_epoch(self) -> tuple[float, float]:
         cfg = self.config
@@ -334,6 +345,28 @@ class Trainer:
                 self.hooks.on_epoch(self.history[-1])
         if self.best_state is not None:
             self.model.load_state_dict(self.best_state)
+
+
+MODEL_SETTING_FLAGS = {"hidden_size": "--hidden-size", "num_layers": "--layers"}
+
+
+def starting_settings(init_from: ModelBundle, wanted: ModelConfig | dict | None = None) -> ModelConfig:
+    """The model settings of a fine-tuning run: those of the model it starts from.
+
+    `wanted` holds settings the user asked for (a dict of explicit ones, or a whole ModelConfig);
+    one that differs from the starting model's raises ValueError, since loading the weights into
+    another shape would silently train most of the model from scratch.
+    """
+    theirs = init_from.model.config
+    if isinstance(wanted, ModelConfig):
+        wanted = {k: v for k, v in asdict(wanted).items() if k not in ("n_features", "n_classes", "dropout")}
+    source = init_from.path.name if init_from.path else "the starting model"
+    for name, value in (wanted or {}).items():
+        if value is not None and getattr(theirs, name) != value:
+            flag = MODEL_SETTING_FLAGS.get(name, name)
+            raise ValueError(f"{flag} {value} does not match {source} ({getattr(theirs, name)}): when fine-tuning, "
+                             f"model settings come from the model it starts from; leave {flag} out or use --init-from none")
+    return theirs
 
 
 def checkpoint_path(model_path: Path) -> Path:
