@@ -14,6 +14,9 @@ How a stream becomes detections (the scheme of TensorFlow's `RecognizeCommands`)
    - the same word is detected again only after its smoothed score has dropped below
      `release_fraction * threshold`: a word stays inside the model's window for a window length
      after it ends, and a long word would otherwise be counted twice.
+4. Words that share a start ("lights on", "lights off") wait `prefix_wait_ms` before a detection:
+   while the shared part is heard, the model cannot know which one is coming and may rise for the
+   wrong one first. The strongest of the rivals over the wait is detected, once.
 """
 
 from __future__ import annotations
@@ -37,6 +40,8 @@ DETECTION_THRESHOLD = 0.6  # smoothed probability a word needs to be detected
 SUPPRESSION_MS = 750.0  # quiet time after a detection, whatever the word
 RELEASE_FRACTION = 0.5  # a word is re-armed once its smoothed score drops below threshold * this
 MIN_EVALUATIONS = 2  # evaluations needed in the averaging window before anything is detected
+PREFIX_WAIT_MS = 400.0  # a word with a rival sharing its start waits this long for the rival to win
+SHARED_PREFIX_LETTERS = 4  # words sharing this many leading letters (or a whole first word) are rivals
 MAX_BATCH_WINDOWS = 32  # windows sent to the model in one call when many hops are due (file input)
 FILE_TAIL_SECONDS = 1.0  # silence fed after a file's end, so a word at its very end still completes
 BACKGROUND_LABELS = ("_silence_", "_unknown_")
@@ -79,6 +84,7 @@ class RecognizerSettings:
     suppression_ms: float = SUPPRESSION_MS
     release_fraction: float = RELEASE_FRACTION
     min_evaluations: int = MIN_EVALUATIONS
+    prefix_wait_ms: float = PREFIX_WAIT_MS
 
     @property
     def hop_samples(self) -> int:
@@ -106,6 +112,7 @@ class StreamingRecognizer:
         self._word_ids = np.array([i for i, label in enumerate(self.labels) if label not in BACKGROUND_LABELS])
         if len(self._word_ids) == 0:
             raise ValueError("the model has no words to detect (only _silence_ and _unknown_)")
+        self.rivals = prefix_rivals(self.labels)
         self.reset()
 
     def reset(self) -> None:
@@ -116,6 +123,8 @@ class StreamingRecognizer:
         self._recent: deque[np.ndarray] = deque(maxlen=self.settings.averaged_evaluations)
         self._last_detection: Detection | None = None
         self._released = True
+        self._pending: Detection | None = None  # a word waiting for its prefix rivals
+        self._pending_since_s = 0.0
         self.last_frame: ScoreFrame | None = None
         self.evaluations = 0
 
@@ -172,6 +181,8 @@ class StreamingRecognizer:
             return None
         best = int(self._word_ids[np.argmax(smoothed[self._word_ids])])
         score, label = float(smoothed[best]), self.labels[best]
+        if self._pending is not None:
+            return self._settle(time_s, label, score)
         if score < settings.threshold:
             return None
         if last is not None:
@@ -180,9 +191,38 @@ class StreamingRecognizer:
                 return None
             if label == last.label and not self._released:
                 return None
+        if self.rivals.get(label) and settings.prefix_wait_ms > 0:
+            self._pending, self._pending_since_s = Detection(time_s, label, score), time_s
+            return None
+        return self._detect(time_s, label, score)
+
+    def _settle(self, time_s: float, label: str, score: float) -> Detection | None:
+        """While a word waits for its prefix rivals, keep the strongest of them; decide when the wait ends."""
+        pending = self._pending
+        if score > pending.confidence and (label == pending.label or label in self.rivals[pending.label]):
+            pending = self._pending = Detection(pending.time_s, label, score)
+        if (time_s - self._pending_since_s) * 1000.0 + 1e-6 < self.settings.prefix_wait_ms:
+            return None
+        self._pending = None
+        return self._detect(time_s, pending.label, pending.confidence)
+
+    def _detect(self, time_s: float, label: str, score: float) -> Detection:
         self._last_detection = Detection(time_s, label, score)
         self._released = False
         return self._last_detection
+
+
+def prefix_rivals(labels: list[str]) -> dict[str, set[str]]:
+    """For each word, the other words that start the same way: the same first word of a phrase
+    ("lights on", "lights off") or the same first SHARED_PREFIX_LETTERS letters."""
+    words = [label for label in labels if label not in BACKGROUND_LABELS]
+
+    def share_start(a: str, b: str) -> bool:
+        if " " in a and " " in b and a.split()[0] == b.split()[0]:
+            return True
+        return len(a) >= SHARED_PREFIX_LETTERS and a[:SHARED_PREFIX_LETTERS] == b[:SHARED_PREFIX_LETTERS]
+
+    return {a: {b for b in words if b != a and share_start(a.lower(), b.lower())} for a in words}
 
 
 def iter_blocks(samples: np.ndarray, block_samples: int) -> Iterator[np.ndarray]:
