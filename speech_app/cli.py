@@ -54,8 +54,14 @@ def add_train_parser(sub) -> None:
     p.add_argument("--out", type=Path, required=True, metavar="MODEL.safetensors")
     p.add_argument("--epochs", type=int, help="default 40; 15 when training from text alone (--synth, "
                                                "no DATA_DIR), which must finish in minutes on a laptop")
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--learning-rate", type=float, default=2e-3)
+    p.add_argument("--recipe", choices=("auto", "custom", "dataset"), default="auto",
+                   help="custom: the few-takes recipe (fine-tune the shipped model for --steps on the takes, "
+                        "synthetic speech of the words and the bundled negatives; estimate by rotation); "
+                        "dataset: epochs with validation and early stopping, for a large dataset; "
+                        "auto (default): dataset for Speech Commands folders, custom otherwise")
+    p.add_argument("--steps", type=int, help="custom recipe: training batches (default 160)")
+    p.add_argument("--batch-size", type=int, help="default 128; 48 in the custom recipe")
+    p.add_argument("--learning-rate", type=float, help="default 0.002; 0.001 in the custom recipe")
     p.add_argument("--patience", type=int, help="epochs without improvement before stopping (default 8; 5 from text alone)")
     p.add_argument("--steps-per-epoch", type=int, help="batches per epoch (default: one pass over the data)")
     p.add_argument("--window-seconds", type=float, help="input window (default: chosen from the data)")
@@ -63,8 +69,9 @@ def add_train_parser(sub) -> None:
                                                    "that of the starting model)")
     p.add_argument("--layers", type=int, help="LSTM layers (default 2; when fine-tuning, that of the starting model)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--speed-perturb", type=float, default=0.0, metavar="R",
-                   help="play each training clip at a random speed in [1-R, 1+R] (pitch follows), e.g. 0.1")
+    p.add_argument("--speed-perturb", type=float, metavar="R",
+                   help="play each training clip at a random speed in [1-R, 1+R] (pitch follows); "
+                        "default 0, 0.15 in the custom recipe")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint next to --out")
     p.add_argument("--report-dir", type=Path, help="default: <out>_report/ next to the model")
@@ -79,7 +86,8 @@ def add_train_parser(sub) -> None:
                         "(measures what synthetic speech alone is worth)")
     g.add_argument("--synth", action="store_true",
                    help="synthesize speech for --words (and filler words for _unknown_) with the installed engines")
-    g.add_argument("--synth-per-word", type=int, default=200, metavar="N")
+    g.add_argument("--synth-per-word", type=int, metavar="N", help="default 200; 150 in the custom recipe")
+    g.add_argument("--no-synth", action="store_true", help="custom recipe: no synthetic speech (it is on by default)")
     g.add_argument("--synth-engines", default="auto", metavar="E", help="as `speech-app synth --engines`")
     g.add_argument("--init-from", default="auto", metavar="MODEL",
                    help="fine-tune from this model file ('shipped': the shipped model; 'none': from scratch; "
@@ -242,10 +250,14 @@ def run_train(args) -> int:
         raise UsageError("--synth needs --words: the words to synthesize")
     if not 0.0 <= args.speed_perturb < 0.5:
         raise UsageError(f"--speed-perturb must be in [0, 0.5), not {args.speed_perturb}")
+    if resolve_recipe(args) == "custom":
+        return run_custom_train(args, words)
+    args.speed_perturb = args.speed_perturb or 0.0
+    args.synth_per_word = args.synth_per_word or 200
     text_only = args.synth and not args.data_dirs
     epochs = args.epochs or (TEXT_ONLY_EPOCHS if text_only else DEFAULT_EPOCHS)
     patience = args.patience or (TEXT_ONLY_PATIENCE if text_only else DEFAULT_PATIENCE)
-    config = TrainConfig(epochs=epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
+    config = TrainConfig(epochs=epochs, batch_size=args.batch_size or 128, learning_rate=args.learning_rate or 2e-3,
                          patience=patience, seed=args.seed, device=args.device,
                          window_seconds=args.window_seconds, steps_per_epoch=args.steps_per_epoch,
                          synthetic_share=args.synthetic_share, augment=AugmentConfig(speed=args.speed_perturb))
@@ -264,6 +276,71 @@ def run_train(args) -> int:
     except (FileNotFoundError, ValueError, ModelFileError) as err:
         raise UsageError(str(err)) from None
     return EXIT_OK
+
+
+def resolve_recipe(args) -> str:
+    """auto: the dataset recipe for Speech Commands folders, the custom-word recipe for folders of takes."""
+    from .dataset import is_speech_commands_layout
+
+    if args.recipe != "auto":
+        return args.recipe
+    if args.synthetic or any(d.is_dir() and is_speech_commands_layout(d) for d in args.data_dirs):
+        return "dataset"
+    return "custom"
+
+
+def run_custom_train(args, words: list[str] | None) -> int:
+    """The few-takes recipe (speech_app.custom_words): settings from the starting model, a fixed budget
+    of steps, built-in negatives, and an estimate of what to expect printed at the end."""
+    from .custom_words import CustomWordsRecipe, train_custom_words, with_overrides
+    from .dataset import default_words
+    from .modelfile import ModelFileError
+    from .train import starting_settings
+
+    for flag, value in (("--epochs", args.epochs), ("--patience", args.patience), ("--resume", args.resume),
+                        ("--synthetic", args.synthetic), ("--holdout-real", args.holdout_real),
+                        ("--steps-per-epoch", args.steps_per_epoch)):
+        if value:
+            raise UsageError(f"{flag} belongs to --recipe dataset; the custom recipe trains for --steps")
+    if args.init_from == "none":
+        raise UsageError("the custom recipe fine-tunes a model; give --init-from MODEL, or --recipe dataset")
+    recipe = with_overrides(CustomWordsRecipe(), steps=args.steps, batch_size=args.batch_size,
+                            learning_rate=args.learning_rate, speed=args.speed_perturb,
+                            synth_per_word=args.synth_per_word, seed=args.seed, device=args.device)
+    explicit = {k: v for k, v in (("hidden_size", args.hidden_size), ("num_layers", args.layers)) if v is not None}
+    try:
+        words = words or default_words(args.data_dirs)
+        init_from = starting_model("shipped" if args.init_from == "auto" else args.init_from, True)
+        starting_settings(init_from, explicit)
+        if args.window_seconds not in (None, init_from.features.clip_seconds):
+            raise UsageError(f"--window-seconds {args.window_seconds} does not match the starting model "
+                             f"({init_from.features.clip_seconds}); leave it out")
+        synthetic = None if args.no_synth else synthesize_custom(args, words, recipe)
+        result = train_custom_words(args.data_dirs, words, args.out, recipe, init_from=init_from,
+                                    synthetic_dir=synthetic, report_dir=args.report_dir, progress=not args.quiet)
+    except (FileNotFoundError, ValueError, ModelFileError) as err:
+        raise UsageError(str(err)) from None
+    print(f"wrote {result.model_path} in {result.seconds:.0f} s")
+    if result.estimate is not None:
+        print("What to expect (estimated on takes and other speech held out by rotation):")
+        print("\n".join("  " + line for line in result.estimate.lines()))
+    for warning in result.warnings:
+        print(f"warning: {warning}")
+    return EXIT_OK
+
+
+def synthesize_custom(args, words: list[str], recipe) -> Path | None:
+    """The recipe's synthetic speech; without any TTS engine the takes train alone, with a warning."""
+    from .custom_words import synthesize_for_words
+    from .synth import NoEngineError, SynthUsageError
+
+    try:
+        return synthesize_for_words(words, recipe, engines=args.synth_engines, progress=not args.quiet)
+    except NoEngineError as err:
+        print(f"warning: no synthetic speech ({' '.join(str(err).split())})", file=sys.stderr)
+        return None
+    except SynthUsageError as err:
+        raise UsageError(str(err)) from None
 
 
 def synthesize_for(args, words: list[str]) -> Path:

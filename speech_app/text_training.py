@@ -30,16 +30,28 @@ def filler_words(words: list[str]) -> list[str]:
     return sorted({w for w in FILLER_WORDS if w not in taken})
 
 
+def near_miss_words(words: list[str]) -> list[str]:
+    """Near misses of every word (see negatives.near_misses), none of them a word or filler word."""
+    from .negatives import near_misses
+
+    fillers = set(filler_words(words))
+    return sorted({miss for w in words for miss in near_misses(w, words) if miss not in fillers})
+
+
 def synthesize_training_set(words: list[str], *, per_word: int = DEFAULT_CLIPS_PER_WORD, seed: int = 0,
                             engines: str = "auto", jobs: int | None = None, noise_files: list[Path] | None = None,
-                            progress: bool = True, cache_root: Path | None = None) -> Path:
-    """A folder of synthetic clips for `words` plus filler words (cached by the request)."""
+                            progress: bool = True, cache_root: Path | None = None, near_miss_clips: int = 0) -> Path:
+    """A folder of synthetic clips for `words` plus filler words and, with `near_miss_clips`, that many
+    clips of each near miss of each word (cached by the request)."""
     from .synth import synthesize_words
 
     fillers = filler_words(words)
+    misses = near_miss_words(words) if near_miss_clips else []
     request = {"words": list(words), "per_word": per_word, "seed": seed, "engines": engines,
                "fillers": fillers, "filler_clips": FILLER_CLIPS_PER_WORD,
                "noise": [str(p) for p in noise_files or []]}
+    if misses:  # older requests keep their keys (and their cached folders)
+        request.update(near_misses=misses, near_miss_clips=near_miss_clips)
     key = hashlib.sha1(json.dumps(request, sort_keys=True).encode()).hexdigest()[:16]
     folder = (cache_root or synth_cache_root()) / key
     done_marker = folder / ".complete.json"
@@ -47,5 +59,7 @@ def synthesize_training_set(words: list[str], *, per_word: int = DEFAULT_CLIPS_P
         return folder
     synthesize_words(words, folder, per_word, engines, seed, jobs, noise_files, progress)
     synthesize_words(fillers, folder, FILLER_CLIPS_PER_WORD, engines, seed + 1, jobs, noise_files, progress)
+    if misses:
+        synthesize_words(misses, folder, near_miss_clips, engines, seed + 2, jobs, noise_files, progress)
     done_marker.write_text(json.dumps(request, indent=2))
     return folder

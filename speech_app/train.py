@@ -54,6 +54,7 @@ class TrainConfig:
     spec_augment: bool = True
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     steps_per_epoch: int | None = None  # None: one pass over the training set
+    warmup_steps: int | None = None  # None: one epoch
 
 
 class TrainingCancelled(Exception):
@@ -240,6 +241,18 @@ class Trainer:
         self.step, self.epoch, self.best_accuracy, self.best_epoch = 0, 0, -1.0, 0
         self.best_state: dict | None = None
         self.history: list[dict] = []
+        self.initial_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+
+    def restart(self, steps: int, weights: np.ndarray) -> None:
+        """Start over from the weights the run began with, for one epoch of `steps` batches drawn by
+        `weights` (zero: never drawn). The custom-word recipe trains several models on one decoded set."""
+        self.model.load_state_dict(self.initial_state)
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=self.config.learning_rate,
+                                           weight_decay=self.config.weight_decay)
+        self.weights, self.draws = weights, steps * self.config.batch_size
+        self.steps_per_epoch = math.ceil(self.draws / self.dist.world / self.config.batch_size)
+        self.step, self.epoch, self.best_accuracy, self.best_epoch = 0, 0, -1.0, 0
+        self.best_state, self.history = None, []
 
     def _init_from(self, bundle: ModelBundle) -> None:
         """Fine-tune: take every encoder weight, and the head too when the labels are the same."""
@@ -279,7 +292,8 @@ class Trainer:
             logits = self.train_model(features)
             loss = F.cross_entropy(logits, targets, label_smoothing=cfg.label_smoothing)
             for group in self.optimizer.param_groups:
-                group["lr"] = cfg.learning_rate * lr_factor(self.step, total_steps, int(WARMUP_EPOCHS * self.steps_per_epoch))
+                warmup = cfg.warmup_steps if cfg.warmup_steps is not None else int(WARMUP_EPOCHS * self.steps_per_epoch)
+                group["lr"] = cfg.learning_rate * lr_factor(self.step, total_steps, warmup)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.max_clip_norm)
@@ -432,7 +446,8 @@ def evaluation_matrices(trainer: Trainer) -> dict[str, np.ndarray]:
     return matrices
 
 
-def finish(trainer: Trainer, data_dirs: list[Path], synthetic_dirs: list[Path], out_path: Path, report_dir: Path) -> None:
+def finish(trainer: Trainer, data_dirs: list[Path], synthetic_dirs: list[Path], out_path: Path, report_dir: Path,
+           extra_info: dict | None = None) -> None:
     """Evaluate the best weights, write the report and the model file (with its metrics inside)."""
     matrices = evaluation_matrices(trainer)
     summary = write_report(report_dir, trainer.index.labels, matrices, trainer.history,
@@ -449,7 +464,9 @@ def finish(trainer: Trainer, data_dirs: list[Path], synthetic_dirs: list[Path], 
                     for split, v in summary.items() if split != "history"},
         "parameters": count_parameters(trainer.model),
         "flops_per_clip": flops_per_clip(trainer.model_config, trainer.features.n_frames),
+        **(extra_info or {}),
     }
     save_model(out_path, ModelBundle(trainer.model.cpu(), trainer.index.labels, trainer.features, info))
-    log(f"wrote {out_path} and {report_dir}/ (best validation accuracy {trainer.best_accuracy:.4f} "
-        f"at epoch {trainer.best_epoch})", trainer.dist)
+    validated = len(trainer.splits["validation"][1]) > 0
+    log(f"wrote {out_path} and {report_dir}/" + (f" (best validation accuracy {trainer.best_accuracy:.4f} "
+        f"at epoch {trainer.best_epoch})" if validated else ""), trainer.dist)

@@ -15,9 +15,11 @@ from test_streaming import tone_word
 from speech_app.audio import SAMPLE_RATE, write_wav
 from speech_app.gui import custom_tab
 from speech_app.gui.services import load_command_classifier
-from speech_app.train import TrainConfig
+from speech_app.custom_words import CustomWordsRecipe
 
-TINY_TRAINING = TrainConfig(epochs=1, steps_per_epoch=2, batch_size=8, device="cpu")
+# two rotation runs of one batch, then two batches: the recipe's shape at a test's size
+TINY_RECIPE = CustomWordsRecipe(steps=2, batch_size=8, warmup_steps=1, estimate_folds=2, estimate_steps=1,
+                                near_miss_clips=1, device="cpu")
 TAKES_PER_WORD = 5
 TRAIN_WAIT_MS = 180_000  # data preparation, two steps, validation, the report: slow on a busy machine
 
@@ -49,7 +51,21 @@ def test_words_are_cleaned_and_listed_with_their_takes(custom_window):
     write_takes(window, ["music"])
     window.custom.refresh_takes()
     tree = window.custom.takes_tree
-    assert [tree.topLevelItem(i).text(0) for i in range(2)] == ["lights on  (0 takes)", f"music  ({TAKES_PER_WORD} takes)"]
+    assert [tree.topLevelItem(i).text(0) for i in range(2)] == [
+        f"lights on  (0 takes, {custom_tab.TAKES_MINIMUM} more needed)",
+        f"music  ({TAKES_PER_WORD} takes, {custom_tab.TAKES_ENOUGH - TAKES_PER_WORD} more would help)"]
+
+
+def test_typed_words_wait_for_a_clear_confirm_step(custom_window, qtbot):
+    window, _ = custom_window
+    tab = window.custom
+    tab.set_words("alpha")
+    qtbot.keyClicks(tab.words_edit, ", beta")
+    assert tab.words() == ["alpha", "beta"] and tab.takes_tree.topLevelItemCount() == 1  # not listed yet
+    assert tab.set_words_button.isEnabled() and "Use these words" in tab.countdown_label.text()
+    tab.set_words_button.click()
+    assert tab.takes_tree.topLevelItemCount() == 2 and not tab.set_words_button.isEnabled()
+    assert "2 words ready" in tab.countdown_label.text()
 
 
 def test_a_bad_word_is_explained(custom_window):
@@ -101,8 +117,8 @@ def test_train_see_the_evaluation_and_use_the_model_live(custom_window, qtbot):
     window.custom.set_words("alpha, beta")
     write_takes(window, ["alpha", "beta"])
     window.custom.refresh_takes()
-    panel.train_config = TINY_TRAINING
-    panel.fine_tune_check.setChecked(False)
+    panel.recipe = TINY_RECIPE
+    panel.synth_check.setChecked(False)
     batches = []
     panel.worker.batch_finished.connect(batches.append)
     panel.on_train_button_clicked()
@@ -110,15 +126,33 @@ def test_train_see_the_evaluation_and_use_the_model_live(custom_window, qtbot):
     qtbot.waitUntil(lambda: not panel.training, timeout=TRAIN_WAIT_MS)
     assert panel.trained_model is not None, panel.stage_label.text()
     assert panel.trained_model.is_file() and panel.trained_model.parent == window.data.models_dir
-    assert len(batches) == 2 and len(panel.chart.batches) == 2 and len(panel.chart.epochs) == 1
+    assert len(batches) == 2 * 1 + 2 and len(panel.chart.batches) == 2  # the chart follows the final run
     assert panel.progress.value() == panel.progress.maximum()
-    assert "accuracy" in panel.evaluation.toMarkdown()
+    expectation = panel.evaluation.toMarkdown()
+    assert "What to expect" in expectation
+    assert "held-out takes" in expectation and "Other speech ignored" in expectation
+    assert "validation" not in panel.stage_label.text() and "Estimate:" in panel.stage_label.text()
     assert panel.trained_model in window.custom.models.paths()
     panel.use_button.click()
     qtbot.waitUntil(lambda: window.live.model_path == panel.trained_model, timeout=WAIT_MS)
     assert window.tabs.currentWidget() is window.live
     assert window.live.confidence_bars.labels == ["_silence_", "_unknown_", "alpha", "beta"]
     assert window.batch.model_path == panel.trained_model
+
+
+def test_training_on_too_few_takes_asks_first(custom_window, monkeypatch):
+    window, _ = custom_window
+    panel = window.custom.training
+    window.custom.set_words("alpha")
+    write_takes(window, ["alpha"])
+    for extra in sorted(window.data.takes("alpha"))[custom_tab.TAKES_MINIMUM - 2 :]:
+        extra.unlink()  # three takes left
+    panel.synth_check.setChecked(False)
+    asked = []
+    monkeypatch.setattr(panel, "confirm_few_takes", lambda warnings: asked.append(warnings) or False)
+    assert panel.start_training(window.custom.words()) is False
+    assert "3 takes" in asked[0][0] and "Record more takes" in panel.stage_label.text()
+    assert not panel.training
 
 
 def test_training_without_takes_asks_for_them(custom_window):
@@ -135,8 +169,8 @@ def test_training_can_be_cancelled(custom_window, qtbot):
     panel = window.custom.training
     window.custom.set_words("alpha, beta")
     write_takes(window, ["alpha", "beta"])
-    panel.train_config = TrainConfig(epochs=50, steps_per_epoch=50, batch_size=8, device="cpu")
-    panel.fine_tune_check.setChecked(False)
+    panel.recipe = CustomWordsRecipe(steps=500, batch_size=8, estimate_folds=0, device="cpu")
+    panel.synth_check.setChecked(False)
     panel.start_training(window.custom.words())
     qtbot.waitUntil(lambda: len(panel.chart.batches) > 0, timeout=TRAIN_WAIT_MS)
     panel.cancel()
@@ -160,8 +194,7 @@ def test_train_words_from_text_alone(custom_window, qtbot, monkeypatch):
     window, _ = custom_window
     panel = window.custom.training
     window.custom.set_words("marvin")
-    panel.train_config = TINY_TRAINING
-    panel.fine_tune_check.setChecked(False)
+    panel.recipe = TINY_RECIPE
     panel.synth_check.setChecked(True)
     panel.synth_spin.setValue(3)
     stages = []
@@ -176,7 +209,8 @@ def test_train_words_from_text_alone(custom_window, qtbot, monkeypatch):
     [synthetic] = map(Path, meta["trained_on"]["synthetic"])
     assert synthetic.parent == window.data.synthetic_dir
     assert len(list((synthetic / "marvin").glob("*.wav"))) == 3
-    assert {p.name for p in synthetic.iterdir() if p.is_dir()} == {"marvin", "hello", "water", "paper"}
+    near = set(text_training.near_miss_words(["marvin"]))
+    assert near and {p.name for p in synthetic.iterdir() if p.is_dir()} == {"marvin", "hello", "water", "paper"} | near
     assert meta["trained_on"]["clips"]["training"]["_unknown_"] > 0
     clip_times = {p: p.stat().st_mtime_ns for p in synthetic.rglob("*.wav")}
     stages.clear()

@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (QDoubleSpinBox, QGroupBox, QHBoxLayout, QHeaderVi
                                QSplitter, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
 
 from ..audio import SAMPLE_RATE, AudioDecodeError, load_audio
+from ..custom_words import TAKES_ENOUGH, TAKES_MINIMUM
 from .models_panel import ModelsPanel
 from .plots import LevelMeter
 from .services import AppServices
@@ -73,10 +74,22 @@ class CustomWordsTab(QWidget):
         box = QGroupBox("Words and takes")
         layout = QVBoxLayout(box)
         layout.addWidget(QLabel("Words to recognize, separated by commas:"))
+        words_row = QHBoxLayout()
         self.words_edit = QLineEdit()
         self.words_edit.setPlaceholderText("lights on, lights off, music")
-        self.words_edit.editingFinished.connect(self.on_words_edit_editing_finished)
-        layout.addWidget(self.words_edit)
+        self.words_edit.returnPressed.connect(self.on_words_edit_editing_finished)
+        self.words_edit.textEdited.connect(self.on_words_edit_text_edited)
+        self.set_words_button = QPushButton("Use these words")
+        self.set_words_button.setToolTip("Lists the words below, ready for takes (Enter does the same)")
+        self.set_words_button.setEnabled(False)
+        self.set_words_button.clicked.connect(self.on_words_edit_editing_finished)
+        words_row.addWidget(self.words_edit, 1)
+        words_row.addWidget(self.set_words_button)
+        layout.addLayout(words_row)
+        self.takes_hint = QLabel(f"Record at least {TAKES_MINIMUM} takes of each word; {TAKES_ENOUGH}, from a few "
+                                 f"voices and distances, is enough.")
+        self.takes_hint.setWordWrap(True)
+        layout.addWidget(self.takes_hint)
         self.takes_tree = QTreeWidget()
         self.takes_tree.setHeaderLabels(["Word / take", "Seconds"])
         self.takes_tree.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
@@ -131,7 +144,7 @@ class CustomWordsTab(QWidget):
         self.takes_tree.clear()
         for word in self.words():
             takes = self.data.takes(word)
-            parent = QTreeWidgetItem([f"{word}  ({len(takes)} takes)", ""])
+            parent = QTreeWidgetItem([f"{word}  ({len(takes)} takes{take_advice(len(takes))})", ""])
             parent.setData(0, WORD_ROLE, word)
             for path in takes:
                 child = QTreeWidgetItem([path.name, f"{_duration_s(path):.2f}"])
@@ -208,15 +221,27 @@ class CustomWordsTab(QWidget):
         self.training.shutdown()
 
     # -- slots ------------------------------------------------------------------------------------
+    @Slot(str)
+    def on_words_edit_text_edited(self, text: str) -> None:
+        """Typed but not yet used: say how to use them."""
+        changed = text != str(self.settings.value("custom/words", ""))
+        self.set_words_button.setEnabled(changed)
+        if changed:
+            self.countdown_label.setText("Press Use these words (or Enter) to list the words for recording.")
+
     @Slot()
     def on_words_edit_editing_finished(self) -> None:
         try:
-            clean_words(self.words_edit.text())
+            words = clean_words(self.words_edit.text())
         except ValueError as err:
             self.countdown_label.setText(str(err))
             return
         self.settings.setValue("custom/words", self.words_edit.text())
+        self.set_words_button.setEnabled(False)
         self.refresh_takes()
+        if words:
+            self.countdown_label.setText(f"{len(words)} word{'s' * (len(words) != 1)} ready: select one, "
+                                         f"then press Record take.")
 
     @Slot()
     def on_delete_button_clicked(self) -> None:
@@ -270,6 +295,15 @@ class CustomWordsTab(QWidget):
         has_take = self.selected_take() is not None
         self.play_button.setEnabled(has_take)
         self.delete_button.setEnabled(has_take)
+
+
+def take_advice(count: int) -> str:
+    """After a word's take count: how far it is from enough."""
+    if count < TAKES_MINIMUM:
+        return f", {TAKES_MINIMUM - count} more needed"
+    if count < TAKES_ENOUGH:
+        return f", {TAKES_ENOUGH - count} more would help"
+    return ", enough"
 
 
 def _duration_s(path: Path) -> float:

@@ -9,18 +9,29 @@ from typing import Callable
 
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtGui import QPixmap
-from PySide6.QtWidgets import (QCheckBox, QGroupBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QSpinBox,
-                               QSplitter, QTextBrowser, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QCheckBox, QGroupBox, QHBoxLayout, QLabel, QMessageBox, QProgressBar, QPushButton,
+                               QSpinBox, QSplitter, QTextBrowser, QVBoxLayout, QWidget)
 
-from ..train import TrainConfig
+from ..custom_words import TAKES_ENOUGH, TAKES_MINIMUM, CustomWordsRecipe, Estimate, take_warnings
 from .plots import TrainingChart
 from .userdata import DataFolder
 from .workers import TrainingJob, TrainingWorker, WorkerThread
 
-GUI_TRAIN_CONFIG = TrainConfig(epochs=20, batch_size=32, patience=5, device="auto")  # a few minutes on a laptop
-SYNTH_PER_WORD_DEFAULT = 100
+SYNTH_PER_WORD_DEFAULT = CustomWordsRecipe().synth_per_word
 SYNTH_PER_WORD_MAX = 2000
 CONFUSION_IMAGE_WIDTH = 360  # pixels
+
+
+def expectation_summary(estimate: Estimate | None) -> str:
+    """One line for the status bar: the estimate, never a validation figure on a few clips."""
+    if estimate is None:
+        return ""
+    parts = []
+    if estimate.word_accuracy is not None:
+        parts.append(f"expect about {estimate.word_accuracy:.0%} of your words recognized")
+    if estimate.rejection is not None:
+        parts.append(f"{estimate.rejection:.0%} of other speech ignored")
+    return ("Estimate: " + ", ".join(parts) + ".") if parts else ""
 
 
 def synth_available() -> bool:
@@ -41,8 +52,8 @@ class TrainingPanel(QGroupBox):
         super().__init__("Train", parent)
         self.data = data
         self.words_provider = words_provider  # the words typed in the Custom words tab
-        self.train_config = GUI_TRAIN_CONFIG
-        self.base_model: Path | None = None  # the model to fine-tune from (the one in use)
+        self.recipe = CustomWordsRecipe()  # the recipe of `speech-app train` on takes
+        self.base_model: Path | None = None  # the model in use: the start when the box is ticked
         self.trained_model: Path | None = None
         self.training = False
         self._build()
@@ -60,9 +71,13 @@ class TrainingPanel(QGroupBox):
         layout = QVBoxLayout(self)
         options = QHBoxLayout()
         self.fine_tune_check = QCheckBox("Start from the model in use")
-        self.fine_tune_check.setChecked(True)
-        self.fine_tune_check.setToolTip("Fine-tuning needs far fewer takes than training from scratch")
+        self.fine_tune_check.setChecked(False)
+        self.fine_tune_check.setToolTip("Otherwise training starts from the shipped model, which already "
+                                        "knows many real voices")
         self.synth_check = QCheckBox("Add synthetic speech:")
+        self.synth_check.setChecked(True)
+        self.synth_check.setToolTip("Speech of your words, of other words and of near misses by the installed "
+                                    "speech synthesizers: helps most with few takes")
         self.synth_spin = QSpinBox()
         self.synth_spin.setRange(1, SYNTH_PER_WORD_MAX)
         self.synth_spin.setValue(SYNTH_PER_WORD_DEFAULT)
@@ -84,7 +99,9 @@ class TrainingPanel(QGroupBox):
         options.addWidget(self.cancel_button)
         layout.addLayout(options)
         self.progress = QProgressBar()
-        self.stage_label = QLabel("Record a few takes of each word, then train.")
+        self.stage_label = QLabel(f"Record at least {TAKES_MINIMUM} takes of each word ({TAKES_ENOUGH} from a few "
+                                  f"voices is enough), then train.")
+        self.stage_label.setWordWrap(True)
         layout.addWidget(self.stage_label)
         layout.addWidget(self.progress)
         splitter = QSplitter(Qt.Orientation.Horizontal)
@@ -98,7 +115,7 @@ class TrainingPanel(QGroupBox):
         layout = QVBoxLayout(box)
         layout.setContentsMargins(0, 0, 0, 0)
         self.evaluation = QTextBrowser()
-        self.evaluation.setPlaceholderText("The evaluation of the new model appears here.")
+        self.evaluation.setPlaceholderText("What to expect from the new model appears here.")
         self.confusion_image = QLabel()
         self.confusion_image.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.use_button = QPushButton("Use in Live tab")
@@ -112,12 +129,16 @@ class TrainingPanel(QGroupBox):
     # -- public actions ---------------------------------------------------------------------------
     def start_training(self, words: list[str]) -> bool:
         missing = [w for w in words if not self.data.takes(w)]
-        if not words or (missing and not self.synth_check.isChecked()):
+        synth = self.synth_spin.value() if self.synth_check.isChecked() and self.synth_check.isEnabled() else 0
+        if not words or (missing and not synth):
             self.stage_label.setText(f"Record takes first: none yet for {', '.join(missing) or 'any word'}")
             return False
+        warnings = take_warnings({w: len(self.data.takes(w)) for w in words}, bool(synth))
+        if warnings and not self.confirm_few_takes(warnings):
+            self.stage_label.setText(f"Record more takes: {TAKES_MINIMUM} of each word at least, {TAKES_ENOUGH} is enough.")
+            return False
         out_path = self.data.new_model_path(words)
-        synth = self.synth_spin.value() if self.synth_check.isChecked() and self.synth_check.isEnabled() else 0
-        job = TrainingJob(words, self.data.training_dirs(), out_path, self.train_config,
+        job = TrainingJob(words, self.data.training_dirs(), out_path, self.recipe,
                           init_from=self.base_model if self.fine_tune_check.isChecked() else None,
                           synth_per_word=synth, synth_root=self.data.synthetic_dir)
         self.training, self.trained_model = True, None
@@ -131,6 +152,13 @@ class TrainingPanel(QGroupBox):
         self.stage_label.setText("Preparing the data...")
         self.training_requested.emit(job)
         return True
+
+    def confirm_few_takes(self, warnings: list[str]) -> bool:
+        """Ask before training on too few takes; the answer is the user's."""
+        answer = QMessageBox.question(
+            self, "Few takes", "\n".join(warnings) + "\n\nTrain anyway? (Train measures what to expect, "
+            "so you can record more and train again.)")
+        return answer == QMessageBox.StandardButton.Yes
 
     @Slot()
     def cancel(self) -> None:
@@ -153,14 +181,17 @@ class TrainingPanel(QGroupBox):
 
     @Slot(str)
     def on_worker_stage_changed(self, stage: str) -> None:
-        self.stage_label.setText(stage.capitalize() + "...")
+        self._stage = stage.capitalize()
+        self.stage_label.setText(self._stage + "...")
+        if stage == "training":  # the chart follows the final run, not the estimate's short ones
+            self.chart.clear_points()
 
     @Slot(dict)
     def on_worker_batch_finished(self, info: dict) -> None:
-        total = self.train_config.epochs * info["batches"]
-        self.progress.setRange(0, total)
-        self.progress.setValue((info["epoch"] - 1) * info["batches"] + info["batch"])
-        self.stage_label.setText(f"Epoch {info['epoch']}: loss {info['loss']:.3f}, accuracy {info['accuracy']:.1%}")
+        self.progress.setRange(0, info["batches"])
+        self.progress.setValue(info["batch"])
+        self.stage_label.setText(f"{getattr(self, '_stage', 'Training')}: batch {info['batch']} of {info['batches']}, "
+                                 f"loss {info['loss']:.3f}")
         self.chart.add_batch(info)
         self.chart.refresh()
 
@@ -170,11 +201,11 @@ class TrainingPanel(QGroupBox):
 
     @Slot(object)
     def on_worker_training_finished(self, result) -> None:
-        self._finish(f"Trained: validation accuracy {result.val_accuracy:.1%} (best epoch {result.best_epoch})")
+        self._finish(f"Trained in {result.seconds:.0f} s. " + expectation_summary(result.estimate))
         self.progress.setValue(self.progress.maximum())
         self.trained_model = Path(result.model_path)
         self.use_button.setEnabled(True)
-        self.show_evaluation(Path(result.report_dir))
+        self.show_estimate(result.estimate, result.warnings)
         self.model_trained.emit(self.trained_model)
 
     @Slot(str)
@@ -193,6 +224,15 @@ class TrainingPanel(QGroupBox):
         self.cancel_button.setEnabled(False)
         self.stage_label.setText(message)
         self.status_text_changed.emit(message)
+
+    def show_estimate(self, estimate: Estimate | None, warnings: list[str]) -> None:
+        """What the user can expect, measured on held-out takes and unseen speakers of other words."""
+        lines = ["**What to expect** (each take and each speaker of other words held out once while a "
+                 "short run trained on the rest):", ""]
+        lines += [f"- {line.strip()}" for line in (estimate.lines() if estimate else ["No estimate was made."])]
+        lines += [""] + [f"**Warning:** {w}" for w in warnings]
+        self.evaluation.setMarkdown("\n".join(lines))
+        self.confusion_image.clear()
 
     def show_evaluation(self, report_dir: Path) -> None:
         """The report's figures: accuracy per split and recall per word, and the confusion matrix."""

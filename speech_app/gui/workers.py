@@ -237,9 +237,9 @@ class TrainingJob:
     words: list[str]
     data_dirs: list[Path]
     out_path: Path
-    config: object  # train.TrainConfig
-    init_from: Path | None = None  # fine-tune this model's encoder; None: from scratch
-    synth_per_word: int = 0  # synthetic clips to add per word (0: none)
+    recipe: object  # custom_words.CustomWordsRecipe: the same recipe as `speech-app train` on takes
+    init_from: Path | None = None  # the model to start from; None: the shipped model
+    synth_per_word: int = 0  # synthetic clips per word, with filler words and near misses (0: none)
     synth_root: Path | None = None  # where synthetic sets are kept (one folder per request, reused)
 
 
@@ -247,7 +247,7 @@ class TrainingWorker(QObject):
     stage_changed = Signal(str)
     batch_finished = Signal(dict)  # {"epoch", "batch", "batches", "loss", "accuracy"}
     epoch_finished = Signal(dict)  # the history entry: train/val loss and accuracy
-    training_finished = Signal(object)  # TrainResult
+    training_finished = Signal(object)  # custom_words.CustomWordsResult
     training_failed = Signal(str)
     training_cancelled = Signal()
 
@@ -260,23 +260,20 @@ class TrainingWorker(QObject):
 
     @Slot(object)
     def train(self, job: TrainingJob) -> None:
-        from ..train import TrainHooks, TrainingCancelled, checkpoint_path, train
+        from ..custom_words import train_custom_words
+        from ..modelfile import load_model
+        from ..train import TrainHooks, TrainingCancelled, checkpoint_path
 
         self.stop_requested.clear()
         torch.set_num_threads(DEFAULT_TORCH_THREADS)
         job.out_path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            synthetic_dirs = [self._synthesize(job)] if job.synth_per_word and job.synth_root is not None else []
-            init_from = None
-            if job.init_from is not None:
-                from ..modelfile import load_model
-
-                init_from = load_model(job.init_from)
-            self.stage_changed.emit("training")
+            synthetic = self._synthesize(job) if job.synth_per_word and job.synth_root is not None else None
             hooks = TrainHooks(on_batch=self.batch_finished.emit, on_epoch=self.epoch_finished.emit,
                                should_stop=self.stop_requested.is_set)
-            result = train(job.data_dirs, job.out_path, job.words, job.config, init_from=init_from,
-                           progress=False, hooks=hooks, synthetic_dirs=synthetic_dirs)
+            result = train_custom_words(job.data_dirs, job.words, job.out_path, job.recipe,
+                                        init_from=load_model(job.init_from), synthetic_dir=synthetic,
+                                        progress=False, hooks=hooks, on_stage=self.stage_changed.emit)
         except TrainingCancelled:
             checkpoint_path(job.out_path).unlink(missing_ok=True)
             self.training_cancelled.emit()
@@ -288,12 +285,15 @@ class TrainingWorker(QObject):
         self.training_finished.emit(result)
 
     def _synthesize(self, job: TrainingJob) -> Path:
-        """The words' synthetic speech plus filler words for `_unknown_`, as `train --synth` makes them;
-        a set made before for the same words is reused. Synthetic clips only train where takes exist."""
-        from ..text_training import synthesize_training_set
+        """The words' synthetic speech plus filler words and near misses for `_unknown_`, as `speech-app
+        train` makes them; a set made before for the same words is reused."""
+        from dataclasses import replace
+
+        from ..custom_words import synthesize_for_words
 
         self.stage_changed.emit(f"synthesizing {job.synth_per_word} clips per word")
-        return synthesize_training_set(job.words, per_word=job.synth_per_word, progress=False, cache_root=job.synth_root)
+        return synthesize_for_words(job.words, replace(job.recipe, synth_per_word=job.synth_per_word),
+                                    progress=False, cache_root=job.synth_root)
 
 
 class TakeRecorder(QObject):

@@ -1,0 +1,317 @@
+"""Custom words from a few takes: the one recipe behind `speech-app train` on folders of takes (or
+`--words ... --synth` alone) and the GUI's Custom words tab.
+
+A handful of takes cannot train a speech model, but they can steer one that already knows real
+voices. The recipe:
+- starts from the shipped model (its encoder, its feature and model settings);
+- trains on the takes, synthetic speech of the same words, and negatives: the bundled real clips
+  of other words, synthetic filler words and near misses of each word (`_unknown_`), and noise
+  (`_silence_`), with every draw augmented (speed, shift, gain, noise, SpecAugment);
+- for a fixed budget of steps, with no early stopping: 1-3 validation clips would decide nothing;
+- and estimates what the user will get by rotation: each take, and each bundled negative speaker,
+  is held out once while a short run trains on the rest.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .audio import is_audio_file
+from .augment import AugmentConfig
+from .dataset import SILENCE_LABEL, UNKNOWN_LABEL, DatasetIndex, Example, speaker_of, word_folders
+from .negatives import bundled_noise, bundled_speech
+
+TAKES_MINIMUM = 5  # per word: fewer and the warning says the model will be unreliable
+TAKES_ENOUGH = 20  # per word: more takes still help, but little
+ESTIMATE_SEED_OFFSET = 7919  # the estimate's runs draw other batches than the final run
+
+# what each training draw is: a class's share of the draws is split among these groups
+TAKE, SYNTH_WORD, SILENCE, REAL_NEGATIVE, FILLER, NEAR_MISS = range(6)
+
+
+@dataclass(frozen=True)
+class CustomWordsRecipe:
+    steps: int = 160  # batches of the final model (measured: about 35 s on a laptop's two cores)
+    batch_size: int = 48
+    learning_rate: float = 1e-3  # fine-tuning: half the rate of training from scratch
+    warmup_steps: int = 16
+    speed: float = 0.15  # each draw is played at a random speed in [1 - this, 1 + this]
+    synth_per_word: int = 150  # synthetic clips of each word (0: none)
+    near_miss_clips: int = 12  # synthetic clips of each near miss of each word
+    silence_share: float = 0.10  # of all draws
+    unknown_share: float = 0.35  # of all draws; the words share the rest equally
+    synthetic_share: float = 0.4  # of a word's draws, when it has takes (all of them when it has none)
+    near_miss_share: float = 0.2  # of the `_unknown_` draws
+    filler_share: float = 0.3  # of the `_unknown_` draws: synthetic filler words; the rest are real clips
+    estimate_folds: int = 3  # 0: no estimate
+    estimate_steps: int = 60  # batches of each of the estimate's runs
+    seed: int = 0
+    device: str = "auto"
+
+
+@dataclass
+class Estimate:
+    """What the user can expect, measured on takes and real negatives held out by rotation."""
+
+    per_word: dict[str, list[int]]  # word -> [held-out takes recognized, held-out takes]
+    false_accepts: list[int]  # [held-out real clips of other words taken for a word, such clips]
+    folds: int
+    steps: int
+
+    @property
+    def word_accuracy(self) -> float | None:
+        right, total = (sum(v[i] for v in self.per_word.values()) for i in (0, 1))
+        return right / total if total else None
+
+    @property
+    def rejection(self) -> float | None:
+        accepted, total = self.false_accepts
+        return 1.0 - accepted / total if total else None
+
+    def lines(self) -> list[str]:
+        """The estimate in words, one line per figure."""
+        lines = []
+        if self.word_accuracy is None:
+            lines.append("Takes recognized: unknown (no takes to hold out; record some to measure it)")
+        else:
+            lines.append(f"Takes recognized: {self.word_accuracy:.0%} of held-out takes")
+            lines += [f"  {word}: {right}/{total}" for word, (right, total) in self.per_word.items() if total]
+        if self.rejection is not None:
+            accepted, total = self.false_accepts
+            lines.append(f"Other speech ignored: {self.rejection:.0%} ({accepted} of {total} clips of other words "
+                         f"from unseen speakers were taken for one of the words)")
+        return lines
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "word_accuracy": self.word_accuracy, "rejection": self.rejection,
+                "method": f"{self.folds}-fold rotation over takes and bundled negative speakers, "
+                          f"{self.steps} steps per run"}
+
+
+@dataclass
+class CustomWordsResult:
+    model_path: Path
+    report_dir: Path
+    estimate: Estimate | None
+    warnings: list[str]
+    seconds: float
+    history: list[dict] = field(default_factory=list)
+
+
+def collect_takes(take_dirs: list[Path], words: list[str]) -> dict[str, list[Path]]:
+    """The takes of each word in `take_dirs` (folders named for the words; any file names)."""
+    takes: dict[str, list[Path]] = {word: [] for word in words}
+    for folder in take_dirs:
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise FileNotFoundError(f"{folder}: no such data folder")
+        for word, files in word_folders(folder).items():
+            if word in takes:
+                takes[word] += [f for f in files if is_audio_file(f)]
+    return takes
+
+
+def take_warnings(counts: dict[str, int], synthetic: bool) -> list[str]:
+    """What to tell a user before training on too few takes."""
+    warnings = []
+    for word, n in counts.items():
+        if n == 0 and not synthetic:
+            warnings.append(f"{word!r} has no takes and no synthetic speech: it cannot be learned")
+        elif n < TAKES_MINIMUM:
+            warnings.append(f"{word!r} has {n} take{'s' * (n != 1)}: expect mistakes; {TAKES_MINIMUM} is the "
+                            f"minimum, {TAKES_ENOUGH} from a few voices is enough")
+    return warnings
+
+
+def build_custom_index(takes: dict[str, list[Path]], synthetic_dir: Path | None) -> tuple[DatasetIndex, np.ndarray]:
+    """Every clip the recipe trains on, all in the training split, and the group of each
+    (TAKE, SYNTH_WORD, ...). Validation stays empty: the estimate holds clips out instead."""
+    words = list(takes)
+    examples: list[Example] = []
+    groups: list[int] = []
+
+    def add(path, label, word, source, group):
+        examples.append(Example(str(path) if path else None, label, "training", word, source))
+        groups.append(group)
+
+    for word, files in takes.items():
+        for path in files:
+            add(path, word, word, "real", TAKE)
+    if synthetic_dir is not None:
+        from .text_training import filler_words
+
+        fillers = set(filler_words(words))
+        for folder, files in word_folders(Path(synthetic_dir)).items():
+            label = folder if folder in takes else UNKNOWN_LABEL
+            group = SYNTH_WORD if folder in takes else (FILLER if folder in fillers else NEAR_MISS)
+            for path in files:
+                add(path, label, folder, "synthetic", group)
+    for word, files in bundled_speech(exclude_words=words).items():
+        for path in files:
+            add(path, UNKNOWN_LABEL, word, "real", REAL_NEGATIVE)
+    n_silence = max(20, max((len(f) for f in takes.values()), default=0))
+    for _ in range(n_silence):
+        add(None, SILENCE_LABEL, SILENCE_LABEL, "real", SILENCE)
+    labels = [SILENCE_LABEL, UNKNOWN_LABEL] + words
+    return DatasetIndex(labels, examples, bundled_noise()), np.array(groups)
+
+
+def draw_weights(labels: np.ndarray, groups: np.ndarray, n_words: int, recipe: CustomWordsRecipe,
+                 held_out: np.ndarray | None = None) -> np.ndarray:
+    """Draw weight of each clip: `_silence_` and `_unknown_` get their shares of the draws, the words
+    share the rest; inside a class each group gets its share, split evenly among its clips.
+    Held-out clips get no weight (a group left empty passes its share to the others)."""
+    usable = np.ones(len(labels), bool) if held_out is None else ~held_out
+    word_share = (1.0 - recipe.silence_share - recipe.unknown_share) / max(1, n_words)
+    unknown_groups = {NEAR_MISS: recipe.near_miss_share, FILLER: recipe.filler_share,
+                      REAL_NEGATIVE: 1.0 - recipe.near_miss_share - recipe.filler_share}
+    weights = np.zeros(len(labels))
+    for class_id in np.unique(labels):
+        in_class = usable & (labels == class_id)
+        if class_id == 0:
+            shares, mass = {SILENCE: 1.0}, recipe.silence_share
+        elif class_id == 1:
+            shares, mass = unknown_groups, recipe.unknown_share
+        else:
+            shares, mass = {TAKE: 1.0 - recipe.synthetic_share, SYNTH_WORD: recipe.synthetic_share}, word_share
+        present = {g: s for g, s in shares.items() if (in_class & (groups == g)).any()}
+        for group, share in present.items():
+            rows = in_class & (groups == group)
+            weights[rows] = mass * share / sum(present.values()) / rows.sum()
+    return weights
+
+
+def fold_of(examples: list[Example], groups: np.ndarray, folds: int, seed: int) -> np.ndarray:
+    """The fold (0..folds-1) in which each take and each bundled negative is held out; -1: never.
+
+    Takes of a word go round-robin in a shuffled order; negatives by speaker, so a speaker's clips
+    of several words are held out together."""
+    fold = np.full(len(examples), -1)
+    rng = np.random.default_rng(seed)
+    by_word: dict[str, list[int]] = {}
+    for row, (e, group) in enumerate(zip(examples, groups)):
+        if group == TAKE:
+            by_word.setdefault(e.word, []).append(row)
+    for rows in by_word.values():
+        for i, row in enumerate(rng.permutation(rows)):
+            fold[row] = i % folds
+    speakers = sorted({speaker_of(e.path) for e, g in zip(examples, groups) if g == REAL_NEGATIVE})
+    speaker_fold = {s: i % folds for i, s in enumerate(rng.permutation(speakers))}
+    for row, (e, group) in enumerate(zip(examples, groups)):
+        if group == REAL_NEGATIVE:
+            fold[row] = speaker_fold[speaker_of(e.path)]
+    return fold
+
+
+def train_config(recipe: CustomWordsRecipe, window_seconds: float):
+    from .train import TrainConfig
+
+    return TrainConfig(epochs=1, steps_per_epoch=recipe.steps, batch_size=recipe.batch_size,
+                       learning_rate=recipe.learning_rate, warmup_steps=recipe.warmup_steps, patience=1,
+                       seed=recipe.seed, device=recipe.device, window_seconds=window_seconds,
+                       augment=AugmentConfig(speed=recipe.speed))
+
+
+def estimate(trainer, groups: np.ndarray, recipe: CustomWordsRecipe,
+             on_stage: Callable[[str], None] | None = None) -> Estimate:
+    """Rotate: hold out one fold of takes and negative speakers, train a short run on the rest,
+    count what the held-out clips are taken for."""
+    from .train import evaluate_clips
+
+    clips, labels = trainer.splits["training"]
+    examples = trainer.index.split("training")
+    words = trainer.index.labels[2:]
+    fold = fold_of(examples, groups, recipe.estimate_folds, recipe.seed)
+    per_word = {word: [0, 0] for word in words}
+    false_accepts = [0, 0]
+    final_config = trainer.config
+    for k in range(recipe.estimate_folds):
+        if on_stage:
+            on_stage(f"estimating: run {k + 1} of {recipe.estimate_folds}")
+        held_out = fold == k
+        trainer.restart(recipe.estimate_steps, draw_weights(labels, groups, len(words), recipe, held_out))
+        trainer.config = replace(final_config, seed=final_config.seed + ESTIMATE_SEED_OFFSET + k)  # other draws
+        trainer.run_epoch()
+        rows = np.flatnonzero(held_out)
+        matrix = evaluate_clips(trainer.model, trainer.frontend, clips[rows], labels[rows], len(trainer.index.labels))[1]
+        for i, word in enumerate(words, start=2):
+            per_word[word][0] += int(matrix[i, i])
+            per_word[word][1] += int(matrix[i].sum())
+        false_accepts[0] += int(matrix[1, 2:].sum())
+        false_accepts[1] += int(matrix[1].sum())
+    trainer.config = final_config
+    return Estimate(per_word, false_accepts, recipe.estimate_folds, recipe.estimate_steps)
+
+
+def train_custom_words(take_dirs: list[Path], words: list[str], out_path: Path,
+                       recipe: CustomWordsRecipe | None = None, *, init_from=None, synthetic_dir: Path | None = None,
+                       report_dir: Path | None = None, progress: bool = True, hooks=None,
+                       on_stage: Callable[[str], None] | None = None) -> CustomWordsResult:
+    """Train a model for `words` from the takes in `take_dirs` (may be none) and the synthetic
+    clips in `synthetic_dir` (see `synthesize_for_words`); write it with its estimate inside.
+
+    init_from: the ModelBundle to start from (default: the shipped model).
+    """
+    from .modelfile import load_model
+    from .train import Trainer, default_report_dir, finish, log
+
+    started = time.monotonic()
+    recipe = recipe or CustomWordsRecipe()
+    init_from = init_from or load_model(None)
+    takes = collect_takes(take_dirs, words)
+    warnings = take_warnings({w: len(t) for w, t in takes.items()}, synthetic_dir is not None)
+    for warning in warnings:
+        log(f"warning: {warning}")
+    if any("cannot be learned" in w for w in warnings):
+        raise ValueError(f"no takes for: {', '.join(w for w, t in takes.items() if not t)} "
+                         f"(record some, or add synthetic speech)")
+    index, groups = build_custom_index(takes, synthetic_dir)
+    if on_stage:
+        on_stage("preparing the data")
+    built = list(index.examples)
+    trainer = Trainer(index, train_config(recipe, init_from.features.clip_seconds), None, init_from, progress, hooks)
+    kept = {id(e) for e in trainer.index.examples}  # undecodable takes were left out
+    groups = groups[np.array([id(e) in kept for e in built], dtype=bool)]
+    labels = trainer.splits["training"][1]
+    result_estimate = None
+    if recipe.estimate_folds > 1:
+        result_estimate = estimate(trainer, groups, recipe, on_stage)
+    if on_stage:
+        on_stage("training")
+    trainer.restart(recipe.steps, draw_weights(labels, groups, len(words), recipe))
+    loss, accuracy = trainer.run_epoch()
+    trainer.epoch = 1
+    trainer.history = [{"epoch": 1, "train_loss": loss, "train_accuracy": accuracy, "val_loss": math.nan,
+                        "val_accuracy": math.nan, "seconds": time.monotonic() - started}]
+    out_path = Path(out_path)
+    report_dir = Path(report_dir) if report_dir else default_report_dir(out_path)
+    info = {"recipe": {"name": "custom words", **asdict(recipe)}, "warnings": warnings,
+            "takes": {w: len(t) for w, t in takes.items()}}
+    if result_estimate is not None:
+        info["estimate"] = result_estimate.to_dict()
+    finish(trainer, [Path(d) for d in take_dirs], [synthetic_dir] if synthetic_dir else [], out_path, report_dir,
+           extra_info=info)
+    return CustomWordsResult(out_path, report_dir, result_estimate, warnings, time.monotonic() - started,
+                             trainer.history)
+
+
+def synthesize_for_words(words: list[str], recipe: CustomWordsRecipe | None = None, *, engines: str = "auto",
+                         progress: bool = True, cache_root: Path | None = None) -> Path:
+    """Synthetic speech of the words, filler words and near misses, with the bundled noise (cached)."""
+    from .text_training import synthesize_training_set
+
+    recipe = recipe or CustomWordsRecipe()
+    return synthesize_training_set(words, per_word=max(1, recipe.synth_per_word), seed=recipe.seed, engines=engines,
+                                   noise_files=bundled_noise(), progress=progress, cache_root=cache_root,
+                                   near_miss_clips=recipe.near_miss_clips)
+
+
+def with_overrides(recipe: CustomWordsRecipe, **values) -> CustomWordsRecipe:
+    """The recipe with the given fields replaced where the value is not None."""
+    return replace(recipe, **{k: v for k, v in values.items() if v is not None})
