@@ -60,6 +60,10 @@ def add_train_parser(sub) -> None:
                         "dataset: epochs with validation and early stopping, for a large dataset; "
                         "auto (default): dataset for Speech Commands folders, custom otherwise")
     p.add_argument("--steps", type=int, help="custom recipe: training batches (default 160)")
+    p.add_argument("--estimate-runs", type=int, metavar="K",
+                   help="custom recipe: short runs that each hold out 1/K of the takes and negatives to "
+                        "estimate what to expect (default 3; 0: no estimate, faster)")
+    p.add_argument("--estimate-steps", type=int, metavar="N", help="custom recipe: batches per estimate run (default 60)")
     p.add_argument("--batch-size", type=int, help="default 128; 48 in the custom recipe")
     p.add_argument("--learning-rate", type=float, help="default 0.002; 0.001 in the custom recipe")
     p.add_argument("--patience", type=int, help="epochs without improvement before stopping (default 8; 5 from text alone)")
@@ -248,7 +252,7 @@ def run_train(args) -> int:
         raise UsageError("give DATA_DIR folders, --synthetic DIR, or --words ... --synth")
     if args.synth and not words:
         raise UsageError("--synth needs --words: the words to synthesize")
-    if not 0.0 <= args.speed_perturb < 0.5:
+    if args.speed_perturb is not None and not 0.0 <= args.speed_perturb < 0.5:
         raise UsageError(f"--speed-perturb must be in [0, 0.5), not {args.speed_perturb}")
     if resolve_recipe(args) == "custom":
         return run_custom_train(args, words)
@@ -292,7 +296,7 @@ def resolve_recipe(args) -> str:
 def run_custom_train(args, words: list[str] | None) -> int:
     """The few-takes recipe (speech_app.custom_words): settings from the starting model, a fixed budget
     of steps, built-in negatives, and an estimate of what to expect printed at the end."""
-    from .custom_words import CustomWordsRecipe, train_custom_words, with_overrides
+    from .custom_words import CustomWordsRecipe, summary_lines, train_custom_words, with_overrides
     from .dataset import default_words
     from .modelfile import ModelFileError
     from .train import starting_settings
@@ -306,7 +310,8 @@ def run_custom_train(args, words: list[str] | None) -> int:
         raise UsageError("the custom recipe fine-tunes a model; give --init-from MODEL, or --recipe dataset")
     recipe = with_overrides(CustomWordsRecipe(), steps=args.steps, batch_size=args.batch_size,
                             learning_rate=args.learning_rate, speed=args.speed_perturb,
-                            synth_per_word=args.synth_per_word, seed=args.seed, device=args.device)
+                            synth_per_word=args.synth_per_word, seed=args.seed, device=args.device,
+                            estimate_folds=args.estimate_runs, estimate_steps=args.estimate_steps)
     explicit = {k: v for k, v in (("hidden_size", args.hidden_size), ("num_layers", args.layers)) if v is not None}
     try:
         words = words or default_words(args.data_dirs)
@@ -320,12 +325,7 @@ def run_custom_train(args, words: list[str] | None) -> int:
                                     synthetic_dir=synthetic, report_dir=args.report_dir, progress=not args.quiet)
     except (FileNotFoundError, ValueError, ModelFileError) as err:
         raise UsageError(str(err)) from None
-    print(f"wrote {result.model_path} in {result.seconds:.0f} s")
-    if result.estimate is not None:
-        print("What to expect (estimated on takes and other speech held out by rotation):")
-        print("\n".join("  " + line for line in result.estimate.lines()))
-    for warning in result.warnings:
-        print(f"warning: {warning}")
+    print("\n".join(summary_lines(result)))
     return EXIT_OK
 
 

@@ -257,7 +257,8 @@ class Trainer:
     def _init_from(self, bundle: ModelBundle) -> None:
         """Fine-tune: take every encoder weight, and the head too when the labels are the same."""
         if bundle.features != self.features:
-            self.features = bundle.features  # the encoder only knows the features it was trained on
+            # the encoder only knows the MFCC settings it was trained on; the window may be longer
+            self.features = replace(bundle.features, clip_seconds=self.features.clip_seconds)
             self.frontend = MfccFrontend(self.features).to(self.device)
         own = self.model.state_dict()
         theirs = bundle.model.state_dict()

@@ -62,3 +62,83 @@ def test_an_undecodable_take_is_left_out_with_its_name(tmp_path, capsys):
     assert any("left out" in line and str(broken) in line for line in err.splitlines())
     clips = read_metadata(out)["trained_on"]["clips"]
     assert sum(clips[split].get("yes", 0) for split in clips) == 4  # the four good takes, not five
+
+
+# -- the custom-word recipe ------------------------------------------------------------------------
+from speech_app import custom_words  # noqa: E402
+from speech_app.custom_words import (NEAR_MISS, REAL_NEGATIVE, SILENCE, SYNTH_WORD, TAKE,  # noqa: E402
+                                     CustomWordsRecipe, draw_weights, fold_of, train_custom_words)
+from speech_app.dataset import Example  # noqa: E402
+from speech_app.negatives import bundled_noise, bundled_speech, near_misses  # noqa: E402
+
+TINY_FLAGS = ["--steps", "2", "--batch-size", "8", "--estimate-runs", "2", "--estimate-steps", "1", "--no-synth",
+              "--device", "cpu", "--quiet"]
+
+
+def test_the_package_carries_real_negatives_and_noise():
+    speech = bundled_speech()
+    assert len(speech) >= 30 and sum(map(len, speech.values())) >= 500
+    assert bundled_noise()
+    # the user's own words (and the words of their phrases) are never negatives
+    assert "yes" not in bundled_speech(["yes"]) and "on" not in bundled_speech(["lights on"])
+
+
+def test_near_misses_share_the_start_but_are_never_another_custom_word():
+    misses = near_misses("lights on", others=["lights off", "lights"])
+    assert "on" in misses and "lights off" not in misses and "lights" not in misses
+    assert all(m != "jarvis" and m[:2] in ("ja", "ma", "ha", "ba", "da", "sa") for m in near_misses("jarvis"))
+
+
+def test_draws_follow_the_class_shares_and_skip_held_out_clips():
+    recipe = CustomWordsRecipe()
+    labels = np.array([0] * 4 + [1] * 10 + [2] * 6 + [3] * 3)
+    groups = np.array([SILENCE] * 4 + [REAL_NEGATIVE] * 7 + [NEAR_MISS] * 3 + [TAKE] * 3 + [SYNTH_WORD] * 3 + [TAKE] * 3)
+    held_out = np.zeros(len(labels), bool)
+    held_out[[4, 14]] = True
+    weights = draw_weights(labels, groups, 2, recipe, held_out)
+    share = {c: weights[labels == c].sum() / weights.sum() for c in range(4)}
+    assert share[0] == pytest.approx(recipe.silence_share) and share[1] == pytest.approx(recipe.unknown_share)
+    assert share[2] == pytest.approx(share[3])  # a word without synthetic speech gets its whole share from takes
+    assert weights[held_out].sum() == 0 and (weights[~held_out] > 0).all()
+
+
+def test_rotation_holds_out_every_take_once_and_each_speaker_whole():
+    examples = [Example(f"w/t{i}_nohash_0.wav", "w", "training", "w") for i in range(7)]
+    examples += [Example(f"{word}/spk{i}_nohash_0.ogg", "_unknown_", "training", word)
+                 for i in range(5) for word in ("cat", "dog")]
+    groups = np.array([TAKE] * 7 + [REAL_NEGATIVE] * 10)
+    fold = fold_of(examples, groups, 3, seed=0)
+    assert sorted(np.bincount(fold[:7])) == [2, 2, 3]
+    for i in range(5):
+        assert len({fold[row] for row, e in enumerate(examples) if f"spk{i}_" in e.path}) == 1
+
+
+def test_recipe_trains_rejection_classes_and_writes_the_estimate(tiny_model, tmp_path):
+    root = write_takes(tmp_path / "takes", ("yes", "no"), 3)
+    out = tmp_path / "custom.safetensors"
+    recipe = CustomWordsRecipe(steps=2, batch_size=8, warmup_steps=1, estimate_folds=2, estimate_steps=1,
+                               negatives_per_word=2, device="cpu")
+    result = train_custom_words([root], ["yes", "no"], out, recipe, init_from=load_model(tiny_model), progress=False)
+    meta = read_metadata(out)
+    assert meta["labels"] == ["_silence_", "_unknown_", "yes", "no"]
+    trained = meta["trained_on"]["clips"]["training"]
+    negatives = sum(len(files[:2]) for files in bundled_speech(["yes", "no"]).values())
+    assert trained["_unknown_"] == negatives and trained["_silence_"] > 0
+    estimate = meta["estimate"]
+    assert {w: total for w, (_, total) in estimate["per_word"].items()} == {"yes": 3, "no": 3}
+    assert estimate["false_accepts"][1] == negatives  # every bundled negative held out once
+    assert meta["model"]["hidden_size"] == load_model(tiny_model).model.config.hidden_size
+    printed = "\n".join(custom_words.summary_lines(result))
+    assert "What to expect" in printed and "held-out takes" in printed
+    assert "'yes' has 3 takes" in printed  # the warning about too few takes
+
+
+def test_recipe_refuses_dataset_flags_and_words_without_takes(tiny_model, tmp_path, capsys):
+    from speech_app.cli import main
+
+    root = write_takes(tmp_path / "takes", ("yes",), 2)
+    out = str(tmp_path / "m.safetensors")
+    assert main(["train", str(root), "--out", out, "--epochs", "3"] + TINY_FLAGS) == 2
+    assert "--epochs" in capsys.readouterr().err
+    assert main(["train", str(root), "--words", "yes,no", "--out", out, "--init-from", str(tiny_model)] + TINY_FLAGS) == 2
+    assert "no takes for: no" in capsys.readouterr().err

@@ -9,7 +9,7 @@ The model is then tested on
 - every clip of the 35 Speech Commands words from speakers the dataset's speaker hash puts in
   validation or testing: none of them is among the bundled negatives (training speakers only),
   so the false-accept figure is for unseen voices.
-Writes <out>/results.json and prints the table of training/CUSTOM_WORDS_STUDY.md.
+Writes <out>/takes_<N>_seed_<S>/result.json and prints the table of training/CUSTOM_WORDS_STUDY.md.
 """
 
 from __future__ import annotations
@@ -76,9 +76,14 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("custom_words_study"))
     parser.add_argument("--seed", type=int, default=0, help="which takes are drawn")
     parser.add_argument("--takes", default=",".join(map(str, TAKE_COUNTS)), help="take counts to run")
+    parser.add_argument("--table", action="store_true", help="only print the table of the runs in --out")
     args = parser.parse_args()
+    if args.table:
+        print(TABLE_HEADER)
+        for path in sorted(args.out.glob("takes_*/result.json"), key=lambda p: (-json.loads(p.read_text())["takes"], p)):
+            print(format_row(json.loads(path.read_text())))
+        return
     args.out.mkdir(parents=True, exist_ok=True)
-    results = []
     for n in (int(x) for x in args.takes.split(",")):
         run_dir = args.out / f"takes_{n}_seed_{args.seed}"
         folder = run_dir / "takes" if n else None
@@ -97,9 +102,12 @@ def main() -> None:
                "worst_other_words": sorted(rejection.per_word.items(), key=lambda kv: -kv[1][0])[:5],
                "noise_windows": [rejection.noise_windows - rejection.noise_false_accepts, rejection.noise_windows],
                "estimate": estimate}
-        results.append(row)
+        (run_dir / "result.json").write_text(json.dumps(row, indent=2))
         print(format_row(row), flush=True)
-    (args.out / f"results_seed_{args.seed}.json").write_text(json.dumps(results, indent=2))
+
+
+TABLE_HEADER = ("| takes per word | draw | other takes recognized | worst word | other speech rejected | "
+                "tool's own estimate (takes / rejection) | train time | targets met |\n|---|---|---|---|---|---|---|---|")
 
 
 def format_row(row: dict) -> str:
