@@ -112,7 +112,11 @@ def test_train_see_the_evaluation_and_use_the_model_live(custom_window, qtbot):
     assert panel.trained_model.is_file() and panel.trained_model.parent == window.data.models_dir
     assert len(batches) == 2 and len(panel.chart.batches) == 2 and len(panel.chart.epochs) == 1
     assert panel.progress.value() == panel.progress.maximum()
-    assert "accuracy" in panel.evaluation.toMarkdown()
+    labels = ["_silence_", "_unknown_", "alpha", "beta"]
+    assert [row[0] for row in panel.evaluation_rows()] == labels  # every word, `_silence_` as written
+    assert panel.confusion.labels == labels
+    shown = panel.metrics[panel.split_combo.currentData()]
+    assert int(panel.confusion.matrix.sum()) == shown["clips"] and "accuracy" in panel.accuracy_label.text()
     assert panel.trained_model in window.custom.models.paths()
     panel.use_button.click()
     qtbot.waitUntil(lambda: window.live.model_path == panel.trained_model, timeout=WAIT_MS)

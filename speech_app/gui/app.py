@@ -21,6 +21,7 @@ from .plots import style_plots
 from .services import AppServices
 from .theme import THEMES, apply_theme
 from .userdata import DataFolder
+from .widgets import ElidedLabel
 
 APP_NAME = "speech-app"
 DATA_DIR_ENV = "SPEECH_APP_DATA_DIR"
@@ -63,7 +64,7 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.batch, "&Batch")
         self.tabs.addTab(self.custom, "&Custom words")
         self.setCentralWidget(self.tabs)
-        self.live_status = QLabel("Starting...")
+        self.live_status = ElidedLabel("Loading the model...")
         self.statusBar().addPermanentWidget(self.live_status)
         self._connect_tabs()
         self._build_menus()

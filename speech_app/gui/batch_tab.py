@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHea
 
 from ..audio import AUDIO_EXTENSIONS, SAMPLE_RATE, AudioDecodeError, load_audio
 from .services import AppServices
+from .widgets import ElidedLabel
 from .workers import BatchJob, BatchWorker, WorkerThread
 
 COLUMNS = ("File", "Label", "Confidence", "Error")
@@ -58,12 +59,13 @@ class BatchTab(QWidget):
         for button in (self.add_files_button, self.add_folder_button, self.play_button, self.export_button,
                        self.clear_button):
             buttons.addWidget(button)
-        buttons.addStretch(1)
-        self.model_label = QLabel("Model: shipped")
-        buttons.addWidget(self.model_label)
+        self.model_label = ElidedLabel("Model: shipped")
+        self.model_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        buttons.addWidget(self.model_label, 1)
         layout.addLayout(buttons)
         hint = QLabel("Drop audio files or folders here (WAV, FLAC, OGG); folders are searched with their subfolders.")
         hint.setEnabled(False)
+        hint.setWordWrap(True)
         layout.addWidget(hint)
         self.results = QStandardItemModel(0, len(COLUMNS), self)
         self.results.setHorizontalHeaderLabels(COLUMNS)

@@ -16,11 +16,14 @@ from PySide6.QtWidgets import (QAbstractItemView, QApplication, QComboBox, QFile
 from ..streaming import DETECTION_THRESHOLD
 from .plots import ConfidenceBars, SpectrogramView, WaveformView
 from .services import AppServices
+from .widgets import ElidedLabel
 from .workers import LiveRecognitionWorker, LiveStats, WorkerThread
 
 REDRAW_MS = 50  # waveform and spectrogram repaint period (20 frames a second)
 SENSITIVITY_RANGE = (5, 95)  # percent; sensitivity = 100 - threshold in percent
 DEFAULT_SENSITIVITY = int(round(100 * (1.0 - DETECTION_THRESHOLD)))
+DEVICE_COMBO_MIN_WIDTH = 160  # pixels
+DEVICE_COMBO_MIN_CHARS = 18
 SPLIT_SIZES = (420, 240)  # pixels: live views above, transcript below
 TRANSCRIPT_COLUMNS = ("Time", "Seconds", "Word", "Confidence")
 NO_DEVICE_TEXT = ("No microphone found. Connect one and press Refresh. "
@@ -106,7 +109,9 @@ class LiveTab(QWidget):
     def _build_controls(self) -> QHBoxLayout:
         row = QHBoxLayout()
         self.device_combo = QComboBox()
-        self.device_combo.setMinimumWidth(220)
+        self.device_combo.setMinimumWidth(DEVICE_COMBO_MIN_WIDTH)
+        self.device_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.device_combo.setMinimumContentsLength(DEVICE_COMBO_MIN_CHARS)  # long device names elide
         self.device_combo.setToolTip("Microphone to listen to")
         self.refresh_button = QPushButton("Refresh")
         self.refresh_button.setToolTip("Look for microphones again")
@@ -120,12 +125,11 @@ class LiveTab(QWidget):
         self.sensitivity_slider.setToolTip("Higher: hears quieter or less clear words, and makes more mistakes")
         self.sensitivity_slider.valueChanged.connect(self.on_sensitivity_slider_value_changed)
         self.sensitivity_label = QLabel()
-        self.model_label = QLabel("Model: loading...")
+        self.model_label = ElidedLabel("Model: loading...")
         for widget in (QLabel("Input:"), self.device_combo, self.refresh_button, self.start_button,
                        QLabel("Sensitivity:"), self.sensitivity_slider, self.sensitivity_label):
             row.addWidget(widget)
-        row.addStretch(1)
-        row.addWidget(self.model_label)
+        row.addWidget(self.model_label, 1)
         return row
 
     def _build_transcript(self) -> QWidget:
