@@ -22,6 +22,17 @@ PATH_ROLE = Qt.ItemDataRole.UserRole + 2
 AUDIO_FILTER = "Audio files (" + " ".join(f"*{ext}" for ext in AUDIO_EXTENSIONS) + ");;All files (*)"
 
 
+def error_reason(path: Path, message: str) -> str:
+    """The reason alone ("no such file"), without the path an error message starts with (and with
+    the file's name where the decoder repeats its path): the File column already names the file,
+    and a long path would hide the reason."""
+    for prefix in (f"{path}: ", f"{path.name}: "):
+        if message.startswith(prefix):
+            message = message[len(prefix):]
+            break
+    return message.replace(str(path), path.name)
+
+
 class BatchTab(QWidget):
     classify_requested = Signal(object)  # BatchJob, queued to the worker
     status_text_changed = Signal(str)
@@ -75,6 +86,7 @@ class BatchTab(QWidget):
         self.table = QTableView()
         self.table.setModel(self.sorted_results)
         self.table.setSortingEnabled(True)
+        self.table.sortByColumn(0, Qt.SortOrder.AscendingOrder)  # Qt's default indicator is Z to A
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
@@ -203,9 +215,10 @@ class BatchTab(QWidget):
     @Slot(int, object)
     def on_worker_result_ready(self, job: int, result) -> None:
         confidence = result.confidence
+        reason = error_reason(result.path, result.error or "")
         cells = [(result.path.name, result.path.name.lower()), (result.label, result.label),
                  ("" if confidence is None else f"{confidence:.3f}", -1.0 if confidence is None else confidence),
-                 (result.error or "", result.error or "")]
+                 (reason, reason)]
         items = []
         for text, sort_key in cells:
             item = QStandardItem(text)
@@ -214,6 +227,7 @@ class BatchTab(QWidget):
             items.append(item)
         items[0].setData(str(result.path), PATH_ROLE)
         items[0].setToolTip(str(result.path))
+        items[3].setToolTip(result.error or "")  # the whole message, path included
         items[2].setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         self.results.appendRow(items)
 

@@ -86,7 +86,7 @@ class LiveRecognitionWorker(QObject):
         self.recognizer: StreamingRecognizer | None = None
         self.source = None
         self._timer: QTimer | None = None
-        self._offset_s = 0.0  # audio heard by earlier recognizers in this session (after a model switch)
+        self._offset_s = 0.0  # audio heard before the recognizer's own clock began (earlier Starts, other models)
         self._inference_s = 0.0
         self._evaluations_reported = 0
         self._last_stats = 0.0
@@ -130,8 +130,9 @@ class LiveRecognitionWorker(QObject):
             self.source = None
             self.listening_failed.emit(str(err))
             return
+        self._offset_s += self.recognizer.fed_seconds  # one clock over every Start until reset_clock()
         self.recognizer.reset()
-        self._offset_s = self._inference_s = 0.0
+        self._inference_s = 0.0
         self._evaluations_reported = 0
         if self._timer is None:
             self._timer = QTimer(self)
@@ -139,6 +140,11 @@ class LiveRecognitionWorker(QObject):
             self._timer.timeout.connect(self.on_timer_timeout)
         self._timer.start()
         self.listening_started.emit(self.source.stats())
+
+    @Slot()
+    def reset_clock(self) -> None:
+        """Detection times count from zero again (the transcript was cleared)."""
+        self._offset_s = -self.recognizer.fed_seconds if self.recognizer is not None else 0.0
 
     @Slot()
     def stop_listening(self) -> None:
