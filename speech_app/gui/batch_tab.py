@@ -90,6 +90,7 @@ class BatchTab(QWidget):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.table.horizontalHeader().setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)  # reasons can be long
         self.table.verticalHeader().hide()
         self.table.doubleClicked.connect(self.play_selected)
         layout.addWidget(self.table, 1)

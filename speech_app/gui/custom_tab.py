@@ -25,6 +25,7 @@ TAKE_SECONDS_RANGE = (0.5, 5.0)
 COUNTDOWN_FONT_PT = 16
 PATH_ROLE = Qt.ItemDataRole.UserRole
 WORD_ROLE = Qt.ItemDataRole.UserRole + 1
+TAKES_PANE_SHARE = 30  # percent of the tab's width for the words and takes
 
 
 class CustomWordsTab(QWidget):
@@ -73,6 +74,7 @@ class CustomWordsTab(QWidget):
             each.setChildrenCollapsible(False)  # a dragged handle never hides a pane entirely
         splitter.addWidget(right)
         splitter.setStretchFactor(1, 2)
+        splitter.setSizes([TAKES_PANE_SHARE, 100 - TAKES_PANE_SHARE])  # proportions at the first layout
         layout.addWidget(splitter)
 
     def _build_takes(self) -> QWidget:

@@ -20,6 +20,8 @@ from .workers import TrainingJob, TrainingWorker, WorkerThread
 GUI_TRAIN_CONFIG = TrainConfig(epochs=20, batch_size=32, patience=5, device="auto")  # a few minutes on a laptop
 SYNTH_PER_WORD_DEFAULT = 100
 SYNTH_PER_WORD_MAX = 2000
+LOG_TOOLTIP_LINES = 30  # the last lines of the training log, on hover over the stage line
+ROW_PADDING_PX = 6  # table rows just taller than their text: more words fit without scrolling
 EVALUATION_COLUMNS = ("Word", "Recall", "Precision", "Clips")
 EVALUATION_TIPS = ("The word said", "Share of this word's clips heard as this word",
                    "Share of the clips heard as this word that really were it", "Clips of this word evaluated")
@@ -47,6 +49,7 @@ class TrainingPanel(QGroupBox):
         self.base_model: Path | None = None  # the model to fine-tune from (the one in use)
         self.trained_model: Path | None = None
         self.training = False
+        self.log_lines: list[str] = []  # the run's log, shown as the stage line's tooltip
         self._build()
         self.worker = TrainingWorker()
         self.worker_thread = WorkerThread(self.worker, "training")
@@ -57,6 +60,7 @@ class TrainingPanel(QGroupBox):
         self.worker.training_finished.connect(self.on_worker_training_finished)
         self.worker.training_failed.connect(self.on_worker_training_failed)
         self.worker.training_cancelled.connect(self.on_worker_training_cancelled)
+        self.worker.log_written.connect(self.on_worker_log_written)
 
     def _build(self) -> None:
         layout = QVBoxLayout(self)
@@ -71,6 +75,7 @@ class TrainingPanel(QGroupBox):
         self.chart = TrainingChart()
         splitter.addWidget(self.chart)
         splitter.addWidget(self._build_evaluation())
+        splitter.setSizes([1, 1])  # the chart and the evaluation share the width equally
         layout.addWidget(splitter, 1)
 
     def _build_options(self) -> QGridLayout:
@@ -125,6 +130,7 @@ class TrainingPanel(QGroupBox):
         self.evaluation.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.evaluation.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.evaluation.verticalHeader().hide()
+        self.evaluation.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + ROW_PADDING_PX)
         self.evaluation.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.confusion = ConfusionMatrixView()
         parts = QSplitter(Qt.Orientation.Vertical)
@@ -152,6 +158,8 @@ class TrainingPanel(QGroupBox):
                           init_from=self.base_model if self.fine_tune_check.isChecked() else None,
                           synth_per_word=synth, synth_root=self.data.synthetic_dir)
         self.training, self.trained_model = True, None
+        self.log_lines = []
+        self.stage_label.setToolTip("")
         self.chart.clear_points(self.train_config.epochs)
         self.show_metrics({})
         self.progress.setRange(0, 0)
@@ -193,6 +201,13 @@ class TrainingPanel(QGroupBox):
         self.stage_label.setText(f"Epoch {info['epoch']}: loss {info['loss']:.3f}, accuracy {info['accuracy']:.1%}")
         self.chart.add_batch(info)
         self.chart.refresh()
+
+    @Slot(str)
+    def on_worker_log_written(self, line: str) -> None:
+        self.log_lines.append(line)
+        self.stage_label.setToolTip("\n".join(self.log_lines[-LOG_TOOLTIP_LINES:]))
+        if line.startswith("skipped:"):  # a take that could not be read: the user should know
+            self.status_text_changed.emit(line)
 
     @Slot(dict)
     def on_worker_epoch_finished(self, info: dict) -> None:
@@ -260,6 +275,7 @@ class TrainingPanel(QGroupBox):
             cells = (c["label"], f"{c['recall']:.0%}", f"{c['precision']:.0%}", str(c["support"]))
             for column, text in enumerate(cells):
                 item = QTableWidgetItem(text)
+                item.setToolTip(f"{c['label']}: {EVALUATION_TIPS[column].lower()}" if column else text)
                 if column:
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 self.evaluation.setItem(row, column, item)

@@ -256,6 +256,7 @@ class TrainingWorker(QObject):
     training_finished = Signal(object)  # TrainResult
     training_failed = Signal(str)
     training_cancelled = Signal()
+    log_written = Signal(str)  # a line the command line would print to stderr (epoch summaries, skipped files)
 
     def __init__(self):
         super().__init__()
@@ -280,7 +281,7 @@ class TrainingWorker(QObject):
                 init_from = load_model(job.init_from)
             self.stage_changed.emit("training")
             hooks = TrainHooks(on_batch=self.batch_finished.emit, on_epoch=self.epoch_finished.emit,
-                               should_stop=self.stop_requested.is_set)
+                               should_stop=self.stop_requested.is_set, on_log=self.log_written.emit)
             result = train(job.data_dirs, job.out_path, job.words, job.config, init_from=init_from,
                            progress=False, hooks=hooks, synthetic_dirs=synthetic_dirs)
         except TrainingCancelled:
