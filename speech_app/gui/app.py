@@ -20,13 +20,14 @@ from .live_tab import LiveTab
 from .plots import style_plots
 from .services import AppServices
 from .theme import THEMES, apply_theme
-from .userdata import DataFolder
+from .userdata import DataFolder, merge_into
 from .widgets import ElidedLabel
 
 APP_NAME = "speech-app"
 DATA_DIR_ENV = "SPEECH_APP_DATA_DIR"
 DEFAULT_SIZE = (1180, 780)  # pixels, before the user resizes the window
 STATUS_TIMEOUT_MS = 6000
+MOVED_MESSAGE_MS = 30_000  # long enough to read where the user's takes went
 TAB_NAMES = ("live", "batch", "custom")
 ABOUT_TEXT = """<h3>speech-app {version}</h3>
 <p>Recognizes spoken commands live from a microphone, labels audio files in batches, and learns
@@ -38,9 +39,17 @@ your own words from a few recordings.</p>
 
 
 def default_data_dir() -> Path:
+    """~/.local/share/speech-app on Linux (and the like elsewhere). Not Qt's AppDataLocation: that
+    adds the organization and the application name, both "speech-app", one folder inside the other."""
     if os.environ.get(DATA_DIR_ENV):
         return Path(os.environ[DATA_DIR_ENV])
-    return Path(QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation))
+    generic = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.GenericDataLocation)
+    return Path(generic) / APP_NAME
+
+
+def doubled_data_dir() -> Path:
+    """Where earlier versions kept the user's data: `<generic data>/speech-app/speech-app`."""
+    return default_data_dir() / APP_NAME
 
 
 class MainWindow(QMainWindow):
@@ -53,7 +62,11 @@ class MainWindow(QMainWindow):
         self.collector.acquire()
         self.services = services or AppServices()
         self.settings = settings or QSettings()
-        self.data = DataFolder(data_dir or default_data_dir())
+        moved_message = ""
+        if data_dir is None:
+            data_dir = default_data_dir()
+            moved_message = self._move_doubled_data(data_dir)
+        self.data = DataFolder(data_dir)
         if device is not None:
             self.settings.setValue("live/device", device)
         self.live = LiveTab(self.services, self.settings)
@@ -70,6 +83,20 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self._restore_settings()
         self.use_model(model_path or self._saved_model())
+        if moved_message:
+            self.statusBar().showMessage(moved_message, MOVED_MESSAGE_MS)
+
+    def _move_doubled_data(self, data_dir: Path) -> str:
+        """Takes and models from the folder earlier versions used move to `data_dir`; the saved
+        model follows them."""
+        old = doubled_data_dir() if not os.environ.get(DATA_DIR_ENV) else None
+        if old is None or not old.is_dir():
+            return ""
+        moved = merge_into(old, data_dir)
+        saved = str(self.settings.value("model/path", ""))
+        if saved and Path(saved).is_relative_to(old):
+            self.settings.setValue("model/path", str(data_dir / Path(saved).relative_to(old)))
+        return f"Moved {len(moved)} files of yours from {old} to {data_dir}" if moved else ""
 
     def _connect_tabs(self) -> None:
         self.live.status_text_changed.connect(self.live_status.setText)
