@@ -308,7 +308,7 @@ class LiveTab(QWidget):
     def on_worker_model_loaded(self, path, labels: list) -> None:
         self.model_path = path
         self.model_label.setText(f"Model: {Path(path).stem if path else 'shipped'}")
-        self.model_label.setToolTip(", ".join(labels))
+        self.model_label.set_details("Words: " + ", ".join(labels))
         self.confidence_bars.set_labels(labels)
         self._update_start_button()
         if not self.listening:

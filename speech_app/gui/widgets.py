@@ -18,14 +18,22 @@ class ElidedLabel(QLabel):
         super().__init__(parent)
         self.elide_mode = elide
         self.full_text = ""
+        self.details = ""  # more for the tooltip, under the whole text
         self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.setText(text)
 
     def setText(self, text: str) -> None:  # noqa: N802 (Qt's name)
         self.full_text = text
-        self.setToolTip(text)
+        self._update_tooltip()
         self._elide()
         self.updateGeometry()
+
+    def set_details(self, details: str) -> None:
+        self.details = details
+        self._update_tooltip()
+
+    def _update_tooltip(self) -> None:
+        self.setToolTip("\n".join(part for part in (self.full_text, self.details) if part))
 
     def text(self) -> str:  # the whole text, as set; `shown_text()` is what fits
         return self.full_text
