@@ -23,7 +23,14 @@ def clipped_widgets(root) -> list[str]:
 
     from speech_app.gui.widgets import ElidedLabel
 
+    import pyqtgraph as pg
+    from PySide6.QtCore import Qt
+
     problems = []
+    for chart in root.findChildren(pg.GraphicsLayoutWidget):  # a plot scene larger than its view is cut off
+        needed = chart.ci.effectiveSizeHint(Qt.SizeHint.MinimumSize)
+        if chart.isVisible() and (needed.width() > chart.width() or needed.height() > chart.height()):
+            problems.append(f"{type(chart).__name__}: needs {needed.toTuple()}, has {chart.size().toTuple()}")
     for widget in root.findChildren(QWidget):
         if not widget.isVisible() or not isinstance(widget, (QLabel, QAbstractButton, QComboBox, QGroupBox)):
             continue

@@ -24,6 +24,7 @@ SPECTROGRAM_LEVELS_DB = (-100.0, -20.0)  # colour scale: quiet room to loud spee
 LEVEL_METER_FLOOR_DB = -60.0
 BAR_STEPS = 1000  # resolution of a confidence bar
 TRAINING_COLOR, VALIDATION_COLOR = "#4c9be8", "#e8884c"
+CHART_MARGIN_PX = 4  # room around the chart's scene inside its view
 MATRIX_MIN_SIDE = 110  # pixels: the confusion matrix still reads at this size
 MATRIX_LABEL_SHARE = 0.3  # at most this share of the width (height) goes to row (column) labels
 MATRIX_PAD = 4  # pixels
@@ -175,10 +176,13 @@ class TrainingChart(pg.GraphicsLayoutWidget):
         self.val_acc = self.accuracy_plot.plot(pen=pg.mkPen(VALIDATION_COLOR, width=2), symbol="o",
                                                symbolBrush=VALIDATION_COLOR, symbolPen=VALIDATION_COLOR)
         self.legend = pg.LegendItem(colCount=2)
-        self.legend.addItem(self.train_loss, "training (each batch)")
-        self.legend.addItem(self.val_loss, "validation (each epoch)")
+        self.legend.addItem(self.train_loss, "training")
+        self.legend.addItem(self.val_loss, "validation")
         self.addItem(self.legend, row=1, col=0, colspan=2)
-        self.setMinimumHeight(160)
+        self.setToolTip("Training: the epoch's running average after each batch. Validation: held-out clips, "
+                        "after each epoch.")
+        minimum = self.ci.effectiveSizeHint(Qt.SizeHint.MinimumSize)  # the plots and legend never get cut off
+        self.setMinimumSize(int(minimum.width()) + 2 * CHART_MARGIN_PX, max(160, int(minimum.height())))
         self.clear_points()
 
     def clear_points(self, epochs: int = 1) -> None:

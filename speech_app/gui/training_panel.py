@@ -70,12 +70,12 @@ class TrainingPanel(QGroupBox):
         self.stage_label.setWordWrap(True)  # messages can be long (a failure names its file)
         layout.addWidget(self.stage_label)
         layout.addWidget(self.progress)
-        splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.results_splitter = splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.setChildrenCollapsible(False)
         self.chart = TrainingChart()
         splitter.addWidget(self.chart)
         splitter.addWidget(self._build_evaluation())
-        splitter.setSizes([1, 1])  # the chart and the evaluation share the width equally
+        self._split_evenly = True
         layout.addWidget(splitter, 1)
 
     def _build_options(self) -> QGridLayout:
@@ -145,6 +145,13 @@ class TrainingPanel(QGroupBox):
         layout.addWidget(self.use_button)
         self.metrics: dict = {}
         return box
+
+    def showEvent(self, event) -> None:  # noqa: N802
+        super().showEvent(event)
+        if self._split_evenly:  # once the panel has its real width: chart and evaluation share it
+            self._split_evenly = False
+            half = self.results_splitter.width() // 2
+            self.results_splitter.setSizes([half, half])
 
     # -- public actions ---------------------------------------------------------------------------
     def start_training(self, words: list[str]) -> bool:
