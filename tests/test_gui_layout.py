@@ -47,12 +47,26 @@ def clipped_widgets(root) -> list[str]:
         elif isinstance(widget, QLabel) and widget.text() and widget.wordWrap():
             if widget.heightForWidth(widget.width()) > widget.height():
                 problems.append(f"{name}: wrapped text taller than the label")
+        elif isinstance(widget, QComboBox):
+            if _combo_text_room(widget) < widget.fontMetrics().horizontalAdvance(widget.currentText()):
+                problems.append(f"{name}: current text wider than its field")
         elif isinstance(widget, QGroupBox):
             if widget.fontMetrics().horizontalAdvance(widget.title()) > widget.width():
                 problems.append(f"{name}: title wider than the box")
         elif widget.sizeHint().width() > widget.width() or widget.minimumSizeHint().height() > widget.height():
             problems.append(f"{name}: needs {widget.sizeHint().toTuple()}, has {widget.size().toTuple()}")
     return problems
+
+
+def _combo_text_room(combo) -> int:
+    """The width of the field a combo box draws its current text in."""
+    from PySide6.QtWidgets import QStyle, QStyleOptionComboBox
+
+    option = QStyleOptionComboBox()
+    combo.initStyleOption(option)
+    field = combo.style().subControlRect(QStyle.ComplexControl.CC_ComboBox, option,
+                                         QStyle.SubControl.SC_ComboBoxEditField, combo)
+    return field.width()
 
 
 def _ancestors(widget, root):
@@ -150,6 +164,8 @@ def test_long_names_and_a_long_status_line_do_not_widen_the_window(window, qtbot
 def test_after_a_training_run_the_window_still_fits(window, qtbot, tiny_training):
     """The tiny fixture model's real report shown in the tab, then a twelve-word evaluation."""
     panel = window.custom.training
+    window.show_tab("custom")  # shown before the results arrive, as in use
+    fit_to_laptop(window, qtbot)
     panel.chart.clear_points(len(tiny_training.history))
     for entry in tiny_training.history:
         panel.chart.add_epoch(entry)

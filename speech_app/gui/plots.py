@@ -24,6 +24,7 @@ SPECTROGRAM_LEVELS_DB = (-100.0, -20.0)  # colour scale: quiet room to loud spee
 LEVEL_METER_FLOOR_DB = -60.0
 BAR_STEPS = 1000  # resolution of a confidence bar
 TRAINING_COLOR, VALIDATION_COLOR = "#4c9be8", "#e8884c"
+CHART_PADDING = 0.05  # share of an axis left free at each end, so the last epoch's marker shows whole
 CHART_MARGIN_PX = 4  # room around the chart's scene inside its view
 MATRIX_MIN_SIDE = 110  # pixels: the confusion matrix still reads at this size
 MATRIX_LABEL_SHARE = 0.3  # at most this share of the width (height) goes to row (column) labels
@@ -191,9 +192,9 @@ class TrainingChart(pg.GraphicsLayoutWidget):
         self.batches: list[tuple[float, float, float]] = []  # (epoch position, loss, accuracy)
         self.epochs: list[tuple[float, float, float]] = []
         for plot in (self.loss_plot, self.accuracy_plot):
-            plot.setXRange(0.0, float(max(1, epochs)), padding=0.02)
+            plot.setXRange(0.0, float(max(1, epochs)), padding=CHART_PADDING)
         self.loss_plot.enableAutoRange(axis="y")
-        self.accuracy_plot.setYRange(0.0, 1.0, padding=0.02)
+        self.accuracy_plot.setYRange(0.0, 1.0, padding=CHART_PADDING)
         self.refresh()
 
     def add_batch(self, info: dict) -> None:
@@ -240,7 +241,7 @@ class ConfusionMatrixView(QWidget):
     def layout_rects(self) -> tuple[QRectF, float, float]:
         """(the grid's rectangle, the row-label width, the column-label height) for the current size."""
         metrics = QFontMetrics(self.font())
-        widest = max((metrics.horizontalAdvance(label) for label in self.labels), default=0) + MATRIX_PAD
+        widest = max((metrics.horizontalAdvance(label) for label in self.labels), default=0) + 2 * MATRIX_PAD
         label_w = min(widest, MATRIX_LABEL_SHARE * self.width())
         label_h = min(widest, MATRIX_LABEL_SHARE * self.height())
         side = max(0.0, min(self.width() - label_w, self.height() - label_h) - MATRIX_PAD)

@@ -117,6 +117,7 @@ class TrainingPanel(QGroupBox):
         layout.setContentsMargins(0, 0, 0, 0)
         row = QHBoxLayout()
         self.split_combo = QComboBox()
+        self.split_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)  # items come later
         self.split_combo.setToolTip("Which held-out clips the table and the matrix are for")
         self.split_combo.currentIndexChanged.connect(self.on_split_combo_current_index_changed)
         self.accuracy_label = QLabel()
