@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 from test_gui_app import WAIT_MS, FakeAudio, fake_audio, make_window, window  # noqa: F401  (fixtures)
 
+from speech_app.gui.plots import CHART_PADDING  # noqa: E402
+
 LAPTOP = (1024, 700)  # the smallest window the app must work in (a 1366x768 screen less the desktop's bars)
 LONG_NAME = "lights-on-lights-off-music-louder-quieter-20261129-120000"
 
@@ -44,6 +46,8 @@ def clipped_widgets(root) -> list[str]:
             fits = widget.fontMetrics().horizontalAdvance(widget.shown_text()) <= widget.contentsRect().width()
             if not fits or (widget.is_elided() and not widget.toolTip().startswith(widget.text())):
                 problems.append(f"{name}: elided without its text in the tooltip")
+            if widget.text() and widget.width() < widget.minimumSizeHint().width():
+                problems.append(f"{name}: squeezed below its minimum ({widget.width()} pixels)")
         elif isinstance(widget, QLabel) and widget.text() and widget.wordWrap():
             if widget.heightForWidth(widget.width()) > widget.height():
                 problems.append(f"{name}: wrapped text taller than the label")
@@ -239,4 +243,5 @@ def test_the_chart_legend_stays_clear_of_the_curves_and_a_new_run_resets_the_axe
     qtbot.waitUntil(lambda: chart.loss_plot.vb.viewRange()[1][1] < 1.0, timeout=WAIT_MS)
     for plot in (chart.loss_plot, chart.accuracy_plot):
         low, high = plot.vb.viewRange()[0]
-        assert low == pytest.approx(0.0, abs=0.1) and high == pytest.approx(3.0, abs=0.1)
+        margin = CHART_PADDING * 3
+        assert low == pytest.approx(-margin, abs=0.01) and high == pytest.approx(3.0 + margin, abs=0.01)

@@ -10,7 +10,7 @@ from pathlib import Path
 import PySide6
 from PySide6.QtCore import QByteArray, QSettings, QStandardPaths, Qt, Slot, qVersion
 from PySide6.QtGui import QAction, QActionGroup, QGuiApplication, QKeySequence
-from PySide6.QtWidgets import QApplication, QLabel, QMainWindow, QMessageBox, QTabWidget
+from PySide6.QtWidgets import QApplication, QMainWindow, QMessageBox, QTabWidget
 
 from .. import __version__
 from .batch_tab import BatchTab

@@ -19,7 +19,8 @@ class ElidedLabel(QLabel):
         self.elide_mode = elide
         self.full_text = ""
         self.details = ""  # more for the tooltip, under the whole text
-        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        # Preferred: the whole text when there is room, down to minimumSizeHint() when there is not
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
         self.setText(text)
 
     def setText(self, text: str) -> None:  # noqa: N802 (Qt's name)
