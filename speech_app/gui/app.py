@@ -108,7 +108,7 @@ class MainWindow(QMainWindow):
         self.custom.models.model_chosen.connect(self.use_model)
         self.custom.training.use_model_requested.connect(self.on_training_use_model_requested)
         self.custom.training.model_trained.connect(lambda path: self.statusBar().showMessage(
-            f"New model: {path}", STATUS_TIMEOUT_MS))
+            f"New model: {Path(path).name} (in {Path(path).parent})", STATUS_TIMEOUT_MS))
 
     def _action(self, menu, text: str, slot, shortcut=None, tip: str = "") -> QAction:
         action = QAction(text, self)

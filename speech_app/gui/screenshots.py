@@ -90,7 +90,7 @@ def take_screenshots(out_dir: Path, services=None, data_dir: Path | None = None,
     written = []
     try:
         written.append(_shoot_live(window, out_dir))
-        written.append(_shoot_batch(window, out_dir))
+        written.append(_shoot_batch(window, out_dir, scratch))
         window.custom.training.train_config = TrainConfig(epochs=3, steps_per_epoch=4, batch_size=16, device="cpu")
         written.append(_shoot_custom(window, out_dir, train))
     finally:
@@ -118,10 +118,12 @@ def _shoot_live(window, out_dir: Path) -> Path:
     return _save(window, out_dir, "live")
 
 
-def _shoot_batch(window, out_dir: Path) -> Path:
+def _shoot_batch(window, out_dir: Path, scratch: Path) -> Path:
     window.live.stop_listening()
     window.show_tab("batch")
-    window.batch.add_paths([SAMPLES_DIR])
+    broken = scratch / "not-really-audio.wav"  # one file that fails, to show its reason
+    broken.write_bytes(b"RIFF, but nothing more")
+    window.batch.add_paths([SAMPLES_DIR, broken])
     wait_for(lambda: not window.batch.is_busy(), 120)
     window.batch.table.sortByColumn(2, Qt.SortOrder.DescendingOrder)
     return _save(window, out_dir, "batch")
