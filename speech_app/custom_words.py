@@ -288,7 +288,7 @@ def train_custom_words(take_dirs: list[Path], words: list[str], out_path: Path,
     takes = collect_takes(take_dirs, words)
     warnings = take_warnings({w: len(t) for w, t in takes.items()}, synthetic_dir is not None)
     for warning in warnings:
-        log(f"warning: {warning}")
+        log(f"warning: {warning}", None, hooks)
     if any("cannot be learned" in w for w in warnings):
         raise ValueError(f"no takes for: {', '.join(w for w, t in takes.items() if not t)} "
                          f"(record some, or add synthetic speech)")

@@ -15,13 +15,13 @@ from test_gui_custom import write_takes
 from test_streaming import SAMPLES_DIR
 
 from speech_app.gui.services import load_command_classifier
-from speech_app.train import TrainConfig
+from speech_app.custom_words import CustomWordsRecipe
 
 PROBE_MS = 10  # the probe timer's period
 MAX_STALL_MS = 250  # longest acceptable gap between two probe firings (a frozen-looking window)
 BUSY_S = 8.0  # how long all three kinds of work run together
 BATCH_COPIES = 300  # the sample folder this many times: more files than BUSY_S can classify
-TRAINING = TrainConfig(epochs=1, steps_per_epoch=1_000, batch_size=8, device="cpu")  # outlasts BUSY_S
+TRAINING = CustomWordsRecipe(steps=1_000, batch_size=8, estimate_folds=0, device="cpu")  # outlasts BUSY_S
 
 
 def full_size_model(tmp_path):
@@ -52,8 +52,8 @@ def test_event_loop_stays_responsive_during_inference_and_training(make_window, 
     window.custom.set_words("alpha, beta")
     write_takes(window, ["alpha", "beta"])
     panel = window.custom.training
-    panel.train_config, batches = TRAINING, []
-    panel.fine_tune_check.setChecked(False)
+    panel.recipe, batches = TRAINING, []
+    panel.synth_check.setChecked(False)
     panel.worker.batch_finished.connect(batches.append)
     panel.start_training(["alpha", "beta"])
     qtbot.waitUntil(lambda: len(batches) > 0 and window.live.listening, timeout=WAIT_MS * 3)
