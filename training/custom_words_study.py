@@ -86,6 +86,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     for n in (int(x) for x in args.takes.split(",")):
         run_dir = args.out / f"takes_{n}_seed_{args.seed}"
+        run_dir.mkdir(parents=True, exist_ok=True)
         folder = run_dir / "takes" if n else None
         rest = pick_takes(args.wake_words, n, args.seed, folder) if n else {
             w: sorted((args.wake_words / w).iterdir()) for w in WORDS}
