@@ -27,6 +27,8 @@ from .augment import AugmentConfig
 from .dataset import SILENCE_LABEL, UNKNOWN_LABEL, DatasetIndex, Example, speaker_of, word_folders
 from .negatives import bundled_noise, bundled_speech
 
+NEGATIVES_CREDIT = ("Negatives: real clips and background noise from Speech Commands: A Dataset for "
+                    "Limited-Vocabulary Speech Recognition, P. Warden, 2018 (CC BY 4.0)")
 TAKES_MINIMUM = 5  # per word: fewer and the warning says the model will be unreliable
 TAKES_ENOUGH = 20  # per word: more takes still help, but little
 TEXT_ONLY_WINDOW_SECONDS = 1.5  # room for a long word or a short phrase when no take says how long it is
@@ -314,13 +316,30 @@ def train_custom_words(take_dirs: list[Path], words: list[str], out_path: Path,
     out_path = Path(out_path)
     report_dir = Path(report_dir) if report_dir else default_report_dir(out_path)
     info = {"recipe": {"name": "custom words", **asdict(recipe)}, "warnings": warnings,
-            "takes": {w: len(t) for w, t in takes.items()}}
+            "takes": {w: len(t) for w, t in takes.items()},
+            "negatives": {"clips": int((groups == REAL_NEGATIVE).sum()), "credit": NEGATIVES_CREDIT}}
     if result_estimate is not None:
         info["estimate"] = result_estimate.to_dict()
     finish(trainer, [Path(d) for d in take_dirs], [synthetic_dir] if synthetic_dir else [], out_path, report_dir,
            extra_info=info)
     return CustomWordsResult(out_path, report_dir, result_estimate, warnings, time.monotonic() - started,
                              trainer.history)
+
+
+def card_lines(meta: dict) -> list[str]:
+    """Model-card Markdown for a model of this recipe: the estimate, the takes, the credit."""
+    if meta.get("recipe", {}).get("name") != "custom words":
+        return []
+    lines = []
+    if "estimate" in meta:
+        estimate = Estimate(**{k: meta["estimate"][k] for k in ("per_word", "false_accepts", "folds", "steps")})
+        lines += ["**What to expect** (held out by rotation):", ""] + [f"- {line.strip()}" for line in estimate.lines()]
+        lines.append("")
+    takes = meta.get("takes", {})
+    lines += [f"**Takes:** {', '.join(f'{w} {n}' for w, n in takes.items())}", ""] if takes else []
+    lines += [f"**Warning:** {w}" for w in meta.get("warnings", [])]
+    credit = meta.get("negatives", {}).get("credit")
+    return lines + ([f"*{credit}.*", ""] if credit else [])
 
 
 def summary_lines(result: CustomWordsResult) -> list[str]:

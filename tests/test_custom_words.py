@@ -131,6 +131,8 @@ def test_recipe_trains_rejection_classes_and_writes_the_estimate(tiny_model, tmp
     printed = "\n".join(custom_words.summary_lines(result))
     assert "What to expect" in printed and "held-out takes" in printed
     assert "'yes' has 3 takes" in printed  # the warning about too few takes
+    card = "\n".join(custom_words.card_lines(meta))  # the model card: the estimate and the negatives' credit
+    assert "held-out takes" in card and "Speech Commands" in card and "CC BY 4.0" in card
 
 
 def test_recipe_refuses_dataset_flags_and_words_without_takes(tiny_model, tmp_path, capsys):
@@ -142,3 +144,15 @@ def test_recipe_refuses_dataset_flags_and_words_without_takes(tiny_model, tmp_pa
     assert "--epochs" in capsys.readouterr().err
     assert main(["train", str(root), "--words", "yes,no", "--out", out, "--init-from", str(tiny_model)] + TINY_FLAGS) == 2
     assert "no takes for: no" in capsys.readouterr().err
+
+
+def test_the_window_holds_the_takes_spoken_part(tmp_path):
+    rng = np.random.default_rng(3)
+    folder = tmp_path / "takes" / "lights on"
+    folder.mkdir(parents=True)
+    for take in range(4):  # 1.4 s of sound inside a 2.5 s take
+        clip = word_sound("yes", rng, seconds=2.5, sound_seconds=1.4)
+        sf.write(str(folder / f"t{take}.wav"), clip, SAMPLE_RATE, subtype="PCM_16")
+    takes = custom_words.collect_takes([tmp_path / "takes"], ["lights on"])
+    assert 1.4 < custom_words.custom_window_seconds(takes, 1.0) <= 2.0
+    assert custom_words.custom_window_seconds({"x": []}, 1.0) == custom_words.TEXT_ONLY_WINDOW_SECONDS

@@ -17,6 +17,7 @@ from datetime import datetime
 from pathlib import Path
 
 from ..audio import is_audio_file
+from ..custom_words import card_lines
 from ..modelfile import ModelFileError, read_metadata, shipped_model_path
 
 WORD_PATTERN = re.compile(r"^[\w' -]+$")  # letters, digits, spaces, apostrophes: a folder name on any OS
@@ -143,6 +144,7 @@ def model_card(path: Path) -> str:
         clips = trained.get("clips", {}).get("training", {})
         lines += [f"**Trained on:** {sum(clips.values()):,} clips ({', '.join(trained.get('sources', []))}) "
                   f"from {', '.join(Path(d).name for d in trained.get('data', []))}", ""]
+    lines += card_lines(meta)  # a custom-word model: what to expect, and the negatives' credit
     card_file = Path(path).with_name("MODEL_CARD.md")
     if card_file.is_file() and Path(path).name.startswith("speech_commands"):
         lines += ["---", "", card_file.read_text(encoding="utf-8")]
