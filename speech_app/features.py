@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+import numpy as np
 import torch
 import torchaudio
 
@@ -69,7 +70,7 @@ class MfccFrontend(torch.nn.Module):
       (measured in benchmarks/bench_features.py);
     - it exports to ONNX as it is;
     - the streaming recognizer can reuse the log-mel frames that overlapping windows share
-      (`frame_log_mel` and `cepstra` are the two halves of `forward`).
+      (`log_mel_frames` and `cepstra` are the two halves of `forward`).
     tests/test_features.py checks it against torchaudio's transform and librosa.
     """
 
@@ -91,13 +92,14 @@ class MfccFrontend(torch.nn.Module):
         half = self.config.n_fft // 2  # frames are centred: the signal is mirrored at both ends
         padded = torch.nn.functional.pad(waveforms.unsqueeze(1), (half, half), mode="reflect").squeeze(1)
         n_frames = waveforms.shape[-1] // self.config.hop_samples + 1
-        return self.cepstra(self.frame_log_mel(padded)[:, :n_frames])  # (batch, n_mfcc, frames)
+        log_mel = self.log_mel_frames(padded[:, self.window_offset :])[:, :n_frames]
+        return self.cepstra(log_mel)  # (batch, n_mfcc, frames)
 
-    def frame_log_mel(self, samples: torch.Tensor) -> torch.Tensor:
+    def log_mel_frames(self, samples: torch.Tensor) -> torch.Tensor:
         """(batch, samples) -> (batch, frames, n_mels) log-mel power in dB, before the per-clip floor.
-        Frame i is the n_fft samples from i * hop; each frame depends on its own samples only."""
+        Frame i is the window_samples samples from i * hop: it depends on those samples only."""
         cfg = self.config
-        frames = samples[:, self.window_offset :].unfold(-1, cfg.window_samples, cfg.hop_samples)  # (B, T, win)
+        frames = samples.unfold(-1, cfg.window_samples, cfg.hop_samples)  # (B, T, win)
         spectrum = torch.fft.rfft(frames * self.window, n=cfg.n_fft)  # (B, T, n_freqs)
         power = spectrum.real.square() + spectrum.imag.square()
         return 10.0 * torch.log10(torch.clamp(power @ self.mel_basis, min=AMPLITUDE_FLOOR))
@@ -127,3 +129,64 @@ class SpecAugment(torch.nn.Module):
             x = fill + self.coefficient_mask(x - fill)
             x = fill + self.time_mask(x - fill)
         return x.squeeze(1)
+
+
+class SharedFrameMfcc:
+    """MFCC of overlapping windows of one stream, computing each log-mel frame once.
+
+    Windows that start on the frame grid share all their frames but the few at each edge, whose
+    mirrored padding differs per window; those are computed per window, the rest is looked up.
+    The per-clip floor and the DCT run per window on the assembled frames, so the result is what
+    `MfccFrontend` gives on each window alone (to float rounding; tests/test_streaming.py checks it).
+    """
+
+    def __init__(self, frontend: MfccFrontend, window_samples: int):
+        cfg = frontend.config
+        self.frontend, self.window_samples, self.hop = frontend, window_samples, cfg.hop_samples
+        self.lead = cfg.n_fft // 2 - frontend.window_offset  # frame i starts at sample i * hop - lead
+        self.n_frames = window_samples // self.hop + 1
+        self.first_inner = -(-self.lead // self.hop)  # frames before it reach into the mirrored padding
+        self.last_inner = (window_samples - cfg.window_samples + self.lead) // self.hop  # inclusive
+        self._frames: dict[int, torch.Tensor] = {}  # absolute frame index -> (n_mels,) dB
+
+    def can_share(self, window_starts: np.ndarray) -> bool:
+        return self.window_samples % self.hop == 0 and bool(np.all(window_starts % self.hop == 0)) \
+            and self.first_inner <= self.last_inner
+
+    @torch.no_grad()
+    def __call__(self, stream: np.ndarray, stream_start: int, window_starts: np.ndarray) -> torch.Tensor:
+        """stream: samples from absolute sample `stream_start` on; window_starts: absolute starts (on the
+        frame grid) of windows inside it. -> (windows, n_mfcc, frames)"""
+        signal = torch.from_numpy(np.ascontiguousarray(stream, dtype=np.float32))
+        self._compute_missing(signal, stream_start, window_starts)
+        half, offset = self.frontend.config.n_fft // 2, self.frontend.window_offset
+        windows = []
+        for start in window_starts:
+            samples = signal[start - stream_start : start - stream_start + self.window_samples]
+            padded = torch.nn.functional.pad(samples[None, None], (half, half), mode="reflect")[0]  # (1, P)
+            left_end = offset + (self.first_inner - 1) * self.hop + self.frontend.config.window_samples
+            left = self.frontend.log_mel_frames(padded[:, offset:left_end])[0]
+            right = self.frontend.log_mel_frames(padded[:, offset + (self.last_inner + 1) * self.hop :])[0]
+            right = right[: self.n_frames - self.last_inner - 1]
+            first = start // self.hop
+            inner = [self._frames[first + i] for i in range(self.first_inner, self.last_inner + 1)]
+            windows.append(torch.cat([left, torch.stack(inner), right]))  # (frames, n_mels)
+        oldest_needed = int(window_starts[-1]) // self.hop + self.first_inner
+        self._frames = {k: v for k, v in self._frames.items() if k >= oldest_needed}
+        return self.frontend.cepstra(torch.stack(windows))
+
+    def _compute_missing(self, signal: torch.Tensor, stream_start: int, window_starts: np.ndarray) -> None:
+        first = int(window_starts[0]) // self.hop + self.first_inner
+        last = int(window_starts[-1]) // self.hop + self.last_inner
+        missing = [k for k in range(first, last + 1) if k not in self._frames]
+        if not missing:
+            return
+        lo, hi = missing[0], missing[-1]  # compute the whole span: the gaps are rare and short
+        begin = lo * self.hop - self.lead - stream_start
+        end = hi * self.hop - self.lead - stream_start + self.frontend.config.window_samples
+        frames = self.frontend.log_mel_frames(signal[None, begin:end])[0]
+        for k, row in zip(range(lo, hi + 1), frames):
+            self._frames.setdefault(k, row)
+
+    def reset(self) -> None:
+        self._frames.clear()

@@ -102,6 +102,13 @@ class CommandClassifier:
         logits = predict_logits(self.model, self.frontend, waves, batch_size)
         return torch.softmax(logits, dim=-1).numpy()
 
+    @torch.no_grad()
+    def probabilities_from_features(self, features: torch.Tensor) -> np.ndarray:
+        """(N, n_mfcc, frames) features of this model's front end -> (N, n_classes) probabilities."""
+        with autocast_for(self.device):
+            logits = self.model(features.to(self.device)).float()
+        return torch.softmax(logits, dim=-1).cpu().numpy()
+
     def top_k(self, probabilities: np.ndarray, k: int = 1) -> Prediction:
         order = np.argsort(probabilities)[::-1][: max(1, k)]
         return Prediction([self.labels[i] for i in order], [float(probabilities[i]) for i in order])
