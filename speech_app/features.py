@@ -135,9 +135,10 @@ class SharedFrameMfcc:
     """MFCC of overlapping windows of one stream, computing each log-mel frame once.
 
     Windows that start on the frame grid share all their frames but the few at each edge, whose
-    mirrored padding differs per window; those are computed per window, the rest is looked up.
-    The per-clip floor and the DCT run per window on the assembled frames, so the result is what
-    `MfccFrontend` gives on each window alone (to float rounding; tests/test_streaming.py checks it).
+    mirrored padding differs per window; those are computed per window (all edges in one call), the
+    rest is sliced from a cache of the stream's frames. The per-clip floor and the DCT run per window
+    on the assembled frames, so the result is what `MfccFrontend` gives on each window alone, to
+    float rounding (tests/test_streaming_features.py).
     """
 
     def __init__(self, frontend: MfccFrontend, window_samples: int):
@@ -147,46 +148,55 @@ class SharedFrameMfcc:
         self.n_frames = window_samples // self.hop + 1
         self.first_inner = -(-self.lead // self.hop)  # frames before it reach into the mirrored padding
         self.last_inner = (window_samples - cfg.window_samples + self.lead) // self.hop  # inclusive
-        self._frames: dict[int, torch.Tensor] = {}  # absolute frame index -> (n_mels,) dB
+        self.n_right = self.n_frames - self.last_inner - 1
+        # samples holding the edge frames of one side (the longer side's count, so both stack)
+        self.edge_samples = (max(self.first_inner, self.n_right) - 1) * self.hop + cfg.window_samples
+        self.reset()
+
+    def reset(self) -> None:
+        self._first_frame = 0  # absolute index of the cache's first row
+        self._frames = torch.zeros(0, self.frontend.config.n_mels)  # (frames, n_mels) dB
 
     def can_share(self, window_starts: np.ndarray) -> bool:
-        return self.window_samples % self.hop == 0 and bool(np.all(window_starts % self.hop == 0)) \
-            and self.first_inner <= self.last_inner
+        return (self.window_samples % self.hop == 0 and bool(np.all(window_starts % self.hop == 0))
+                and self.first_inner <= self.last_inner)
 
     @torch.no_grad()
     def __call__(self, stream: np.ndarray, stream_start: int, window_starts: np.ndarray) -> torch.Tensor:
         """stream: samples from absolute sample `stream_start` on; window_starts: absolute starts (on the
-        frame grid) of windows inside it. -> (windows, n_mfcc, frames)"""
+        frame grid, ascending) of windows inside it. -> (windows, n_mfcc, frames)"""
         signal = torch.from_numpy(np.ascontiguousarray(stream, dtype=np.float32))
-        self._compute_missing(signal, stream_start, window_starts)
-        half, offset = self.frontend.config.n_fft // 2, self.frontend.window_offset
+        first = int(window_starts[0]) // self.hop + self.first_inner
+        self._update_cache(signal, stream_start, first, int(window_starts[-1]) // self.hop + self.last_inner)
+        edges = self._edge_frames(signal, stream_start, window_starts)  # (windows, 2, edge frames, n_mels)
         windows = []
-        for start in window_starts:
-            samples = signal[start - stream_start : start - stream_start + self.window_samples]
-            padded = torch.nn.functional.pad(samples[None, None], (half, half), mode="reflect")[0]  # (1, P)
-            left_end = offset + (self.first_inner - 1) * self.hop + self.frontend.config.window_samples
-            left = self.frontend.log_mel_frames(padded[:, offset:left_end])[0]
-            right = self.frontend.log_mel_frames(padded[:, offset + (self.last_inner + 1) * self.hop :])[0]
-            right = right[: self.n_frames - self.last_inner - 1]
-            first = start // self.hop
-            inner = [self._frames[first + i] for i in range(self.first_inner, self.last_inner + 1)]
-            windows.append(torch.cat([left, torch.stack(inner), right]))  # (frames, n_mels)
-        oldest_needed = int(window_starts[-1]) // self.hop + self.first_inner
-        self._frames = {k: v for k, v in self._frames.items() if k >= oldest_needed}
+        for i, start in enumerate(window_starts):
+            lo = int(start) // self.hop + self.first_inner - self._first_frame
+            inner = self._frames[lo : lo + self.last_inner - self.first_inner + 1]
+            windows.append(torch.cat([edges[i, 0, : self.first_inner], inner, edges[i, 1, : self.n_right]]))
         return self.frontend.cepstra(torch.stack(windows))
 
-    def _compute_missing(self, signal: torch.Tensor, stream_start: int, window_starts: np.ndarray) -> None:
-        first = int(window_starts[0]) // self.hop + self.first_inner
-        last = int(window_starts[-1]) // self.hop + self.last_inner
-        missing = [k for k in range(first, last + 1) if k not in self._frames]
-        if not missing:
-            return
-        lo, hi = missing[0], missing[-1]  # compute the whole span: the gaps are rare and short
-        begin = lo * self.hop - self.lead - stream_start
-        end = hi * self.hop - self.lead - stream_start + self.frontend.config.window_samples
-        frames = self.frontend.log_mel_frames(signal[None, begin:end])[0]
-        for k, row in zip(range(lo, hi + 1), frames):
-            self._frames.setdefault(k, row)
+    def _edge_frames(self, signal: torch.Tensor, stream_start: int, window_starts: np.ndarray) -> torch.Tensor:
+        """Log-mel of the frames at both ends of each window, with the window's own mirrored padding."""
+        half, offset = self.frontend.config.n_fft // 2, self.frontend.window_offset
+        sides = []
+        for start in window_starts:
+            samples = signal[int(start) - stream_start : int(start) - stream_start + self.window_samples]
+            padded = torch.nn.functional.pad(samples[None, None], (half, half), mode="reflect")[0, 0]
+            right_from = offset + (self.last_inner + 1) * self.hop
+            sides += [padded[offset : offset + self.edge_samples], padded[right_from : right_from + self.edge_samples]]
+        frames = self.frontend.log_mel_frames(torch.stack(sides))  # (2 * windows, edge frames, n_mels)
+        return frames.reshape(len(window_starts), 2, -1, frames.shape[-1])
 
-    def reset(self) -> None:
-        self._frames.clear()
+    def _update_cache(self, signal: torch.Tensor, stream_start: int, first: int, last: int) -> None:
+        """Keep frames first..last (absolute, inclusive): drop older rows, compute the new ones in one call."""
+        cached_end = self._first_frame + len(self._frames)
+        if not (self._first_frame <= first <= cached_end):  # a gap (or a reset stream): start over
+            self._first_frame, self._frames = first, self._frames[:0]
+            cached_end = first
+        if last >= cached_end:
+            begin = cached_end * self.hop - self.lead - stream_start
+            end = last * self.hop - self.lead - stream_start + self.frontend.config.window_samples
+            self._frames = torch.cat([self._frames, self.frontend.log_mel_frames(signal[None, begin:end])[0]])
+        self._frames = self._frames[first - self._first_frame :]
+        self._first_frame = first
