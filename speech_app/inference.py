@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -52,6 +53,17 @@ def predict_logits(model: torch.nn.Module, frontend: MfccFrontend, waves: np.nda
         with autocast_for(device):
             outputs.append(model(features).float().cpu())
     return torch.cat(outputs) if outputs else torch.zeros(0, model.config.n_classes)
+
+
+@contextlib.contextmanager
+def intra_op_threads(threads: int):
+    """torch's intra-op thread count for the duration of the block."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def autocast_for(device: torch.device):
@@ -123,6 +135,13 @@ class CommandClassifier:
         """Results in input order; files are decoded in parallel threads while the model runs in batches.
         A file that cannot be decoded yields a result with its error; the others go on."""
         paths = list(paths)
+        # a single batch is too small to gain from more threads, and waiting for a second thread on a
+        # busy machine cost seconds at start-up (measured: `classify` on one file, benchmarks/bench.py)
+        threads = 1 if len(paths) <= batch_size else torch.get_num_threads()
+        with intra_op_threads(threads):
+            yield from self._classify_batches(paths, top_k, batch_size)
+
+    def _classify_batches(self, paths: list[Path], top_k: int, batch_size: int) -> Iterator[FileResult]:
         for chunk, decoded in self._decoded_batches(paths, batch_size):
             good = [i for i, d in enumerate(decoded) if not isinstance(d, AudioDecodeError)]
             by_row = dict(zip(good, self.probabilities(np.stack([decoded[i] for i in good]), batch_size))) if good else {}
