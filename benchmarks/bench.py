@@ -456,7 +456,12 @@ def main() -> None:
     chosen = [s for s in args.only.split(",") if s]
     data_dir = Path(args.data_dir)
     if not data_dir.is_dir() and {"classify", "training"} & set(chosen):
-        sys.exit(f"bench: {data_dir}: no such folder; pass --data-dir with Speech Commands clips")
+        print(f"bench: {data_dir}: no such folder, so no classify or training figures; pass --data-dir with "
+              "Speech Commands clips (`speech-app data download speech-commands`)")
+        chosen = [s for s in chosen if s not in ("classify", "training")]
+    if not Path(args.wake_words_dir).is_dir() and "retrain" in chosen:
+        print(f"bench: {args.wake_words_dir}: no such folder, so no retraining figure; pass --wake-words-dir")
+        chosen.remove("retrain")
     figures = {}
     for section in chosen:
         print(f"[{section}] ...", flush=True)
