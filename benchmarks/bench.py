@@ -42,24 +42,26 @@ SECTIONS = ("machine", "startup", "classify", "forward", "training", "retrain", 
 
 # --- measuring helpers ---------------------------------------------------------------------------
 
-def timed_repeat(fn, min_seconds: float = MIN_TIMING_S) -> tuple[float, int]:
-    """(seconds per call, calls): call fn until min_seconds have passed (after one warm-up call)."""
+def timed_repeat(fn, min_seconds: float = MIN_TIMING_S) -> float:
+    """CPU seconds per call (this process, all its threads): call fn until min_seconds of CPU time have
+    passed, after one warm-up call. CPU time, not wall time: on a shared machine the wall clock also
+    counts the time other processes held the cores."""
     fn()
-    calls, start = 0, time.perf_counter()
+    calls, start = 0, time.process_time()
     while True:
         fn()
         calls += 1
-        elapsed = time.perf_counter() - start
+        elapsed = time.process_time() - start
         if elapsed >= min_seconds:
-            return elapsed / calls, calls
+            return elapsed / calls
 
 
 def matmul_gflops() -> float:
+    """GFLOP per CPU-second of torch.matmul on square float32 matrices (the machine's BLAS peak)."""
     import torch
 
     a, b = torch.randn(MATMUL_SIZE, MATMUL_SIZE), torch.randn(MATMUL_SIZE, MATMUL_SIZE)
-    seconds, _ = timed_repeat(lambda: torch.matmul(a, b), MIN_TIMING_S / 2)
-    return 2 * MATMUL_SIZE**3 / seconds / 1e9
+    return 2 * MATMUL_SIZE**3 / timed_repeat(lambda: torch.matmul(a, b), MIN_TIMING_S / 2) / 1e9
 
 
 def around_matmul(fn):
@@ -209,7 +211,7 @@ def section_classify(args) -> dict:
     loop_rate = len(loop_paths) / (time.perf_counter() - start)
     rate, labels = run_batch(classifier)
     own_rate, _ = own_loop(classifier, loop_paths)
-    reference = reference_labels(classifier, paths)
+    reference, windows, decode_ms = reference_labels(classifier, paths)
     result.update(loop_clips_per_s=loop_rate, classify_clips_per_s=rate, classify_vs_loop=rate / loop_rate,
                   own_loop_clips_per_s=own_rate, classify_vs_own_loop=rate / own_rate,
                   reference_accuracy=accuracy(reference, expected), accuracy=accuracy(labels, expected),
@@ -231,6 +233,9 @@ def section_classify(args) -> dict:
         result[f"{name}_accuracy_drop_points"] = result["reference_accuracy"] - result[f"{name}_accuracy"]
     torch.set_num_threads(1)
     one_thread_rate, _ = run_batch(classifier, "torch_1_thread")
+    split = {"decode_ms": decode_ms, **cpu_split(classifier, windows)}
+    split["two_core_bound_clips_per_s"] = 2 * 1e3 / sum(split.values())
+    result["cpu_ms_per_clip_one_thread"] = split
     result.update(torch_1_thread_clips_per_s=one_thread_rate, torch_1_thread_vs_default=one_thread_rate / rate)
     result["cpu_ms_per_clip"] = cpu_ms
     from speech_app.dataset import which_set
@@ -247,8 +252,34 @@ def reference_labels(classifier, paths: list[Path]) -> list[str]:
 
     from speech_app.audio import fit_to_window, load_audio
 
+    start = time.process_time()
     windows = np.stack([fit_to_window(load_audio(p), classifier.window_samples) for p in paths])
-    return [classifier.labels[i] for i in classifier.probabilities(windows).argmax(axis=1)]
+    decode_ms = 1e3 * (time.process_time() - start) / len(paths)
+    return [classifier.labels[i] for i in classifier.probabilities(windows).argmax(axis=1)], windows, decode_ms
+
+
+def cpu_split(classifier, windows) -> dict:
+    """CPU milliseconds per clip of the front end and of the model, one thread, batch 64: with the
+    decoding cost, what bounds the clips per second two cores can reach."""
+    import torch
+
+    from speech_app.inference import DEFAULT_BATCH_SIZE, FEATURE_CHUNK_CLIPS
+
+    batch = torch.from_numpy(windows[:DEFAULT_BATCH_SIZE])
+    with torch.inference_mode():
+        features = classifier.frontend(batch)
+
+        def cpu_per_clip(fn) -> float:
+            fn()
+            start, calls = time.process_time(), 0
+            while time.process_time() - start < MIN_TIMING_S / 2:
+                fn()
+                calls += 1
+            return 1e3 * (time.process_time() - start) / calls / len(batch)
+
+        front = cpu_per_clip(lambda: [classifier.frontend(batch[i : i + FEATURE_CHUNK_CLIPS])
+                                      for i in range(0, len(batch), FEATURE_CHUNK_CLIPS)])
+        return {"frontend_ms": front, "model_ms": cpu_per_clip(lambda: classifier.model(features))}
 
 
 def own_loop(classifier, paths: list[Path]) -> tuple[float, list[str]]:
@@ -302,22 +333,24 @@ def section_forward(args) -> dict:
     import torch
 
     from speech_app.features import MfccFrontend
-    from speech_app.inference import CommandClassifier
+    from speech_app.inference import CommandClassifier, intra_op_threads
     from speech_app.model import flops_per_clip
 
     classifier = CommandClassifier.from_file()
     features_config = classifier.bundle.features
     batch = 64
     waves = torch.randn(batch, features_config.clip_samples) * 0.1
-    with torch.inference_mode():
+    # one thread: CPU time then measures work alone (a second thread waiting for a busy core spins)
+    with torch.inference_mode(), intra_op_threads(1):
         features = classifier.frontend(waves)
-        seconds, rate = around_matmul(lambda: timed_repeat(lambda: classifier.model(features))[0])
+        seconds, rate = around_matmul(lambda: timed_repeat(lambda: classifier.model(features)))
+        batch1_ms = 1e3 * timed_repeat(lambda: classifier.model(features[:1]), MIN_TIMING_S / 2)  # as live runs it
         flops = flops_per_clip(classifier.bundle.model.config, features_config.n_frames)
         forward_gflops = flops * batch / seconds / 1e9
         front = {}
         for chunk in (32, 256):
             many = torch.randn(256, features_config.clip_samples) * 0.1
-            front[chunk] = timed_repeat(lambda: [classifier.frontend(many[i : i + chunk]) for i in range(0, 256, chunk)])[0] / 256
+            front[chunk] = timed_repeat(lambda: [classifier.frontend(many[i : i + chunk]) for i in range(0, 256, chunk)]) / 256
         import torchaudio
 
         reference = torchaudio.transforms.MFCC(
@@ -327,12 +360,12 @@ def section_forward(args) -> dict:
                        "f_min": features_config.f_min_hz, "f_max": features_config.f_max_hz,
                        "mel_scale": "slaney", "norm": "slaney"})
         many = torch.randn(256, features_config.clip_samples) * 0.1
-        torchaudio_s = timed_repeat(lambda: [reference(many[i : i + 32].unsqueeze(1)) for i in range(0, 256, 32)])[0] / 256
+        torchaudio_s = timed_repeat(lambda: [reference(many[i : i + 32].unsqueeze(1)) for i in range(0, 256, 32)]) / 256
     assert isinstance(classifier.frontend, MfccFrontend)
     return {"forward_gflops": forward_gflops, "matmul_gflops": rate, "forward_vs_matmul": forward_gflops / rate,
-            "mflops_per_clip": flops / 1e6, "forward_clips_per_s": batch / seconds,
+            "mflops_per_clip": flops / 1e6, "forward_clips_per_s": batch / seconds, "model_cpu_ms_batch1": batch1_ms,
             "frontend_ms_chunk32": front[32] * 1e3, "frontend_ms_chunk256": front[256] * 1e3,
-            "frontend_torchaudio_ms": torchaudio_s * 1e3, "threads": torch.get_num_threads(), "peak_mib": peak_rss_mib()}
+            "frontend_torchaudio_ms": torchaudio_s * 1e3, "threads": 1, "peak_mib": peak_rss_mib()}
 
 
 def link_dataset(data_dir: Path, folder: Path, per_word: int, words: list[str]) -> None:
@@ -356,32 +389,33 @@ def section_training(args) -> dict:
     from speech_app.train import TrainConfig, TrainHooks, train
 
     words = ["yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go", "bed", "cat", "happy"]
+    torch.set_num_threads(1)  # CPU time measures the work alone with one thread (see section_forward)
     result = {}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         link_dataset(Path(args.data_dir), tmp / "data", args.train_per_word, words)
         os.environ["XDG_CACHE_HOME"] = str(tmp / "cache")  # cold: the first run decodes every clip
         for run in ("cold", "cached"):
-            batches: list[tuple[float, int, int]] = []  # (time, epoch, batch)
-            hooks = TrainHooks(on_batch=lambda info: batches.append((time.perf_counter(), info["epoch"], info["batch"])))
+            batches: list[tuple[float, float]] = []  # (wall, CPU) at the end of each batch
+            hooks = TrainHooks(on_batch=lambda info: batches.append((time.perf_counter(), time.process_time())))
             config = TrainConfig(epochs=1, batch_size=128, patience=99, device="cpu", seed=0)
             start = time.perf_counter()
             outcome, rate = around_matmul(lambda: train([tmp / "data"], tmp / f"{run}.safetensors", words[:10], config,
                                                         progress=False, hooks=hooks))
             wall = time.perf_counter() - start
             first_batch_at = batches[0][0]
-            epoch_s = batches[-1][0] - first_batch_at
-            clips = (len(batches) - 1) * config.batch_size  # the first batch's own time is not in epoch_s
-            clips_per_s = clips / epoch_s
+            clips = (len(batches) - 1) * config.batch_size  # the first batch's own time is not counted
+            clips_per_s = clips / (batches[-1][1] - batches[0][1])  # per CPU-second
             import speech_app.modelfile as modelfile
 
             bundle = modelfile.load_model(tmp / f"{run}.safetensors")
             flops = 3 * flops_per_clip(bundle.model.config, bundle.features.n_frames)  # forward + backward
             result[run] = {"wall_s": wall, "until_first_batch_s": first_batch_at - start,
-                           "clips_per_s": clips_per_s, "gflops": clips_per_s * flops / 1e9, "matmul_gflops": rate,
+                           "wall_clips_per_s": clips / (batches[-1][0] - first_batch_at), "clips_per_cpu_s": clips_per_s,
+                           "gflops": clips_per_s * flops / 1e9, "matmul_gflops": rate,
                            "vs_matmul": clips_per_s * flops / 1e9 / rate}
     result["training_vs_matmul"] = result["cached"]["vs_matmul"]
-    result["threads"] = torch.get_num_threads()
+    result["threads"] = 1
     result["peak_mib"] = peak_rss_mib()
     return result
 

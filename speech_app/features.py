@@ -66,9 +66,8 @@ class MfccFrontend(torch.nn.Module):
     The MFCC of torchaudio.transforms.MFCC with the settings below (slaney mel scale and norm, power
     spectrum, decibels floored `top_db` under each clip's peak, orthonormal DCT-II), written as plain
     tensor operations so that
-    - it runs about twice as fast: the power spectrum is real**2 + imag**2, not |X| squared
-      (measured in benchmarks/bench_features.py);
-    - it exports to ONNX as it is;
+    - it exports to ONNX as it is, and is a little faster (the power spectrum is real**2 + imag**2,
+      not |X| squared; benchmarks/bench.py, forward section);
     - the streaming recognizer can reuse the log-mel frames that overlapping windows share
       (`log_mel_frames` and `cepstra` are the two halves of `forward`).
     tests/test_features.py checks it against torchaudio's transform and librosa.

@@ -19,7 +19,7 @@ from .modelfile import ModelBundle, load_model
 
 DEFAULT_BATCH_SIZE = 64
 FEATURE_CHUNK_CLIPS = 32  # clips per front-end call: their frames (32 x 101 x 480 floats, 6 MB) stay in
-# cache; measured 1.8x faster per clip than 256 at once on a 2-core CPU (benchmarks/bench.py --features)
+# cache; measured 2.1x less CPU per clip than 256 at once (benchmarks/bench.py, forward section)
 PREFETCH_BATCHES = 2  # batches being decoded while the model runs on the current one
 
 
