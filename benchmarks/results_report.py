@@ -29,6 +29,43 @@ def target_rows(figures: dict, targets: dict) -> list[str]:
     return rows
 
 
+def notes(figures: dict) -> list[str]:
+    """What stands in the way of each target, in this run's own figures."""
+    lines = []
+    classify, forward = figures.get("classify", {}), figures.get("forward", {})
+    split = classify.get("cpu_ms_per_clip_one_thread")
+    if split:
+        lines.append(
+            f"- Batch classification: one clip costs {split['decode_ms']:.2f} ms of CPU to decode, "
+            f"{split['frontend_ms']:.2f} ms for the MFCC and {split['model_ms']:.2f} ms for the model (one thread, "
+            f"batch 64), so two fully used cores top out near {split['two_core_bound_clips_per_s']:.0f} clips/s before "
+            "any waiting. 2,000 clips/s needs at most 1 ms of CPU per clip: the model alone is close to that. "
+            "Getting there means a cheaper model (fewer LSTM units or frames per clip), not more plumbing; "
+            "int8 dynamic quantization and ONNX Runtime were measured beside it (figures below).")
+    if forward:
+        lines.append(
+            f"- Forward pass: {forward['forward_gflops']:.0f} GFLOP per CPU-second against "
+            f"{forward['matmul_gflops']:.0f} for torch.matmul ({forward['forward_vs_matmul']:.0%}); the LSTM steps "
+            "through its frames one after another, each step a small matrix product.")
+    live = figures.get("live", {})
+    if live and forward.get("model_cpu_ms_batch1"):
+        lines.append(
+            f"- Live recognition: {live['shared']['ms_per_hop']:.2f} ms of CPU per 100 ms hop, of which the model on one "
+            f"window takes about {forward['model_cpu_ms_batch1']:.2f} ms (the four LSTM passes over 51 steps at batch "
+            "1). The MFCC is the small part: sharing its frames between overlapping windows changes the CPU per hop by "
+            f"a factor of {live['shared_vs_recompute']:.2f} (shared / recomputed). Below 3% of a core (3 ms a hop) "
+            "needs a model whose one-window pass is cheaper, or a longer hop.")
+    training = figures.get("training", {})
+    if training.get("cached"):
+        cached = training["cached"]
+        lines.append(
+            f"- Training: {cached['gflops']:.0f} GFLOP per CPU-second (forward and backward counted as 3x the forward "
+            f"pass) against {cached['matmul_gflops']:.0f} for matmul. Besides the sequential LSTM, each batch's "
+            "augmentation (noise mixing, shifts, speed changes), MFCC and SpecAugment run on the CPU between the "
+            "matrix products.")
+    return lines
+
+
 def section_rows(figures: dict) -> list[str]:
     lines = []
     for name, values in figures.items():
@@ -70,6 +107,13 @@ def write_results(figures: dict, path: Path, targets: dict) -> str:
         "## Targets",
         "",
         *target_rows(figures, targets),
+        "",
+        "## What stands in the way",
+        "",
+        *notes(figures),
+        "",
+        "No GPU was available on this machine: the CUDA (float16 autocast) and MPS paths of training and batch "
+        "inference are written but were not measured here.",
         "",
         "## All figures",
         *section_rows(figures),
