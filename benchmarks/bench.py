@@ -198,9 +198,9 @@ def section_classify(args) -> dict:
 
     cpu_ms: dict[str, float] = {}
 
-    def run_batch(which, name: str = "torch") -> tuple[float, list[str]]:
+    def run_batch(which, name: str = "torch", threads: int | None = None) -> tuple[float, list[str]]:
         start, start_cpu = time.perf_counter(), time.process_time()
-        labels = [r.label for r in which.classify_files(paths)]
+        labels = [r.label for r in which.classify_files(paths, threads=threads)]
         cpu_ms[name] = 1e3 * (time.process_time() - start_cpu) / len(paths)
         return len(paths) / (time.perf_counter() - start), labels
 
@@ -231,12 +231,13 @@ def section_classify(args) -> dict:
         result[f"{name}_vs_torch"] = variant_rate / rate
         result[f"{name}_accuracy"] = accuracy(variant_labels, expected)
         result[f"{name}_accuracy_drop_points"] = result["reference_accuracy"] - result[f"{name}_accuracy"]
+    all_threads = torch.get_num_threads()  # what classify did before it left a core to decoding
+    all_threads_rate, _ = run_batch(classifier, f"torch_{all_threads}_threads", all_threads)
+    result.update(all_threads_clips_per_s=all_threads_rate, default_vs_all_threads=rate / all_threads_rate)
     torch.set_num_threads(1)
-    one_thread_rate, _ = run_batch(classifier, "torch_1_thread")
     split = {"decode_ms": decode_ms, **cpu_split(classifier, windows)}
     split["two_core_bound_clips_per_s"] = 2 * 1e3 / sum(split.values())
     result["cpu_ms_per_clip_one_thread"] = split
-    result.update(torch_1_thread_clips_per_s=one_thread_rate, torch_1_thread_vs_default=one_thread_rate / rate)
     result["cpu_ms_per_clip"] = cpu_ms
     from speech_app.dataset import which_set
 
@@ -296,7 +297,7 @@ def make_variants():
     import numpy as np
     import torch
 
-    from speech_app.inference import CommandClassifier
+    from speech_app.inference import CommandClassifier, model_threads_beside_decoding
 
     class Int8Classifier(CommandClassifier):
         """int8 dynamic quantization of the LSTM and linear layers (torch.ao)."""
@@ -317,7 +318,7 @@ def make_variants():
             super().__init__(bundle)
             export_onnx(bundle, onnx_path)
             options = onnxruntime.SessionOptions()
-            options.intra_op_num_threads = torch.get_num_threads()
+            options.intra_op_num_threads = model_threads_beside_decoding()  # as the torch path runs
             self.session = onnxruntime.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
 
         def probabilities(self, waves, batch_size: int = 64) -> np.ndarray:
@@ -508,7 +509,9 @@ def main() -> None:
     if not Path(args.wake_words_dir).is_dir() and "retrain" in chosen:
         print(f"bench: {args.wake_words_dir}: no such folder, so no retraining figure; pass --wake-words-dir")
         chosen.remove("retrain")
-    figures = {}
+    from results_report import write_results  # benchmarks/results_report.py, next to this file
+
+    figures, text = {}, ""
     for section in chosen:
         print(f"[{section}] ...", flush=True)
         child_args = [f"--{k.replace('_', '-')}={v}" for k, v in vars(args).items()
@@ -521,10 +524,8 @@ def main() -> None:
         figures[section] = json.loads(out.strip().splitlines()[-1])
         figures[section]["section_wall_s"], figures[section]["section_peak_mib"] = wall, peak
         print(f"[{section}] {wall:.0f} s: {json.dumps(figures[section], default=str)}", flush=True)
-    figures.setdefault("machine", {})["load_average_end"] = os.getloadavg()
-    from results_report import write_results  # benchmarks/results_report.py, next to this file
-
-    text = write_results(figures, args.results, TARGETS)
+        figures.setdefault("machine", {})["load_average_end"] = os.getloadavg()
+        text = write_results(figures, args.results, TARGETS)  # after each section: an interrupted run keeps its figures
     print(text)
 
 

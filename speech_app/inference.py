@@ -55,6 +55,14 @@ def predict_logits(model: torch.nn.Module, frontend: MfccFrontend, waves: np.nda
     return torch.cat(outputs) if outputs else torch.zeros(0, model.config.n_classes)
 
 
+def model_threads_beside_decoding() -> int:
+    """Intra-op threads for the model while threads decode the next batches: one core is left to
+    decoding. More threads than free cores make torch's threads wait for each other: on 2 cores,
+    1 thread classified 16x faster than 2 on a busy machine (benchmarks/RESULTS.md); a single batch
+    is too small to gain from more threads at all."""
+    return max(1, min(torch.get_num_threads(), (os.cpu_count() or 2) - 1))
+
+
 @contextlib.contextmanager
 def intra_op_threads(threads: int):
     """torch's intra-op thread count for the duration of the block."""
@@ -130,14 +138,13 @@ class CommandClassifier:
         window = fit_to_window(samples, self.window_samples)
         return self.top_k(self.probabilities(window[None, :])[0], k)
 
-    def classify_files(self, paths: Iterable[Path], top_k: int = 1,
-                       batch_size: int = DEFAULT_BATCH_SIZE) -> Iterator[FileResult]:
+    def classify_files(self, paths: Iterable[Path], top_k: int = 1, batch_size: int = DEFAULT_BATCH_SIZE,
+                       threads: int | None = None) -> Iterator[FileResult]:
         """Results in input order; files are decoded in parallel threads while the model runs in batches.
         A file that cannot be decoded yields a result with its error; the others go on."""
         paths = list(paths)
-        # a single batch is too small to gain from more threads, and waiting for a second thread on a
-        # busy machine cost seconds at start-up (measured: `classify` on one file, benchmarks/bench.py)
-        threads = 1 if len(paths) <= batch_size else torch.get_num_threads()
+        if threads is None:
+            threads = 1 if len(paths) <= batch_size else model_threads_beside_decoding()
         with intra_op_threads(threads):
             yield from self._classify_batches(paths, top_k, batch_size)
 
