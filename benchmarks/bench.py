@@ -488,7 +488,7 @@ def main() -> None:
     parser.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR), help="Speech Commands layout (FLAC or WAV)")
     parser.add_argument("--wake-words-dir", default=str(DEFAULT_DATA_DIR.parent / "wake_words"))
     parser.add_argument("--clips", type=int, default=DEFAULT_CLIPS)
-    parser.add_argument("--train-per-word", type=int, default=150, help="clips per word in the training section")
+    parser.add_argument("--train-per-word", type=int, default=100, help="clips per word in the training section")
     parser.add_argument("--takes", type=int, default=8, help="takes per wake word in the retraining section")
     parser.add_argument("--retrain-epochs", type=int, default=20, help="as the app's Custom words tab")
     parser.add_argument("--live-repeats", type=int, default=2)
