@@ -40,8 +40,17 @@ def notes(figures: dict) -> list[str]:
             f"{split['frontend_ms']:.2f} ms for the MFCC and {split['model_ms']:.2f} ms for the model (one thread, "
             f"batch 64), so two fully used cores top out near {split['two_core_bound_clips_per_s']:.0f} clips/s before "
             "any waiting. 2,000 clips/s needs at most 1 ms of CPU per clip: the model alone is close to that. "
-            "Getting there means a cheaper model (fewer LSTM units or frames per clip), not more plumbing; "
-            "int8 dynamic quantization and ONNX Runtime were measured beside it (figures below).")
+            "Getting there means a cheaper model (fewer LSTM units or frames per clip), not more plumbing. "
+            f"The end-to-end figure was taken at a load average of {format_value(figures.get('machine', {}).get('load_average', '?'))} "
+            "on these cores, so this process had a fraction of them.")
+        if "default_vs_all_threads" in classify:
+            lines.append(f"  - classify now leaves a core to its decoding threads: {classify['classify_clips_per_s']:.0f} "
+                         f"clips/s against {classify['all_threads_clips_per_s']:.0f} with torch's default thread count "
+                         f"({classify['default_vs_all_threads']:.1f}x), in the same run.")
+        for name in ("int8", "onnxruntime"):
+            if f"{name}_vs_torch" in classify:
+                lines.append(f"  - {name}: {classify[f'{name}_vs_torch']:.2f}x the speed of the float32 torch path, "
+                             f"{classify[f'{name}_accuracy_drop_points']:+.2f} accuracy points lost.")
     if forward:
         lines.append(
             f"- Forward pass: {forward['forward_gflops']:.0f} GFLOP per CPU-second against "
