@@ -44,8 +44,9 @@ def notes(figures: dict) -> list[str]:
             f"The end-to-end figure was taken at a load average of {format_value(figures.get('machine', {}).get('load_average', '?'))} "
             "on these cores, so this process had a fraction of them.")
         if "default_vs_all_threads" in classify:
-            lines.append(f"  - classify now leaves a core to its decoding threads: {classify['classify_clips_per_s']:.0f} "
-                         f"clips/s against {classify['all_threads_clips_per_s']:.0f} with torch's default thread count "
+            lines.append(f"  - with decoding overlapped, the model must leave a core to the decoding threads: "
+                         f"{classify['classify_clips_per_s']:.0f} clips/s against {classify['all_threads_clips_per_s']:.0f} "
+                         f"with torch's default thread count, whose threads then wait for each other "
                          f"({classify['default_vs_all_threads']:.1f}x), in the same run.")
         for name in ("int8", "onnxruntime"):
             if f"{name}_vs_torch" in classify:
