@@ -109,6 +109,9 @@ def _sounddevice():
     """sounddevice, imported late: PortAudio reads PULSE_SERVER and friends when it starts."""
     try:
         import sounddevice
+    except ImportError:  # an install without the `mic` extra
+        raise NoInputDeviceError("no audio input: the sounddevice package is not installed "
+                                 "(pip install 'speech-app[mic]')") from None
     except OSError as err:  # the PortAudio library itself is missing
         raise NoInputDeviceError(f"no audio input: PortAudio is not installed ({err})") from None
     return sounddevice
