@@ -20,6 +20,9 @@ WORD_SECONDS = 0.4
 WORD_AMPLITUDE = 0.3
 AMPLITUDE_PER_LOGIT = 0.02  # tone amplitude (averaged over the window) worth one logit
 SILENCE_LOGIT = 3.0
+TAKES_PER_WORD = 5  # generated takes of a custom word (write_takes)
+WAIT_MS = 20_000  # how long a GUI test waits for the window: generous, the test machine may be busy
+FAKE_MIC = InputDevice(7, "Test microphone", "test", 1, 16_000.0, True)
 
 
 class ToneClassifier:
@@ -61,11 +64,6 @@ def tone_sentence(words: list[str], gap_s: float = 1.2, lead_s: float = 0.5) -> 
 
 def sample_clip(word: str) -> Path:
     return next(SAMPLES_DIR.glob(f"{word}_*"))
-
-
-TAKES_PER_WORD = 5  # generated takes of a custom word (write_takes)
-WAIT_MS = 20_000  # how long a GUI test waits for the window: generous, the test machine may be busy
-FAKE_MIC = InputDevice(7, "Test microphone", "test", 1, 16_000.0, True)
 
 
 class FakeAudio:
