@@ -109,9 +109,6 @@ def _sounddevice():
     """sounddevice, imported late: PortAudio reads PULSE_SERVER and friends when it starts."""
     try:
         import sounddevice
-    except ImportError:  # an install without the `mic` extra
-        raise NoInputDeviceError("no audio input: the sounddevice package is not installed "
-                                 "(pip install 'speech-app[mic]')") from None
     except OSError as err:  # the PortAudio library itself is missing
         raise NoInputDeviceError(f"no audio input: PortAudio is not installed ({err})") from None
     return sounddevice
@@ -125,6 +122,12 @@ def reinitialize_audio() -> None:
 
 
 def list_input_devices() -> list[InputDevice]:
+    import importlib.util
+
+    # every way to a microphone (listen, the Live tab, MicrophoneCapture) lists the devices first
+    if importlib.util.find_spec("sounddevice") is None:
+        raise NoInputDeviceError("no audio input: the sounddevice package is not installed "
+                                 "(pip install 'speech-app[mic]')")
     sd = _sounddevice()
     try:
         devices = sd.query_devices()

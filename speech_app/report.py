@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
-
-NO_PLOTS_MESSAGE = "plots left out: matplotlib is not installed (pip install 'speech-app[train]')"
 
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
@@ -105,15 +101,27 @@ def _save_figure(fig, path: Path) -> None:
     os.replace(tmp, path)
 
 
+NO_PLOTS_MESSAGE = "plots left out: matplotlib is not installed (pip install 'speech-app[train]')"
+
+
+def _can_plot() -> bool:
+    """matplotlib (the `train` extra) is there; if not, say once that the plots are left out."""
+    import importlib.util
+    import sys
+
+    if importlib.util.find_spec("matplotlib") is not None:
+        return True
+    print(f"report: {NO_PLOTS_MESSAGE}", file=sys.stderr)
+    return False
+
+
 def write_report(report_dir: Path, labels: list[str], matrices: dict[str, np.ndarray],
                  history: list[dict] | None = None, header: str = "") -> dict:
     """Write report.md, metrics.json, one confusion-matrix PNG per evaluated split, and the curves.
-    Without matplotlib (the `train` extra) the figures are all there but the PNGs are left out."""
+    Without matplotlib the figures are all there but the PNGs are left out."""
     report_dir = Path(report_dir)
     report_dir.mkdir(parents=True, exist_ok=True)
-    plots = importlib.util.find_spec("matplotlib") is not None
-    if not plots:
-        print(f"report: {NO_PLOTS_MESSAGE}", file=sys.stderr)
+    plots = _can_plot()
     summary, sections = {}, [f"# {header or 'Evaluation report'}\n"]
     for split, matrix in matrices.items():
         rows = class_metrics(matrix, labels)
