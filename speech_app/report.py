@@ -105,7 +105,7 @@ NO_PLOTS_MESSAGE = "plots left out: matplotlib is not installed (pip install 'sp
 
 
 def _can_plot() -> bool:
-    """matplotlib (the `train` extra) is there; if not, say once that the plots are left out."""
+    """True when matplotlib (the `train` extra) is installed; otherwise say that the plots are left out."""
     import importlib.util
     import sys
 
