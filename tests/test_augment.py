@@ -1,5 +1,5 @@
-"""Training-time waveform augmentation: speed perturbation keeps the clip length, moves the pitch and
-stays out of the random stream when it is off."""
+"""Training-time waveform augmentation: speed perturbation keeps the clip length, moves the pitch,
+folds nothing back from past 8 kHz, and stays out of the random stream when it is off."""
 
 from __future__ import annotations
 
