@@ -313,15 +313,12 @@ def run_evaluate(args) -> int:
 
 
 def run_export(args) -> int:
+    from .export import ExportError, export_onnx
     from .modelfile import ModelFileError, load_model
 
     try:
-        from .export import ExportError, export_onnx
-    except ImportError as err:
-        raise UsageError(f"ONNX export needs the onnx extra: pip install 'speech-app[onnx]' ({err})") from None
-    try:
         path = export_onnx(load_model(args.model), args.out)
-    except (ModelFileError, ExportError, ImportError) as err:
+    except (ModelFileError, ExportError) as err:
         raise UsageError(str(err)) from None
     print(path)
     return EXIT_OK

@@ -85,9 +85,13 @@ def quiet_exporter(verbose: bool):
 
 def export_onnx(bundle: ModelBundle, out_path: str | os.PathLike, verbose: bool = False) -> Path:
     """Write the model as ONNX through a temporary file and a rename; returns the path written."""
-    import onnx  # the `onnx` extra; imported here so the rest of the package never needs it
-
     out_path = Path(out_path)
+    try:  # the `onnx` extra; imported here so the rest of the package never needs it
+        import onnx
+        import onnxscript  # noqa: F401  (torch's exporter needs it)
+    except ImportError as err:
+        raise ExportError(f"{out_path}: ONNX export needs the onnx extra: pip install 'speech-app[onnx]' "
+                          f"({err.name} is missing)") from None
     graph = ProbabilityGraph(bundle).cpu().eval()
     example = torch.zeros(EXAMPLE_BATCH, bundle.features.clip_samples)
     batch = torch.export.Dim("batch", min=1)

@@ -94,3 +94,16 @@ def test_export_of_a_missing_model_is_one_clear_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and str(missing) in err
     assert not (tmp_path / "x.onnx").exists()
+
+
+def test_export_without_the_onnx_extra_names_it(tmp_path):
+    import subprocess
+    import sys
+
+    code = ("import sys\nsys.modules['onnx'] = None\nfrom speech_app.cli import main\n"
+            f"sys.exit(main(['export', {str(tmp_path / 'x.onnx')!r}]))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                         cwd=Path(__file__).resolve().parent.parent)
+    assert out.returncode == 2
+    assert out.stderr.strip().count("\n") == 0 and "pip install 'speech-app[onnx]'" in out.stderr
+    assert not (tmp_path / "x.onnx").exists()
