@@ -195,7 +195,9 @@ def test_train_words_from_text_alone(custom_window, qtbot, monkeypatch):
     assert any("synthesizing 3 clips per word" in s for s in stages)
     meta = read_metadata(panel.trained_model)
     assert meta["labels"] == ["_silence_", "_unknown_", "marvin"]
-    assert meta["trained_on"]["sources"] == ["synthetic"] and meta["trained_on"]["data"] == []
+    # no takes: the word is synthetic speech only; the real clips are the bundled negatives
+    assert meta["takes"] == {"marvin": 0} and meta["negatives"]["clips"] > 0
+    assert meta["trained_on"]["sources"] == ["real", "synthetic"]
     [synthetic] = map(Path, meta["trained_on"]["synthetic"])
     assert synthetic.parent == window.data.synthetic_dir
     assert len(list((synthetic / "marvin").glob("*.wav"))) == 3

@@ -178,7 +178,9 @@ class TrainingPanel(QGroupBox):
         if not words or (missing and not synth):
             self.stage_label.setText(f"Record takes first: none yet for {', '.join(missing) or 'any word'}")
             return False
-        warnings = take_warnings({w: len(self.data.takes(w)) for w in words}, bool(synth))
+        # a word with no takes trains from text (a mode of its own); one with a few takes asks first
+        recorded = {w: n for w in words if (n := len(self.data.takes(w)))}
+        warnings = take_warnings(recorded, bool(synth))
         if warnings and not self.confirm_few_takes(warnings):
             self.stage_label.setText(f"Record more takes: {TAKES_MINIMUM} of each word at least, {TAKES_ENOUGH} is enough.")
             return False
