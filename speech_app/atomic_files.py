@@ -12,6 +12,7 @@ import errno
 import fcntl
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -45,6 +46,15 @@ def _umask_mode(base: int = 0o666) -> int:
     return base & ~mask
 
 
+def is_special_file(path: str | os.PathLike) -> bool:
+    """A device, pipe or socket (`-o /dev/stdout`): written in place, never replaced by a rename."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
+
+
 def check_writable(path: str | os.PathLike, kind: str = "file") -> None:
     """Fail now, before any compute is spent, when `path` could not be written later:
     its folder is missing or read-only, or a folder (for a file) or file (for a folder) is in the way."""
@@ -56,6 +66,8 @@ def check_writable(path: str | os.PathLike, kind: str = "file") -> None:
         raise OutputError(f"{path}: is a file; give a folder name")
     if not folder.is_dir():
         raise OutputError(f"{path}: cannot write (the folder {folder} does not exist)")
+    if is_special_file(path):
+        return
     try:  # access() says yes to root even on a read-only disk: try for real
         handle, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=folder)
     except OSError as err:
@@ -69,6 +81,12 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """A temporary path beside `path` to write to; renamed over `path` (with the umask's permissions)
     when the block ends without an exception, removed otherwise. The caller flushes its own file."""
     path = Path(path)
+    if is_special_file(path):
+        try:
+            yield path
+        except OSError as err:
+            raise OutputError(describe_os_error(path, err)) from None
+        return
     try:
         handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
     except OSError as err:
@@ -95,7 +113,8 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", **open_kwargs) -> Ite
         with open(tmp, mode, **open_kwargs) as handle:
             yield handle
             handle.flush()
-            os.fsync(handle.fileno())
+            if tmp != path:  # a device or pipe written in place cannot (and need not) be synced
+                os.fsync(handle.fileno())
 
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
@@ -136,6 +155,9 @@ def output_lock(path: str | os.PathLike) -> Iterator[None]:
     The lock is a hidden `.<name>.lock` file beside the output, removed on release. The kernel
     drops the lock if the process dies (even by kill -9), so a crash never leaves a stale lock."""
     path = Path(path)
+    if is_special_file(path):  # `-o /dev/null`: nothing to protect, and no lock file in /dev
+        yield
+        return
     lock = lock_path(path)
     while True:
         try:

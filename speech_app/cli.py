@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import os
@@ -12,9 +13,12 @@ from pathlib import Path
 from . import __version__
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a Ctrl-C
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: the reader (`| head -1`) left, as for any Unix tool
 PROGRESS_MIN_FILES = 50  # smaller batches finish before a progress bar would tell anything
 DEFAULT_EPOCHS, DEFAULT_PATIENCE = 40, 8
 TEXT_ONLY_EPOCHS, TEXT_ONLY_PATIENCE = 15, 5  # a few hundred synthetic clips per word converge fast
+MAX_WINDOW_SECONDS = 10.0  # a command is a few words; longer windows only cost memory
 
 
 class UsageError(Exception):
@@ -133,14 +137,17 @@ def add_optional_parsers(sub) -> None:
 
 
 def run_classify(args) -> int:
+    from .atomic_files import check_writable
     from .inference import CommandClassifier, expand_paths
     from .modelfile import ModelFileError
 
     if args.top_k < 1 or args.batch_size < 1:
         raise UsageError("--top-k and --batch-size must be at least 1")
+    if args.output is not None:
+        check_writable(args.output)  # before any file is decoded
     paths = expand_paths(args.paths, args.recursive)
     if not paths:
-        raise UsageError(f"no audio files in {' '.join(args.paths)} (use --recursive for subfolders)")
+        raise UsageError(f"no audio files in {' '.join(map(os.fsdecode, args.paths))} (use --recursive for subfolders)")
     try:
         classifier = CommandClassifier.from_file(args.model, args.device)
     except (ModelFileError, ValueError) as err:
@@ -162,28 +169,26 @@ def run_classify(args) -> int:
     return EXIT_SOME_FAILED if failed else EXIT_OK
 
 
-class open_output:
-    """Standard output, or a file written through a temporary name and renamed when complete."""
-
-    def __init__(self, path: Path | None):
-        self.path = path
-
-    def __enter__(self):
-        if self.path is None:
-            return sys.stdout
-        self.tmp = self.path.with_name(f".{self.path.name}.tmp")
-        self.handle = open(self.tmp, "w", newline="", encoding="utf-8")
-        return self.handle
-
-    def __exit__(self, exc_type, *_):
-        if self.path is None:
+@contextlib.contextmanager
+def open_output(path: Path | None):
+    """Standard output, or a file that appears only when complete (see atomic_files), locked against
+    a second run writing it. File names that are not UTF-8 are written as their original bytes."""
+    if path is None:
+        sys.stdout.reconfigure(errors="surrogateescape")
+        try:
+            yield sys.stdout
             sys.stdout.flush()
-            return
-        self.handle.close()
-        if exc_type is None:
-            os.replace(self.tmp, self.path)
-        else:
-            self.tmp.unlink(missing_ok=True)
+        except BrokenPipeError:
+            raise
+        except OSError as err:  # `> /dev/full`, a full disk behind a redirection
+            from .atomic_files import OutputError, describe_os_error
+
+            raise OutputError(describe_os_error("standard output", err)) from None
+        return
+    from .atomic_files import atomic_write, output_lock
+
+    with output_lock(path), atomic_write(path, "w", newline="", encoding="utf-8", errors="surrogateescape") as out:
+        yield out
 
 
 class ResultWriter:
@@ -232,7 +237,7 @@ def run_train(args) -> int:
     from .augment import AugmentConfig
     from .model import ModelConfig
     from .modelfile import ModelFileError
-    from .train import TrainConfig, train
+    from .train import TrainConfig, check_outputs, default_report_dir, train
 
     words = [w.strip() for w in args.words.split(",") if w.strip()] if args.words else None
     if not args.data_dirs and not args.synthetic and not args.synth:
@@ -241,15 +246,17 @@ def run_train(args) -> int:
         raise UsageError("--synth needs --words: the words to synthesize")
     if not 0.0 <= args.speed_perturb < 0.5:
         raise UsageError(f"--speed-perturb must be in [0, 0.5), not {args.speed_perturb}")
+    check_train_numbers(args)
     text_only = args.synth and not args.data_dirs
-    epochs = args.epochs or (TEXT_ONLY_EPOCHS if text_only else DEFAULT_EPOCHS)
-    patience = args.patience or (TEXT_ONLY_PATIENCE if text_only else DEFAULT_PATIENCE)
+    epochs = args.epochs if args.epochs is not None else (TEXT_ONLY_EPOCHS if text_only else DEFAULT_EPOCHS)
+    patience = args.patience if args.patience is not None else (TEXT_ONLY_PATIENCE if text_only else DEFAULT_PATIENCE)
     config = TrainConfig(epochs=epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
                          patience=patience, seed=args.seed, device=args.device,
                          window_seconds=args.window_seconds, steps_per_epoch=args.steps_per_epoch,
                          synthetic_share=args.synthetic_share, augment=AugmentConfig(speed=args.speed_perturb))
     model_config = ModelConfig(hidden_size=args.hidden_size, num_layers=args.layers)
     try:
+        check_outputs(args.out, args.report_dir or default_report_dir(args.out))  # before hours of work
         synthetic = list(args.synthetic) + ([synthesize_for(args, words)] if args.synth else [])
         init_from = starting_model(args.init_from, has_real_data=bool(args.data_dirs))
         train(args.data_dirs, args.out, words, config, model_config, resume=args.resume, init_from=init_from,
@@ -258,6 +265,22 @@ def run_train(args) -> int:
     except (FileNotFoundError, ValueError, ModelFileError) as err:
         raise UsageError(str(err)) from None
     return EXIT_OK
+
+
+POSITIVE_TRAIN_OPTIONS = ("epochs", "batch_size", "patience", "steps_per_epoch", "hidden_size", "layers",
+                          "synth_per_word")
+
+
+def check_train_numbers(args) -> None:
+    """Zero or negative sizes would train nothing (or crash deep inside); say so at once."""
+    for name in POSITIVE_TRAIN_OPTIONS:
+        value = getattr(args, name, None)
+        if value is not None and value < 1:
+            raise UsageError(f"--{name.replace('_', '-')} must be at least 1, not {value}")
+    if args.window_seconds is not None and not 0 < args.window_seconds <= MAX_WINDOW_SECONDS:
+        raise UsageError(f"--window-seconds must be above 0 and at most {MAX_WINDOW_SECONDS:g}, not {args.window_seconds}")
+    if not 0 < args.learning_rate < float("inf"):
+        raise UsageError(f"--learning-rate must be above 0, not {args.learning_rate}")
 
 
 def synthesize_for(args, words: list[str]) -> Path:
@@ -332,11 +355,24 @@ def main(argv: list[str] | None = None) -> int:
             return main(["gui"])
         parser.print_help()
         return EXIT_USAGE
+    from .atomic_files import OutputError
+
     try:
         return args.handler(args)
-    except UsageError as err:
+    except (UsageError, OutputError) as err:  # an output that cannot be written is the user's to fix too
         print(f"speech-app {args.command}: {err}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return quiet_broken_pipe()
+
+
+def quiet_broken_pipe() -> int:
+    """The reader of standard output has gone (`| head -1`): stop quietly, as Unix tools do. Standard
+    output is pointed at /dev/null so that Python's final flush does not complain again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return EXIT_BROKEN_PIPE

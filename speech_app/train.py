@@ -410,6 +410,9 @@ def _train_locked(data_dirs, out_path: Path, report_dir: Path, words, config: Tr
                                  holdout_real=tuple(holdout_real))
     if not any(e.path for e in index.split("training")):
         raise ValueError(f"no training clips in {', '.join(map(str, list(data_dirs) + list(synthetic_dirs)))}")
+    if not any(e.path for e in index.split("validation")):  # nothing to measure: val loss NaN, best epoch a guess
+        raise ValueError("too few recordings: no clip is left to check the model on; give every word takes "
+                         "from at least 2 speakers (or sessions), or more clips")
     trainer = Trainer(index, config, model_config, init_from, progress, hooks)
     log(describe(trainer), trainer.dist)
     if resume and checkpoint.is_file():
