@@ -49,6 +49,13 @@ def save_model(path: str | os.PathLike, bundle: ModelBundle) -> Path:
     """Write the model through a temporary file and a rename, so an existing model is never half-overwritten."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    # serialized in memory, then written by the shared helper: a unique temporary name, fsync, rename,
+    # the umask's permissions, and an OutputError naming the file on a full disk
+    return write_bytes(path, model_file_bytes(path, bundle))
+
+
+def model_file_bytes(path: Path, bundle: ModelBundle) -> bytes:
+    """The contents of a model file: the weights, and the metadata as JSON (`path` names it in errors)."""
     metadata = {
         "format_version": FORMAT_VERSION,
         "package_version": __version__,
@@ -60,9 +67,7 @@ def save_model(path: str | os.PathLike, bundle: ModelBundle) -> Path:
     tensors = {name: t.detach().cpu().contiguous() for name, t in bundle.model.state_dict().items()}
     if not all(torch.isfinite(t).all() for t in tensors.values() if t.is_floating_point()):
         raise ModelFileError(f"{path}: not written: the weights hold NaN or infinite values")
-    # serialized in memory, then written by the shared helper: a unique temporary name, fsync, rename,
-    # the umask's permissions, and an OutputError naming the file on a full disk
-    return write_bytes(path, serialize_tensors(tensors, metadata={METADATA_KEY: json.dumps(metadata)}))
+    return serialize_tensors(tensors, metadata={METADATA_KEY: json.dumps(metadata)})
 
 
 def read_metadata(path: str | os.PathLike) -> dict:

@@ -22,7 +22,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from .atomic_files import atomic_path, check_writable, output_lock, staged_folder, swap_in_folder, write_bytes
+from .atomic_files import atomic_write, check_writable, output_lock, staged_folder, swap_in_folder, write_bytes
 from .augment import AugmentConfig, WaveformAugmenter
 from .audio import decode_files
 from .clips import choose_window_seconds, load_split_clips, to_float
@@ -30,7 +30,7 @@ from .dataset import SILENCE_LABEL, DatasetIndex, build_index
 from .features import FeatureConfig, MfccFrontend, SpecAugment
 from .inference import pick_device, predict_logits
 from .model import BiLstmClassifier, ModelConfig, count_parameters, flops_per_clip
-from .modelfile import ModelBundle, save_model
+from .modelfile import ModelBundle, model_file_bytes
 from .noise import NoiseBank
 from .report import accuracy, confusion_matrix, write_report
 
@@ -461,9 +461,12 @@ def finish(trainer: Trainer, data_dirs: list[Path], synthetic_dirs: list[Path], 
     with staged_folder(report_dir) as staging:
         summary = write_report(staging, trainer.index.labels, matrices, trainer.history,
                                header=f"Training report: {out_path.name}")
-        with atomic_path(out_path) as staged_model:
-            save_model(staged_model, ModelBundle(trainer.model.cpu(), trainer.index.labels, trainer.features,
-                                                 model_info(trainer, data_dirs, synthetic_dirs, summary)))
+        bundle = ModelBundle(trainer.model.cpu(), trainer.index.labels, trainer.features,
+                             model_info(trainer, data_dirs, synthetic_dirs, summary))
+        with atomic_write(out_path, "wb") as handle:
+            handle.write(model_file_bytes(out_path, bundle))
+            handle.flush()
+            os.fsync(handle.fileno())  # the model is safely on disk before its report replaces the old one
             swap_in_folder(staging, report_dir)
     log(f"wrote {out_path} and {report_dir}/ (best validation accuracy {trainer.best_accuracy:.4f} "
         f"at epoch {trainer.best_epoch})", trainer.dist)
