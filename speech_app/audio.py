@@ -32,7 +32,9 @@ def load_audio(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE) -> np.nd
     _check_readable(path)
     try:  # bytes: a name that is not valid UTF-8 still opens (str would fail to encode)
         samples, file_rate = soundfile.read(os.fsencode(path), dtype="float32", always_2d=True)
-    except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError, OSError) as err:
+    except soundfile.LibsndfileError as err:  # its own text repeats the path (as bytes): keep only the reason
+        raise AudioDecodeError(f"{path}: cannot decode audio ({_one_line(err.error_string)})") from None
+    except (RuntimeError, TypeError, ValueError, OSError) as err:
         raise AudioDecodeError(f"{path}: cannot decode audio ({_one_line(err)})") from None
     except MemoryError:
         raise AudioDecodeError(f"{path}: too long to decode in the memory available") from None
@@ -142,6 +144,6 @@ def write_wav(path: str | os.PathLike, samples: np.ndarray, sample_rate: int = S
         soundfile.write(handle, np.clip(samples, -1.0, 1.0), sample_rate, subtype="PCM_16", format="WAV")
 
 
-def _one_line(err: BaseException) -> str:
+def _one_line(err: BaseException | str) -> str:
     text = str(err).strip() or type(err).__name__
     return " ".join(text.split())
