@@ -353,9 +353,9 @@ def read_checkpoint(path: Path, device: str | torch.device = "cpu") -> dict:
     """A checkpoint's state; a damaged one (truncated, not a checkpoint) is one ValueError naming it."""
     try:
         state = torch.load(path, map_location=device, weights_only=True)
-    except Exception as err:  # torch raises RuntimeError, UnpicklingError, EOFError, ... for damaged files
-        reason = " ".join(str(err).split())[:160] or type(err).__name__
-        raise ValueError(f"{path}: damaged checkpoint ({reason}); delete it or drop --resume") from None
+    except Exception as err:  # RuntimeError, UnpicklingError, EOFError, ...: their text is rarely readable
+        raise ValueError(f"{path}: damaged checkpoint (cut short or not a checkpoint: {type(err).__name__}); "
+                         f"delete it or drop --resume") from None
     if not isinstance(state, dict) or any(key not in state for key in CHECKPOINT_KEYS):
         raise ValueError(f"{path}: not a speech-app checkpoint; delete it or drop --resume")
     return state
