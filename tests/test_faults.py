@@ -75,6 +75,27 @@ def fail_fsync_for(monkeypatch, name_pattern: str) -> list[str]:
     return hits
 
 
+@pytest.fixture
+def small_disk(tmp_path):
+    """mount(tmp_path / "disk", read_only=False, size_kb=16): a real tiny file system (tmpfs), for
+    the faults only a real disk shows. Needs root (CI runs as root); skipped elsewhere."""
+    mounted = []
+
+    def mount(read_only: bool = False, size_kb: int = 16) -> Path:
+        point = tmp_path / f"disk{len(mounted)}"
+        point.mkdir()
+        options = f"size={size_kb}k" + (",ro" if read_only else "")
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(point)], capture_output=True)
+        if done.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+        mounted.append(point)
+        return point
+
+    yield mount
+    for point in mounted:
+        subprocess.run(["umount", str(point)], check=False)
+
+
 # -- 1. concurrent runs -------------------------------------------------------------------------------
 
 def test_temporary_names_are_unique_and_beside_the_target(tmp_path):
@@ -245,6 +266,21 @@ def test_a_full_disk_at_a_checkpoint_leaves_no_partial_file(capsys, tiny_dataset
     status, _, err = run_cli(capsys, "train", tiny_dataset.root, "--out", out, *TINY_TRAIN_ARGS)
     assert status == 2 and err.strip().splitlines()[-1].endswith("m.safetensors.ckpt: cannot write (no space left on the disk)")
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_train_refuses_a_read_only_disk_before_training(capsys, tiny_dataset, small_disk):
+    out = small_disk(read_only=True) / "m.safetensors"
+    status, _, err = run_cli(capsys, "train", tiny_dataset.root, "--out", out, *TINY_TRAIN_ARGS)
+    assert status == 2 and one_line(err) == f"speech-app train: {out}: cannot write (read-only file system)"
+
+
+def test_classify_onto_a_really_full_disk_keeps_the_previous_file(capsys, tiny_model, clip, small_disk):
+    disk = small_disk(size_kb=4)  # one page: 49 rows of about 100 bytes do not fit
+    out = disk / "labels.csv"
+    out.write_text("the previous results\n")
+    status, _, err = run_cli(capsys, "classify", "--model", tiny_model, *[clip] * 49, "-o", out)  # no progress bar below 50
+    assert status == 2 and one_line(err) == f"speech-app classify: {out}: cannot write (no space left on the disk)"
+    assert out.read_text() == "the previous results\n" and leftovers(disk) == []
 
 
 # -- 4. one line instead of a traceback ---------------------------------------------------------------
