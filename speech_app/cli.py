@@ -174,7 +174,8 @@ def open_output(path: Path | None):
     """Standard output, or a file that appears only when complete (see atomic_files), locked against
     a second run writing it. File names that are not UTF-8 are written as their original bytes."""
     if path is None:
-        sys.stdout.reconfigure(errors="surrogateescape")
+        if hasattr(sys.stdout, "reconfigure"):  # print a name that is not UTF-8 as its own bytes
+            sys.stdout.reconfigure(errors="surrogateescape")
         try:
             yield sys.stdout
             sys.stdout.flush()
