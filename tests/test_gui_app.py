@@ -179,6 +179,39 @@ def test_settings_survive_a_restart(make_window, fake_audio, tmp_path):
     assert second.custom.words() == ["lights on", "lights off"]
 
 
+def test_takes_live_in_one_speech_app_folder_and_old_ones_move_there(make_window, fake_audio, tmp_path, monkeypatch):
+    """Qt's AppDataLocation doubled the folder (organization and application are both "speech-app");
+    what earlier versions recorded there moves up, a file present in both places is left alone, and
+    the saved model follows its file."""
+    from speech_app.gui.app import DATA_DIR_ENV, default_data_dir
+
+    monkeypatch.delenv(DATA_DIR_ENV, raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "share"))
+    new = tmp_path / "share" / "speech-app"
+    assert default_data_dir() == new
+    old = new / "speech-app"
+    files = {"recordings/yes/take-a_nohash_0.wav": b"old take a", "recordings/yes/take-b_nohash_0.wav": b"old take b",
+             "models/mine.safetensors": b"weights", "models/mine_report/metrics.json": b"{}"}
+    for name, content in files.items():
+        (old / name).parent.mkdir(parents=True, exist_ok=True)
+        (old / name).write_bytes(content)
+    (new / "recordings/yes").mkdir(parents=True)
+    (new / "recordings/yes/take-b_nohash_0.wav").write_bytes(b"new take b")  # recorded since: keep both
+    settings_file = tmp_path / "old.ini"
+    from PySide6.QtCore import QSettings
+
+    QSettings(str(settings_file), QSettings.Format.IniFormat).setValue("model/path", str(old / "models/mine.safetensors"))
+    window = make_window(fake_audio.services(), settings_file, data_dir=None)
+    assert window.data.root == new
+    assert (new / "recordings/yes/take-a_nohash_0.wav").read_bytes() == b"old take a"
+    assert (new / "recordings/yes/take-b_nohash_0.wav").read_bytes() == b"new take b"
+    assert (old / "recordings/yes/take-b_nohash_0.wav").read_bytes() == b"old take b"  # not lost
+    assert not (old / "models").exists() and (new / "models/mine_report/metrics.json").is_file()
+    assert window.settings.value("model/path") == str(new / "models/mine.safetensors")
+    assert [p.name for p in window.data.takes("yes")] == ["take-a_nohash_0.wav", "take-b_nohash_0.wav"]
+    assert "Moved 3 files" in window.statusBar().currentMessage()
+
+
 def test_light_and_dark_themes(window):
     from PySide6.QtGui import QPalette
     from PySide6.QtWidgets import QApplication

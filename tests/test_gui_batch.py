@@ -44,7 +44,8 @@ def test_a_folder_and_a_bad_file_give_one_row_each(make_window, qtbot, random_mo
     rows = classify(window, qtbot, [SAMPLES_DIR, tmp_path / "broken.wav"])
     assert len(rows) == N_SAMPLES + 1
     by_file = {r[0]: r for r in rows}
-    assert by_file["broken.wav"][1] == "" and "cannot decode" in by_file["broken.wav"][3]
+    assert by_file["broken.wav"][1] == "" and by_file["broken.wav"][3].startswith("cannot decode")
+    assert str(tmp_path) not in by_file["broken.wav"][3]  # the reason, not the path (the tooltip has both)
     good = [r for r in rows if r[0] != "broken.wav"]
     assert all(r[1] and 0.0 <= float(r[2]) <= 1.0 and r[3] == "" for r in good)
     assert window.batch.progress.value() == window.batch.progress.maximum()
@@ -62,6 +63,31 @@ def test_sorting_by_confidence_is_numeric(make_window, qtbot, random_model):
     window.batch.table.sortByColumn(0, Qt.SortOrder.AscendingOrder)
     names = [view.index(r, 0).data() for r in range(view.rowCount())]
     assert names == sorted(names, key=str.lower)
+
+
+def test_the_table_starts_in_file_order_a_to_z(make_window, qtbot, random_model):
+    from PySide6.QtCore import Qt
+
+    window, _ = batch_window(make_window, random_model)
+    header = window.batch.table.horizontalHeader()
+    assert (header.sortIndicatorSection(), header.sortIndicatorOrder()) == (0, Qt.SortOrder.AscendingOrder)
+    classify(window, qtbot, [SAMPLES_DIR])
+    view = window.batch.sorted_results
+    names = [view.index(r, 0).data() for r in range(view.rowCount())]
+    assert len(names) == N_SAMPLES and names == sorted(names, key=str.lower)
+
+
+def test_the_error_column_shows_the_reason(make_window, qtbot, random_model, tmp_path):
+    window, _ = batch_window(make_window, random_model)
+    deep = tmp_path / ("a-long-folder-name" * 4)
+    deep.mkdir()
+    (deep / "empty.wav").write_bytes(b"")
+    rows = classify(window, qtbot, [deep / "empty.wav", deep / "missing.wav"])
+    reasons = {r[0]: r[3] for r in rows}
+    assert reasons["missing.wav"] == "no such file"
+    assert reasons["empty.wav"] and "a-long-folder-name" not in reasons["empty.wav"]
+    tips = {window.batch.results.item(r, 0).text(): window.batch.results.item(r, 3).toolTip() for r in range(2)}
+    assert tips["missing.wav"] == f"{deep / 'missing.wav'}: no such file"  # the whole message on hover
 
 
 def test_export_csv_has_full_paths(make_window, qtbot, random_model, tmp_path):

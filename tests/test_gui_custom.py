@@ -95,7 +95,7 @@ def test_models_are_listed_with_their_cards(custom_window):
 
 
 @pytest.mark.slow
-def test_train_see_the_evaluation_and_use_the_model_live(custom_window, qtbot):
+def test_train_see_the_evaluation_and_use_the_model_live(custom_window, qtbot, capfd):
     window, _ = custom_window
     panel = window.custom.training
     window.custom.set_words("alpha, beta")
@@ -112,7 +112,14 @@ def test_train_see_the_evaluation_and_use_the_model_live(custom_window, qtbot):
     assert panel.trained_model.is_file() and panel.trained_model.parent == window.data.models_dir
     assert len(batches) == 2 and len(panel.chart.batches) == 2 and len(panel.chart.epochs) == 1
     assert panel.progress.value() == panel.progress.maximum()
-    assert "accuracy" in panel.evaluation.toMarkdown()
+    assert not capfd.readouterr().err  # progress and the training log stay in the window, not on stderr
+    assert any(line.startswith("epoch 1:") for line in panel.log_lines)
+    assert "epoch 1:" in panel.stage_label.toolTip()
+    labels = ["_silence_", "_unknown_", "alpha", "beta"]
+    assert [row[0] for row in panel.evaluation_rows()] == labels  # every word, `_silence_` as written
+    assert panel.confusion.labels == labels
+    shown = panel.metrics[panel.split_combo.currentData()]
+    assert int(panel.confusion.matrix.sum()) == shown["clips"] and "accuracy" in panel.accuracy_label.text()
     assert panel.trained_model in window.custom.models.paths()
     panel.use_button.click()
     qtbot.waitUntil(lambda: window.live.model_path == panel.trained_model, timeout=WAIT_MS)
