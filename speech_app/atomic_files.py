@@ -59,7 +59,7 @@ def check_writable(path: str | os.PathLike, kind: str = "file") -> None:
     """Fail now, before any compute is spent, when `path` could not be written later:
     its folder is missing or read-only, or a folder (for a file) or file (for a folder) is in the way."""
     path = Path(path)
-    folder = path.parent
+    folder = Path(os.path.abspath(path)).parent  # `.` has no name of its own
     if kind == "file" and path.is_dir():
         raise OutputError(f"{path}: is a folder; give a file name")
     if kind == "folder" and path.exists() and not path.is_dir():
@@ -68,12 +68,14 @@ def check_writable(path: str | os.PathLike, kind: str = "file") -> None:
         raise OutputError(f"{path}: cannot write (the folder {folder} does not exist)")
     if is_special_file(path):
         return
-    try:  # access() says yes to root even on a read-only disk: try for real
-        handle, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=folder)
-    except OSError as err:
-        raise OutputError(describe_os_error(path, err)) from None
-    os.close(handle)
-    os.unlink(probe)
+    # a folder's files are staged beside it and renamed into it: both places must take new files
+    for place in (folder, path) if kind == "folder" and path.is_dir() else (folder,):
+        try:  # access() says yes to root even on a read-only disk: try for real
+            handle, probe = tempfile.mkstemp(prefix=".speech-app-probe.", suffix=TEMP_SUFFIX, dir=place)
+        except OSError as err:
+            raise OutputError(describe_os_error(path, err)) from None
+        os.close(handle)
+        os.unlink(probe)
 
 
 @contextlib.contextmanager
@@ -144,7 +146,7 @@ def _sync_folder(folder: Path) -> None:
 
 
 def lock_path(path: str | os.PathLike) -> Path:
-    path = Path(path)
+    path = Path(os.path.abspath(path))  # `.` has no name of its own
     return path.with_name(f".{path.name}{LOCK_SUFFIX}")
 
 
@@ -187,7 +189,7 @@ def output_lock(path: str | os.PathLike) -> Iterator[None]:
 def staged_folder(target: str | os.PathLike) -> Iterator[Path]:
     """A fresh temporary folder beside `target` to fill; `swap_in()` later puts it in place of `target`.
     Removed if the block fails, so a failed run leaves `target` as it was."""
-    target = Path(target)
+    target = Path(os.path.abspath(target))  # `.` has no name of its own
     try:
         staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=TEMP_SUFFIX, dir=target.parent))
     except OSError as err:
@@ -199,26 +201,25 @@ def staged_folder(target: str | os.PathLike) -> Iterator[Path]:
         raise
 
 
-def swap_in_folder(staging: Path, target: str | os.PathLike) -> None:
-    """Put the filled `staging` folder where `target` is: the old folder moves aside, the new one is
-    renamed into place, then the old one is deleted. Both are renames, so neither half is ever seen."""
+def swap_in_folder(staging: Path, target: str | os.PathLike, owned_patterns: tuple[str, ...] = ()) -> None:
+    """Move the files of the filled `staging` folder into `target` (created if missing), each by a
+    rename, then remove files of an earlier run that match `owned_patterns` and were not written
+    again. Anything else in `target` is the user's and stays: a report folder may be `.` or `~`."""
     target = Path(target)
-    os.chmod(staging, _umask_mode(0o777))
-    old = None
-    if target.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
-        os.rmdir(old)
-        os.replace(target, old)
+    names = sorted(entry.name for entry in staging.iterdir())
     try:
-        os.replace(staging, target)
+        target.mkdir(exist_ok=True)
+        for name in names:
+            os.replace(staging / name, target / name)
+        for pattern in owned_patterns:
+            for old in target.glob(pattern):
+                if old.name not in names and old.is_file():
+                    old.unlink()
     except OSError as err:
-        if old is not None:
-            os.replace(old, target)
-        shutil.rmtree(staging, ignore_errors=True)
         raise OutputError(describe_os_error(target, err)) from None
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-    _sync_folder(target.parent)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    _sync_folder(target)
 
 
 def remove_stale_temporaries(folder: str | os.PathLike, patterns: tuple[str, ...], max_age_s: float,

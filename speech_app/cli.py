@@ -311,6 +311,10 @@ def run_evaluate(args) -> int:
     from .inference import CommandClassifier
     from .modelfile import ModelFileError
 
+    from .atomic_files import check_writable
+
+    args.report_dir.parent.mkdir(parents=True, exist_ok=True)
+    check_writable(args.report_dir, "folder")  # before the evaluation, not after it
     try:
         classifier = CommandClassifier.from_file(args.model, args.device)
         result = evaluate_model(classifier, args.data_dirs, args.split, args.report_dir)

@@ -7,7 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic_files import atomic_path, write_text
+from .atomic_files import atomic_path, check_writable, output_lock, staged_folder, swap_in_folder, write_text
+
+# the files a report folder holds: a new report replaces these and leaves anything else in the folder alone
+REPORT_FILE_PATTERNS = ("report.md", "metrics.json", "confusion_matrix_*.png", "training_curves.png")
 
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
@@ -123,6 +126,19 @@ def write_report(report_dir: Path, labels: list[str], matrices: dict[str, np.nda
         summary["history"] = history
     _write_text(report_dir / "metrics.json", json.dumps(summary, indent=2))
     _write_text(report_dir / "report.md", "\n".join(sections))
+    return summary
+
+
+def publish_report(report_dir: Path, labels: list[str], matrices: dict[str, np.ndarray],
+                   history: list[dict] | None = None, header: str = "") -> dict:
+    """`write_report`, made whole first in a folder of its own and then moved in, under a lock:
+    a report folder never mixes two runs or holds half a report."""
+    report_dir = Path(report_dir)
+    report_dir.parent.mkdir(parents=True, exist_ok=True)
+    check_writable(report_dir, "folder")
+    with output_lock(report_dir), staged_folder(report_dir) as staging:
+        summary = write_report(staging, labels, matrices, history, header)
+        swap_in_folder(staging, report_dir, REPORT_FILE_PATTERNS)
     return summary
 
 

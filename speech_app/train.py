@@ -32,7 +32,7 @@ from .inference import pick_device, predict_logits
 from .model import BiLstmClassifier, ModelConfig, count_parameters, flops_per_clip
 from .modelfile import ModelBundle, model_file_bytes
 from .noise import NoiseBank
-from .report import accuracy, confusion_matrix, write_report
+from .report import REPORT_FILE_PATTERNS, accuracy, confusion_matrix, write_report
 
 WINDOW_SAMPLE_CLIPS = 300  # training takes decoded to choose the window length from the data
 FEATURE_STATS_CLIPS = 2000  # clips used to measure the mean and spread of each MFCC coefficient
@@ -473,7 +473,7 @@ def finish(trainer: Trainer, data_dirs: list[Path], synthetic_dirs: list[Path], 
             handle.write(model_file_bytes(out_path, bundle))
             handle.flush()
             os.fsync(handle.fileno())  # the model is safely on disk before its report replaces the old one
-            swap_in_folder(staging, report_dir)
+            swap_in_folder(staging, report_dir, REPORT_FILE_PATTERNS)
     log(f"wrote {out_path} and {report_dir}/ (best validation accuracy {trainer.best_accuracy:.4f} "
         f"at epoch {trainer.best_epoch})", trainer.dist, trainer.hooks)
 

@@ -456,3 +456,24 @@ def test_the_clip_cache_full_disk_is_a_notice_not_a_failure(cache_examples, caps
 def test_output_error_messages_name_the_file(tmp_path):
     with pytest.raises(OutputError, match=str(tmp_path / "no" / "x")):
         atomic_files.check_writable(tmp_path / "no" / "x")
+
+
+def test_a_report_folder_that_holds_other_files_keeps_them(capsys, tiny_model, tiny_dataset, tmp_path):
+    """`--report-dir .` or a folder of the user's: only the report's own files are replaced."""
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("the user's notes")
+    (folder / "confusion_matrix_old.png").write_bytes(b"an earlier report's plot")
+    status, _, err = run_cli(capsys, "evaluate", "--model", tiny_model, "--report-dir", folder, tiny_dataset.root)
+    assert status == 0, err
+    assert (folder / "notes.txt").read_text() == "the user's notes"
+    assert not (folder / "confusion_matrix_old.png").exists()  # the report's own, from an earlier run
+    assert {"report.md", "metrics.json"} <= {p.name for p in folder.iterdir()}
+    assert leftovers(tmp_path) == [] and leftovers(folder) == []
+
+
+def test_evaluate_checks_its_report_folder_first(capsys, tiny_model, tiny_dataset, tmp_path):
+    (tmp_path / "a_file").write_text("in the way")
+    status, _, err = run_cli(capsys, "evaluate", "--model", tiny_model, "--report-dir", tmp_path / "a_file",
+                             tiny_dataset.root)
+    assert status == 2 and "is a file" in one_line(err)
