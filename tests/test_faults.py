@@ -20,7 +20,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-import torch
 from safetensors.torch import save_file
 
 from conftest import SAMPLE_RATE, TINY_MODEL, WANTED_WORDS, speaker_names, word_sound
