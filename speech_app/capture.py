@@ -22,6 +22,7 @@ RING_SECONDS = 10.0  # audio kept for a reader that falls behind; older audio is
 FILE_BLOCK_MS = 20.0  # block size of a FileCapture
 AUDIO_SERVER_TIMEOUT_S = 5.0  # PortAudio starts in well under a second when the audio server answers
 RECONNECT_INTERVAL_S = 1.0  # how often a lost input device is looked for again
+REINIT_AFTER_TRIES = 10  # reopen attempts before PortAudio itself is restarted (see _reopen)
 STALL_S = 5.0  # an open stream with no audio for this long is reported (an idle null sink stalls ~2 s)
 
 
@@ -209,6 +210,7 @@ class MicrophoneCapture:
         self._stream = None
         self._running = False
         self._next_retry = 0.0
+        self._tries = 0  # attempts to reopen since the device was lost
         self._last_audio = time.monotonic()
         self._stall_reported = False
         self._use_rate(self._pick_rate(self.device))
@@ -301,8 +303,14 @@ class MicrophoneCapture:
             self._reopen()
 
     def _reopen(self) -> None:
+        """Open the device again. A plain open is enough when an audio server restarts (ALSA's pulse
+        plugin connects anew on each open); PortAudio itself is restarted only after REINIT_AFTER_TRIES
+        failed tries, to see a device that came back under a new index: a restart closes every stream
+        of the process, and closing one on a dead server can hang, so it is the last resort."""
+        self._tries += 1
         try:
-            reinitialize_audio()  # PortAudio only sees a restarted audio server after a restart of its own
+            if self._tries % REINIT_AFTER_TRIES == 0:
+                reinitialize_audio()
             self.device = find_input_device(self.device_spec)
             rate = self._pick_rate(self.device)
             if rate != self.device_rate:
@@ -312,7 +320,7 @@ class MicrophoneCapture:
             return
         self._notices.append(f"audio input back: {self.device.name} after "
                              f"{time.monotonic() - self.lost_since:.1f} s")
-        self.lost_since = None
+        self.lost_since, self._tries = None, 0
         self._last_audio = time.monotonic()
 
     def stats(self) -> CaptureStats:

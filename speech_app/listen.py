@@ -53,7 +53,10 @@ def run_listen(args: argparse.Namespace, out: TextIO | None = None) -> int:
     from .capture import NoInputDeviceError, list_input_devices
 
     if args.list_devices:
-        return _print_devices(list_input_devices())
+        try:
+            return _print_devices(list_input_devices())
+        except NoInputDeviceError as err:  # PortAudio missing, or an audio server that does not answer
+            return _fail(str(err), EXIT_NO_AUDIO)
     if not 0.0 < args.threshold <= 1.0 or args.suppression_ms < 0:
         return _fail("--threshold must be in (0, 1] and --suppression-ms at least 0", EXIT_USAGE)
     from .modelfile import ModelFileError

@@ -64,15 +64,18 @@ def env_with_server(path: Path) -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(REPO), "PULSE_SERVER": f"unix:{path}", "PYTHONUNBUFFERED": "1"}
 
 
-def test_listen_gives_up_on_a_server_that_never_answers(silent_server, tiny_model):
+@pytest.mark.parametrize("extra", [["--list-devices"], ["--model", "TINY"]])
+def test_listen_gives_up_on_a_server_that_never_answers(silent_server, tiny_model, extra):
+    extra = [str(tiny_model) if arg == "TINY" else arg for arg in extra]
     started = time.monotonic()
-    done = subprocess.run([sys.executable, "-m", "speech_app", "listen", "--model", str(tiny_model)],
-                          env=env_with_server(silent_server), capture_output=True, text=True, timeout=120)
+    done = subprocess.run([sys.executable, "-m", "speech_app", "listen", *extra],
+                          env=env_with_server(silent_server), capture_output=True, text=True, timeout=150)
     elapsed = time.monotonic() - started
-    lines = [line for line in done.stderr.splitlines() if line.strip() and not line.startswith(("ALSA", "Expression"))]
-    assert done.returncode == listen.EXIT_NO_AUDIO and len(lines) == 1, done.stderr
-    assert "audio server does not answer" in lines[0] and str(silent_server) in lines[0]
-    assert elapsed < capture.AUDIO_SERVER_TIMEOUT_S + 40  # not the ~120 s PortAudio waits on its own
+    ours = [line for line in done.stderr.splitlines() if line.startswith("speech-app")]
+    assert done.returncode == listen.EXIT_NO_AUDIO and len(ours) == 1 and "Traceback" not in done.stderr, done.stderr
+    assert "audio server does not answer" in ours[0] and str(silent_server) in ours[0]
+    if extra == ["--list-devices"]:  # no model to load: the wait itself, not the ~120 s PortAudio waits alone
+        assert elapsed < capture.AUDIO_SERVER_TIMEOUT_S + 25
 
 
 def test_ctrl_c_ends_the_wait_for_a_silent_server(silent_server):
@@ -85,7 +88,7 @@ def test_ctrl_c_ends_the_wait_for_a_silent_server(silent_server):
     process.send_signal(signal.SIGINT)
     started = time.monotonic()
     _, err = process.communicate(timeout=30)
-    assert time.monotonic() - started < 5 and "KeyboardInterrupt" in err
+    assert time.monotonic() - started < 15 and "KeyboardInterrupt" in err
 
 
 def wait_for(condition, what: str) -> None:
@@ -132,7 +135,7 @@ def test_listen_reports_a_lost_server_keeps_running_and_recovers(quiet_mic, tone
     monkeypatch.setattr(sys, "stderr", err)
     args = parse("--format", "text", "--duration", "9")
     statuses: list[int] = []
-    worker = threading.Thread(target=lambda: statuses.append(listen.run_listen(args, out=out)))
+    worker = threading.Thread(target=lambda: statuses.append(listen.run_listen(args, out=out)), daemon=True)
     worker.start()
     try:
         wait_for(lambda: any("listening on" in line for line in err.lines()), "listen to start")
