@@ -68,6 +68,15 @@ def add_train_parser(sub) -> None:
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint next to --out")
     p.add_argument("--report-dir", type=Path, help="default: <out>_report/ next to the model")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    s = p.add_argument_group("splits")
+    s.add_argument("--testing-list", type=Path, metavar="FILE",
+                   help="clips (one path a line); every clip of their speakers tests, never trains or validates")
+    s.add_argument("--validation-percent", type=float, default=10.0, metavar="P",
+                   help="speakers whose hash falls below P%% validate (default 10, the dataset's rule)")
+    s.add_argument("--unknown-percent", type=float, default=10.0, metavar="P",
+                   help="_unknown_ examples per split, as a %% of the command clips (default 10)")
+    s.add_argument("--even-unknown", action="store_true",
+                   help="draw _unknown_ evenly across the other words (default: in proportion to their clips)")
     g = p.add_argument_group("synthetic speech")
     g.add_argument("--synthetic", type=Path, action="append", default=[], metavar="DIR",
                    help="a folder of synthetic clips (from `speech-app synth`); repeatable")
@@ -254,10 +263,23 @@ def run_train(args) -> int:
         init_from = starting_model(args.init_from, has_real_data=bool(args.data_dirs))
         train(args.data_dirs, args.out, words, config, model_config, resume=args.resume, init_from=init_from,
               report_dir=args.report_dir, progress=not args.quiet, synthetic_dirs=synthetic,
-              holdout_real=tuple(w.strip() for w in args.holdout_real.split(",") if w.strip()))
+              holdout_real=tuple(w.strip() for w in args.holdout_real.split(",") if w.strip()),
+              split_options=split_options(args))
     except (FileNotFoundError, ValueError, ModelFileError) as err:
         raise UsageError(str(err)) from None
     return EXIT_OK
+
+
+def split_options(args) -> dict:
+    from .dataset import read_speaker_list
+
+    options = {"validation_percent": args.validation_percent, "unknown_percent": args.unknown_percent,
+               "even_unknown": args.even_unknown}
+    if args.testing_list:
+        if not args.testing_list.is_file():
+            raise FileNotFoundError(f"{args.testing_list}: no such list file")
+        options["testing_speakers"] = read_speaker_list(args.testing_list)
+    return options
 
 
 def synthesize_for(args, words: list[str]) -> Path:

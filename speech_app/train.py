@@ -348,7 +348,7 @@ def train(data_dirs: list[Path], out_path: Path, words: list[str] | None = None,
           model_config: ModelConfig | None = None, *, resume: bool = False, init_from: ModelBundle | None = None,
           report_dir: Path | None = None, progress: bool = True, index: DatasetIndex | None = None,
           hooks: TrainHooks | None = None, synthetic_dirs: list[Path] = (),
-          holdout_real: tuple[str, ...] = ()) -> TrainResult:
+          holdout_real: tuple[str, ...] = (), split_options: dict | None = None) -> TrainResult:
     config = config or TrainConfig()
     if init_from is not None:
         config = replace(config, window_seconds=init_from.features.clip_seconds)
@@ -359,7 +359,7 @@ def train(data_dirs: list[Path], out_path: Path, words: list[str] | None = None,
         config = replace(config, window_seconds=saved["clip_seconds"])
     report_dir = Path(report_dir) if report_dir else default_report_dir(out_path)
     index = index or build_index(data_dirs, words, seed=config.seed, synthetic_dirs=synthetic_dirs,
-                                 holdout_real=tuple(holdout_real))
+                                 holdout_real=tuple(holdout_real), **(split_options or {}))
     trainer = Trainer(index, config, model_config, init_from, progress, hooks)
     log(describe(trainer), trainer.dist)
     if resume and checkpoint.is_file():
