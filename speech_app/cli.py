@@ -70,7 +70,8 @@ def add_train_parser(sub) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     s = p.add_argument_group("splits")
     s.add_argument("--testing-list", type=Path, metavar="FILE",
-                   help="clips (one path a line); every clip of their speakers tests, never trains or validates")
+                   help="clips (one path a line); every clip of their speakers tests, never trains or "
+                   "validates; the speaker hash then gives no testing band")
     s.add_argument("--validation-percent", type=float, default=10.0, metavar="P",
                    help="speakers whose hash falls below P%% validate (default 10, the dataset's rule)")
     s.add_argument("--unknown-percent", type=float, default=10.0, metavar="P",
@@ -279,6 +280,7 @@ def split_options(args) -> dict:
         if not args.testing_list.is_file():
             raise FileNotFoundError(f"{args.testing_list}: no such list file")
         options["testing_speakers"] = read_speaker_list(args.testing_list)
+        options["testing_percent"] = 0.0
     return options
 
 
