@@ -38,5 +38,5 @@ exec speech-app train "$DATA_DIR" \
   --unknown-percent 30 --even-unknown \
   --out model/speech_commands_12.safetensors \
   --report-dir training/reports/speech_commands_12 \
-  --epochs 8 --patience 8 --batch-size 128 --learning-rate 1e-3 --seed 0 --speed-perturb 0.1 \
+  --epochs 1 --patience 1 --batch-size 128 --learning-rate 1e-3 --seed 0 --speed-perturb 0.1 \
   "$@"

@@ -95,7 +95,7 @@ def streaming_section(result: dict, plot: Path | None) -> str:
     lines = ["## Streaming (benchmarks/bench_streaming.py)\n",
              f"{result['commands']} commands and as many other words from held-out speakers, 1.5-2.5 s apart over "
              f"quiet noise ({result['speech_stream_minutes']:.0f} min), and {result['noise_stream_minutes']:.0f} min "
-             f"of the background-noise recordings alone, through `StreamingRecognizer` 100 ms at a time. "
+             f"of the background-noise recordings alone, through `StreamingRecognizer`. "
              f"Default settings (threshold {default['threshold']:g}, averaging {default['averaging_ms']:g} ms): "
              f"**recall {chosen['recall']:.1%}, precision {chosen['precision']:.1%}**, "
              f"{chosen['false_alarms_per_hour_other_speech']:.0f} false alarms per hour of other speech "
