@@ -142,7 +142,8 @@ def main() -> None:
     if args.streaming:
         print(streaming_section(json.loads(args.streaming.read_text()), args.streaming_plot))
     print(f"## Validation on real speech\n\nAccuracy **{validation['accuracy']:.4f}** on {validation['clips']} "
-          "validation clips (speakers never seen in training; what training chose its best epoch on).\n")
+          "validation clips (what training chose its best epoch on: speakers this training run never saw; a fine-tuned "
+          "model's base may have trained on them, so the development test above is the figure to trust).\n")
     print(class_table(validation, counts) + "\n")
     for name, figures in meta["metrics"].items():
         if name != "validation":
