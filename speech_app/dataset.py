@@ -32,6 +32,10 @@ SILENCE_PERCENT = 10.0  # of the wanted-word clips in each split, as in the stan
 UNKNOWN_PERCENT = 10.0
 # the constant TensorFlow's input_data.py uses, so the split matches the dataset's published one
 MAX_NUM_WAVS_PER_CLASS = 2**27 - 1
+# Picks which `_unknown_` clips join each split, so an index comes out the same every time. Any fixed
+# number would do; this is the one TensorFlow's speech_commands example seeds its data with.
+# `train` and `evaluate` pass their own --seed instead.
+UNKNOWN_DRAW_SEED = 59185
 
 
 @dataclass(frozen=True)
@@ -116,7 +120,7 @@ def default_words(data_dirs: list[Path]) -> list[str]:
     return sorted({word for d in data_dirs for word in word_folders(d)})
 
 
-def build_index(data_dirs: list[Path], words: list[str] | None = None, *, seed: int = 59185,
+def build_index(data_dirs: list[Path], words: list[str] | None = None, *, seed: int = UNKNOWN_DRAW_SEED,
                 silence_percent: float = SILENCE_PERCENT, unknown_percent: float = UNKNOWN_PERCENT,
                 validation_percent: float = VALIDATION_PERCENT, testing_percent: float = TESTING_PERCENT,
                 synthetic_dirs: list[Path] = (), allow_missing: bool = False,

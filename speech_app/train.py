@@ -64,12 +64,14 @@ class TrainingCancelled(Exception):
 class TrainHooks:
     """How a caller (the GUI's worker thread) follows and stops a run; all optional.
 
-    on_batch gets {"epoch", "batch", "batches", "loss", "accuracy"}; on_epoch gets the history entry.
+    on_batch gets {"epoch", "batch", "batches", "loss", "accuracy"}; on_epoch gets the history entry;
+    on_log gets each line the run would otherwise print to stderr (a GUI shows its own progress).
     """
 
     on_batch: Callable[[dict], None] | None = None
     on_epoch: Callable[[dict], None] | None = None
     should_stop: Callable[[], bool] | None = None
+    on_log: Callable[[str], None] | None = None
 
 
 @dataclass
@@ -111,12 +113,16 @@ class Distributed:
             dist.destroy_process_group()
 
 
-def log(message: str, dist_info: Distributed | None = None) -> None:
-    if dist_info is None or dist_info.is_main:
+def log(message: str, dist_info: Distributed | None = None, hooks: TrainHooks | None = None) -> None:
+    if dist_info is not None and not dist_info.is_main:
+        return
+    if hooks is not None and hooks.on_log is not None:
+        hooks.on_log(message)
+    else:
         print(message, file=sys.stderr, flush=True)
 
 
-def prepare_data(index: DatasetIndex, config: TrainConfig, progress: bool):
+def prepare_data(index: DatasetIndex, config: TrainConfig, progress: bool, hooks: TrainHooks | None = None):
     """Decoded clips per split (int16), label ids, the noise bank and the chosen window length."""
     noise = NoiseBank.from_files(index.noise_files, seed=config.seed)
     window = config.window_seconds
@@ -131,7 +137,7 @@ def prepare_data(index: DatasetIndex, config: TrainConfig, progress: bool):
         examples = index.split(name)
         clips, errors = load_split_clips(examples, window, noise, seed=config.seed + split_seed, progress=progress)
         for error in errors:
-            print(f"skipped: {error}", file=sys.stderr)
+            log(f"skipped: {error}", hooks=hooks)
         labels = np.array([label_ids[e.label] for e in examples], dtype=np.int64)
         splits[name] = (clips, labels)
     return splits, noise, window
@@ -202,7 +208,7 @@ class Trainer:
         if self.device.type == "cuda":
             self.device = torch.device("cuda", self.dist.local_rank)
         torch.manual_seed(config.seed)
-        self.splits, self.noise, window = prepare_data(index, config, progress and self.dist.is_main)
+        self.splits, self.noise, window = prepare_data(index, config, progress and self.dist.is_main, self.hooks)
         self.features = FeatureConfig(clip_seconds=window)
         self.frontend = MfccFrontend(self.features).to(self.device)
         self.masking = SpecAugment().to(self.device) if config.spec_augment else None
@@ -328,7 +334,7 @@ class Trainer:
                 self.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
             log(f"epoch {self.epoch}: loss {train_loss:.4f} acc {train_acc:.4f} | val loss {val_loss:.4f} "
                 f"acc {val_acc:.4f} | best {self.best_accuracy:.4f} (epoch {self.best_epoch}) "
-                f"| {time.monotonic() - started:.0f} s", self.dist)
+                f"| {time.monotonic() - started:.0f} s", self.dist, self.hooks)
             self.save_checkpoint(checkpoint)
             if self.hooks.on_epoch:
                 self.hooks.on_epoch(self.history[-1])
@@ -361,10 +367,10 @@ def train(data_dirs: list[Path], out_path: Path, words: list[str] | None = None,
     index = index or build_index(data_dirs, words, seed=config.seed, synthetic_dirs=synthetic_dirs,
                                  holdout_real=tuple(holdout_real), **(split_options or {}))
     trainer = Trainer(index, config, model_config, init_from, progress, hooks)
-    log(describe(trainer), trainer.dist)
+    log(describe(trainer), trainer.dist, trainer.hooks)
     if resume and checkpoint.is_file():
         trainer.load_checkpoint(checkpoint)
-        log(f"resumed from {checkpoint} after epoch {trainer.epoch}", trainer.dist)
+        log(f"resumed from {checkpoint} after epoch {trainer.epoch}", trainer.dist, trainer.hooks)
     trainer.fit(checkpoint)
     if trainer.dist.is_main:
         finish(trainer, data_dirs, synthetic_dirs, out_path, report_dir)
@@ -419,4 +425,4 @@ def finish(trainer: Trainer, data_dirs: list[Path], synthetic_dirs: list[Path], 
     }
     save_model(out_path, ModelBundle(trainer.model.cpu(), trainer.index.labels, trainer.features, info))
     log(f"wrote {out_path} and {report_dir}/ (best validation accuracy {trainer.best_accuracy:.4f} "
-        f"at epoch {trainer.best_epoch})", trainer.dist)
+        f"at epoch {trainer.best_epoch})", trainer.dist, trainer.hooks)

@@ -9,16 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile
-from test_gui_app import WAIT_MS, FakeAudio, make_window  # noqa: F401  (fixtures)
-from test_streaming import tone_word
+from stand_ins import TAKES_PER_WORD, WAIT_MS, FakeAudio, tone_word, write_takes
 
-from speech_app.audio import SAMPLE_RATE, write_wav
+from speech_app.audio import SAMPLE_RATE
 from speech_app.gui import custom_tab
 from speech_app.gui.services import load_command_classifier
 from speech_app.train import TrainConfig
 
 TINY_TRAINING = TrainConfig(epochs=1, steps_per_epoch=2, batch_size=8, device="cpu")
-TAKES_PER_WORD = 5
 TRAIN_WAIT_MS = 180_000  # data preparation, two steps, validation, the report: slow on a busy machine
 
 
@@ -29,17 +27,6 @@ def custom_window(make_window, tmp_path):
     window = make_window(audio.services(load_classifier=load_command_classifier))
     window.show_tab("custom")
     return window, audio
-
-
-def write_takes(window, words: list[str]) -> None:
-    """Generated takes: each word its own noise colour and pitch, with a little variation per take."""
-    rng = np.random.default_rng(0)
-    t = np.arange(SAMPLE_RATE) / SAMPLE_RATE
-    for index, word in enumerate(words):
-        for take in range(TAKES_PER_WORD):
-            hz = 300.0 * (index + 1) * (1.0 + 0.03 * take)
-            clip = 0.3 * np.sin(2 * np.pi * hz * t) + 0.02 * rng.standard_normal(len(t))
-            write_wav(window.data.recordings_dir / word / f"take-gen{take}_nohash_0.wav", clip.astype(np.float32))
 
 
 def test_words_are_cleaned_and_listed_with_their_takes(custom_window):
@@ -95,7 +82,7 @@ def test_models_are_listed_with_their_cards(custom_window):
 
 
 @pytest.mark.slow
-def test_train_see_the_evaluation_and_use_the_model_live(custom_window, qtbot):
+def test_train_see_the_evaluation_and_use_the_model_live(custom_window, qtbot, capfd):
     window, _ = custom_window
     panel = window.custom.training
     window.custom.set_words("alpha, beta")
@@ -112,7 +99,14 @@ def test_train_see_the_evaluation_and_use_the_model_live(custom_window, qtbot):
     assert panel.trained_model.is_file() and panel.trained_model.parent == window.data.models_dir
     assert len(batches) == 2 and len(panel.chart.batches) == 2 and len(panel.chart.epochs) == 1
     assert panel.progress.value() == panel.progress.maximum()
-    assert "accuracy" in panel.evaluation.toMarkdown()
+    assert not capfd.readouterr().err  # progress and the training log stay in the window, not on stderr
+    assert any(line.startswith("epoch 1:") for line in panel.log_lines)
+    assert "epoch 1:" in panel.stage_label.toolTip()
+    labels = ["_silence_", "_unknown_", "alpha", "beta"]
+    assert [row[0] for row in panel.evaluation_rows()] == labels  # every word, `_silence_` as written
+    assert panel.confusion.labels == labels
+    shown = panel.metrics[panel.split_combo.currentData()]
+    assert int(panel.confusion.matrix.sum()) == shown["clips"] and "accuracy" in panel.accuracy_label.text()
     assert panel.trained_model in window.custom.models.paths()
     panel.use_button.click()
     qtbot.waitUntil(lambda: window.live.model_path == panel.trained_model, timeout=WAIT_MS)

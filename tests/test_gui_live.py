@@ -8,9 +8,7 @@ import time
 
 import numpy as np
 import pytest
-from test_gui_app import WAIT_MS, FakeAudio, fake_audio, make_window, window  # noqa: F401  (fixtures)
-from test_streaming import RELIABLE_WORDS, ToneClassifier, sample_clip, tone_word
-from virtual_mic import quiet_mic, virtual_mic  # noqa: F401  (fixtures)
+from stand_ins import WAIT_MS, FakeAudio, ToneClassifier, sample_clip, tone_word
 
 from speech_app.audio import SAMPLE_RATE, write_wav
 from speech_app.capture import InputDevice
@@ -34,7 +32,7 @@ def test_each_spoken_word_appears_once_with_time_and_confidence(window, qtbot):
     rows = window.live.transcript_rows()
     assert len(rows) == 3
     seconds = [float(r[1]) for r in rows]
-    assert seconds == sorted(seconds) and all(0.0 < float(r[3]) <= 1.0 for r in rows)
+    assert seconds == sorted(seconds) and all(0 < int(r[3].rstrip("%")) <= 100 for r in rows)
 
 
 def test_confidence_bars_for_every_class_and_live_views(window, qtbot):
@@ -77,7 +75,8 @@ def test_export_csv_and_copy(window, qtbot, tmp_path):
     from PySide6.QtWidgets import QApplication
 
     copied = QApplication.clipboard().text().splitlines()
-    assert copied[0].split("\t") == ["Time", "Seconds", "Word", "Confidence"]
+    assert copied[0].split("\t") == ["Time", "Seconds", "Word", "Score when heard"]
+    assert all(0.0 < float(r["confidence"]) <= 1.0 for r in rows)  # the CSV keeps the number
     assert [line.split("\t")[2] for line in copied[1:]] == ["low", "mid", "high"]
 
 
@@ -88,6 +87,47 @@ def test_stop_and_start_again(window, qtbot):
     assert window.live.start_button.text() == "Start listening"
     window.live.clear_transcript()
     assert listen_until(window, qtbot, 3) == ["low", "mid", "high"]
+
+
+def test_status_bar_says_the_model_is_ready_before_the_first_start(window, qtbot):
+    qtbot.waitUntil(lambda: window.live.start_button.isEnabled(), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: "Ready" in window.live_status.text(), timeout=WAIT_MS)
+    assert "shipped model is loaded" in window.live_status.text() and "Start listening" in window.live_status.text()
+    listen_until(window, qtbot, 1)
+    window.live.stop_listening()
+    qtbot.waitUntil(lambda: "Stopped" in window.live_status.text(), timeout=WAIT_MS)
+    assert "Ready" in window.live_status.text()
+
+
+def test_one_clock_across_starts_until_the_transcript_is_cleared(window, qtbot):
+    first = listen_until(window, qtbot, 3)
+    window.live.stop_listening()
+    qtbot.waitUntil(lambda: not window.live.listening, timeout=WAIT_MS)
+    first_seconds = [float(r[1]) for r in window.live.transcript_rows()]
+    listen_until(window, qtbot, len(first) + 3)
+    seconds = [float(r[1]) for r in window.live.transcript_rows()]
+    assert seconds == sorted(seconds) and seconds[len(first)] > first_seconds[-1]  # no restart at zero
+    window.live.stop_listening()
+    qtbot.waitUntil(lambda: not window.live.listening, timeout=WAIT_MS)
+    window.live.clear_transcript()
+    listen_until(window, qtbot, 1)
+    assert float(window.live.transcript_rows()[0][1]) == pytest.approx(first_seconds[0], abs=0.2)  # from zero again
+
+
+def test_the_bars_and_the_transcript_say_which_score_each_shows(window, qtbot):
+    """The bars show the averaged score now, the transcript the averaged score when the word crossed
+    the threshold: both in percent, each labelled, and the transcript's is the detection's own."""
+    detections = []
+    window.live.worker.detection_made.connect(detections.append)
+    listen_until(window, qtbot, 3)
+    header = window.live.transcript.horizontalHeaderItem(3)
+    assert header.text() == "Score when heard" and "crossed the detection threshold" in header.toolTip()
+    bars_box = window.live.confidence_bars.parentWidget()
+    assert bars_box.title().startswith("Confidence now (averaged over")
+    assert "keeps rising" in bars_box.toolTip()
+    shown = [r[3] for r in window.live.transcript_rows()]
+    assert shown == [f"{d.confidence:.0%}" for d in detections[: len(shown)]]
+    assert all(bar.format() == "%p%" for bar in window.live.confidence_bars.bars.values())
 
 
 def test_without_a_microphone_the_app_says_so_and_the_other_tabs_work(make_window, qtbot):
@@ -144,9 +184,10 @@ def test_live_tab_hears_the_virtual_microphone(quiet_mic, make_window, qtbot, tm
 
 
 @pytest.mark.audio
-def test_shipped_model_live_tab_transcribes_real_clips(quiet_mic, make_window, qtbot):
-    """Real clips through the virtual microphone into the real model: needs a decent shipped model."""
+def test_shipped_model_live_tab_transcribes_real_clips(quiet_mic, make_window, qtbot, reliable_words):
+    """Real clips of the words the shipped model is sure of, through the virtual microphone into the
+    real model: each is transcribed once, in order."""
     window = make_window(AppServices(play=lambda s, r: None))
     qtbot.waitUntil(lambda: window.live.start_button.isEnabled(), timeout=WAIT_MS)
-    words = play_and_wait(window, qtbot, quiet_mic, [sample_clip(w) for w in RELIABLE_WORDS], len(RELIABLE_WORDS))
-    assert words == list(RELIABLE_WORDS)
+    words = play_and_wait(window, qtbot, quiet_mic, [sample_clip(w) for w in reliable_words], len(reliable_words))
+    assert words == list(reliable_words)

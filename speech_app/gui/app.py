@@ -10,7 +10,7 @@ from pathlib import Path
 import PySide6
 from PySide6.QtCore import QByteArray, QSettings, QStandardPaths, Qt, Slot, qVersion
 from PySide6.QtGui import QAction, QActionGroup, QGuiApplication, QKeySequence
-from PySide6.QtWidgets import QApplication, QLabel, QMainWindow, QMessageBox, QTabWidget
+from PySide6.QtWidgets import QApplication, QMainWindow, QMessageBox, QTabWidget
 
 from .. import __version__
 from .batch_tab import BatchTab
@@ -20,12 +20,14 @@ from .live_tab import LiveTab
 from .plots import style_plots
 from .services import AppServices
 from .theme import THEMES, apply_theme
-from .userdata import DataFolder
+from .userdata import DataFolder, merge_into
+from .widgets import ElidedLabel
 
 APP_NAME = "speech-app"
 DATA_DIR_ENV = "SPEECH_APP_DATA_DIR"
 DEFAULT_SIZE = (1180, 780)  # pixels, before the user resizes the window
 STATUS_TIMEOUT_MS = 6000
+MOVED_MESSAGE_MS = 30_000  # long enough to read where the user's takes went
 TAB_NAMES = ("live", "batch", "custom")
 ABOUT_TEXT = """<h3>speech-app {version}</h3>
 <p>Recognizes spoken commands live from a microphone, labels audio files in batches, and learns
@@ -37,9 +39,17 @@ your own words from a few recordings.</p>
 
 
 def default_data_dir() -> Path:
+    """~/.local/share/speech-app on Linux (and the like elsewhere). Not Qt's AppDataLocation: that
+    adds the organization and the application name, both "speech-app", one folder inside the other."""
     if os.environ.get(DATA_DIR_ENV):
         return Path(os.environ[DATA_DIR_ENV])
-    return Path(QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation))
+    generic = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.GenericDataLocation)
+    return Path(generic) / APP_NAME
+
+
+def doubled_data_dir() -> Path:
+    """Where earlier versions kept the user's data: `<generic data>/speech-app/speech-app`."""
+    return default_data_dir() / APP_NAME
 
 
 class MainWindow(QMainWindow):
@@ -52,7 +62,11 @@ class MainWindow(QMainWindow):
         self.collector.acquire()
         self.services = services or AppServices()
         self.settings = settings or QSettings()
-        self.data = DataFolder(data_dir or default_data_dir())
+        moved_message = ""
+        if data_dir is None:
+            data_dir = default_data_dir()
+            moved_message = self._move_doubled_data(data_dir)
+        self.data = DataFolder(data_dir)
         if device is not None:
             self.settings.setValue("live/device", device)
         self.live = LiveTab(self.services, self.settings)
@@ -63,12 +77,26 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.batch, "&Batch")
         self.tabs.addTab(self.custom, "&Custom words")
         self.setCentralWidget(self.tabs)
-        self.live_status = QLabel("Starting...")
+        self.live_status = ElidedLabel("Loading the model...")
         self.statusBar().addPermanentWidget(self.live_status)
         self._connect_tabs()
         self._build_menus()
         self._restore_settings()
         self.use_model(model_path or self._saved_model())
+        if moved_message:
+            self.statusBar().showMessage(moved_message, MOVED_MESSAGE_MS)
+
+    def _move_doubled_data(self, data_dir: Path) -> str:
+        """Takes and models from the folder earlier versions used move to `data_dir`; the saved
+        model follows them."""
+        old = doubled_data_dir() if not os.environ.get(DATA_DIR_ENV) else None
+        if old is None or not old.is_dir():
+            return ""
+        moved = merge_into(old, data_dir)
+        saved = str(self.settings.value("model/path", ""))
+        if saved and Path(saved).is_relative_to(old):
+            self.settings.setValue("model/path", str(data_dir / Path(saved).relative_to(old)))
+        return f"Moved {len(moved)} files of yours from {old} to {data_dir}" if moved else ""
 
     def _connect_tabs(self) -> None:
         self.live.status_text_changed.connect(self.live_status.setText)
@@ -80,7 +108,7 @@ class MainWindow(QMainWindow):
         self.custom.models.model_chosen.connect(self.use_model)
         self.custom.training.use_model_requested.connect(self.on_training_use_model_requested)
         self.custom.training.model_trained.connect(lambda path: self.statusBar().showMessage(
-            f"New model: {path}", STATUS_TIMEOUT_MS))
+            f"New model: {Path(path).name} (in {Path(path).parent})", STATUS_TIMEOUT_MS))
 
     def _action(self, menu, text: str, slot, shortcut=None, tip: str = "") -> QAction:
         action = QAction(text, self)

@@ -13,12 +13,24 @@ from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHea
 
 from ..audio import AUDIO_EXTENSIONS, SAMPLE_RATE, AudioDecodeError, load_audio
 from .services import AppServices
+from .widgets import ElidedLabel
 from .workers import BatchJob, BatchWorker, WorkerThread
 
 COLUMNS = ("File", "Label", "Confidence", "Error")
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1  # numbers sort as numbers, not as text
 PATH_ROLE = Qt.ItemDataRole.UserRole + 2
 AUDIO_FILTER = "Audio files (" + " ".join(f"*{ext}" for ext in AUDIO_EXTENSIONS) + ");;All files (*)"
+
+
+def error_reason(path: Path, message: str) -> str:
+    """The reason alone ("no such file"), without the path an error message starts with (and with
+    the file's name where the decoder repeats its path): the File column already names the file,
+    and a long path would hide the reason."""
+    for prefix in (f"{path}: ", f"{path.name}: "):
+        if message.startswith(prefix):
+            message = message[len(prefix):]
+            break
+    return message.replace(str(path), path.name)
 
 
 class BatchTab(QWidget):
@@ -58,12 +70,13 @@ class BatchTab(QWidget):
         for button in (self.add_files_button, self.add_folder_button, self.play_button, self.export_button,
                        self.clear_button):
             buttons.addWidget(button)
-        buttons.addStretch(1)
-        self.model_label = QLabel("Model: shipped")
-        buttons.addWidget(self.model_label)
+        self.model_label = ElidedLabel("Model: shipped")
+        self.model_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        buttons.addWidget(self.model_label, 1)
         layout.addLayout(buttons)
         hint = QLabel("Drop audio files or folders here (WAV, FLAC, OGG); folders are searched with their subfolders.")
         hint.setEnabled(False)
+        hint.setWordWrap(True)
         layout.addWidget(hint)
         self.results = QStandardItemModel(0, len(COLUMNS), self)
         self.results.setHorizontalHeaderLabels(COLUMNS)
@@ -73,9 +86,11 @@ class BatchTab(QWidget):
         self.table = QTableView()
         self.table.setModel(self.sorted_results)
         self.table.setSortingEnabled(True)
+        self.table.sortByColumn(0, Qt.SortOrder.AscendingOrder)  # Qt's default indicator is Z to A
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.table.horizontalHeader().setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)  # reasons can be long
         self.table.verticalHeader().hide()
         self.table.doubleClicked.connect(self.play_selected)
         layout.addWidget(self.table, 1)
@@ -201,9 +216,10 @@ class BatchTab(QWidget):
     @Slot(int, object)
     def on_worker_result_ready(self, job: int, result) -> None:
         confidence = result.confidence
+        reason = error_reason(result.path, result.error or "")
         cells = [(result.path.name, result.path.name.lower()), (result.label, result.label),
                  ("" if confidence is None else f"{confidence:.3f}", -1.0 if confidence is None else confidence),
-                 (result.error or "", result.error or "")]
+                 (reason, reason)]
         items = []
         for text, sort_key in cells:
             item = QStandardItem(text)
@@ -212,6 +228,7 @@ class BatchTab(QWidget):
             items.append(item)
         items[0].setData(str(result.path), PATH_ROLE)
         items[0].setToolTip(str(result.path))
+        items[3].setToolTip(result.error or "")  # the whole message, path included
         items[2].setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         self.results.appendRow(items)
 

@@ -25,6 +25,7 @@ TAKE_SECONDS_RANGE = (0.5, 5.0)
 COUNTDOWN_FONT_PT = 16
 PATH_ROLE = Qt.ItemDataRole.UserRole
 WORD_ROLE = Qt.ItemDataRole.UserRole + 1
+TAKES_PANE_SHARE = 30  # percent of the tab's width for the words and takes
 
 
 class CustomWordsTab(QWidget):
@@ -61,18 +62,27 @@ class CustomWordsTab(QWidget):
     def _build(self) -> None:
         layout = QHBoxLayout(self)
         splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.setObjectName("customSplitter")
         splitter.addWidget(self._build_takes())
         right = QSplitter(Qt.Orientation.Vertical)
+        right.setObjectName("trainModelsSplitter")
         right.addWidget(self.training)
         right.addWidget(self.models)
+        right.setStretchFactor(0, 3)  # training gets most of the height; the models list scrolls
+        right.setStretchFactor(1, 1)
+        for each in (splitter, right):
+            each.setChildrenCollapsible(False)  # a dragged handle never hides a pane entirely
         splitter.addWidget(right)
         splitter.setStretchFactor(1, 2)
+        splitter.setSizes([TAKES_PANE_SHARE, 100 - TAKES_PANE_SHARE])  # proportions at the first layout
         layout.addWidget(splitter)
 
     def _build_takes(self) -> QWidget:
         box = QGroupBox("Words and takes")
         layout = QVBoxLayout(box)
-        layout.addWidget(QLabel("Words to recognize, separated by commas:"))
+        words_label = QLabel("Words to recognize, separated by commas:")
+        words_label.setWordWrap(True)  # the pane may be narrow on a laptop screen
+        layout.addWidget(words_label)
         self.words_edit = QLineEdit()
         self.words_edit.setPlaceholderText("lights on, lights off, music")
         self.words_edit.editingFinished.connect(self.on_words_edit_editing_finished)

@@ -13,16 +13,29 @@ from PySide6.QtWidgets import (QAbstractItemView, QApplication, QComboBox, QFile
                                QHeaderView, QLabel, QPushButton, QSlider, QSplitter, QTableWidget,
                                QTableWidgetItem, QVBoxLayout, QWidget)
 
-from ..streaming import DETECTION_THRESHOLD
+from ..streaming import AVERAGING_MS, DETECTION_THRESHOLD
 from .plots import ConfidenceBars, SpectrogramView, WaveformView
 from .services import AppServices
+from .widgets import ElidedLabel
 from .workers import LiveRecognitionWorker, LiveStats, WorkerThread
 
 REDRAW_MS = 50  # waveform and spectrogram repaint period (20 frames a second)
 SENSITIVITY_RANGE = (5, 95)  # percent; sensitivity = 100 - threshold in percent
 DEFAULT_SENSITIVITY = int(round(100 * (1.0 - DETECTION_THRESHOLD)))
+DEVICE_COMBO_MIN_WIDTH = 160  # pixels
+DEVICE_COMBO_MIN_CHARS = 18
 SPLIT_SIZES = (420, 240)  # pixels: live views above, transcript below
-TRANSCRIPT_COLUMNS = ("Time", "Seconds", "Word", "Confidence")
+TRANSCRIPT_COLUMNS = ("Time", "Seconds", "Word", "Score when heard")
+# the two numbers a user compares, and why they differ: both are the model's probability for a word
+# averaged over the last AVERAGING_MS of evaluations, but taken at different moments
+BARS_TITLE = f"Confidence now (averaged over {AVERAGING_MS / 1000:.1f} s)"
+BARS_TIP = ("Each word's probability right now, averaged over the last {:.1f} s. After a word is heard its bar "
+            "keeps rising for a moment, so it often ends higher than the score in the transcript.")
+TRANSCRIPT_TIPS = ("Clock time of the detection",
+                   "Seconds of listening since the transcript began (pauses between Starts are not counted)",
+                   "The word heard",
+                   "The averaged probability at the moment the word crossed the detection threshold")
+VALUE_ROLE = Qt.ItemDataRole.UserRole  # the number behind a cell's text, for the CSV
 NO_DEVICE_TEXT = ("No microphone found. Connect one and press Refresh. "
                   "The Batch and Custom words tabs work without one.")
 
@@ -53,6 +66,7 @@ class LiveTab(QWidget):
     listening_requested = Signal(object)
     stop_requested = Signal()
     threshold_changed = Signal(float)
+    clock_reset_requested = Signal()
 
     def __init__(self, services: AppServices, settings: QSettings, parent=None):
         super().__init__(parent)
@@ -60,7 +74,6 @@ class LiveTab(QWidget):
         self.listening = False
         self.model_path: Path | None = None
         self.devices = []
-        self._listen_clock: datetime | None = None
         self._build()
         self.worker = LiveRecognitionWorker(services)
         self.worker_thread = WorkerThread(self.worker, "live-recognition")
@@ -91,7 +104,8 @@ class LiveTab(QWidget):
         self.spectrogram = SpectrogramView()
         plot_layout.addWidget(self.waveform, 1)
         plot_layout.addWidget(self.spectrogram, 1)
-        bars_box = QGroupBox("Confidence")
+        bars_box = QGroupBox(BARS_TITLE)
+        bars_box.setToolTip(BARS_TIP.format(AVERAGING_MS / 1000))
         self.confidence_bars = ConfidenceBars()
         QVBoxLayout(bars_box).addWidget(self.confidence_bars)
         views.addWidget(plots)
@@ -106,7 +120,9 @@ class LiveTab(QWidget):
     def _build_controls(self) -> QHBoxLayout:
         row = QHBoxLayout()
         self.device_combo = QComboBox()
-        self.device_combo.setMinimumWidth(220)
+        self.device_combo.setMinimumWidth(DEVICE_COMBO_MIN_WIDTH)
+        self.device_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.device_combo.setMinimumContentsLength(DEVICE_COMBO_MIN_CHARS)  # long device names elide
         self.device_combo.setToolTip("Microphone to listen to")
         self.refresh_button = QPushButton("Refresh")
         self.refresh_button.setToolTip("Look for microphones again")
@@ -120,12 +136,11 @@ class LiveTab(QWidget):
         self.sensitivity_slider.setToolTip("Higher: hears quieter or less clear words, and makes more mistakes")
         self.sensitivity_slider.valueChanged.connect(self.on_sensitivity_slider_value_changed)
         self.sensitivity_label = QLabel()
-        self.model_label = QLabel("Model: loading...")
+        self.model_label = ElidedLabel("Model: loading...")
         for widget in (QLabel("Input:"), self.device_combo, self.refresh_button, self.start_button,
                        QLabel("Sensitivity:"), self.sensitivity_slider, self.sensitivity_label):
             row.addWidget(widget)
-        row.addStretch(1)
-        row.addWidget(self.model_label)
+        row.addWidget(self.model_label, 1)
         return row
 
     def _build_transcript(self) -> QWidget:
@@ -133,6 +148,8 @@ class LiveTab(QWidget):
         layout = QVBoxLayout(box)
         self.transcript = QTableWidget(0, len(TRANSCRIPT_COLUMNS))
         self.transcript.setHorizontalHeaderLabels(TRANSCRIPT_COLUMNS)
+        for column, tip in enumerate(TRANSCRIPT_TIPS):
+            self.transcript.horizontalHeaderItem(column).setToolTip(tip)
         self.transcript.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.transcript.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.transcript.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -163,6 +180,7 @@ class LiveTab(QWidget):
         self.listening_requested.connect(w.start_listening)
         self.stop_requested.connect(w.stop_listening)
         self.threshold_changed.connect(w.set_threshold)
+        self.clock_reset_requested.connect(w.reset_clock)
         w.devices_listed.connect(self.on_worker_devices_listed)
         w.model_loaded.connect(self.on_worker_model_loaded)
         w.model_failed.connect(self.on_worker_model_failed)
@@ -219,12 +237,25 @@ class LiveTab(QWidget):
         with open(tmp, "w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle, lineterminator="\n")
             writer.writerow(["time", "seconds", "label", "confidence"])
-            writer.writerows(self.transcript_rows())
+            for r in range(self.transcript.rowCount()):
+                items = [self.transcript.item(r, c) for c in range(self.transcript.columnCount())]
+                writer.writerow([item.data(VALUE_ROLE) or item.text() for item in items])
         os.replace(tmp, path)
 
     @Slot()
     def clear_transcript(self) -> None:
+        """Empty the transcript; its clock starts again from zero at the next Start."""
         self.transcript.setRowCount(0)
+        self.clock_reset_requested.emit()
+
+    def idle_status(self) -> str:
+        """What the status bar says while not listening."""
+        if not self.confidence_bars.labels:
+            return "Loading the model..."
+        if not self.devices:
+            return "No input device: live recognition is off"
+        name = Path(self.model_path).stem if self.model_path else "the shipped model"
+        return f"Ready: {name} is loaded. Press Start listening (F5)."
 
     def shutdown(self) -> None:
         self.redraw_timer.stop()
@@ -268,17 +299,19 @@ class LiveTab(QWidget):
         self.no_device_label.setVisible(not devices)
         self.device_combo.setEnabled(bool(devices))
         self._update_start_button()
-        if not devices:
-            self.status_text_changed.emit("No input device: live recognition is off")
+        if not self.listening:
+            self.status_text_changed.emit(self.idle_status())
         self.devices_changed.emit(devices)
 
     @Slot(object, list)
     def on_worker_model_loaded(self, path, labels: list) -> None:
         self.model_path = path
         self.model_label.setText(f"Model: {Path(path).stem if path else 'shipped'}")
-        self.model_label.setToolTip(", ".join(labels))
+        self.model_label.set_details("Words: " + ", ".join(labels))
         self.confidence_bars.set_labels(labels)
         self._update_start_button()
+        if not self.listening:
+            self.status_text_changed.emit(self.idle_status())
         self.model_loaded.emit(path, labels)
 
     @Slot(str)
@@ -290,7 +323,6 @@ class LiveTab(QWidget):
     @Slot(object)
     def on_worker_listening_started(self, stats) -> None:
         self.listening = True
-        self._listen_clock = datetime.now()
         if self.device_combo.currentText():
             self.settings.setValue("live/device", self.devices[self.device_combo.currentIndex()].name)
         self.waveform.clear_audio()
@@ -308,7 +340,7 @@ class LiveTab(QWidget):
         self.redraw_timer.stop()
         self.start_button.setText("Start listening")
         self._update_start_button()
-        self.status_text_changed.emit("Not listening")
+        self.status_text_changed.emit("Stopped. " + self.idle_status())
         self.listening_changed.emit(False)
 
     @Slot(str)
@@ -332,9 +364,11 @@ class LiveTab(QWidget):
         row = self.transcript.rowCount()
         self.transcript.insertRow(row)
         clock = datetime.now().strftime("%H:%M:%S")
-        cells = (clock, f"{detection.time_s:.2f}", detection.label, f"{detection.confidence:.2f}")
-        for column, text in enumerate(cells):
+        cells = ((clock, None), (f"{detection.time_s:.2f}", None), (detection.label, None),
+                 (f"{detection.confidence:.0%}", f"{detection.confidence:.4f}"))  # percent, like the bars
+        for column, (text, value) in enumerate(cells):
             item = QTableWidgetItem(text)
+            item.setData(VALUE_ROLE, value)
             if column != 2:
                 item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             self.transcript.setItem(row, column, item)

@@ -24,7 +24,10 @@ class ModelsPanel(QGroupBox):
         self.extra_models: list[Path] = []  # opened from elsewhere with "Open..."
         layout = QVBoxLayout(self)
         splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.setChildrenCollapsible(False)
         self.model_list = QListWidget()
+        self.model_list.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # long names shorten; the tooltip has all
+        self.model_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.model_list.currentItemChanged.connect(self.on_model_list_current_item_changed)
         self.model_list.itemDoubleClicked.connect(self.on_use_button_clicked)
         self.card = QTextBrowser()
@@ -52,7 +55,7 @@ class ModelsPanel(QGroupBox):
         for path, name in entries:
             item = QListWidgetItem(name)
             item.setData(PATH_ROLE, str(path))
-            item.setToolTip(str(path))
+            item.setToolTip(f"{name}\n{path}")
             self.model_list.addItem(item)
         self._mark_in_use()
         paths = self.paths()

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF
+from PySide6.QtCore import QPointF, QRectF, QSize, Qt
+from PySide6.QtGui import QColor, QFontMetrics, QPainter, QPalette
 from PySide6.QtWidgets import QGridLayout, QLabel, QProgressBar, QWidget
 
 from ..audio import SAMPLE_RATE
@@ -22,6 +23,12 @@ SPECTROGRAM_MAX_HZ = 8_000.0
 SPECTROGRAM_LEVELS_DB = (-100.0, -20.0)  # colour scale: quiet room to loud speech
 LEVEL_METER_FLOOR_DB = -60.0
 BAR_STEPS = 1000  # resolution of a confidence bar
+TRAINING_COLOR, VALIDATION_COLOR = "#4c9be8", "#e8884c"
+CHART_PADDING = 0.05  # share of an axis left free at each end, so the last epoch's marker shows whole
+CHART_MARGIN_PX = 4  # room around the chart's scene inside its view
+MATRIX_MIN_SIDE = 110  # pixels: the confusion matrix still reads at this size
+MATRIX_LABEL_SHARE = 0.3  # at most this share of the width (height) goes to row (column) labels
+MATRIX_PAD = 4  # pixels
 
 
 def _rolling_append(buffer: np.ndarray, values: np.ndarray, axis: int = 0) -> np.ndarray:
@@ -152,26 +159,42 @@ class LevelMeter(QProgressBar):
 
 
 class TrainingChart(pg.GraphicsLayoutWidget):
-    """Loss and accuracy while training: per batch (training) and per epoch (validation)."""
+    """Loss and accuracy while training: per batch (training) and per epoch (validation). The legend
+    has its own row under the plots, so it never covers a curve."""
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.loss_plot = self.addPlot(title="loss")
-        self.accuracy_plot = self.addPlot(title="accuracy")
-        self.accuracy_plot.setYRange(0.0, 1.0)
+        self.loss_plot = self.addPlot(row=0, col=0, title="loss")
+        self.accuracy_plot = self.addPlot(row=0, col=1, title="accuracy")
         for plot in (self.loss_plot, self.accuracy_plot):
             plot.setLabel("bottom", "epoch")
-            plot.addLegend(offset=(-5, 5))
-        self.train_loss = self.loss_plot.plot(name="training", pen=pg.mkPen("#4c9be8", width=2))
-        self.val_loss = self.loss_plot.plot(name="validation", pen=pg.mkPen("#e8884c", width=2), symbol="o")
-        self.train_acc = self.accuracy_plot.plot(name="training", pen=pg.mkPen("#4c9be8", width=2))
-        self.val_acc = self.accuracy_plot.plot(name="validation", pen=pg.mkPen("#e8884c", width=2), symbol="o")
-        self.setMinimumHeight(160)
+            plot.setMouseEnabled(x=False, y=False)  # a dragged view would stop following the run
+            plot.hideButtons()
+        self.train_loss = self.loss_plot.plot(pen=pg.mkPen(TRAINING_COLOR, width=2))
+        self.val_loss = self.loss_plot.plot(pen=pg.mkPen(VALIDATION_COLOR, width=2), symbol="o",
+                                            symbolBrush=VALIDATION_COLOR, symbolPen=VALIDATION_COLOR)
+        self.train_acc = self.accuracy_plot.plot(pen=pg.mkPen(TRAINING_COLOR, width=2))
+        self.val_acc = self.accuracy_plot.plot(pen=pg.mkPen(VALIDATION_COLOR, width=2), symbol="o",
+                                               symbolBrush=VALIDATION_COLOR, symbolPen=VALIDATION_COLOR)
+        self.legend = pg.LegendItem(colCount=2)
+        self.legend.addItem(self.train_loss, "training")
+        self.legend.addItem(self.val_loss, "validation")
+        self.addItem(self.legend, row=1, col=0, colspan=2)
+        self.setToolTip("Training: the epoch's running average after each batch. Validation: held-out clips, "
+                        "after each epoch.")
+        minimum = self.ci.effectiveSizeHint(Qt.SizeHint.MinimumSize)  # the plots and legend never get cut off
+        self.setMinimumSize(int(minimum.width()) + 2 * CHART_MARGIN_PX, max(160, int(minimum.height())))
         self.clear_points()
 
-    def clear_points(self) -> None:
+    def clear_points(self, epochs: int = 1) -> None:
+        """Empty the chart for a run of `epochs` epochs: the x axes span the run, the loss axis
+        follows the new losses (nothing is kept from an earlier run)."""
         self.batches: list[tuple[float, float, float]] = []  # (epoch position, loss, accuracy)
         self.epochs: list[tuple[float, float, float]] = []
+        for plot in (self.loss_plot, self.accuracy_plot):
+            plot.setXRange(0.0, float(max(1, epochs)), padding=CHART_PADDING)
+        self.loss_plot.enableAutoRange(axis="y")
+        self.accuracy_plot.setYRange(0.0, 1.0, padding=CHART_PADDING)
         self.refresh()
 
     def add_batch(self, info: dict) -> None:
@@ -190,6 +213,81 @@ class TrainingChart(pg.GraphicsLayoutWidget):
             acc_curve.setData(data[:, 0], data[:, 2])
 
 
+class ConfusionMatrixView(QWidget):
+    """A confusion matrix drawn to fit the widget, in the window's palette (so it follows the
+    theme): rows are the true words, columns the predicted ones; a cell's shade is its share of
+    the row (the recall for the diagonal), its number the count of clips."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.labels: list[str] = []
+        self.matrix = np.zeros((0, 0), dtype=np.int64)
+        self.setToolTip("Rows: the word said; columns: the word heard. Shade: share of the row.")
+
+    def set_matrix(self, matrix, labels: list[str]) -> None:
+        self.matrix = np.asarray(matrix, dtype=np.int64).reshape(len(labels), len(labels))
+        self.labels = list(labels)
+        self.update()
+
+    def clear(self) -> None:
+        self.set_matrix(np.zeros((0, 0)), [])
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802
+        return QSize(MATRIX_MIN_SIDE, MATRIX_MIN_SIDE)
+
+    def sizeHint(self) -> QSize:  # noqa: N802
+        return QSize(3 * MATRIX_MIN_SIDE, 3 * MATRIX_MIN_SIDE)
+
+    def layout_rects(self) -> tuple[QRectF, float, float]:
+        """(the grid's rectangle, the row-label width, the column-label height) for the current size."""
+        metrics = QFontMetrics(self.font())
+        widest = max((metrics.horizontalAdvance(label) for label in self.labels), default=0) + 2 * MATRIX_PAD
+        label_w = min(widest, MATRIX_LABEL_SHARE * self.width())
+        label_h = min(widest, MATRIX_LABEL_SHARE * self.height())
+        side = max(0.0, min(self.width() - label_w, self.height() - label_h) - MATRIX_PAD)
+        return QRectF(label_w, MATRIX_PAD, side, side), label_w, label_h
+
+    def paintEvent(self, event) -> None:  # noqa: N802
+        n = len(self.labels)
+        if n == 0:
+            return
+        painter = QPainter(self)
+        palette = self.palette()
+        base, accent = palette.color(QPalette.ColorRole.Base), palette.color(QPalette.ColorRole.Highlight)
+        grid, label_w, label_h = self.layout_rects()
+        cell = grid.width() / n
+        shares = self.matrix / np.maximum(self.matrix.sum(axis=1, keepdims=True), 1)
+        metrics = QFontMetrics(self.font())
+        for (row, col), share in np.ndenumerate(shares):
+            rect = QRectF(grid.left() + col * cell, grid.top() + row * cell, cell, cell)
+            painter.fillRect(rect, _blend(base, accent, float(share)))
+            count = int(self.matrix[row, col])
+            if count and cell >= metrics.height():
+                strong = share > 0.5
+                painter.setPen(palette.color(QPalette.ColorRole.HighlightedText if strong else QPalette.ColorRole.Text))
+                painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, str(count))
+        painter.setPen(palette.color(QPalette.ColorRole.Mid))
+        painter.drawRect(grid)
+        painter.setPen(palette.color(QPalette.ColorRole.WindowText))
+        for index, label in enumerate(self.labels):
+            row_text = metrics.elidedText(label, Qt.TextElideMode.ElideRight, int(label_w - MATRIX_PAD))
+            painter.drawText(QRectF(0, grid.top() + index * cell, label_w - MATRIX_PAD, cell),
+                             Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, row_text)
+            painter.save()  # column labels read bottom to top, under their column
+            painter.translate(QPointF(grid.left() + index * cell, grid.bottom() + MATRIX_PAD))
+            painter.rotate(-90)
+            col_text = metrics.elidedText(label, Qt.TextElideMode.ElideRight, int(label_h - MATRIX_PAD))
+            painter.drawText(QRectF(-(label_h - MATRIX_PAD), 0, label_h - MATRIX_PAD, cell),
+                             Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, col_text)
+            painter.restore()
+        painter.end()
+
+
+def _blend(low: QColor, high: QColor, share: float) -> QColor:
+    share = min(1.0, max(0.0, share))
+    return QColor.fromRgbF(*(a + (b - a) * share for a, b in zip(low.getRgbF()[:3], high.getRgbF()[:3])))
+
+
 def style_plots(widgets: list, dark: bool) -> None:
     """Match pyqtgraph's colours to the window theme."""
     background, foreground = ("#1e1f22", "#d0d0d0") if dark else ("#ffffff", "#303030")
@@ -198,6 +296,11 @@ def style_plots(widgets: list, dark: bool) -> None:
         widget.setBackground(background)
         items = widget.ci.items if isinstance(widget, pg.GraphicsLayoutWidget) else [widget.getPlotItem()]
         for item in items:
+            if isinstance(item, pg.LegendItem):
+                item.setLabelTextColor(foreground)
+                continue
+            if isinstance(item, pg.PlotItem):
+                item.setTitle(item.titleLabel.text, color=foreground)
             for axis in ("left", "bottom"):
                 item.getAxis(axis).setPen(foreground)
                 item.getAxis(axis).setTextPen(foreground)

@@ -24,7 +24,7 @@ REPO = Path(__file__).resolve().parents[2]
 SAMPLES_DIR = REPO / "datasets" / "samples"
 LIVE_WORDS = ("yes", "no", "up", "left", "right", "go")
 CUSTOM_WORDS = ("yes", "no")
-WINDOW_SIZE = (1180, 780)  # pixels
+WINDOW_SIZE = (1366, 768)  # pixels: a common laptop screen
 PLAY_SPEED = 1.5  # faster than real time, still a natural-looking spectrogram
 WAIT_S = 300.0
 SETTLE_S = 0.5  # let the last repaint happen before grabbing
@@ -72,7 +72,8 @@ def make_takes(data_dir: Path) -> None:
             write_wav(data_dir / "recordings" / word / f"take-demo{take}_nohash_0.wav", clip * (0.6 + 0.08 * take))
 
 
-def take_screenshots(out_dir: Path, services=None, data_dir: Path | None = None, train: bool = False) -> list[Path]:
+def take_screenshots(out_dir: Path, services=None, data_dir: Path | None = None, train: bool = False,
+                     size: tuple[int, int] = WINDOW_SIZE, theme: str = "light") -> list[Path]:
     from ..train import TrainConfig
     from .app import MainWindow
 
@@ -83,13 +84,13 @@ def take_screenshots(out_dir: Path, services=None, data_dir: Path | None = None,
     make_takes(data_dir)
     settings = QSettings(str(scratch / "settings.ini"), QSettings.Format.IniFormat)
     window = MainWindow(services or demo_services(), settings, data_dir)
-    window.resize(*WINDOW_SIZE)
-    window.set_theme("light")
+    window.resize(*size)
+    window.set_theme(theme)
     window.show()
     written = []
     try:
         written.append(_shoot_live(window, out_dir))
-        written.append(_shoot_batch(window, out_dir))
+        written.append(_shoot_batch(window, out_dir, scratch))
         window.custom.training.train_config = TrainConfig(epochs=3, steps_per_epoch=4, batch_size=16, device="cpu")
         written.append(_shoot_custom(window, out_dir, train))
     finally:
@@ -117,10 +118,12 @@ def _shoot_live(window, out_dir: Path) -> Path:
     return _save(window, out_dir, "live")
 
 
-def _shoot_batch(window, out_dir: Path) -> Path:
+def _shoot_batch(window, out_dir: Path, scratch: Path) -> Path:
     window.live.stop_listening()
     window.show_tab("batch")
-    window.batch.add_paths([SAMPLES_DIR])
+    broken = scratch / "not-really-audio.wav"  # one file that fails, to show its reason
+    broken.write_bytes(b"RIFF, but nothing more")
+    window.batch.add_paths([SAMPLES_DIR, broken])
     wait_for(lambda: not window.batch.is_busy(), 120)
     window.batch.table.sortByColumn(2, Qt.SortOrder.DescendingOrder)
     return _save(window, out_dir, "batch")
@@ -140,12 +143,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m speech_app.gui.screenshots", description=__doc__.splitlines()[0])
     parser.add_argument("out_dir", type=Path, nargs="?", default=REPO / ".github" / "screenshots")
     parser.add_argument("--no-train", action="store_true", help="skip the short training run in the Custom words tab")
+    parser.add_argument("--size", default="x".join(map(str, WINDOW_SIZE)), metavar="WxH",
+                        help="window size in pixels (default: %(default)s)")
+    parser.add_argument("--theme", choices=("light", "dark"), default="light")
     args = parser.parse_args(argv)
+    width, height = (int(v) for v in args.size.lower().split("x"))
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from .app import create_application
 
     create_application()
-    for path in take_screenshots(args.out_dir, train=not args.no_train):
+    for path in take_screenshots(args.out_dir, train=not args.no_train, size=(width, height), theme=args.theme):
         print(path)
     return 0
 

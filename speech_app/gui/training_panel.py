@@ -8,19 +8,23 @@ from pathlib import Path
 from typing import Callable
 
 from PySide6.QtCore import Qt, Signal, Slot
-from PySide6.QtGui import QPixmap
-from PySide6.QtWidgets import (QCheckBox, QGroupBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QSpinBox,
-                               QSplitter, QTextBrowser, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QGridLayout, QGroupBox, QHBoxLayout,
+                               QHeaderView, QLabel, QProgressBar, QPushButton, QSpinBox, QSplitter, QTableWidget,
+                               QTableWidgetItem, QVBoxLayout, QWidget)
 
 from ..train import TrainConfig
-from .plots import TrainingChart
+from .plots import ConfusionMatrixView, TrainingChart
 from .userdata import DataFolder
 from .workers import TrainingJob, TrainingWorker, WorkerThread
 
 GUI_TRAIN_CONFIG = TrainConfig(epochs=20, batch_size=32, patience=5, device="auto")  # a few minutes on a laptop
 SYNTH_PER_WORD_DEFAULT = 100
 SYNTH_PER_WORD_MAX = 2000
-CONFUSION_IMAGE_WIDTH = 360  # pixels
+LOG_TOOLTIP_LINES = 30  # the last lines of the training log, on hover over the stage line
+ROW_PADDING_PX = 6  # table rows just taller than their text: more words fit without scrolling
+EVALUATION_COLUMNS = ("Word", "Recall", "Precision", "Clips")
+EVALUATION_TIPS = ("The word said", "Share of this word's clips heard as this word",
+                   "Share of the clips heard as this word that really were it", "Clips of this word evaluated")
 
 
 def synth_available() -> bool:
@@ -45,6 +49,7 @@ class TrainingPanel(QGroupBox):
         self.base_model: Path | None = None  # the model to fine-tune from (the one in use)
         self.trained_model: Path | None = None
         self.training = False
+        self.log_lines: list[str] = []  # the run's log, shown as the stage line's tooltip
         self._build()
         self.worker = TrainingWorker()
         self.worker_thread = WorkerThread(self.worker, "training")
@@ -55,10 +60,26 @@ class TrainingPanel(QGroupBox):
         self.worker.training_finished.connect(self.on_worker_training_finished)
         self.worker.training_failed.connect(self.on_worker_training_failed)
         self.worker.training_cancelled.connect(self.on_worker_training_cancelled)
+        self.worker.log_written.connect(self.on_worker_log_written)
 
     def _build(self) -> None:
         layout = QVBoxLayout(self)
-        options = QHBoxLayout()
+        layout.addLayout(self._build_options())
+        self.progress = QProgressBar()
+        self.stage_label = QLabel("Record a few takes of each word, then train.")
+        self.stage_label.setWordWrap(True)  # messages can be long (a failure names its file)
+        layout.addWidget(self.stage_label)
+        layout.addWidget(self.progress)
+        self.results_splitter = splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.setChildrenCollapsible(False)
+        self.chart = TrainingChart()
+        splitter.addWidget(self.chart)
+        splitter.addWidget(self._build_evaluation())
+        self._split_evenly = True
+        layout.addWidget(splitter, 1)
+
+    def _build_options(self) -> QGridLayout:
+        """Two short rows instead of one long one, so the panel fits a narrow window."""
         self.fine_tune_check = QCheckBox("Start from the model in use")
         self.fine_tune_check.setChecked(True)
         self.fine_tune_check.setToolTip("Fine-tuning needs far fewer takes than training from scratch")
@@ -66,7 +87,8 @@ class TrainingPanel(QGroupBox):
         self.synth_spin = QSpinBox()
         self.synth_spin.setRange(1, SYNTH_PER_WORD_MAX)
         self.synth_spin.setValue(SYNTH_PER_WORD_DEFAULT)
-        self.synth_spin.setSuffix(" clips per word")
+        self.synth_spin.setSuffix(" per word")
+        self.synth_spin.setToolTip("Synthetic clips made per word by the text-to-speech engines")
         has_synth = synth_available()
         self.synth_check.setEnabled(has_synth)
         self.synth_spin.setEnabled(has_synth)
@@ -77,37 +99,60 @@ class TrainingPanel(QGroupBox):
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
         self.cancel_button.clicked.connect(self.cancel)
-        for widget in (self.fine_tune_check, self.synth_check, self.synth_spin):
-            options.addWidget(widget)
-        options.addStretch(1)
-        options.addWidget(self.train_button)
-        options.addWidget(self.cancel_button)
-        layout.addLayout(options)
-        self.progress = QProgressBar()
-        self.stage_label = QLabel("Record a few takes of each word, then train.")
-        layout.addWidget(self.stage_label)
-        layout.addWidget(self.progress)
-        splitter = QSplitter(Qt.Orientation.Horizontal)
-        self.chart = TrainingChart()
-        splitter.addWidget(self.chart)
-        splitter.addWidget(self._build_evaluation())
-        layout.addWidget(splitter, 1)
+        grid = QGridLayout()
+        synth_row = QHBoxLayout()
+        synth_row.addWidget(self.synth_check)
+        synth_row.addWidget(self.synth_spin)
+        synth_row.addStretch(1)
+        grid.addWidget(self.fine_tune_check, 0, 0)
+        grid.addLayout(synth_row, 1, 0)
+        grid.addWidget(self.train_button, 0, 1)
+        grid.addWidget(self.cancel_button, 1, 1)
+        grid.setColumnStretch(0, 1)
+        return grid
 
     def _build_evaluation(self) -> QWidget:
         box = QWidget()
         layout = QVBoxLayout(box)
         layout.setContentsMargins(0, 0, 0, 0)
-        self.evaluation = QTextBrowser()
-        self.evaluation.setPlaceholderText("The evaluation of the new model appears here.")
-        self.confusion_image = QLabel()
-        self.confusion_image.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        row = QHBoxLayout()
+        self.split_combo = QComboBox()
+        self.split_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)  # items come later
+        self.split_combo.setToolTip("Which held-out clips the table and the matrix are for")
+        self.split_combo.currentIndexChanged.connect(self.on_split_combo_current_index_changed)
+        self.accuracy_label = QLabel()
+        self.accuracy_label.setWordWrap(True)
+        row.addWidget(self.split_combo)
+        row.addWidget(self.accuracy_label, 1)
+        self.evaluation = QTableWidget(0, len(EVALUATION_COLUMNS))
+        self.evaluation.setHorizontalHeaderLabels(EVALUATION_COLUMNS)
+        for column, tip in enumerate(EVALUATION_TIPS):
+            self.evaluation.horizontalHeaderItem(column).setToolTip(tip)
+        self.evaluation.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.evaluation.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.evaluation.verticalHeader().hide()
+        self.evaluation.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + ROW_PADDING_PX)
+        self.evaluation.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.confusion = ConfusionMatrixView()
+        parts = QSplitter(Qt.Orientation.Vertical)
+        parts.setChildrenCollapsible(False)
+        parts.addWidget(self.evaluation)
+        parts.addWidget(self.confusion)
         self.use_button = QPushButton("Use in Live tab")
         self.use_button.setEnabled(False)
         self.use_button.clicked.connect(self.on_use_button_clicked)
-        layout.addWidget(self.evaluation, 1)
-        layout.addWidget(self.confusion_image)
+        layout.addLayout(row)
+        layout.addWidget(parts, 1)
         layout.addWidget(self.use_button)
+        self.metrics: dict = {}
         return box
+
+    def showEvent(self, event) -> None:  # noqa: N802
+        super().showEvent(event)
+        if self._split_evenly:  # once the panel has its real width: chart and evaluation share it
+            self._split_evenly = False
+            half = self.results_splitter.width() // 2
+            self.results_splitter.setSizes([half, half])
 
     # -- public actions ---------------------------------------------------------------------------
     def start_training(self, words: list[str]) -> bool:
@@ -121,9 +166,10 @@ class TrainingPanel(QGroupBox):
                           init_from=self.base_model if self.fine_tune_check.isChecked() else None,
                           synth_per_word=synth, synth_root=self.data.synthetic_dir)
         self.training, self.trained_model = True, None
-        self.chart.clear_points()
-        self.evaluation.clear()
-        self.confusion_image.clear()
+        self.log_lines = []
+        self.stage_label.setToolTip("")
+        self.chart.clear_points(self.train_config.epochs)
+        self.show_metrics({})
         self.progress.setRange(0, 0)
         self.train_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
@@ -164,6 +210,13 @@ class TrainingPanel(QGroupBox):
         self.chart.add_batch(info)
         self.chart.refresh()
 
+    @Slot(str)
+    def on_worker_log_written(self, line: str) -> None:
+        self.log_lines.append(line)
+        self.stage_label.setToolTip("\n".join(self.log_lines[-LOG_TOOLTIP_LINES:]))
+        if line.startswith("skipped:"):  # a take that could not be read: the user should know
+            self.status_text_changed.emit(line)
+
     @Slot(dict)
     def on_worker_epoch_finished(self, info: dict) -> None:
         self.chart.add_epoch(info)
@@ -195,25 +248,47 @@ class TrainingPanel(QGroupBox):
         self.status_text_changed.emit(message)
 
     def show_evaluation(self, report_dir: Path) -> None:
-        """The report's figures: accuracy per split and recall per word, and the confusion matrix."""
+        """The report's figures (metrics.json): per split, accuracy, recall and precision per word,
+        and the confusion matrix."""
         metrics_file = report_dir / "metrics.json"
         if not metrics_file.is_file():
-            self.evaluation.setMarkdown("No evaluation was written.")
+            self.show_metrics({})
+            self.accuracy_label.setText("No evaluation was written.")
             return
-        metrics = json.loads(metrics_file.read_text())
-        lines = []
-        for split in ("validation", "testing"):
-            if split not in metrics:
-                continue
-            values = metrics[split]
-            lines += [f"**{split.capitalize()}:** accuracy {values['accuracy']:.1%} on {values['clips']} clips", "",
-                      "| word | recall | precision | clips |", "|---|---|---|---|"]
-            lines += [f"| {c['label']} | {c['recall']:.0%} | {c['precision']:.0%} | {c['support']} |"
-                      for c in values["classes"]]
-            lines.append("")
-        self.evaluation.setMarkdown("\n".join(lines) or "No validation clips: record more takes per word.")
-        image = report_dir / "confusion_matrix_validation.png"
-        if image.is_file():
-            pixmap = QPixmap(str(image))
-            self.confusion_image.setPixmap(pixmap.scaledToWidth(CONFUSION_IMAGE_WIDTH,
-                                                                Qt.TransformationMode.SmoothTransformation))
+        self.show_metrics(json.loads(metrics_file.read_text()))
+
+    def show_metrics(self, metrics: dict) -> None:
+        self.metrics = {split: values for split, values in metrics.items() if split != "history"}
+        self.split_combo.blockSignals(True)
+        self.split_combo.clear()
+        for split in self.metrics:
+            self.split_combo.addItem(split.replace("_", " "), split)
+        self.split_combo.blockSignals(False)
+        self.split_combo.setVisible(bool(self.metrics))
+        self.on_split_combo_current_index_changed(self.split_combo.currentIndex())
+
+    @Slot(int)
+    def on_split_combo_current_index_changed(self, index: int) -> None:
+        split = self.split_combo.itemData(index)
+        values = self.metrics.get(split)
+        if values is None:
+            self.evaluation.setRowCount(0)
+            self.confusion.clear()
+            self.accuracy_label.setText("The evaluation of the new model appears here." if not self.metrics else "")
+            return
+        self.accuracy_label.setText(f"accuracy {values['accuracy']:.1%} on {values['clips']} clips")
+        classes = values["classes"]
+        self.evaluation.setRowCount(len(classes))
+        for row, c in enumerate(classes):  # plain items: `_silence_` shows as written
+            cells = (c["label"], f"{c['recall']:.0%}", f"{c['precision']:.0%}", str(c["support"]))
+            for column, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                item.setToolTip(f"{c['label']}: {EVALUATION_TIPS[column].lower()}" if column else text)
+                if column:
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                self.evaluation.setItem(row, column, item)
+        self.confusion.set_matrix(values["confusion_matrix"], [c["label"] for c in classes])
+
+    def evaluation_rows(self) -> list[list[str]]:
+        return [[self.evaluation.item(r, c).text() for c in range(self.evaluation.columnCount())]
+                for r in range(self.evaluation.rowCount())]

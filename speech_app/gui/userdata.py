@@ -11,6 +11,7 @@ person's takes still spread over training and validation.
 from __future__ import annotations
 
 import re
+import shutil
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -93,6 +94,30 @@ class DataFolder:
             mine = sorted(self.models_dir.glob(f"*{MODEL_SUFFIX}"), key=lambda p: p.stat().st_mtime, reverse=True)
             entries += [ModelEntry(p, p.stem, False) for p in mine if not p.name.startswith(".")]
         return entries
+
+
+def merge_into(old: Path, new: Path) -> list[Path]:
+    """Move every file under `old` to the same place under `new`, then remove the folders left
+    empty; `new` may hold `old` (an earlier version kept its data one folder too deep). A file that
+    exists in both places is not touched, so nothing is overwritten or lost. Returns the moved files
+    (their new paths)."""
+    old, new = Path(old), Path(new)
+    if not old.is_dir() or old.resolve() == new.resolve():
+        return []
+    moved = []
+    for path in sorted(p for p in old.rglob("*") if p.is_file()):
+        target = new / path.relative_to(old)
+        if target.exists():
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(path, target)
+        moved.append(target)
+    for folder in sorted((p for p in old.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
+        if not any(folder.iterdir()):
+            folder.rmdir()
+    if not any(old.iterdir()):
+        old.rmdir()
+    return moved
 
 
 def model_card(path: Path) -> str:

@@ -86,7 +86,7 @@ class LiveRecognitionWorker(QObject):
         self.recognizer: StreamingRecognizer | None = None
         self.source = None
         self._timer: QTimer | None = None
-        self._offset_s = 0.0  # audio heard by earlier recognizers in this session (after a model switch)
+        self._offset_s = 0.0  # audio heard before the recognizer's own clock began (earlier Starts, other models)
         self._inference_s = 0.0
         self._evaluations_reported = 0
         self._last_stats = 0.0
@@ -130,8 +130,9 @@ class LiveRecognitionWorker(QObject):
             self.source = None
             self.listening_failed.emit(str(err))
             return
+        self._offset_s += self.recognizer.fed_seconds  # one clock over every Start until reset_clock()
         self.recognizer.reset()
-        self._offset_s = self._inference_s = 0.0
+        self._inference_s = 0.0
         self._evaluations_reported = 0
         if self._timer is None:
             self._timer = QTimer(self)
@@ -139,6 +140,11 @@ class LiveRecognitionWorker(QObject):
             self._timer.timeout.connect(self.on_timer_timeout)
         self._timer.start()
         self.listening_started.emit(self.source.stats())
+
+    @Slot()
+    def reset_clock(self) -> None:
+        """Detection times count from zero again (the transcript was cleared)."""
+        self._offset_s = -self.recognizer.fed_seconds if self.recognizer is not None else 0.0
 
     @Slot()
     def stop_listening(self) -> None:
@@ -250,6 +256,7 @@ class TrainingWorker(QObject):
     training_finished = Signal(object)  # TrainResult
     training_failed = Signal(str)
     training_cancelled = Signal()
+    log_written = Signal(str)  # a line the command line would print to stderr (epoch summaries, skipped files)
 
     def __init__(self):
         super().__init__()
@@ -274,7 +281,7 @@ class TrainingWorker(QObject):
                 init_from = load_model(job.init_from)
             self.stage_changed.emit("training")
             hooks = TrainHooks(on_batch=self.batch_finished.emit, on_epoch=self.epoch_finished.emit,
-                               should_stop=self.stop_requested.is_set)
+                               should_stop=self.stop_requested.is_set, on_log=self.log_written.emit)
             result = train(job.data_dirs, job.out_path, job.words, job.config, init_from=init_from,
                            progress=False, hooks=hooks, synthetic_dirs=synthetic_dirs)
         except TrainingCancelled:
