@@ -52,11 +52,11 @@ def class_table(metrics: dict, counts: dict) -> str:
     return "\n".join(lines)
 
 
-def synthetic_voices(dirs: list[str], words: list[str]) -> Counter:
-    """Clips per (engine, voice) in the word folders the model trained on, read from the names that
-    `speech-app synth` gives its clips."""
-    return Counter(voice for folder in map(Path, dirs) for word in words
-                   for voice in map(engine_and_voice, (folder / word).glob("*.wav")) if voice)
+def synthetic_voices(dirs: list[str]) -> Counter:
+    """Clips per (engine, voice) in every word folder (commands and `_unknown_` words alike) the model
+    trained on, read from the names that `speech-app synth` gives its clips."""
+    return Counter(voice for folder in map(Path, dirs) if folder.is_dir() for word in folder.iterdir() if word.is_dir()
+                   for voice in map(engine_and_voice, word.glob("*.wav")) if voice)
 
 
 def voices_table(counts: Counter) -> str:
@@ -154,7 +154,7 @@ def main() -> None:
           f"six background-noise recordings.\n\n- {rejection.summary()}")
     worst = sorted(rejection.per_word.items(), key=lambda kv: (-kv[1][0], -kv[1][1]))[:6]
     print("- Most often taken for a command: " + ", ".join(f"{w} {h}/{n}" for w, (h, n) in worst) + "\n")
-    voices = synthetic_voices(trained.get("synthetic", []), meta["labels"])
+    voices = synthetic_voices(trained.get("synthetic", []))
     if voices:
         restricted = sorted(f"{e} {v}" for e, v in voices if not ENGINES[e].commercial_use(v))
         verdict = ("every voice's licence allows shipping a model trained on it" if not restricted else
