@@ -29,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_train_parser(sub)
     add_evaluate_parser(sub)
     add_data_parser(sub)
+    add_export_parser(sub)
     add_optional_parsers(sub)
     return parser
 
@@ -118,6 +119,14 @@ def add_data_parser(sub) -> None:
     d.add_argument("--dest", type=Path, default=Path("data"), help="folder to download and extract into")
     d.add_argument("--url", help="another address of the same archive (a mirror, or file://)")
     d.set_defaults(handler=run_download)
+
+
+def add_export_parser(sub) -> None:
+    p = sub.add_parser("export", help="write the model (MFCC front end included) for ONNX Runtime")
+    p.add_argument("out", type=Path, metavar="OUT.onnx")
+    p.add_argument("--format", choices=("onnx",), default="onnx")
+    p.add_argument("--model", type=Path, help="model file (default: the shipped model)")
+    p.set_defaults(handler=run_export)
 
 
 OPTIONAL_COMMANDS = (  # (command, module, help): modules that need extras are imported only when present
@@ -324,6 +333,18 @@ def run_evaluate(args) -> int:
         for word, (hits, clips) in rejection.per_word.items():
             print(f"  {word:<12} {hits:>4}/{clips:<4} taken for a command")
         print(rejection.summary())
+    return EXIT_OK
+
+
+def run_export(args) -> int:
+    from .export import ExportError, export_onnx
+    from .modelfile import ModelFileError, load_model
+
+    try:
+        path = export_onnx(load_model(args.model), args.out)
+    except (ModelFileError, ExportError) as err:
+        raise UsageError(str(err)) from None
+    print(path)
     return EXIT_OK
 
 

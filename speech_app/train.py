@@ -26,7 +26,7 @@ from .audio import decode_files
 from .clips import choose_window_seconds, load_split_clips, to_float
 from .dataset import SILENCE_LABEL, DatasetIndex, build_index
 from .features import FeatureConfig, MfccFrontend, SpecAugment
-from .inference import pick_device, predict_logits
+from .inference import autocast_for, pick_device, predict_logits
 from .model import BiLstmClassifier, ModelConfig, count_parameters, flops_per_clip
 from .modelfile import ModelBundle, save_model
 from .noise import NoiseBank
@@ -226,6 +226,7 @@ class Trainer:
             ids = [self.dist.local_rank] if self.device.type == "cuda" else None
             self.train_model = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.device.type == "cuda")  # float16 gradients underflow
         silence_id = index.labels.index(SILENCE_LABEL) if SILENCE_LABEL in index.labels else -1
         self.silence_id = silence_id
         self.augmenter = WaveformAugmenter(config.augment, self.noise, seed=config.seed * 1000 + self.dist.rank)
@@ -268,17 +269,20 @@ class Trainer:
                 break
             waves = self.augmenter(to_float(clips[rows]), labels[rows] == self.silence_id).to(self.device)
             targets = torch.from_numpy(labels[rows]).to(self.device)
-            features = self.frontend(waves)
+            features = self.frontend(waves)  # float32 always: a loud frame's power overflows float16
             if self.masking is not None:
                 features = self.masking(features)
-            logits = self.train_model(features)
-            loss = F.cross_entropy(logits, targets, label_smoothing=cfg.label_smoothing)
+            with autocast_for(self.device):  # float16 on CUDA (loss scaled below); a no-op on CPU and MPS
+                logits = self.train_model(features)
+                loss = F.cross_entropy(logits.float(), targets, label_smoothing=cfg.label_smoothing)
             for group in self.optimizer.param_groups:
                 group["lr"] = cfg.learning_rate * lr_factor(self.step, total_steps, int(WARMUP_EPOCHS * self.steps_per_epoch))
             self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            self.scaler.scale(loss).backward()
+            self.scaler.unscale_(self.optimizer)  # clip the true gradients, not the scaled ones
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.max_clip_norm)
-            self.optimizer.step()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
             self.step += 1
             sums[0] += loss.item() * len(rows)
             sums[1] += (logits.argmax(dim=1) == targets).sum().item()

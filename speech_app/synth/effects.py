@@ -8,7 +8,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.signal import fftconvolve
 
 from ..audio import CLIP_SECONDS, SAMPLE_RATE, resample, seconds_to_samples
 from ..noise import NoiseBank
@@ -92,6 +91,8 @@ def room_impulse_response(rng: np.random.Generator, rt60_seconds: float, direct_
 
 def add_reverb(clip: np.ndarray, rng: np.random.Generator, rt60_seconds: float, direct_to_reverb_db: float) -> np.ndarray:
     response = room_impulse_response(rng, rt60_seconds, direct_to_reverb_db)
+    from scipy.signal import fftconvolve  # imported here: scipy.signal costs a second at every CLI start-up
+
     return fftconvolve(clip, response)[: len(clip)].astype(np.float32)  # the tail past the window is cut
 
 
