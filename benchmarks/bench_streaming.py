@@ -8,6 +8,8 @@ background noise, and a stream of the six background-noise recordings alone. Eac
 `StreamingRecognizer` faster than real time. The model's scores do not depend on the decision
 settings, so it runs once per stream; every (threshold, averaging) setting then replays those
 scores through the same recognizer.
+The stand-in classifiers here take whole windows, so the recognizer scores each window in full
+(its reference path), not with the frame-sharing MFCC path a `CommandClassifier` gets live.
 
 - recall: commands detected once, as themselves, before the next clip starts (within
   ATTRIBUTION_S of the word's start);
