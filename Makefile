@@ -15,8 +15,11 @@ demo: setup
 test: setup system-deps-test
 	$(BIN)/python -m pytest -q
 
+# real one-second clips for the batch and training figures (Speech Commands layout)
+BENCH_DATA ?= /work/shared/data/speech_commands
+
 bench: setup system-deps-test
-	$(BIN)/python benchmarks/bench_classify.py
+	$(BIN)/python benchmarks/bench.py --data-dir $(BENCH_DATA)
 	$(BIN)/python benchmarks/bench_live.py
 
 setup: system-deps $(VENV)/.installed

@@ -41,7 +41,7 @@ from virtual_mic import VirtualMicrophone  # noqa: E402
 from speech_app.audio import SAMPLE_RATE, load_audio  # noqa: E402
 
 SAMPLES_DIR = REPO / "datasets" / "samples"
-WORDS = ("yes", "no", "up", "left", "right", "go")  # see RELIABLE_WORDS in tests/test_streaming.py
+WORDS = ("yes", "no", "up", "left", "right", "go")  # sample clips the shipped model streams right (tests/conftest.py: reliable_words)
 GAP_S = 1.5  # silence between clips: longer than the suppression time and the release
 FRAME_MS = 10.0  # frames for finding where the word ends in its clip
 WORD_END_DB = 30.0  # the word ends at the last frame within this many dB of the loudest frame...

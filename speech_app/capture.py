@@ -167,6 +167,12 @@ def reinitialize_audio() -> None:
 
 
 def list_input_devices() -> list[InputDevice]:
+    import importlib.util
+
+    # every way to a microphone (listen, the Live tab, MicrophoneCapture) lists the devices first
+    if importlib.util.find_spec("sounddevice") is None:
+        raise NoInputDeviceError("no audio input: the sounddevice package is not installed "
+                                 "(pip install 'speech-app[mic]')")
     sd = _sounddevice()
     try:
         devices = sd.query_devices()

@@ -33,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_train_parser(sub)
     add_evaluate_parser(sub)
     add_data_parser(sub)
+    add_export_parser(sub)
     add_optional_parsers(sub)
     return parser
 
@@ -72,6 +73,16 @@ def add_train_parser(sub) -> None:
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint next to --out")
     p.add_argument("--report-dir", type=Path, help="default: <out>_report/ next to the model")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    s = p.add_argument_group("splits")
+    s.add_argument("--testing-list", type=Path, metavar="FILE",
+                   help="clips (one path a line); every clip of their speakers tests, never trains or "
+                   "validates; the speaker hash then gives no testing band")
+    s.add_argument("--validation-percent", type=float, default=10.0, metavar="P",
+                   help="speakers whose hash falls below P%% validate (default 10, the dataset's rule)")
+    s.add_argument("--unknown-percent", type=float, default=10.0, metavar="P",
+                   help="_unknown_ examples per split, as a %% of the command clips (default 10)")
+    s.add_argument("--even-unknown", action="store_true",
+                   help="draw _unknown_ evenly across the other words (default: in proportion to their clips)")
     g = p.add_argument_group("synthetic speech")
     g.add_argument("--synthetic", type=Path, action="append", default=[], metavar="DIR",
                    help="a folder of synthetic clips (from `speech-app synth`); repeatable")
@@ -112,6 +123,14 @@ def add_data_parser(sub) -> None:
     d.add_argument("--dest", type=Path, default=Path("data"), help="folder to download and extract into")
     d.add_argument("--url", help="another address of the same archive (a mirror, or file://)")
     d.set_defaults(handler=run_download)
+
+
+def add_export_parser(sub) -> None:
+    p = sub.add_parser("export", help="write the model (MFCC front end included) for ONNX Runtime")
+    p.add_argument("out", type=Path, metavar="OUT.onnx")
+    p.add_argument("--format", choices=("onnx",), default="onnx")
+    p.add_argument("--model", type=Path, help="model file (default: the shipped model)")
+    p.set_defaults(handler=run_export)
 
 
 OPTIONAL_COMMANDS = (  # (command, module, help): modules that need extras are imported only when present
@@ -262,7 +281,8 @@ def run_train(args) -> int:
         init_from = starting_model(args.init_from, has_real_data=bool(args.data_dirs))
         train(args.data_dirs, args.out, words, config, model_config, resume=args.resume, init_from=init_from,
               report_dir=args.report_dir, progress=not args.quiet, synthetic_dirs=synthetic,
-              holdout_real=tuple(w.strip() for w in args.holdout_real.split(",") if w.strip()))
+              holdout_real=tuple(w.strip() for w in args.holdout_real.split(",") if w.strip()),
+              split_options=split_options(args))
     except (FileNotFoundError, ValueError, ModelFileError) as err:
         raise UsageError(str(err)) from None
     return EXIT_OK
@@ -282,6 +302,19 @@ def check_train_numbers(args) -> None:
         raise UsageError(f"--window-seconds must be above 0 and at most {MAX_WINDOW_SECONDS:g}, not {args.window_seconds}")
     if not 0 < args.learning_rate < float("inf"):
         raise UsageError(f"--learning-rate must be above 0, not {args.learning_rate}")
+
+
+def split_options(args) -> dict:
+    from .dataset import read_speaker_list
+
+    options = {"validation_percent": args.validation_percent, "unknown_percent": args.unknown_percent,
+               "even_unknown": args.even_unknown}
+    if args.testing_list:
+        if not args.testing_list.is_file():
+            raise FileNotFoundError(f"{args.testing_list}: no such list file")
+        options["testing_speakers"] = read_speaker_list(args.testing_list)
+        options["testing_percent"] = 0.0
+    return options
 
 
 def synthesize_for(args, words: list[str]) -> Path:
@@ -328,6 +361,18 @@ def run_evaluate(args) -> int:
         for word, (hits, clips) in rejection.per_word.items():
             print(f"  {word:<12} {hits:>4}/{clips:<4} taken for a command")
         print(rejection.summary())
+    return EXIT_OK
+
+
+def run_export(args) -> int:
+    from .export import ExportError, export_onnx
+    from .modelfile import ModelFileError, load_model
+
+    try:
+        path = export_onnx(load_model(args.model), args.out)
+    except (ModelFileError, ExportError) as err:
+        raise UsageError(str(err)) from None
+    print(path)
     return EXIT_OK
 
 

@@ -6,6 +6,10 @@ download must never be mistaken for the data set (SHA-256 check before the file 
 name), and an archive is untrusted input (members that would land outside the target folder
 are refused). Only the standard library's urllib is used, so http://, https:// and file://
 (a local mirror) all work without extra dependencies.
+
+Why not pooch (which librosa installs anyway): it verifies checksums, but (pooch 1.9) it starts an
+interrupted download over from the first byte, takes no file:// mirror, and before Python 3.12 it
+unpacks without checking where members land; those three are most of what this module is for.
 """
 
 from __future__ import annotations

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+import numpy as np
 import torch
 import torchaudio
 
 from .audio import CLIP_SECONDS, SAMPLE_RATE
+
+AMPLITUDE_FLOOR = 1e-10  # mel power floor before decibels (-100 dB), as torchaudio and librosa
 
 
 @dataclass(frozen=True)
@@ -58,40 +61,53 @@ class FeatureConfig:
 
 
 class MfccFrontend(torch.nn.Module):
-    """Waveforms (batch, samples) -> MFCC (batch, n_mfcc, frames), computed with torchaudio."""
+    """Waveforms (batch, samples) -> MFCC (batch, n_mfcc, frames).
+
+    The MFCC of torchaudio.transforms.MFCC with the settings below (slaney mel scale and norm, power
+    spectrum, decibels floored `top_db` under each clip's peak, orthonormal DCT-II), written as plain
+    tensor operations so that
+    - it exports to ONNX as it is, and is a little faster (the power spectrum is real**2 + imag**2,
+      not |X| squared; benchmarks/bench.py, forward section);
+    - the streaming recognizer can reuse the log-mel frames that overlapping windows share
+      (`log_mel_frames` and `cepstra` are the two halves of `forward`).
+    tests/test_features.py checks it against torchaudio's transform and librosa.
+    """
 
     def __init__(self, config: FeatureConfig = FeatureConfig()):
         super().__init__()
         self.config = config
-        self.mfcc = torchaudio.transforms.MFCC(
-            sample_rate=config.sample_rate,
-            n_mfcc=config.n_mfcc,
-            dct_type=2,
-            norm="ortho",
-            log_mels=False,  # power_to_dB in decibels, as librosa.feature.mfcc does
-            melkwargs={
-                "n_fft": config.n_fft,
-                "win_length": config.window_samples,
-                "hop_length": config.hop_samples,
-                "n_mels": config.n_mels,
-                "f_min": config.f_min_hz,
-                "f_max": config.f_max_hz,
-                "mel_scale": "slaney",
-                "norm": "slaney",
-                "center": True,
-                "pad_mode": "reflect",
-                "power": 2.0,
-            },
-        )
-        self.mfcc.amplitude_to_DB.top_db = config.top_db
+        n_freqs = config.n_fft // 2 + 1
+        self.window_offset = (config.n_fft - config.window_samples) // 2  # torch.stft centres the window
+        self.register_buffer("window", torch.hann_window(config.window_samples), persistent=False)
+        mel_basis = torchaudio.functional.melscale_fbanks(n_freqs, config.f_min_hz, config.f_max_hz, config.n_mels,
+                                                          config.sample_rate, norm="slaney", mel_scale="slaney")
+        self.register_buffer("mel_basis", mel_basis, persistent=False)  # (n_freqs, n_mels)
+        dct = torchaudio.functional.create_dct(config.n_mfcc, config.n_mels, norm="ortho")
+        self.register_buffer("dct", dct, persistent=False)  # (n_mels, n_mfcc)
 
     def forward(self, waveforms: torch.Tensor) -> torch.Tensor:
         if waveforms.dim() == 1:
             waveforms = waveforms.unsqueeze(0)
-        # (batch, 1, samples): torchaudio floors decibels at top_db below the peak of each item of the
-        # first dimension, so a 2-D batch would share one floor, and a clip's features would depend on
-        # the loudest clip batched with it
-        return self.mfcc(waveforms.unsqueeze(1)).squeeze(1)  # (batch, n_mfcc, frames)
+        half = self.config.n_fft // 2  # frames are centred: the signal is mirrored at both ends
+        padded = torch.nn.functional.pad(waveforms.unsqueeze(1), (half, half), mode="reflect").squeeze(1)
+        n_frames = waveforms.shape[-1] // self.config.hop_samples + 1
+        log_mel = self.log_mel_frames(padded[:, self.window_offset :])[:, :n_frames]
+        return self.cepstra(log_mel)  # (batch, n_mfcc, frames)
+
+    def log_mel_frames(self, samples: torch.Tensor) -> torch.Tensor:
+        """(batch, samples) -> (batch, frames, n_mels) log-mel power in dB, before the per-clip floor.
+        Frame i is the window_samples samples from i * hop: it depends on those samples only."""
+        cfg = self.config
+        frames = samples.unfold(-1, cfg.window_samples, cfg.hop_samples)  # (B, T, win)
+        spectrum = torch.fft.rfft(frames * self.window, n=cfg.n_fft)  # (B, T, n_freqs)
+        power = spectrum.real.square() + spectrum.imag.square()
+        return 10.0 * torch.log10(torch.clamp(power @ self.mel_basis, min=AMPLITUDE_FLOOR))
+
+    def cepstra(self, log_mel: torch.Tensor) -> torch.Tensor:
+        """(batch, frames, n_mels) dB -> (batch, n_mfcc, frames): floor each clip at top_db under its own
+        peak (a clip's features never depend on the clips batched with it), then the DCT."""
+        floor = log_mel.amax(dim=(1, 2), keepdim=True) - self.config.top_db
+        return (torch.maximum(log_mel, floor) @ self.dct).transpose(1, 2)
 
 
 class SpecAugment(torch.nn.Module):
@@ -112,3 +128,74 @@ class SpecAugment(torch.nn.Module):
             x = fill + self.coefficient_mask(x - fill)
             x = fill + self.time_mask(x - fill)
         return x.squeeze(1)
+
+
+class SharedFrameMfcc:
+    """MFCC of overlapping windows of one stream, computing each log-mel frame once.
+
+    Windows that start on the frame grid share all their frames but the few at each edge, whose
+    mirrored padding differs per window; those are computed per window (all edges in one call), the
+    rest is sliced from a cache of the stream's frames. The per-clip floor and the DCT run per window
+    on the assembled frames, so the result is what `MfccFrontend` gives on each window alone, to
+    float rounding (tests/test_streaming_features.py).
+    """
+
+    def __init__(self, frontend: MfccFrontend, window_samples: int):
+        cfg = frontend.config
+        self.frontend, self.window_samples, self.hop = frontend, window_samples, cfg.hop_samples
+        self.lead = cfg.n_fft // 2 - frontend.window_offset  # frame i starts at sample i * hop - lead
+        self.n_frames = window_samples // self.hop + 1
+        self.first_inner = -(-self.lead // self.hop)  # frames before it reach into the mirrored padding
+        self.last_inner = (window_samples - cfg.window_samples + self.lead) // self.hop  # inclusive
+        self.n_right = self.n_frames - self.last_inner - 1
+        # samples holding the edge frames of one side (the longer side's count, so both stack)
+        self.edge_samples = (max(self.first_inner, self.n_right) - 1) * self.hop + cfg.window_samples
+        self.reset()
+
+    def reset(self) -> None:
+        self._first_frame = 0  # absolute index of the cache's first row
+        self._frames = torch.zeros(0, self.frontend.config.n_mels)  # (frames, n_mels) dB
+
+    def can_share(self, window_starts: np.ndarray) -> bool:
+        return (self.window_samples % self.hop == 0 and bool(np.all(window_starts % self.hop == 0))
+                and self.first_inner <= self.last_inner)
+
+    @torch.no_grad()
+    def __call__(self, stream: np.ndarray, stream_start: int, window_starts: np.ndarray) -> torch.Tensor:
+        """stream: samples from absolute sample `stream_start` on; window_starts: absolute starts (on the
+        frame grid, ascending) of windows inside it. -> (windows, n_mfcc, frames)"""
+        signal = torch.from_numpy(np.ascontiguousarray(stream, dtype=np.float32))
+        first = int(window_starts[0]) // self.hop + self.first_inner
+        self._update_cache(signal, stream_start, first, int(window_starts[-1]) // self.hop + self.last_inner)
+        edges = self._edge_frames(signal, stream_start, window_starts)  # (windows, 2, edge frames, n_mels)
+        windows = []
+        for i, start in enumerate(window_starts):
+            lo = int(start) // self.hop + self.first_inner - self._first_frame
+            inner = self._frames[lo : lo + self.last_inner - self.first_inner + 1]
+            windows.append(torch.cat([edges[i, 0, : self.first_inner], inner, edges[i, 1, : self.n_right]]))
+        return self.frontend.cepstra(torch.stack(windows))
+
+    def _edge_frames(self, signal: torch.Tensor, stream_start: int, window_starts: np.ndarray) -> torch.Tensor:
+        """Log-mel of the frames at both ends of each window, with the window's own mirrored padding."""
+        half, offset = self.frontend.config.n_fft // 2, self.frontend.window_offset
+        sides = []
+        for start in window_starts:
+            samples = signal[int(start) - stream_start : int(start) - stream_start + self.window_samples]
+            padded = torch.nn.functional.pad(samples[None, None], (half, half), mode="reflect")[0, 0]
+            right_from = offset + (self.last_inner + 1) * self.hop
+            sides += [padded[offset : offset + self.edge_samples], padded[right_from : right_from + self.edge_samples]]
+        frames = self.frontend.log_mel_frames(torch.stack(sides))  # (2 * windows, edge frames, n_mels)
+        return frames.reshape(len(window_starts), 2, -1, frames.shape[-1])
+
+    def _update_cache(self, signal: torch.Tensor, stream_start: int, first: int, last: int) -> None:
+        """Keep frames first..last (absolute, inclusive): drop older rows, compute the new ones in one call."""
+        cached_end = self._first_frame + len(self._frames)
+        if not (self._first_frame <= first <= cached_end):  # a gap (or a reset stream): start over
+            self._first_frame, self._frames = first, self._frames[:0]
+            cached_end = first
+        if last >= cached_end:
+            begin = cached_end * self.hop - self.lead - stream_start
+            end = last * self.hop - self.lead - stream_start + self.frontend.config.window_samples
+            self._frames = torch.cat([self._frames, self.frontend.log_mel_frames(signal[None, begin:end])[0]])
+        self._frames = self._frames[first - self._first_frame :]
+        self._first_frame = first

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections import deque
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from .audio import AudioDecodeError, decode_files, fit_to_window, is_audio_file
+from .audio import DECODE_THREADS, AudioDecodeError, fit_to_window, is_audio_file, load_audio
 from .features import MfccFrontend
 from .modelfile import ModelBundle, load_model
 
 DEFAULT_BATCH_SIZE = 64
+FEATURE_CHUNK_CLIPS = 32  # clips per front-end call: their frames (32 x 101 x 480 floats, 6 MB) stay in
+# cache; measured 2.1x less CPU per clip than 256 at once (benchmarks/bench.py, forward section)
+PREFETCH_BATCHES = 2  # batches being decoded while the model runs on the current one
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -41,8 +47,37 @@ def predict_logits(model: torch.nn.Module, frontend: MfccFrontend, waves: np.nda
     outputs = []
     for start in range(0, len(waves), batch_size):
         batch = waves[start : start + batch_size].to(device)
-        outputs.append(model(frontend(batch)).float().cpu())
+        chunk = FEATURE_CHUNK_CLIPS if device.type == "cpu" else len(batch)  # a GPU wants it all at once
+        # features in float32 always: a loud frame's power spectrum overflows float16
+        features = torch.cat([frontend(batch[i : i + chunk]) for i in range(0, len(batch), chunk)])
+        with autocast_for(device):
+            outputs.append(model(features).float().cpu())
     return torch.cat(outputs) if outputs else torch.zeros(0, model.config.n_classes)
+
+
+def model_threads_beside_decoding() -> int:
+    """Intra-op threads for the model while threads decode the next batches: one core is left to
+    decoding. More threads than free cores make torch's threads wait for each other: on 2 cores,
+    1 thread classified 16x faster than 2 on a busy machine (benchmarks/RESULTS.md); a single batch
+    is too small to gain from more threads at all."""
+    return max(1, min(torch.get_num_threads(), (os.cpu_count() or 2) - 1))
+
+
+@contextlib.contextmanager
+def intra_op_threads(threads: int):
+    """torch's intra-op thread count for the duration of the block."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def autocast_for(device: torch.device):
+    """Mixed precision where it pays: float16 on CUDA; float32 elsewhere (on the CPU, bfloat16 LSTMs are
+    slower than float32 on most machines, and Apple MPS autocast does not cover LSTMs)."""
+    return torch.autocast("cuda", dtype=torch.float16, enabled=device.type == "cuda")
 
 
 @dataclass
@@ -87,6 +122,13 @@ class CommandClassifier:
         logits = predict_logits(self.model, self.frontend, waves, batch_size)
         return torch.softmax(logits, dim=-1).numpy()
 
+    @torch.no_grad()
+    def probabilities_from_features(self, features: torch.Tensor) -> np.ndarray:
+        """(N, n_mfcc, frames) features of this model's front end -> (N, n_classes) probabilities."""
+        with autocast_for(self.device):
+            logits = self.model(features.to(self.device)).float()
+        return torch.softmax(logits, dim=-1).cpu().numpy()
+
     def top_k(self, probabilities: np.ndarray, k: int = 1) -> Prediction:
         order = np.argsort(probabilities)[::-1][: max(1, k)]
         return Prediction([self.labels[i] for i in order], [float(probabilities[i]) for i in order])
@@ -96,23 +138,48 @@ class CommandClassifier:
         window = fit_to_window(samples, self.window_samples)
         return self.top_k(self.probabilities(window[None, :])[0], k)
 
-    def classify_files(self, paths: Iterable[Path], top_k: int = 1,
-                       batch_size: int = DEFAULT_BATCH_SIZE) -> Iterator[FileResult]:
+    def classify_files(self, paths: Iterable[Path], top_k: int = 1, batch_size: int = DEFAULT_BATCH_SIZE,
+                       threads: int | None = None) -> Iterator[FileResult]:
         """Results in input order; files are decoded in parallel threads while the model runs in batches.
         A file that cannot be decoded yields a result with its error; the others go on."""
         paths = list(paths)
-        for start in range(0, len(paths), batch_size):
-            chunk = paths[start : start + batch_size]
-            decoded = decode_files(chunk)
+        if threads is None:
+            threads = 1 if len(paths) <= batch_size else model_threads_beside_decoding()
+        with intra_op_threads(threads):
+            yield from self._classify_batches(paths, top_k, batch_size)
+
+    def _classify_batches(self, paths: list[Path], top_k: int, batch_size: int) -> Iterator[FileResult]:
+        for chunk, decoded in self._decoded_batches(paths, batch_size):
             good = [i for i, d in enumerate(decoded) if not isinstance(d, AudioDecodeError)]
-            windows = [fit_to_window(decoded[i], self.window_samples) for i in good]
-            by_row = dict(zip(good, self.probabilities(np.stack(windows)))) if good else {}
+            by_row = dict(zip(good, self.probabilities(np.stack([decoded[i] for i in good]), batch_size))) if good else {}
             for i, path in enumerate(chunk):
                 if i in by_row:
                     prediction = self.top_k(by_row[i], top_k)
                     yield FileResult(path, prediction.labels, prediction.confidences)
                 else:
                     yield FileResult(path, error=str(decoded[i]))
+
+    def _decoded_batches(self, paths: list[Path], batch_size: int) -> Iterator[tuple[list[Path], list]]:
+        """(paths, windows or AudioDecodeError) per batch, in order. Threads decode the next batches
+        while the caller runs the model on this one: libsndfile and torch both release the GIL."""
+
+        def decode(path: Path) -> np.ndarray | AudioDecodeError:
+            try:
+                return fit_to_window(load_audio(path), self.window_samples)
+            except AudioDecodeError as err:
+                return err
+
+        batches = [paths[i : i + batch_size] for i in range(0, len(paths), batch_size)]
+        with ThreadPoolExecutor(DECODE_THREADS) as pool:
+            pending: deque[tuple[list[Path], list[Future]]] = deque()
+            for batch in batches:
+                pending.append((batch, [pool.submit(decode, p) for p in batch]))
+                if len(pending) > PREFETCH_BATCHES:
+                    done, futures = pending.popleft()
+                    yield done, [f.result() for f in futures]
+            while pending:
+                done, futures = pending.popleft()
+                yield done, [f.result() for f in futures]
 
 
 def expand_paths(inputs: Iterable[str | os.PathLike], recursive: bool = False) -> list[Path]:

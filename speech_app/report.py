@@ -106,24 +106,42 @@ def _save_figure(fig, path: Path) -> None:
         plt.close(fig)
 
 
+NO_PLOTS_MESSAGE = "plots left out: matplotlib is not installed (pip install 'speech-app[train]')"
+
+
+def _can_plot() -> bool:
+    """True when matplotlib (the `train` extra) is installed; otherwise say that the plots are left out."""
+    import importlib.util
+    import sys
+
+    if importlib.util.find_spec("matplotlib") is not None:
+        return True
+    print(f"report: {NO_PLOTS_MESSAGE}", file=sys.stderr)
+    return False
+
+
 def write_report(report_dir: Path, labels: list[str], matrices: dict[str, np.ndarray],
                  history: list[dict] | None = None, header: str = "") -> dict:
-    """Write report.md, metrics.json, one confusion-matrix PNG per evaluated split, and the curves."""
+    """Write report.md, metrics.json, one confusion-matrix PNG per evaluated split, and the curves.
+    Without matplotlib the figures are all there but the PNGs are left out."""
     report_dir = Path(report_dir)
     report_dir.mkdir(parents=True, exist_ok=True)
+    plots = _can_plot()
     summary, sections = {}, [f"# {header or 'Evaluation report'}\n"]
     for split, matrix in matrices.items():
         rows = class_metrics(matrix, labels)
         summary[split] = {"accuracy": accuracy(matrix), "clips": int(matrix.sum()), "classes": rows,
                           "confusion_matrix": matrix.tolist()}
         png = f"confusion_matrix_{split}.png"
-        plot_confusion_matrix(matrix, labels, report_dir / png, f"{split}: accuracy {accuracy(matrix):.3f}")
+        if plots:
+            plot_confusion_matrix(matrix, labels, report_dir / png, f"{split}: accuracy {accuracy(matrix):.3f}")
         sections.append(f"## {split}: accuracy {accuracy(matrix):.4f} on {int(matrix.sum())} clips\n\n"
-                        f"{markdown_table(rows)}\n\n![confusion matrix]({png})\n")
+                        f"{markdown_table(rows)}\n" + (f"\n![confusion matrix]({png})\n" if plots else ""))
     if history:
-        plot_training_curves(history, report_dir / "training_curves.png")
-        sections.append("## Training curves\n\n![training curves](training_curves.png)\n")
         summary["history"] = history
+        if plots:
+            plot_training_curves(history, report_dir / "training_curves.png")
+            sections.append("## Training curves\n\n![training curves](training_curves.png)\n")
     _write_text(report_dir / "metrics.json", json.dumps(summary, indent=2))
     _write_text(report_dir / "report.md", "\n".join(sections))
     return summary

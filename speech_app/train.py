@@ -28,7 +28,7 @@ from .audio import decode_files
 from .clips import choose_window_seconds, load_split_clips, to_float
 from .dataset import SILENCE_LABEL, DatasetIndex, build_index
 from .features import FeatureConfig, MfccFrontend, SpecAugment
-from .inference import pick_device, predict_logits
+from .inference import autocast_for, pick_device, predict_logits
 from .model import BiLstmClassifier, ModelConfig, count_parameters, flops_per_clip
 from .modelfile import ModelBundle, model_file_bytes
 from .noise import NoiseBank
@@ -232,6 +232,7 @@ class Trainer:
             ids = [self.dist.local_rank] if self.device.type == "cuda" else None
             self.train_model = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.device.type == "cuda")  # float16 gradients underflow
         silence_id = index.labels.index(SILENCE_LABEL) if SILENCE_LABEL in index.labels else -1
         self.silence_id = silence_id
         self.augmenter = WaveformAugmenter(config.augment, self.noise, seed=config.seed * 1000 + self.dist.rank)
@@ -274,17 +275,20 @@ class Trainer:
                 break
             waves = self.augmenter(to_float(clips[rows]), labels[rows] == self.silence_id).to(self.device)
             targets = torch.from_numpy(labels[rows]).to(self.device)
-            features = self.frontend(waves)
+            features = self.frontend(waves)  # float32 always: a loud frame's power overflows float16
             if self.masking is not None:
                 features = self.masking(features)
-            logits = self.train_model(features)
-            loss = F.cross_entropy(logits, targets, label_smoothing=cfg.label_smoothing)
+            with autocast_for(self.device):  # float16 on CUDA (loss scaled below); a no-op on CPU and MPS
+                logits = self.train_model(features)
+                loss = F.cross_entropy(logits.float(), targets, label_smoothing=cfg.label_smoothing)
             for group in self.optimizer.param_groups:
                 group["lr"] = cfg.learning_rate * lr_factor(self.step, total_steps, int(WARMUP_EPOCHS * self.steps_per_epoch))
             self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            self.scaler.scale(loss).backward()
+            self.scaler.unscale_(self.optimizer)  # clip the true gradients, not the scaled ones
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.max_clip_norm)
-            self.optimizer.step()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
             self.step += 1
             if not math.isfinite(loss.item()):
                 raise TrainingDiverged(f"training diverged: the loss became {loss.item()} in epoch {self.epoch + 1}; "
@@ -386,7 +390,7 @@ def train(data_dirs: list[Path], out_path: Path, words: list[str] | None = None,
           model_config: ModelConfig | None = None, *, resume: bool = False, init_from: ModelBundle | None = None,
           report_dir: Path | None = None, progress: bool = True, index: DatasetIndex | None = None,
           hooks: TrainHooks | None = None, synthetic_dirs: list[Path] = (),
-          holdout_real: tuple[str, ...] = ()) -> TrainResult:
+          holdout_real: tuple[str, ...] = (), split_options: dict | None = None) -> TrainResult:
     config = config or TrainConfig()
     out_path = Path(out_path)
     report_dir = Path(report_dir) if report_dir else default_report_dir(out_path)
@@ -394,7 +398,7 @@ def train(data_dirs: list[Path], out_path: Path, words: list[str] | None = None,
     is_main = int(os.environ.get("RANK", "0")) == 0  # under torchrun, only rank 0 writes (and locks)
     with output_lock(out_path) if is_main else _no_lock(), output_lock(report_dir) if is_main else _no_lock():
         return _train_locked(data_dirs, out_path, report_dir, words, config, model_config, resume, init_from,
-                             progress, index, hooks, synthetic_dirs, holdout_real)
+                             progress, index, hooks, synthetic_dirs, holdout_real, split_options)
 
 
 def _no_lock():
@@ -404,7 +408,8 @@ def _no_lock():
 
 
 def _train_locked(data_dirs, out_path: Path, report_dir: Path, words, config: TrainConfig, model_config, resume: bool,
-                  init_from, progress: bool, index, hooks, synthetic_dirs, holdout_real) -> TrainResult:
+                  init_from, progress: bool, index, hooks, synthetic_dirs, holdout_real,
+                  split_options: dict | None) -> TrainResult:
     if init_from is not None:
         config = replace(config, window_seconds=init_from.features.clip_seconds)
     checkpoint = checkpoint_path(out_path)
@@ -413,7 +418,7 @@ def _train_locked(data_dirs, out_path: Path, report_dir: Path, words, config: Tr
     elif resume:
         log(f"--resume: no checkpoint at {checkpoint}; starting from the beginning", hooks=hooks)
     index = index or build_index(data_dirs, words, seed=config.seed, synthetic_dirs=synthetic_dirs,
-                                 holdout_real=tuple(holdout_real))
+                                 holdout_real=tuple(holdout_real), **(split_options or {}))
     if not any(e.path for e in index.split("training")):
         raise ValueError(f"no training clips in {', '.join(map(str, list(data_dirs) + list(synthetic_dirs)))}")
     if not any(e.path for e in index.split("validation")):  # nothing to measure: val loss NaN, best epoch a guess

@@ -1,6 +1,9 @@
-"""Shared fixtures: a tiny synthetic Speech-Commands-style dataset and a tiny model trained on it once.
+"""Shared fixtures: a tiny synthetic Speech-Commands-style dataset and a tiny model trained on it once,
+untrained and stand-in models, the shipped model and the sample clips it is sure of, main windows
+with stand-in audio, and the PulseAudio virtual microphone.
 
 Everything is generated under pytest's temporary folders; nothing depends on downloaded data.
+Plain helpers (the tone model, FakeAudio) are in stand_ins.py; the microphone in virtual_mic.py.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import soundfile as sf  # noqa: E402
 import torch  # noqa: E402
+from stand_ins import SAMPLES_DIR, WAIT_MS, FakeAudio, ToneClassifier, destroy_windows  # noqa: E402
 
 # tiny tensors on a small, busy machine: one intra-op thread is faster than contending for cores
 torch.set_num_threads(1)
@@ -161,3 +165,117 @@ def tiny_training(tiny_dataset, tmp_path_factory):
 def tiny_model(tiny_training) -> Path:
     """Path of the session's tiny trained model file (do not modify it)."""
     return Path(tiny_training.model_path)
+
+
+@pytest.fixture
+def random_model(tmp_path) -> Path:
+    """A real (untrained) model file, to exercise loading and start-up without the shipped model."""
+    from speech_app.features import FeatureConfig
+    from speech_app.model import BiLstmClassifier, ModelConfig
+    from speech_app.modelfile import ModelBundle, save_model
+
+    labels = ["_silence_", "_unknown_", "yes", "no"]
+    model = BiLstmClassifier(ModelConfig(n_classes=len(labels), hidden_size=16, num_layers=1))
+    return save_model(tmp_path / "random.safetensors", ModelBundle(model, labels, FeatureConfig()))
+
+
+@pytest.fixture
+def tone_model(monkeypatch):
+    """`speech-app listen` with the tone-burst stand-in model instead of a trained one."""
+    from speech_app import listen
+    from speech_app.streaming import StreamingRecognizer
+
+    monkeypatch.setattr(listen, "_make_recognizer", lambda args: StreamingRecognizer(ToneClassifier()))
+
+
+# -- the shipped model and the sample clips it is sure of ----------------------------------------
+
+# A sample clip counts as one the model is sure of at this whole-clip probability. Lower would let
+# in clips a stream hears differently: today's "down" sample scores 0.89 as a whole clip, while a
+# stream hears "go" in its first half.
+RELIABLE_CONFIDENCE = 0.9
+MIN_RELIABLE_WORDS = 4  # fewer: the shipped model is broken, and tests over its words would prove little
+
+
+@pytest.fixture(scope="session")
+def shipped_classifier():
+    from speech_app.inference import CommandClassifier
+
+    return CommandClassifier.from_file()
+
+
+@pytest.fixture(scope="session")
+def reliable_words(shipped_classifier) -> tuple[str, ...]:
+    """The words whose sample clip (datasets/samples) the shipped model labels right as a whole clip
+    with at least RELIABLE_CONFIDENCE, in the model's label order. Tests of the live path expect
+    exactly these back, so a better model adds words to them and breaks nothing."""
+    from speech_app.audio import load_audio
+
+    words = []
+    for word in shipped_classifier.labels:
+        clips = [] if word.startswith("_") else sorted(SAMPLES_DIR.glob(f"{word}_*"))
+        if clips:
+            prediction = shipped_classifier.classify(load_audio(clips[0]))
+            if prediction.labels[0] == word and prediction.confidences[0] >= RELIABLE_CONFIDENCE:
+                words.append(word)
+    assert len(words) >= MIN_RELIABLE_WORDS, f"the shipped model is sure of only {words} among the sample clips"
+    return tuple(words)
+
+
+# -- the main window with stand-in audio ----------------------------------------------------------
+
+@pytest.fixture
+def fake_audio() -> FakeAudio:
+    return FakeAudio()
+
+
+@pytest.fixture
+def make_window(qtbot, tmp_path):
+    """Build main windows on temporary settings and data folders; all are closed and destroyed, on
+    this (the GUI) thread, after the test."""
+    from PySide6.QtCore import QSettings
+
+    from speech_app.gui.app import MainWindow, create_application
+
+    create_application()
+    windows = []
+
+    def make(services, settings_file: Path | None = None, **kwargs):
+        settings = QSettings(str(settings_file or tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+        window = MainWindow(services, settings, kwargs.pop("data_dir", tmp_path / "data"), **kwargs)
+        window.show()
+        qtbot.waitUntil(lambda: bool(window.live.confidence_bars.labels) or "load" in window.live_status.text(),
+                        timeout=WAIT_MS)
+        windows.append(window)
+        return window
+
+    yield make
+    destroy_windows(windows)
+
+
+@pytest.fixture
+def window(make_window, fake_audio):
+    return make_window(fake_audio.services())
+
+
+# -- the PulseAudio virtual microphone (docs/VIRTUAL_MIC.md) ----------------------------------------
+
+@pytest.fixture(scope="session")
+def virtual_mic():
+    """A private PulseAudio server whose default source hears what `virtual_mic.play(path)` plays;
+    started once per session. If it cannot start the test fails, or is skipped where
+    SPEECH_APP_AUDIO_OPTIONAL=1 says audio is optional."""
+    from virtual_mic import start_for_tests
+
+    microphone = start_for_tests()
+    try:
+        yield microphone
+    finally:
+        microphone.stop()
+
+
+@pytest.fixture
+def quiet_mic(virtual_mic):
+    """The virtual microphone, with nothing left playing after the test."""
+    yield virtual_mic
+    virtual_mic.silence_players()

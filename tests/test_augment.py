@@ -1,5 +1,5 @@
-"""Training-time waveform augmentation: speed perturbation keeps the clip length, moves the pitch and
-stays out of the random stream when it is off."""
+"""Training-time waveform augmentation: speed perturbation keeps the clip length, moves the pitch,
+folds nothing back from past 8 kHz, and stays out of the random stream when it is off."""
 
 from __future__ import annotations
 
@@ -27,6 +27,28 @@ def test_change_speed_scales_pitch_and_keeps_the_length(factor):
     changed = _change_speed(wave, factor)
     assert changed.shape == wave.shape and changed.dtype == wave.dtype
     assert peak_hz(changed) == pytest.approx(440.0 * factor, abs=3.0)
+
+
+def band_energy(wave: np.ndarray, low_hz: float, high_hz: float) -> float:
+    spectrum = np.abs(np.fft.rfft(wave * np.hanning(len(wave)))) ** 2
+    hz = np.fft.rfftfreq(len(wave), 1.0 / SAMPLE_RATE)
+    return float(spectrum[(hz >= low_hz) & (hz < high_hz)].sum())
+
+
+def test_speeding_up_removes_what_would_pass_8khz_instead_of_folding_it_back():
+    # 7.5 kHz played 1.2 times faster is 9 kHz, above the 8 kHz a 16 kHz clip can hold: it must go,
+    # not come back as a false 7 kHz tone (16 - 9 kHz), which is what plain interpolation does
+    high, low = tone(7500.0), tone(1000.0)
+    changed = _change_speed(high + low, 1.2)[SAMPLE_RATE // 4 : -SAMPLE_RATE // 4]  # inside the sped-up clip
+    kept = band_energy(changed, 1100.0, 1300.0)  # the 1 kHz tone, now at 1.2 kHz
+    assert band_energy(changed, 6000.0, 8000.0) < 1e-3 * kept
+    assert peak_hz(changed) == pytest.approx(1200.0, abs=3.0)
+
+
+def test_slowing_down_keeps_the_top_of_the_band_below_the_old_edge():
+    slower = _change_speed(tone(7500.0), 0.8)[SAMPLE_RATE // 4 : -SAMPLE_RATE // 4]
+    assert peak_hz(slower) == pytest.approx(6000.0, abs=5.0)
+    assert band_energy(slower, 6500.0, 8000.0) < 1e-3 * band_energy(slower, 5500.0, 6500.0)
 
 
 def test_faster_speech_is_centred_with_silence_around_it():

@@ -1,8 +1,8 @@
 """The main window: tabs, menus, shortcuts, settings, themes, the about box, clean shutdown, and the
-entry points the command line uses. Also home to the fixtures the other GUI test modules import.
+entry points the command line uses.
 
 Runs offscreen (QT_QPA_PLATFORM=offscreen). Models and microphones are stand-ins here: a tone
-model (see test_streaming.py) and recordings played through `FileCapture`.
+model and recordings played through `FileCapture` (stand_ins.py; the window fixtures are in conftest.py).
 """
 
 from __future__ import annotations
@@ -16,83 +16,11 @@ from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before any QApplication exists
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-from test_streaming import ToneClassifier, tone_sentence  # noqa: E402
+from stand_ins import WAIT_MS, FakeAudio, destroy_windows  # noqa: E402
 
-from speech_app.capture import FileCapture, InputDevice  # noqa: E402
 from speech_app.gui import add_gui_arguments, display_available  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
-FAKE_MIC = InputDevice(7, "Test microphone", "test", 1, 16_000.0, True)
-WAIT_MS = 20_000  # generous: the test machine may be busy
-
-
-class FakeAudio:
-    """Microphone, speakers and model for the window: recordings in, nothing out, a tone model."""
-
-    def __init__(self, signal: np.ndarray | None = None, speed: float = 4.0, loop: bool = False):
-        self.signal = signal if signal is not None else tone_sentence(["low", "mid", "high"])[0]
-        self.speed, self.loop = speed, loop
-        self.devices = [FAKE_MIC]
-        self.played: list[np.ndarray] = []
-        self.opened: list[object] = []
-
-    def open_source(self, device):
-        self.opened.append(device)
-        return FileCapture([self.signal], gap_s=0.0, speed=self.speed, loop=self.loop)
-
-    def services(self, load_classifier=None):
-        from speech_app.gui.services import AppServices
-
-        return AppServices(load_classifier=load_classifier or (lambda path: ToneClassifier()),
-                           list_devices=lambda: list(self.devices), open_source=self.open_source,
-                           play=lambda samples, rate: self.played.append(samples))
-
-
-@pytest.fixture
-def fake_audio() -> FakeAudio:
-    return FakeAudio()
-
-
-@pytest.fixture
-def make_window(qtbot, tmp_path):
-    """Build main windows on temporary settings and data folders; all are closed and destroyed, on
-    this (the GUI) thread, after the test."""
-    from PySide6.QtCore import QSettings
-
-    from speech_app.gui.app import MainWindow, create_application
-
-    create_application()
-    windows = []
-
-    def make(services, settings_file: Path | None = None, **kwargs):
-        settings = QSettings(str(settings_file or tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-        window = MainWindow(services, settings, kwargs.pop("data_dir", tmp_path / "data"), **kwargs)
-        window.show()
-        qtbot.waitUntil(lambda: bool(window.live.confidence_bars.labels) or "load" in window.live_status.text(),
-                        timeout=WAIT_MS)
-        windows.append(window)
-        return window
-
-    yield make
-    destroy_windows(windows)
-
-
-def destroy_windows(windows: list) -> None:
-    from PySide6.QtCore import QCoreApplication, QEvent
-
-    for window in windows:
-        window.close()
-        window.deleteLater()
-    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
-    windows.clear()
-    gc.collect()  # here, not in some worker thread of the next test
-
-
-@pytest.fixture
-def window(make_window, fake_audio):
-    return make_window(fake_audio.services())
 
 
 # -- entry points for the command line -----------------------------------------------------------

@@ -9,16 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile
-from test_gui_app import WAIT_MS, FakeAudio, make_window  # noqa: F401  (fixtures)
-from test_streaming import tone_word
+from stand_ins import TAKES_PER_WORD, WAIT_MS, FakeAudio, tone_word, write_takes
 
-from speech_app.audio import SAMPLE_RATE, write_wav
+from speech_app.audio import SAMPLE_RATE
 from speech_app.gui import custom_tab
 from speech_app.gui.services import load_command_classifier
 from speech_app.train import TrainConfig
 
 TINY_TRAINING = TrainConfig(epochs=1, steps_per_epoch=2, batch_size=8, device="cpu")
-TAKES_PER_WORD = 5
 TRAIN_WAIT_MS = 180_000  # data preparation, two steps, validation, the report: slow on a busy machine
 
 
@@ -29,17 +27,6 @@ def custom_window(make_window, tmp_path):
     window = make_window(audio.services(load_classifier=load_command_classifier))
     window.show_tab("custom")
     return window, audio
-
-
-def write_takes(window, words: list[str]) -> None:
-    """Generated takes: each word its own noise colour and pitch, with a little variation per take."""
-    rng = np.random.default_rng(0)
-    t = np.arange(SAMPLE_RATE) / SAMPLE_RATE
-    for index, word in enumerate(words):
-        for take in range(TAKES_PER_WORD):
-            hz = 300.0 * (index + 1) * (1.0 + 0.03 * take)
-            clip = 0.3 * np.sin(2 * np.pi * hz * t) + 0.02 * rng.standard_normal(len(t))
-            write_wav(window.data.recordings_dir / word / f"take-gen{take}_nohash_0.wav", clip.astype(np.float32))
 
 
 def test_words_are_cleaned_and_listed_with_their_takes(custom_window):

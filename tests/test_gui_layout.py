@@ -9,7 +9,7 @@ import json
 
 import numpy as np
 import pytest
-from test_gui_app import WAIT_MS, FakeAudio, fake_audio, make_window, window  # noqa: F401  (fixtures)
+from stand_ins import WAIT_MS
 
 from speech_app.gui.plots import CHART_PADDING  # noqa: E402
 

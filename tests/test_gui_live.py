@@ -8,9 +8,7 @@ import time
 
 import numpy as np
 import pytest
-from test_gui_app import WAIT_MS, FakeAudio, fake_audio, make_window, window  # noqa: F401  (fixtures)
-from test_streaming import RELIABLE_WORDS, ToneClassifier, sample_clip, tone_word
-from virtual_mic import quiet_mic, virtual_mic  # noqa: F401  (fixtures)
+from stand_ins import WAIT_MS, FakeAudio, ToneClassifier, sample_clip, tone_word
 
 from speech_app.audio import SAMPLE_RATE, write_wav
 from speech_app.capture import InputDevice
@@ -186,9 +184,10 @@ def test_live_tab_hears_the_virtual_microphone(quiet_mic, make_window, qtbot, tm
 
 
 @pytest.mark.audio
-def test_shipped_model_live_tab_transcribes_real_clips(quiet_mic, make_window, qtbot):
-    """Real clips through the virtual microphone into the real model: needs a decent shipped model."""
+def test_shipped_model_live_tab_transcribes_real_clips(quiet_mic, make_window, qtbot, reliable_words):
+    """Real clips of the words the shipped model is sure of, through the virtual microphone into the
+    real model: each is transcribed once, in order."""
     window = make_window(AppServices(play=lambda s, r: None))
     qtbot.waitUntil(lambda: window.live.start_button.isEnabled(), timeout=WAIT_MS)
-    words = play_and_wait(window, qtbot, quiet_mic, [sample_clip(w) for w in RELIABLE_WORDS], len(RELIABLE_WORDS))
-    assert words == list(RELIABLE_WORDS)
+    words = play_and_wait(window, qtbot, quiet_mic, [sample_clip(w) for w in reliable_words], len(reliable_words))
+    assert words == list(reliable_words)

@@ -10,9 +10,7 @@ import time
 
 import numpy as np
 import pytest
-from test_gui_app import WAIT_MS, FakeAudio, make_window  # noqa: F401  (fixtures)
-from test_gui_custom import write_takes
-from test_streaming import SAMPLES_DIR
+from stand_ins import SAMPLES_DIR, WAIT_MS, FakeAudio, write_takes
 
 from speech_app.gui.services import load_command_classifier
 from speech_app.train import TrainConfig

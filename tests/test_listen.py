@@ -16,12 +16,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_streaming import RELIABLE_WORDS, ToneClassifier, sample_clip, tone_sentence, tone_word
-from virtual_mic import quiet_mic, virtual_mic  # noqa: F401  (pytest fixtures)
+from stand_ins import sample_clip, tone_sentence, tone_word
 
 from speech_app import capture, listen
 from speech_app.audio import SAMPLE_RATE, write_wav
-from speech_app.streaming import StreamingRecognizer
 
 REPO = Path(__file__).resolve().parent.parent
 READY_TIMEOUT_S = 60.0  # a cold start imports torch: slow on a busy machine
@@ -32,24 +30,6 @@ def parse(*argv: str) -> argparse.Namespace:
     parser = argparse.ArgumentParser()
     listen.add_listen_arguments(parser)
     return parser.parse_args(list(argv))
-
-
-@pytest.fixture
-def tone_model(monkeypatch):
-    """`listen` with the tone-burst stand-in model instead of a trained one."""
-    monkeypatch.setattr(listen, "_make_recognizer", lambda args: StreamingRecognizer(ToneClassifier()))
-
-
-@pytest.fixture
-def random_model(tmp_path) -> Path:
-    """A real (untrained) model file, to exercise loading and start-up without the shipped model."""
-    from speech_app.features import FeatureConfig
-    from speech_app.model import BiLstmClassifier, ModelConfig
-    from speech_app.modelfile import ModelBundle, save_model
-
-    labels = ["_silence_", "_unknown_", "yes", "no"]
-    model = BiLstmClassifier(ModelConfig(n_classes=len(labels), hidden_size=16, num_layers=1))
-    return save_model(tmp_path / "random.safetensors", ModelBundle(model, labels, FeatureConfig()))
 
 
 def test_defaults():
@@ -149,11 +129,12 @@ def test_ctrl_c_ends_listen_cleanly(quiet_mic, random_model):
 
 
 @pytest.mark.audio
-def test_shipped_model_listen_prints_each_spoken_word_once(quiet_mic):
-    """Real clips into the virtual microphone, `listen` in its own process: needs a decent model."""
+def test_shipped_model_listen_prints_each_spoken_word_once(quiet_mic, reliable_words):
+    """Real clips of the words the shipped model is sure of into the virtual microphone, `listen` in
+    its own process: each comes out once, in order."""
     process = start_listen_process()
     try:
-        for word in RELIABLE_WORDS:
+        for word in reliable_words:
             quiet_mic.play(sample_clip(word))
             time.sleep(0.5)
         time.sleep(SETTLE_S)
@@ -161,4 +142,4 @@ def test_shipped_model_listen_prints_each_spoken_word_once(quiet_mic):
         status, out, err = stop_listen_process(process)
     assert status == 0, err
     records = [json.loads(line) for line in out.splitlines()]
-    assert [r["label"] for r in records] == list(RELIABLE_WORDS), records
+    assert [r["label"] for r in records] == list(reliable_words), records

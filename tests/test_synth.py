@@ -17,7 +17,7 @@ from speech_app.audio import SAMPLE_RATE
 from speech_app.noise import NoiseBank
 from speech_app.synth import (ALL_ENGINES, NoEngineError, SpeechEngine, SynthesisError, SynthUsageError,
                               add_synth_arguments, available_engines, run_synth, synthesize_words)
-from speech_app.synth.effects import (AugmentSettings, add_noise, augment_utterance, fit_duration,
+from speech_app.synth.effects import (VoiceEffects, add_noise, augment_utterance, fit_duration,
                                       place_in_window, trim_silence)
 from speech_app.synth.engines import EspeakEngine, MbrolaEngine, RhvoiceEngine
 from speech_app.synth.generator import (ClipMaker, SynthSummary, VoicePool, check_words, engine_shares,
@@ -128,7 +128,7 @@ def test_noise_is_mixed_at_the_requested_snr():
 
 
 def test_augmented_clips_never_clip_and_silence_is_refused():
-    loud = AugmentSettings(gain_db=(3.0, 3.0), reverb_probability=1.0, noise_probability=1.0, snr_db=(5.0, 5.0))
+    loud = VoiceEffects(gain_db=(3.0, 3.0), reverb_probability=1.0, noise_probability=1.0, snr_db=(5.0, 5.0))
     for seed in range(3):
         clip = augment_utterance(_tone(2.5), np.random.default_rng(seed), NoiseBank.generated(0), loud)
         assert clip.shape == (SAMPLE_RATE,) and np.max(np.abs(clip)) <= 0.99 + 1e-6

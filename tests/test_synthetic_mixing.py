@@ -9,11 +9,30 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile
+import torch
 
+from conftest import TINY_MODEL
 from speech_app.dataset import SILENCE_LABEL, UNKNOWN_LABEL, build_index
 from speech_app.train import sampling_weights
 
 RATE = 16_000
+MAX_RELATIVE_CHANGE = 0.1  # of the encoder weights in a couple of fine-tuning steps (a fresh one: ~1.2)
+
+
+def assert_encoder_came_from(start, tuned) -> None:
+    """The encoder (all but the label head) of `tuned` continues the one in `start`: the same
+    tensors, the same feature statistics (training never updates them), and weights moved only a
+    little from where they were."""
+    start_state, tuned_state = start.state_dict(), tuned.state_dict()
+    buffers = {name for name, _ in start.named_buffers()}
+    encoder = [k for k in start_state if not k.startswith("head.")]
+    assert encoder and all(start_state[k].shape == tuned_state[k].shape for k in encoder)
+    for key in ("feature_mean", "feature_std"):
+        assert torch.equal(start_state[key], tuned_state[key])
+    weights = [k for k in encoder if k not in buffers]
+    before = torch.cat([start_state[k].double().flatten() for k in weights])
+    after = torch.cat([tuned_state[k].double().flatten() for k in weights])
+    assert float((after - before).norm() / before.norm()) < MAX_RELATIVE_CHANGE
 
 
 def write_clip(path: Path, freq: float, seed: int) -> None:
@@ -85,18 +104,22 @@ def test_sampling_weights_cap_the_synthetic_share():
 @pytest.mark.slow
 def test_text_only_training_fine_tunes_a_model(tmp_path, monkeypatch, tiny_model):
     """`speech-app train --words ... --synth` synthesizes, fine-tunes and writes a model whose
-    report holds synthetic validation figures only (there is no real speech)."""
+    report holds synthetic validation figures only (there is no real speech). The starting model's
+    encoder is where training began: its feature statistics come over unchanged and its weights
+    moved only as far as two small steps take them."""
     if not shutil.which("flite"):
         pytest.fail("flite is not installed (CI installs it through .ci/system-deps)")
     from speech_app.cli import main
-    from speech_app.modelfile import read_metadata
+    from speech_app.modelfile import load_model, read_metadata
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     out = tmp_path / "words.safetensors"
     status = main(["train", "--words", "lights on,music", "--synth", "--synth-per-word", "12",
                    "--synth-engines", "flite", "--epochs", "1", "--steps-per-epoch", "2", "--batch-size", "8",
-                   "--init-from", str(tiny_model), "--device", "cpu", "--quiet", "--out", str(out)])
+                   "--init-from", str(tiny_model), "--hidden-size", str(TINY_MODEL["hidden_size"]),
+                   "--layers", str(TINY_MODEL["num_layers"]), "--device", "cpu", "--quiet", "--out", str(out)])
     assert status == 0
+    assert_encoder_came_from(load_model(tiny_model).model, load_model(out).model)
     meta = read_metadata(out)
     assert meta["labels"] == [SILENCE_LABEL, UNKNOWN_LABEL, "lights on", "music"]
     assert meta["trained_on"]["sources"] == ["synthetic"]

@@ -1,16 +1,15 @@
 """A real microphone for tests on machines with no sound card: a private PulseAudio server.
 
 Its null sink `vmic` is what we "speak" into (paplay) and its monitor is the default source, so
-whatever `sounddevice` opens by default hears the clips we play (see docs: virtual-mic.md).
-
-    from virtual_mic import virtual_mic        # the session fixture, in a test module
+whatever `sounddevice` opens by default hears the clips we play (the recipe: docs/VIRTUAL_MIC.md).
+Tests use the `virtual_mic` and `quiet_mic` fixtures of conftest.py:
 
     def test_something(virtual_mic):
         virtual_mic.play("datasets/samples/yes_....wav")   # returns when the clip has played
 
-The server starts once per test session, whichever modules use it. If it cannot start, tests
-fail loudly, unless SPEECH_APP_AUDIO_OPTIONAL=1 says audio is optional (then they are skipped).
-The benchmark uses `VirtualMicrophone` directly.
+The server starts once per test session. If it cannot start, tests fail loudly, unless
+SPEECH_APP_AUDIO_OPTIONAL=1 says audio is optional (then they are skipped). The benchmark uses
+`VirtualMicrophone` directly.
 """
 
 from __future__ import annotations
@@ -164,48 +163,12 @@ def _restart_portaudio() -> None:
         reinitialize_audio()
 
 
-class _Shared:
-    """One server for the whole session, even when several test modules import the fixture."""
-
-    microphone: VirtualMicrophone | None = None
-    users = 0
-    error: str | None = None
-
-
-def _acquire() -> VirtualMicrophone:
-    if _Shared.microphone is None and _Shared.error is None:
-        try:
-            _Shared.microphone = VirtualMicrophone().start()
-        except (VirtualMicError, OSError) as err:
-            _Shared.error = str(err)
-    if _Shared.microphone is None:
-        if os.environ.get(OPTIONAL_ENV) == "1":
-            pytest.skip(f"no virtual microphone ({OPTIONAL_ENV}=1): {_Shared.error}")
-        pytest.fail(f"the PulseAudio virtual microphone is needed and could not start: {_Shared.error}\n"
-                    f"(set {OPTIONAL_ENV}=1 to skip the audio tests instead)", pytrace=False)
-    _Shared.users += 1
-    return _Shared.microphone
-
-
-def _release() -> None:
-    _Shared.users -= 1
-    if _Shared.users == 0 and _Shared.microphone is not None:
-        _Shared.microphone.stop()
-        _Shared.microphone = None
-
-
-@pytest.fixture(scope="session")
-def virtual_mic():
-    microphone = _acquire()
+def start_for_tests() -> VirtualMicrophone:
+    """A started microphone, or a test failure that says why (a skip where audio is optional)."""
     try:
-        yield microphone
-    finally:
-        microphone.silence_players()
-        _release()
-
-
-@pytest.fixture
-def quiet_mic(virtual_mic):
-    """The virtual microphone, with nothing left playing after the test."""
-    yield virtual_mic
-    virtual_mic.silence_players()
+        return VirtualMicrophone().start()
+    except (VirtualMicError, OSError) as err:
+        if os.environ.get(OPTIONAL_ENV) == "1":
+            pytest.skip(f"no virtual microphone ({OPTIONAL_ENV}=1): {err}")
+        pytest.fail(f"the PulseAudio virtual microphone is needed and could not start: {err}\n"
+                    f"(set {OPTIONAL_ENV}=1 to skip the audio tests instead)", pytrace=False)

@@ -74,7 +74,6 @@ class LiveTab(QWidget):
         self.listening = False
         self.model_path: Path | None = None
         self.devices = []
-        self._listen_clock: datetime | None = None
         self._build()
         self.worker = LiveRecognitionWorker(services)
         self.worker_thread = WorkerThread(self.worker, "live-recognition")
@@ -325,7 +324,6 @@ class LiveTab(QWidget):
     @Slot(object)
     def on_worker_listening_started(self, stats) -> None:
         self.listening = True
-        self._listen_clock = datetime.now()
         if self.device_combo.currentText():
             self.settings.setValue("live/device", self.devices[self.device_combo.currentIndex()].name)
         self.waveform.clear_audio()

@@ -8,7 +8,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.signal import fftconvolve
 
 from ..audio import CLIP_SECONDS, SAMPLE_RATE, resample, seconds_to_samples
 from ..noise import NoiseBank
@@ -21,7 +20,10 @@ CLIP_PEAK_LIMIT = 0.99  # the finished clip is scaled down to this peak if it wo
 
 
 @dataclass(frozen=True)
-class AugmentSettings:
+class VoiceEffects:
+    """What makes one synthetic utterance sound recorded: pitch/tempo, room, noise and level, each
+    drawn per clip. (Training-time augmentation of every clip is augment.AugmentConfig.)"""
+
     pitch_tempo_probability: float = 0.3  # share of clips given an extra librosa pitch/tempo change
     pitch_shift_semitones: float = 2.0  # drawn from [-this, +this]
     tempo_range: tuple[float, float] = (0.9, 1.1)
@@ -89,6 +91,8 @@ def room_impulse_response(rng: np.random.Generator, rt60_seconds: float, direct_
 
 def add_reverb(clip: np.ndarray, rng: np.random.Generator, rt60_seconds: float, direct_to_reverb_db: float) -> np.ndarray:
     response = room_impulse_response(rng, rt60_seconds, direct_to_reverb_db)
+    from scipy.signal import fftconvolve  # imported here: scipy.signal costs a second at every CLI start-up
+
     return fftconvolve(clip, response)[: len(clip)].astype(np.float32)  # the tail past the window is cut
 
 
@@ -104,7 +108,7 @@ def add_noise(clip: np.ndarray, speech_power: float, noise: NoiseBank, rng: np.r
 
 
 def augment_utterance(speech: np.ndarray, rng: np.random.Generator, noise: NoiseBank,
-                      settings: AugmentSettings = AugmentSettings()) -> np.ndarray:
+                      settings: VoiceEffects = VoiceEffects()) -> np.ndarray:
     """16 kHz utterance (any length) -> one-second float32 clip, trimmed, shifted, reverberant, noisy."""
     s = settings
     if rng.random() < s.pitch_tempo_probability:
@@ -131,6 +135,6 @@ def warm_up() -> None:
     """Import librosa and load its compiled kernels once, so that forked workers inherit them."""
     tone = (0.3 * np.sin(2 * np.pi * 220.0 * np.arange(SAMPLE_RATE // 2) / SAMPLE_RATE)).astype(np.float32)
     rng = np.random.default_rng(0)
-    every_step = AugmentSettings(pitch_tempo_probability=1.0, reverb_probability=1.0, noise_probability=1.0)
+    every_step = VoiceEffects(pitch_tempo_probability=1.0, reverb_probability=1.0, noise_probability=1.0)
     augment_utterance(pitch_shift(tone, 1.0), rng, NoiseBank([tone]), every_step)
     resample(tone, 22_050)

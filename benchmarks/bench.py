@@ -1,0 +1,533 @@
+"""`make bench`: every speed and memory figure of the project, measured side by side in one run.
+
+    python benchmarks/bench.py [--data-dir /work/shared/data/speech_commands] [--clips 2400]
+                               [--only classify,live,...] [--results benchmarks/RESULTS.md]
+
+Each section runs in its own child process, so its peak memory (max RSS) is its own. Where a
+comparison exists the figure is a ratio of two things timed in the same process, one right after
+the other, because the absolute speed of a shared machine changes from minute to minute.
+Writes RESULTS.md with the machine's description and each figure against its target.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+DEFAULT_DATA_DIR = Path("/work/shared/data/speech_commands")
+SAMPLES_DIR = REPO / "datasets" / "samples"
+DEFAULT_CLIPS = 2400  # one-second clips classified in the batch section (the target asks for >= 2,000)
+LOOP_CLIPS = 200  # the per-file tutorial loop is slow: a sample of the same clips
+MATMUL_SIZE = 1024  # square float32 matrices: large enough to reach the BLAS peak
+MIN_TIMING_S = 1.5  # repeat a timed step until at least this long has passed
+TARGETS = {  # figure key -> (comparison, bound, description)
+    "classify_clips_per_s": (">=", 2000.0, "batch classification, clips/s end to end"),
+    "classify_vs_loop": (">=", 30.0, "batch classification / per-file loop"),
+    "accuracy_drop_points": ("<=", 0.2, "accuracy lost by the fast path, points"),
+    "training_vs_matmul": (">=", 0.60, "training GFLOP/s / matmul GFLOP/s"),
+    "live_core_percent": ("<", 3.0, "live recognition, % of one core"),
+    "startup_vs_import": ("<=", 1.2, "classify one file / import torch+torchaudio"),
+}
+SECTIONS = ("machine", "startup", "classify", "forward", "training", "retrain", "live")
+
+
+# --- measuring helpers ---------------------------------------------------------------------------
+
+def timed_repeat(fn, min_seconds: float = MIN_TIMING_S) -> float:
+    """CPU seconds per call (this process, all its threads): call fn until min_seconds of CPU time have
+    passed, after one warm-up call. CPU time, not wall time: on a shared machine the wall clock also
+    counts the time other processes held the cores."""
+    fn()
+    calls, start = 0, time.process_time()
+    while True:
+        fn()
+        calls += 1
+        elapsed = time.process_time() - start
+        if elapsed >= min_seconds:
+            return elapsed / calls
+
+
+def matmul_gflops() -> float:
+    """GFLOP per CPU-second of torch.matmul on square float32 matrices (the machine's BLAS peak)."""
+    import torch
+
+    a, b = torch.randn(MATMUL_SIZE, MATMUL_SIZE), torch.randn(MATMUL_SIZE, MATMUL_SIZE)
+    return 2 * MATMUL_SIZE**3 / timed_repeat(lambda: torch.matmul(a, b), MIN_TIMING_S / 2) / 1e9
+
+
+def around_matmul(fn):
+    """Run fn between two matmul measurements; the rate is their mean (the load drifts meanwhile)."""
+    before = matmul_gflops()
+    result = fn()
+    after = matmul_gflops()
+    return result, (before + after) / 2
+
+
+def run_child(args: list[str], env: dict | None = None) -> tuple[float, float, float, int, str]:
+    """(wall s, cpu s, peak RSS MiB, exit status, stdout) of a child process; wait4 gives its own rusage."""
+    import tempfile
+
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(args, stdout=out, stderr=err, text=True, cwd=REPO, env={**os.environ, **(env or {})})
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
+    if proc.returncode:
+        sys.stderr.write(stderr[-3000:])
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, proc.returncode, stdout
+
+
+def peak_rss_mib() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+# --- data -----------------------------------------------------------------------------------------
+
+def corpus(data_dir: Path, n_clips: int, labels: list[str]) -> list[tuple[Path, str]]:
+    """Up to n_clips one-second clips with their expected label: validation-split speakers first (the
+    shipped model never trained on them), words taken in turn so every word is there."""
+    from speech_app.dataset import which_set
+
+    folders = sorted(p for p in data_dir.iterdir() if p.is_dir() and not p.name.startswith("_"))
+    by_word = {f.name: sorted(f.glob("*.flac")) + sorted(f.glob("*.wav")) for f in folders}
+    ordered = {w: sorted(paths, key=lambda p: which_set(p) != "validation") for w, paths in by_word.items()}
+    chosen, depth = [], 0
+    while len(chosen) < n_clips and any(depth < len(p) for p in ordered.values()):
+        for word, paths in ordered.items():
+            if depth < len(paths) and len(chosen) < n_clips:
+                chosen.append((paths[depth], word if word in labels else "_unknown_"))
+        depth += 1
+    return chosen
+
+
+def accuracy(predicted: list[str], expected: list[str]) -> float:
+    return 100.0 * sum(p == e for p, e in zip(predicted, expected)) / max(1, len(expected))
+
+
+# --- sections (each runs in a child process and prints one JSON object) ----------------------------
+
+def section_machine(_args) -> dict:
+    import torch
+
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    mem_kib = next((int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
+                    if line.startswith("MemTotal")), 0)
+    gpu = "none" if not torch.cuda.is_available() else torch.cuda.get_device_name(0)
+    if gpu == "none" and getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        gpu = "Apple MPS"
+    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": round(mem_kib / 2**20, 1),
+            "os": platform.platform(), "python": platform.python_version(), "torch": torch.__version__,
+            "torch_threads": torch.get_num_threads(), "gpu": gpu, "load_average": os.getloadavg()}
+
+
+def section_startup(args) -> dict:
+    """`speech-app classify` on one file against `import torch, torchaudio`, alternated, medians."""
+    clip = str(next(p for p in sorted(SAMPLES_DIR.iterdir()) if p.name.startswith("yes_")))
+    commands = {"classify": [sys.executable, "-m", "speech_app", "classify", clip],
+                "import": [sys.executable, "-c", "import torch, torchaudio"]}
+    env = {"PYTHONPATH": str(REPO)}
+    runs = {name: [] for name in commands}
+    for _ in range(args.startup_rounds):
+        for name, command in commands.items():
+            runs[name].append(run_child(command, env))
+    result = {}
+    for name, values in runs.items():
+        walls, cpus = sorted(v[0] for v in values), sorted(v[1] for v in values)
+        result[f"{name}_s"] = walls[len(walls) // 2]
+        result[f"{name}_cpu_s"] = cpus[len(cpus) // 2]
+        result[f"{name}_peak_mib"] = max(v[2] for v in values)
+        assert all(v[3] == 0 for v in values), f"{name} failed"
+    result["startup_vs_import"] = result["classify_s"] / result["import_s"]
+    # CPU seconds: less at the mercy of other processes on a shared machine than wall time
+    result["startup_cpu_vs_import"] = result["classify_cpu_s"] / result["import_cpu_s"]
+    return result
+
+
+def tutorial_loop(paths: list[Path], model, features) -> list[int]:
+    """What a tutorial does: librosa decodes and computes the MFCC, the model sees one clip at a time."""
+    import librosa
+    import numpy as np
+    import torch
+
+    predictions = []
+    for path in paths:
+        audio, _ = librosa.load(path, sr=features.sample_rate)
+        audio = librosa.util.fix_length(audio, size=features.clip_samples)
+        mel = librosa.feature.melspectrogram(y=audio, sr=features.sample_rate, n_fft=features.n_fft,
+                                             win_length=features.window_samples, hop_length=features.hop_samples,
+                                             n_mels=features.n_mels, fmin=features.f_min_hz, fmax=features.f_max_hz)
+        mfcc = librosa.feature.mfcc(S=librosa.power_to_db(mel, top_db=features.top_db), n_mfcc=features.n_mfcc)
+        with torch.no_grad():
+            predictions.append(int(model(torch.from_numpy(mfcc[None].astype(np.float32))).argmax()))
+    return predictions
+
+
+def section_classify(args) -> dict:
+    """Batch classification (the CLI's path) against the tutorial loop; int8 and ONNX Runtime beside."""
+    import tempfile
+    import warnings
+
+    import numpy as np
+    import torch
+
+    from speech_app.inference import CommandClassifier
+
+    warnings.simplefilter("ignore")
+    classifier = CommandClassifier.from_file()
+    clips = corpus(Path(args.data_dir), args.clips, classifier.labels)
+    paths, expected = [p for p, _ in clips], [e for _, e in clips]
+    for p in paths:  # page cache: every variant reads the same files from memory
+        p.read_bytes()
+    result = {"clips": len(paths), "torch_threads": torch.get_num_threads()}
+
+    cpu_ms: dict[str, float] = {}
+
+    def run_batch(which, name: str = "torch", threads: int | None = None) -> tuple[float, list[str]]:
+        start, start_cpu = time.perf_counter(), time.process_time()
+        labels = [r.label for r in which.classify_files(paths, threads=threads)]
+        cpu_ms[name] = 1e3 * (time.process_time() - start_cpu) / len(paths)
+        return len(paths) / (time.perf_counter() - start), labels
+
+    loop_paths = paths[:: max(1, len(paths) // LOOP_CLIPS)][:LOOP_CLIPS]
+    tutorial_loop(loop_paths[:5], classifier.model, classifier.bundle.features)  # librosa's first-call costs
+    start = time.perf_counter()
+    loop_labels = tutorial_loop(loop_paths, classifier.model, classifier.bundle.features)
+    loop_rate = len(loop_paths) / (time.perf_counter() - start)
+    rate, labels = run_batch(classifier)
+    own_rate, _ = own_loop(classifier, loop_paths)
+    reference, windows, decode_ms = reference_labels(classifier, paths)
+    result.update(loop_clips_per_s=loop_rate, classify_clips_per_s=rate, classify_vs_loop=rate / loop_rate,
+                  own_loop_clips_per_s=own_rate, classify_vs_own_loop=rate / own_rate,
+                  reference_accuracy=accuracy(reference, expected), accuracy=accuracy(labels, expected),
+                  loop_agreement=accuracy([classifier.labels[i] for i in loop_labels],
+                                          [labels[paths.index(p)] for p in loop_paths]))
+    result["accuracy_drop_points"] = result["reference_accuracy"] - result["accuracy"]
+    Int8Classifier, OnnxRuntimeClassifier = make_variants()
+    variants = {"int8": Int8Classifier(classifier.bundle)}
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            variants["onnxruntime"] = OnnxRuntimeClassifier(classifier.bundle, Path(tmp) / "m.onnx")
+    except ImportError:
+        pass
+    for name, variant in variants.items():
+        variant_rate, variant_labels = run_batch(variant, name)
+        result[f"{name}_clips_per_s"] = variant_rate
+        result[f"{name}_vs_torch"] = variant_rate / rate
+        result[f"{name}_accuracy"] = accuracy(variant_labels, expected)
+        result[f"{name}_accuracy_drop_points"] = result["reference_accuracy"] - result[f"{name}_accuracy"]
+    all_threads = torch.get_num_threads()  # what classify did before it left a core to decoding
+    all_threads_rate, _ = run_batch(classifier, f"torch_{all_threads}_threads", all_threads)
+    result.update(all_threads_clips_per_s=all_threads_rate, default_vs_all_threads=rate / all_threads_rate)
+    torch.set_num_threads(1)
+    split = {"decode_ms": decode_ms, **cpu_split(classifier, windows)}
+    split["two_core_bound_clips_per_s"] = 2 * 1e3 / sum(split.values())
+    result["cpu_ms_per_clip_one_thread"] = split
+    result["cpu_ms_per_clip"] = cpu_ms
+    from speech_app.dataset import which_set
+
+    result["validation_clips"] = sum(which_set(p) == "validation" for p in paths)
+    result["peak_mib"] = peak_rss_mib()
+    return result
+
+
+def reference_labels(classifier, paths: list[Path]) -> list[str]:
+    """The shipped model's labels the plain way: every file decoded in turn, then the float32 model on
+    all windows; the accuracy every faster path is held to."""
+    import numpy as np
+
+    from speech_app.audio import fit_to_window, load_audio
+
+    start = time.process_time()
+    windows = np.stack([fit_to_window(load_audio(p), classifier.window_samples) for p in paths])
+    decode_ms = 1e3 * (time.process_time() - start) / len(paths)
+    return [classifier.labels[i] for i in classifier.probabilities(windows).argmax(axis=1)], windows, decode_ms
+
+
+def cpu_split(classifier, windows) -> dict:
+    """CPU milliseconds per clip of the front end and of the model, one thread, batch 64: with the
+    decoding cost, what bounds the clips per second two cores can reach."""
+    import torch
+
+    from speech_app.inference import DEFAULT_BATCH_SIZE, FEATURE_CHUNK_CLIPS
+
+    batch = torch.from_numpy(windows[:DEFAULT_BATCH_SIZE])
+    with torch.inference_mode():
+        features = classifier.frontend(batch)
+
+        def cpu_per_clip(fn) -> float:
+            fn()
+            start, calls = time.process_time(), 0
+            while time.process_time() - start < MIN_TIMING_S / 2:
+                fn()
+                calls += 1
+            return 1e3 * (time.process_time() - start) / calls / len(batch)
+
+        front = cpu_per_clip(lambda: [classifier.frontend(batch[i : i + FEATURE_CHUNK_CLIPS])
+                                      for i in range(0, len(batch), FEATURE_CHUNK_CLIPS)])
+        return {"frontend_ms": front, "model_ms": cpu_per_clip(lambda: classifier.model(features))}
+
+
+def own_loop(classifier, paths: list[Path]) -> tuple[float, list[str]]:
+    """The project's own unbatched path, one file after another."""
+    from speech_app.audio import load_audio
+
+    start = time.perf_counter()
+    labels = [classifier.classify(load_audio(p)).labels[0] for p in paths]
+    return len(paths) / (time.perf_counter() - start), labels
+
+
+def make_variants():
+    """Classifiers with the same batch path (parallel decoding) and another engine behind it."""
+    import numpy as np
+    import torch
+
+    from speech_app.inference import CommandClassifier, model_threads_beside_decoding
+
+    class Int8Classifier(CommandClassifier):
+        """int8 dynamic quantization of the LSTM and linear layers (torch.ao)."""
+
+        def __init__(self, bundle):
+            super().__init__(bundle)
+            self.model = torch.ao.quantization.quantize_dynamic(self.model, {torch.nn.LSTM, torch.nn.Linear},
+                                                                dtype=torch.qint8)
+
+    class OnnxRuntimeClassifier(CommandClassifier):
+        """The exported ONNX file (front end included) run by ONNX Runtime."""
+
+        def __init__(self, bundle, onnx_path: Path):
+            import onnxruntime
+
+            from speech_app.export import export_onnx
+
+            super().__init__(bundle)
+            export_onnx(bundle, onnx_path)
+            options = onnxruntime.SessionOptions()
+            options.intra_op_num_threads = model_threads_beside_decoding()  # as the torch path runs
+            self.session = onnxruntime.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+
+        def probabilities(self, waves, batch_size: int = 64) -> np.ndarray:
+            waves = np.ascontiguousarray(waves, dtype=np.float32)
+            return np.concatenate([self.session.run(None, {"audio": waves[i : i + batch_size]})[0]
+                                   for i in range(0, len(waves), batch_size)])
+
+    return Int8Classifier, OnnxRuntimeClassifier
+
+
+def section_forward(args) -> dict:
+    """The model's forward pass (batch 64, features ready) in GFLOP/s against torch.matmul; the front end."""
+    import torch
+
+    from speech_app.features import MfccFrontend
+    from speech_app.inference import CommandClassifier, intra_op_threads
+    from speech_app.model import flops_per_clip
+
+    classifier = CommandClassifier.from_file()
+    features_config = classifier.bundle.features
+    batch = 64
+    waves = torch.randn(batch, features_config.clip_samples) * 0.1
+    # one thread: CPU time then measures work alone (a second thread waiting for a busy core spins)
+    with torch.inference_mode(), intra_op_threads(1):
+        features = classifier.frontend(waves)
+        seconds, rate = around_matmul(lambda: timed_repeat(lambda: classifier.model(features)))
+        batch1_ms = 1e3 * timed_repeat(lambda: classifier.model(features[:1]), MIN_TIMING_S / 2)  # as live runs it
+        flops = flops_per_clip(classifier.bundle.model.config, features_config.n_frames)
+        forward_gflops = flops * batch / seconds / 1e9
+        front = {}
+        for chunk in (32, 256):
+            many = torch.randn(256, features_config.clip_samples) * 0.1
+            front[chunk] = timed_repeat(lambda: [classifier.frontend(many[i : i + chunk]) for i in range(0, 256, chunk)]) / 256
+        import torchaudio
+
+        reference = torchaudio.transforms.MFCC(
+            sample_rate=features_config.sample_rate, n_mfcc=features_config.n_mfcc, log_mels=False,
+            melkwargs={"n_fft": features_config.n_fft, "win_length": features_config.window_samples,
+                       "hop_length": features_config.hop_samples, "n_mels": features_config.n_mels,
+                       "f_min": features_config.f_min_hz, "f_max": features_config.f_max_hz,
+                       "mel_scale": "slaney", "norm": "slaney"})
+        many = torch.randn(256, features_config.clip_samples) * 0.1
+        torchaudio_s = timed_repeat(lambda: [reference(many[i : i + 32].unsqueeze(1)) for i in range(0, 256, 32)]) / 256
+    assert isinstance(classifier.frontend, MfccFrontend)
+    return {"forward_gflops": forward_gflops, "matmul_gflops": rate, "forward_vs_matmul": forward_gflops / rate,
+            "mflops_per_clip": flops / 1e6, "forward_clips_per_s": batch / seconds, "model_cpu_ms_batch1": batch1_ms,
+            "frontend_ms_chunk32": front[32] * 1e3, "frontend_ms_chunk256": front[256] * 1e3,
+            "frontend_torchaudio_ms": torchaudio_s * 1e3, "threads": 1, "peak_mib": peak_rss_mib()}
+
+
+def link_dataset(data_dir: Path, folder: Path, per_word: int, words: list[str]) -> None:
+    """A small Speech Commands tree of symbolic links: per_word clips of each word, and the noise."""
+    for word in words:
+        source = data_dir / word
+        (folder / word).mkdir(parents=True)
+        for path in sorted(source.glob("*.flac"))[:per_word]:
+            (folder / word / path.name).symlink_to(path)
+    if (data_dir / "_background_noise_").is_dir():
+        (folder / "_background_noise_").symlink_to(data_dir / "_background_noise_")
+
+
+def section_training(args) -> dict:
+    """Training throughput: a cold first epoch (decoding into the cache) and a cached epoch."""
+    import tempfile
+
+    import torch
+
+    from speech_app.model import flops_per_clip
+    from speech_app.train import TrainConfig, TrainHooks, train
+
+    words = ["yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go", "bed", "cat", "happy"]
+    torch.set_num_threads(1)  # CPU time measures the work alone with one thread (see section_forward)
+    result = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        link_dataset(Path(args.data_dir), tmp / "data", args.train_per_word, words)
+        os.environ["XDG_CACHE_HOME"] = str(tmp / "cache")  # cold: the first run decodes every clip
+        for run in ("cold", "cached"):
+            batches: list[tuple[float, float]] = []  # (wall, CPU) at the end of each batch
+            hooks = TrainHooks(on_batch=lambda info: batches.append((time.perf_counter(), time.process_time())))
+            config = TrainConfig(epochs=1, batch_size=128, patience=99, device="cpu", seed=0)
+            start = time.perf_counter()
+            outcome, rate = around_matmul(lambda: train([tmp / "data"], tmp / f"{run}.safetensors", words[:10], config,
+                                                        progress=False, hooks=hooks))
+            wall = time.perf_counter() - start
+            first_batch_at = batches[0][0]
+            clips = (len(batches) - 1) * config.batch_size  # the first batch's own time is not counted
+            clips_per_s = clips / (batches[-1][1] - batches[0][1])  # per CPU-second
+            import speech_app.modelfile as modelfile
+
+            bundle = modelfile.load_model(tmp / f"{run}.safetensors")
+            flops = 3 * flops_per_clip(bundle.model.config, bundle.features.n_frames)  # forward + backward
+            result[run] = {"wall_s": wall, "until_first_batch_s": first_batch_at - start,
+                           "wall_clips_per_s": clips / (batches[-1][0] - first_batch_at), "clips_per_cpu_s": clips_per_s,
+                           "gflops": clips_per_s * flops / 1e9, "matmul_gflops": rate,
+                           "vs_matmul": clips_per_s * flops / 1e9 / rate}
+    result["training_vs_matmul"] = result["cached"]["vs_matmul"]
+    result["threads"] = 1
+    result["peak_mib"] = peak_rss_mib()
+    return result
+
+
+def section_retrain(args) -> dict:
+    """A custom word as the app trains one: a few takes of each wake word, the shipped model as start."""
+    import tempfile
+
+    from speech_app.modelfile import load_model
+    from speech_app.train import TrainConfig, train
+
+    takes_dir = Path(args.wake_words_dir)
+    words = sorted(p.name for p in takes_dir.iterdir() if p.is_dir())
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        for word in words:
+            (tmp / "takes" / word).mkdir(parents=True)
+            for path in sorted((takes_dir / word).iterdir())[: args.takes]:
+                (tmp / "takes" / word / path.name).symlink_to(path)
+        os.environ["XDG_CACHE_HOME"] = str(tmp / "cache")
+        config = TrainConfig(epochs=args.retrain_epochs, batch_size=32, patience=5, device="cpu")
+        start = time.perf_counter()
+        outcome = train([tmp / "takes"], tmp / "custom.safetensors", words, config, init_from=load_model(), progress=False)
+        wall = time.perf_counter() - start
+    return {"words": words, "takes_per_word": args.takes, "epochs_run": len(outcome.history), "wall_s": wall,
+            "val_accuracy": outcome.val_accuracy, "peak_mib": peak_rss_mib()}
+
+
+def section_live(args) -> dict:
+    """Live recognition fed 100 ms blocks as from the microphone: CPU time per hop, shared frames or not."""
+    import numpy as np
+    import torch
+
+    from speech_app.audio import load_audio
+    from speech_app.inference import CommandClassifier
+    from speech_app.streaming import StreamingRecognizer
+
+    torch.set_num_threads(1)  # as listen and the GUI's live worker run it
+    classifier = CommandClassifier.from_file()
+    clips = sorted(p for p in SAMPLES_DIR.iterdir() if p.suffix in (".wav", ".flac", ".ogg"))
+    gap = np.zeros(16_000, dtype=np.float32)
+    stream = np.concatenate([part for p in clips for part in (load_audio(p), gap)] * args.live_repeats)
+    block = 1600  # 100 ms: what a microphone callback hands over
+    result = {"stream_s": len(stream) / 16_000}
+    outcomes = {}
+    for _ in range(2):  # alternate twice: the second round is the one reported (warm caches)
+        for name, share in (("recompute", False), ("shared", True)):
+            recognizer = StreamingRecognizer(classifier, share_features=share)
+            start_cpu, start_wall = time.process_time(), time.perf_counter()
+            detections = [d for i in range(0, len(stream), block) for d in recognizer.feed(stream[i : i + block])]
+            cpu = time.process_time() - start_cpu
+            hop_s = recognizer.settings.hop_samples / 16_000
+            outcomes[name] = detections
+            result[name] = {"ms_per_hop": 1e3 * cpu / recognizer.evaluations,
+                            "core_percent": 100 * cpu / recognizer.evaluations / hop_s,
+                            "wall_ms_per_hop": 1e3 * (time.perf_counter() - start_wall) / recognizer.evaluations,
+                            "detections": len(detections)}
+    result["same_detections"] = outcomes["recompute"] == outcomes["shared"]
+    result["live_core_percent"] = result["shared"]["core_percent"]
+    result["shared_vs_recompute"] = result["shared"]["ms_per_hop"] / result["recompute"]["ms_per_hop"]
+    result["peak_mib"] = peak_rss_mib()
+    return result
+
+
+# --- the parent: runs the sections, prints, writes RESULTS.md ------------------------------------
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR), help="Speech Commands layout (FLAC or WAV)")
+    parser.add_argument("--wake-words-dir", default=str(DEFAULT_DATA_DIR.parent / "wake_words"))
+    parser.add_argument("--clips", type=int, default=DEFAULT_CLIPS)
+    parser.add_argument("--train-per-word", type=int, default=100, help="clips per word in the training section")
+    parser.add_argument("--takes", type=int, default=8, help="takes per wake word in the retraining section")
+    parser.add_argument("--retrain-epochs", type=int, default=20, help="as the app's Custom words tab")
+    parser.add_argument("--live-repeats", type=int, default=2)
+    parser.add_argument("--startup-rounds", type=int, default=3)
+    parser.add_argument("--only", default=",".join(SECTIONS), help="comma-separated sections")
+    parser.add_argument("--results", type=Path, default=REPO / "benchmarks" / "RESULTS.md")
+    parser.add_argument("--section", help=argparse.SUPPRESS)  # internal: run one section in this process
+    args = parser.parse_args()
+    if args.section:
+        print(json.dumps(globals()[f"section_{args.section}"](args)))
+        return
+    chosen = [s for s in args.only.split(",") if s]
+    data_dir = Path(args.data_dir)
+    if not data_dir.is_dir() and {"classify", "training"} & set(chosen):
+        print(f"bench: {data_dir}: no such folder, so no classify or training figures; pass --data-dir with "
+              "Speech Commands clips (`speech-app data download speech-commands`)")
+        chosen = [s for s in chosen if s not in ("classify", "training")]
+    if not Path(args.wake_words_dir).is_dir() and "retrain" in chosen:
+        print(f"bench: {args.wake_words_dir}: no such folder, so no retraining figure; pass --wake-words-dir")
+        chosen.remove("retrain")
+    from results_report import write_results  # benchmarks/results_report.py, next to this file
+
+    figures, text = {}, ""
+    for section in chosen:
+        print(f"[{section}] ...", flush=True)
+        child_args = [f"--{k.replace('_', '-')}={v}" for k, v in vars(args).items()
+                      if k not in ("only", "results", "section")]
+        wall, _, peak, status, out = run_child([sys.executable, __file__, "--section", section, *child_args],
+                                               {"PYTHONPATH": str(REPO)})
+        if status != 0:
+            print(f"[{section}] failed (exit {status})")
+            continue
+        figures[section] = json.loads(out.strip().splitlines()[-1])
+        figures[section]["section_wall_s"], figures[section]["section_peak_mib"] = wall, peak
+        print(f"[{section}] {wall:.0f} s: {json.dumps(figures[section], default=str)}", flush=True)
+        figures.setdefault("machine", {})["load_average_end"] = os.getloadavg()
+        text = write_results(figures, args.results, TARGETS)  # after each section: an interrupted run keeps its figures
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
