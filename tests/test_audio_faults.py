@@ -18,10 +18,8 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from test_gui_app import make_window  # noqa: F401  (fixture)
-from test_listen import parse, tone_model  # noqa: F401  (fixture: the tone stand-in model)
-from test_streaming import tone_word
-from virtual_mic import quiet_mic, virtual_mic  # noqa: F401  (fixtures)
+from stand_ins import WAIT_MS, ToneClassifier, tone_word
+from test_listen import parse
 
 import virtual_mic as virtual_mic_module
 from speech_app import capture, listen
@@ -176,9 +174,6 @@ def test_listen_reports_a_lost_server_keeps_running_and_recovers(quiet_mic, tone
 @pytest.mark.audio
 def test_live_tab_reports_a_lost_server_and_hears_again_when_it_returns(quiet_mic, make_window, qtbot,
                                                                         word_clips, monkeypatch):
-    from test_gui_app import WAIT_MS
-    from test_streaming import ToneClassifier
-
     from speech_app.gui.services import AppServices
 
     window = make_window(AppServices(load_classifier=lambda path: ToneClassifier(), play=lambda s, r: None))

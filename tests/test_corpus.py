@@ -19,7 +19,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import SAMPLE_RATE, word_sound
-from test_gui_app import make_window  # noqa: F401  (fixture: the main window with stand-in audio)
 from speech_app.audio import AudioDecodeError, load_audio
 from speech_app.cli import main
 
