@@ -157,7 +157,7 @@ def add_optional_parsers(sub) -> None:
 
 def run_classify(args) -> int:
     from .atomic_files import check_writable
-    from .inference import CommandClassifier, expand_paths
+    from .inference import CommandClassifier, batch_threads, expand_paths
     from .modelfile import ModelFileError
 
     if args.top_k < 1 or args.batch_size < 1:
@@ -174,7 +174,8 @@ def run_classify(args) -> int:
     top_k = min(args.top_k, len(classifier.labels))
     from tqdm import tqdm
 
-    results = tqdm(classifier.classify_files(paths, top_k, args.batch_size), total=len(paths), unit="file",
+    threads = batch_threads(len(paths), args.batch_size)
+    results = tqdm(classifier.classify_files(paths, top_k, args.batch_size, threads), total=len(paths), unit="file",
                    desc="classifying", disable=len(paths) < PROGRESS_MIN_FILES, file=sys.stderr)
     failed = 0
     with open_output(args.output) as out:
