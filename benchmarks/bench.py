@@ -199,6 +199,10 @@ def section_classify(args) -> dict:
     cpu_ms: dict[str, float] = {}
 
     def run_batch(which, name: str = "torch", threads: int | None = None) -> tuple[float, list[str]]:
+        from speech_app.inference import DEFAULT_BATCH_SIZE, batch_threads
+
+        if threads is None:  # what `speech-app classify` uses
+            threads = batch_threads(len(paths), DEFAULT_BATCH_SIZE)
         start, start_cpu = time.perf_counter(), time.process_time()
         labels = [r.label for r in which.classify_files(paths, threads=threads)]
         cpu_ms[name] = 1e3 * (time.process_time() - start_cpu) / len(paths)

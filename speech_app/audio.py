@@ -15,6 +15,7 @@ SAMPLE_RATE = 16_000  # Hz: every model and feature in the package runs at this 
 CLIP_SECONDS = 1.0  # Speech Commands clips are one second long
 ENERGY_HOP_MS = 10.0  # granularity of the search for the loudest window when cropping
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga")
+MIN_FILE_RATE_HZ, MAX_FILE_RATE_HZ = 1_000, 384_000  # outside this a header is damaged, not exotic
 DECODE_THREADS = max(2, min(8, os.cpu_count() or 2))  # libsndfile releases the GIL while decoding
 
 
@@ -28,18 +29,37 @@ def load_audio(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE) -> np.nd
     WAV may be 8/16/24/32-bit integer or 32/64-bit float; libsndfile handles all of them.
     """
     path = Path(path)
-    if not path.is_file():
-        raise AudioDecodeError(f"{path}: no such file")
-    try:
-        samples, file_rate = soundfile.read(str(path), dtype="float32", always_2d=True)
-    except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError) as err:
+    _check_readable(path)
+    try:  # bytes: a name that is not valid UTF-8 still opens (str would fail to encode)
+        samples, file_rate = soundfile.read(os.fsencode(path), dtype="float32", always_2d=True)
+    except soundfile.LibsndfileError as err:  # its own text repeats the path (as bytes): keep only the reason
+        raise AudioDecodeError(f"{path}: cannot decode audio ({_one_line(err.error_string)})") from None
+    except (RuntimeError, TypeError, ValueError, OSError) as err:
         raise AudioDecodeError(f"{path}: cannot decode audio ({_one_line(err)})") from None
+    except MemoryError:
+        raise AudioDecodeError(f"{path}: too long to decode in the memory available") from None
     if samples.size == 0:
         raise AudioDecodeError(f"{path}: the file holds no audio samples")
+    if not MIN_FILE_RATE_HZ <= file_rate <= MAX_FILE_RATE_HZ:
+        raise AudioDecodeError(f"{path}: unusable sample rate {file_rate} Hz")
     mono = samples.mean(axis=1)
     if not np.all(np.isfinite(mono)):
         raise AudioDecodeError(f"{path}: the audio holds NaN or infinite samples")
     return resample(mono, file_rate, sample_rate)
+
+
+def _check_readable(path: Path) -> None:
+    """Say what is wrong with a path that is no audio file at all, in the user's terms."""
+    if path.is_dir():
+        raise AudioDecodeError(f"{path}: is a folder, not an audio file")
+    try:
+        with open(path, "rb"):
+            pass
+    except FileNotFoundError:
+        link = " (a broken symbolic link)" if path.is_symlink() else ""
+        raise AudioDecodeError(f"{path}: no such file{link}") from None
+    except OSError as err:  # permission denied, a symbolic link loop, ...
+        raise AudioDecodeError(f"{path}: cannot read ({(err.strerror or str(err)).lower()})") from None
 
 
 def decode_files(paths: list, progress: bool = False) -> list[np.ndarray | AudioDecodeError]:
@@ -116,13 +136,14 @@ def is_audio_file(path: Path) -> bool:
 
 def write_wav(path: str | os.PathLike, samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> None:
     """Write 16-bit PCM through a temporary file and a rename, so a crash never leaves half a file."""
+    from .atomic_files import atomic_write
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    soundfile.write(str(tmp), np.clip(samples, -1.0, 1.0), sample_rate, subtype="PCM_16", format="WAV")
-    os.replace(tmp, path)
+    with atomic_write(path, "wb") as handle:
+        soundfile.write(handle, np.clip(samples, -1.0, 1.0), sample_rate, subtype="PCM_16", format="WAV")
 
 
-def _one_line(err: BaseException) -> str:
+def _one_line(err: BaseException | str) -> str:
     text = str(err).strip() or type(err).__name__
     return " ".join(text.split())

@@ -7,6 +7,7 @@ what was lost). Resampling, inference and drawing happen in whoever calls `read(
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -19,6 +20,10 @@ from .audio import SAMPLE_RATE, load_audio
 BLOCK_MS = 20.0  # audio per PortAudio callback
 RING_SECONDS = 10.0  # audio kept for a reader that falls behind; older audio is dropped and counted
 FILE_BLOCK_MS = 20.0  # block size of a FileCapture
+AUDIO_SERVER_TIMEOUT_S = 5.0  # PortAudio starts in well under a second when the audio server answers
+RECONNECT_INTERVAL_S = 1.0  # how often a lost input device is looked for again
+REINIT_AFTER_TRIES = 10  # reopen attempts before PortAudio itself is restarted (see _reopen)
+STALL_S = 5.0  # an open stream with no audio for this long is reported (an idle null sink stalls ~2 s)
 
 
 class NoInputDeviceError(Exception):
@@ -106,12 +111,52 @@ class AudioRingBuffer:
 
 
 def _sounddevice():
-    """sounddevice, imported late: PortAudio reads PULSE_SERVER and friends when it starts."""
+    """sounddevice, imported late: PortAudio reads PULSE_SERVER and friends when it starts.
+
+    Starting PortAudio connects to the audio server, and a server that accepts the connection but
+    never answers would block it for minutes, deaf to Ctrl-C. So the import runs in a helper thread
+    and is given up after AUDIO_SERVER_TIMEOUT_S (the thread stays blocked, harmlessly, as a daemon)."""
+    module = sys.modules.get("sounddevice")
+    if module is not None:
+        return module
+    outcome: dict = {}
+
+    def start_portaudio() -> None:
+        try:
+            import sounddevice
+
+            outcome["module"] = sounddevice
+        except OSError as err:  # the PortAudio library itself is missing
+            outcome["error"] = NoInputDeviceError(f"no audio input: PortAudio is not installed ({err})")
+
+    if _starting_portaudio["thread"] is None:
+        # sounddevice points standard error at /dev/null while PortAudio starts (to hide ALSA's chatter):
+        # keep a copy, so that a start that never ends does not silence our own messages too
+        _starting_portaudio["stderr"] = os.dup(2)
+        _starting_portaudio["thread"] = threading.Thread(target=start_portaudio, name="portaudio-start", daemon=True)
+        _starting_portaudio["thread"].start()
+    thread = _starting_portaudio["thread"]
     try:
-        import sounddevice
-    except OSError as err:  # the PortAudio library itself is missing
-        raise NoInputDeviceError(f"no audio input: PortAudio is not installed ({err})") from None
-    return sounddevice
+        thread.join(AUDIO_SERVER_TIMEOUT_S)  # Ctrl-C still interrupts this wait
+    except BaseException:
+        os.dup2(_starting_portaudio["stderr"], 2)
+        raise
+    if thread.is_alive():
+        os.dup2(_starting_portaudio["stderr"], 2)
+        raise NoInputDeviceError(f"the audio server does not answer ({_audio_server_name()}; waited "
+                                 f"{AUDIO_SERVER_TIMEOUT_S:.0f} s): restart it, or check PULSE_SERVER")
+    _starting_portaudio["thread"] = None
+    os.close(_starting_portaudio.pop("stderr"))
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["module"]
+
+
+_starting_portaudio: dict = {"thread": None}  # a start still waiting on a silent server is not repeated
+
+
+def _audio_server_name() -> str:
+    return f"PULSE_SERVER={os.environ['PULSE_SERVER']}" if os.environ.get("PULSE_SERVER") else "the default audio server"
 
 
 def reinitialize_audio() -> None:
@@ -162,17 +207,28 @@ class MicrophoneCapture:
 
     def __init__(self, device: str | int | None = None, block_ms: float = BLOCK_MS,
                  ring_seconds: float = RING_SECONDS):
+        self.device_spec = device  # asked for again when the device comes back after a loss
         self.device = find_input_device(device)
-        self.device_rate = self._pick_rate(self.device)
-        self.block_ms = block_ms
-        self.ring = AudioRingBuffer(int(ring_seconds * self.device_rate))
+        self.block_ms, self.ring_seconds = block_ms, ring_seconds
         self.overflows = 0
+        self.lost_since: float | None = None  # monotonic time the device stopped delivering audio
+        self._notices: list[str] = []
         self._stream = None
+        self._running = False
+        self._next_retry = 0.0
+        self._tries = 0  # attempts to reopen since the device was lost
+        self._last_audio = time.monotonic()
+        self._stall_reported = False
+        self._use_rate(self._pick_rate(self.device))
+
+    def _use_rate(self, rate: int) -> None:
+        self.device_rate = rate
+        self.ring = AudioRingBuffer(int(self.ring_seconds * rate))
         self._resampler = None
-        if self.device_rate != SAMPLE_RATE:
+        if rate != SAMPLE_RATE:
             import soxr  # streaming resampler; comes with librosa
 
-            self._resampler = soxr.ResampleStream(self.device_rate, SAMPLE_RATE, 1, dtype="float32")
+            self._resampler = soxr.ResampleStream(rate, SAMPLE_RATE, 1, dtype="float32")
 
     @staticmethod
     def _pick_rate(device: InputDevice) -> int:
@@ -190,6 +246,11 @@ class MicrophoneCapture:
         self.ring.write(indata[:, 0])
 
     def start(self) -> None:
+        self._open()
+        self._running = True
+        self._last_audio = time.monotonic()
+
+    def _open(self) -> None:
         sd = _sounddevice()
         try:
             self._stream = sd.InputStream(device=self.device.index, samplerate=self.device_rate, channels=1,
@@ -201,20 +262,78 @@ class MicrophoneCapture:
             raise NoInputDeviceError(f"cannot open {self.device.name}: {' '.join(str(err).split())}") from None
 
     def stop(self) -> None:
+        self._running = False
+        self._close(abort=False)
+
+    def _close(self, abort: bool) -> None:
+        """Stop and close the stream; `abort` for a dead one (no draining of buffers that never come)."""
         if self._stream is not None:
-            self._stream.stop()
-            self._stream.close()
-            self._stream = None
+            stream, self._stream = self._stream, None
+            try:
+                stream.abort() if abort else stream.stop()
+                stream.close()
+            except Exception:  # sounddevice.PortAudioError: the device is gone already, nothing to release
+                pass
 
     def read(self, timeout_s: float = 0.0) -> np.ndarray:
-        """The audio captured since the last read, at 16 kHz."""
-        samples = self.ring.read(timeout_s)
+        """The audio captured since the last read, at 16 kHz. Also where a lost device is noticed
+        and, once it is back, reopened: reading goes on, with no audio in between."""
+        if self._running:
+            self._watch_device()
+        samples = self.ring.read(timeout_s if self.lost_since is None else 0.0)
+        if self.lost_since is not None and timeout_s > 0:
+            time.sleep(timeout_s)  # paced like a working device while waiting for it to return
+        if samples.size:
+            self._last_audio, self._stall_reported = time.monotonic(), False
         if self._resampler is not None and samples.size:
             samples = self._resampler.resample_chunk(samples)
         return samples
 
+    def pop_notices(self) -> list[str]:
+        """One-line messages about the device since the last call: lost, back, stalled."""
+        notices, self._notices = self._notices, []
+        return notices
+
+    def _watch_device(self) -> None:
+        now = time.monotonic()
+        if self.lost_since is None and self._stream is not None and not self._stream.active:
+            self.lost_since = now  # PortAudio stopped the stream: the device or the audio server went away
+            self._close(abort=True)
+            self._notices.append(f"audio input lost: {self.device.name} stopped delivering audio; "
+                                 f"waiting for it to come back")
+        elif self.lost_since is None and not self._stall_reported and now - self._last_audio > STALL_S:
+            self._stall_reported = True
+            self._notices.append(f"no audio from {self.device.name} for {now - self._last_audio:.0f} s")
+        if self.lost_since is not None and now >= self._next_retry:
+            self._next_retry = now + RECONNECT_INTERVAL_S
+            self._reopen()
+
+    def _reopen(self) -> None:
+        """Open the device again. A plain open is enough when an audio server restarts (ALSA's pulse
+        plugin connects anew on each open); PortAudio itself is restarted only after REINIT_AFTER_TRIES
+        failed tries, to see a device that came back under a new index: a restart closes every stream
+        of the process, and closing one on a dead server can hang, so it is the last resort."""
+        self._tries += 1
+        try:
+            if self._tries % REINIT_AFTER_TRIES == 0:
+                reinitialize_audio()
+            self.device = find_input_device(self.device_spec)
+            rate = self._pick_rate(self.device)
+            if rate != self.device_rate:
+                self._use_rate(rate)
+            self._open()
+        except Exception:  # NoInputDeviceError, PortAudioError, ...: not back yet; try again later
+            return
+        self._notices.append(f"audio input back: {self.device.name} after "
+                             f"{time.monotonic() - self.lost_since:.1f} s")
+        self.lost_since, self._tries = None, 0
+        self._last_audio = time.monotonic()
+
     def stats(self) -> CaptureStats:
-        latency = float(self._stream.latency) if self._stream is not None else 0.0
+        try:
+            latency = float(self._stream.latency) if self._stream is not None else 0.0
+        except Exception:  # a stream whose device just vanished
+            latency = 0.0
         dropped = self.ring.dropped_samples / self.device_rate
         return CaptureStats(self.device.name, self.device_rate, latency, dropped, self.overflows)
 

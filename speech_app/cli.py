@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import os
@@ -12,9 +13,12 @@ from pathlib import Path
 from . import __version__
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a Ctrl-C
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: the reader (`| head -1`) left, as for any Unix tool
 PROGRESS_MIN_FILES = 50  # smaller batches finish before a progress bar would tell anything
 DEFAULT_EPOCHS, DEFAULT_PATIENCE = 40, 8
 TEXT_ONLY_EPOCHS, TEXT_ONLY_PATIENCE = 15, 5  # a few hundred synthetic clips per word converge fast
+MAX_WINDOW_SECONDS = 10.0  # a command is a few words; longer windows only cost memory
 
 
 class UsageError(Exception):
@@ -81,6 +85,16 @@ def add_train_parser(sub) -> None:
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint next to --out")
     p.add_argument("--report-dir", type=Path, help="default: <out>_report/ next to the model")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    s = p.add_argument_group("splits")
+    s.add_argument("--testing-list", type=Path, metavar="FILE",
+                   help="clips (one path a line); every clip of their speakers tests, never trains or "
+                   "validates; the speaker hash then gives no testing band")
+    s.add_argument("--validation-percent", type=float, default=10.0, metavar="P",
+                   help="speakers whose hash falls below P%% validate (default 10, the dataset's rule)")
+    s.add_argument("--unknown-percent", type=float, default=10.0, metavar="P",
+                   help="_unknown_ examples per split, as a %% of the command clips (default 10)")
+    s.add_argument("--even-unknown", action="store_true",
+                   help="draw _unknown_ evenly across the other words (default: in proportion to their clips)")
     g = p.add_argument_group("synthetic speech")
     g.add_argument("--synthetic", type=Path, action="append", default=[], metavar="DIR",
                    help="a folder of synthetic clips (from `speech-app synth`); repeatable")
@@ -155,14 +169,17 @@ def add_optional_parsers(sub) -> None:
 
 
 def run_classify(args) -> int:
-    from .inference import CommandClassifier, expand_paths
+    from .atomic_files import check_writable
+    from .inference import CommandClassifier, batch_threads, expand_paths
     from .modelfile import ModelFileError
 
     if args.top_k < 1 or args.batch_size < 1:
         raise UsageError("--top-k and --batch-size must be at least 1")
+    if args.output is not None:
+        check_writable(args.output)  # before any file is decoded
     paths = expand_paths(args.paths, args.recursive)
     if not paths:
-        raise UsageError(f"no audio files in {' '.join(args.paths)} (use --recursive for subfolders)")
+        raise UsageError(f"no audio files in {' '.join(map(os.fsdecode, args.paths))} (use --recursive for subfolders)")
     try:
         classifier = CommandClassifier.from_file(args.model, args.device)
     except (ModelFileError, ValueError) as err:
@@ -170,7 +187,8 @@ def run_classify(args) -> int:
     top_k = min(args.top_k, len(classifier.labels))
     from tqdm import tqdm
 
-    results = tqdm(classifier.classify_files(paths, top_k, args.batch_size), total=len(paths), unit="file",
+    threads = batch_threads(len(paths), args.batch_size)
+    results = tqdm(classifier.classify_files(paths, top_k, args.batch_size, threads), total=len(paths), unit="file",
                    desc="classifying", disable=len(paths) < PROGRESS_MIN_FILES, file=sys.stderr)
     failed = 0
     with open_output(args.output) as out:
@@ -184,28 +202,27 @@ def run_classify(args) -> int:
     return EXIT_SOME_FAILED if failed else EXIT_OK
 
 
-class open_output:
-    """Standard output, or a file written through a temporary name and renamed when complete."""
-
-    def __init__(self, path: Path | None):
-        self.path = path
-
-    def __enter__(self):
-        if self.path is None:
-            return sys.stdout
-        self.tmp = self.path.with_name(f".{self.path.name}.tmp")
-        self.handle = open(self.tmp, "w", newline="", encoding="utf-8")
-        return self.handle
-
-    def __exit__(self, exc_type, *_):
-        if self.path is None:
+@contextlib.contextmanager
+def open_output(path: Path | None):
+    """Standard output, or a file that appears only when complete (see atomic_files), locked against
+    a second run writing it. File names that are not UTF-8 are written as their original bytes."""
+    if path is None:
+        if hasattr(sys.stdout, "reconfigure"):  # print a name that is not UTF-8 as its own bytes
+            sys.stdout.reconfigure(errors="surrogateescape")
+        try:
+            yield sys.stdout
             sys.stdout.flush()
-            return
-        self.handle.close()
-        if exc_type is None:
-            os.replace(self.tmp, self.path)
-        else:
-            self.tmp.unlink(missing_ok=True)
+        except BrokenPipeError:
+            raise
+        except OSError as err:  # `> /dev/full`, a full disk behind a redirection
+            from .atomic_files import OutputError, describe_os_error
+
+            raise OutputError(describe_os_error("standard output", err)) from None
+        return
+    from .atomic_files import atomic_write, output_lock
+
+    with output_lock(path), atomic_write(path, "w", newline="", encoding="utf-8", errors="surrogateescape") as out:
+        yield out
 
 
 class ResultWriter:
@@ -254,7 +271,7 @@ def run_train(args) -> int:
     from .augment import AugmentConfig
     from .model import ModelConfig
     from .modelfile import ModelFileError
-    from .train import TrainConfig, starting_settings, train
+    from .train import TrainConfig, check_outputs, default_report_dir, starting_settings, train
 
     words = [w.strip() for w in args.words.split(",") if w.strip()] if args.words else None
     if not args.data_dirs and not args.synthetic and not args.synth:
@@ -263,19 +280,21 @@ def run_train(args) -> int:
         raise UsageError("--synth needs --words: the words to synthesize")
     if args.speed_perturb is not None and not 0.0 <= args.speed_perturb < 0.5:
         raise UsageError(f"--speed-perturb must be in [0, 0.5), not {args.speed_perturb}")
+    check_train_numbers(args)
     if resolve_recipe(args) == "custom":
         return run_custom_train(args, words)
     args.speed_perturb = args.speed_perturb or 0.0
     args.synth_per_word = args.synth_per_word or 200
     text_only = args.synth and not args.data_dirs
-    epochs = args.epochs or (TEXT_ONLY_EPOCHS if text_only else DEFAULT_EPOCHS)
-    patience = args.patience or (TEXT_ONLY_PATIENCE if text_only else DEFAULT_PATIENCE)
+    epochs = args.epochs if args.epochs is not None else (TEXT_ONLY_EPOCHS if text_only else DEFAULT_EPOCHS)
+    patience = args.patience if args.patience is not None else (TEXT_ONLY_PATIENCE if text_only else DEFAULT_PATIENCE)
     config = TrainConfig(epochs=epochs, batch_size=args.batch_size or 128, learning_rate=args.learning_rate or 2e-3,
                          patience=patience, seed=args.seed, device=args.device,
                          window_seconds=args.window_seconds, steps_per_epoch=args.steps_per_epoch,
                          synthetic_share=args.synthetic_share, augment=AugmentConfig(speed=args.speed_perturb))
     explicit = {k: v for k, v in (("hidden_size", args.hidden_size), ("num_layers", args.layers)) if v is not None}
     try:
+        check_outputs(args.out, args.report_dir or default_report_dir(args.out))  # before hours of work
         init_from = starting_model(args.init_from, has_real_data=bool(args.data_dirs))
         # fine-tuning: the settings are the starting model's, and a different explicit one stops here
         model_config = starting_settings(init_from, explicit) if init_from is not None else ModelConfig(**explicit)
@@ -285,7 +304,8 @@ def run_train(args) -> int:
         synthetic = list(args.synthetic) + ([synthesize_for(args, words)] if args.synth else [])
         train(args.data_dirs, args.out, words, config, model_config, resume=args.resume, init_from=init_from,
               report_dir=args.report_dir, progress=not args.quiet, synthetic_dirs=synthetic,
-              holdout_real=tuple(w.strip() for w in args.holdout_real.split(",") if w.strip()))
+              holdout_real=tuple(w.strip() for w in args.holdout_real.split(",") if w.strip()),
+              split_options=split_options(args))
     except (FileNotFoundError, ValueError, ModelFileError) as err:
         raise UsageError(str(err)) from None
     return EXIT_OK
@@ -308,7 +328,7 @@ def run_custom_train(args, words: list[str] | None) -> int:
     from .custom_words import CustomWordsRecipe, summary_lines, train_custom_words, with_overrides
     from .dataset import default_words
     from .modelfile import ModelFileError
-    from .train import starting_settings
+    from .train import check_outputs, default_report_dir, starting_settings
 
     for flag, value in (("--epochs", args.epochs), ("--patience", args.patience), ("--resume", args.resume),
                         ("--synthetic", args.synthetic), ("--holdout-real", args.holdout_real),
@@ -323,6 +343,7 @@ def run_custom_train(args, words: list[str] | None) -> int:
                             estimate_folds=args.estimate_runs, estimate_steps=args.estimate_steps)
     explicit = {k: v for k, v in (("hidden_size", args.hidden_size), ("num_layers", args.layers)) if v is not None}
     try:
+        check_outputs(args.out, args.report_dir or default_report_dir(args.out))  # before any work
         words = words or default_words(args.data_dirs)
         init_from = starting_model("shipped" if args.init_from == "auto" else args.init_from, True)
         starting_settings(init_from, explicit)
@@ -352,6 +373,35 @@ def synthesize_custom(args, words: list[str], recipe) -> Path | None:
         raise UsageError(str(err)) from None
 
 
+POSITIVE_TRAIN_OPTIONS = ("epochs", "batch_size", "patience", "steps_per_epoch", "hidden_size", "layers",
+                          "synth_per_word")
+
+
+def check_train_numbers(args) -> None:
+    """Zero or negative sizes would train nothing (or crash deep inside); say so at once."""
+    for name in POSITIVE_TRAIN_OPTIONS:
+        value = getattr(args, name, None)
+        if value is not None and value < 1:
+            raise UsageError(f"--{name.replace('_', '-')} must be at least 1, not {value}")
+    if args.window_seconds is not None and not 0 < args.window_seconds <= MAX_WINDOW_SECONDS:
+        raise UsageError(f"--window-seconds must be above 0 and at most {MAX_WINDOW_SECONDS:g}, not {args.window_seconds}")
+    if args.learning_rate is not None and not 0 < args.learning_rate < float("inf"):
+        raise UsageError(f"--learning-rate must be above 0, not {args.learning_rate}")
+
+
+def split_options(args) -> dict:
+    from .dataset import read_speaker_list
+
+    options = {"validation_percent": args.validation_percent, "unknown_percent": args.unknown_percent,
+               "even_unknown": args.even_unknown}
+    if args.testing_list:
+        if not args.testing_list.is_file():
+            raise FileNotFoundError(f"{args.testing_list}: no such list file")
+        options["testing_speakers"] = read_speaker_list(args.testing_list)
+        options["testing_percent"] = 0.0
+    return options
+
+
 def synthesize_for(args, words: list[str]) -> Path:
     from .synth import NoEngineError, SynthUsageError
     from .text_training import synthesize_training_set
@@ -379,6 +429,10 @@ def run_evaluate(args) -> int:
     from .inference import CommandClassifier
     from .modelfile import ModelFileError
 
+    from .atomic_files import check_writable
+
+    args.report_dir.parent.mkdir(parents=True, exist_ok=True)
+    check_writable(args.report_dir, "folder")  # before the evaluation, not after it
     try:
         classifier = CommandClassifier.from_file(args.model, args.device)
         result = evaluate_model(classifier, args.data_dirs, args.split, args.report_dir)
@@ -436,11 +490,24 @@ def main(argv: list[str] | None = None) -> int:
             return main(["gui"])
         parser.print_help()
         return EXIT_USAGE
+    from .atomic_files import OutputError
+
     try:
         return args.handler(args)
-    except UsageError as err:
+    except (UsageError, OutputError) as err:  # an output that cannot be written is the user's to fix too
         print(f"speech-app {args.command}: {err}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return quiet_broken_pipe()
+
+
+def quiet_broken_pipe() -> int:
+    """The reader of standard output has gone (`| head -1`): stop quietly, as Unix tools do. Standard
+    output is pointed at /dev/null so that Python's final flush does not complain again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return EXIT_BROKEN_PIPE

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import hashlib
 import os
-import uuid
+import sys
 from pathlib import Path
 
 import numpy as np
+
+from .atomic_files import STALE_TEMP_SECONDS, OutputError, atomic_write, remove_stale_temporaries
 from .audio import SAMPLE_RATE, AudioDecodeError, decode_files, fit_to_window, seconds_to_samples, speech_seconds
 from .dataset import Example
 from .noise import NoiseBank
@@ -18,6 +20,8 @@ WINDOW_STEP_SECONDS = 0.25  # a window chosen from the data is a whole number of
 WINDOW_MARGIN_SECONDS = 0.2  # room around the spoken part for the time shift
 MIN_WINDOW_SECONDS = 1.0
 MAX_WINDOW_SECONDS = 4.0
+# temporary files of interrupted runs: `<key>.<hex>.tmp.npy` (older versions) and `.<key>.npy.<random>.tmp`
+ORPHAN_PATTERNS = ("*.tmp.npy", ".*.npy.*.tmp")
 
 
 def cache_dir() -> Path:
@@ -57,8 +61,11 @@ def load_split_clips(examples: list[Example], window_seconds: float, noise: Nois
     """
     window_samples = seconds_to_samples(window_seconds)
     cache_file = cache_dir() / f"{_cache_key(examples, window_samples, seed)}.npy"
-    if use_cache and cache_file.is_file():
-        return np.load(cache_file, allow_pickle=False), []
+    if use_cache:
+        remove_stale_temporaries(cache_file.parent, ORPHAN_PATTERNS, STALE_TEMP_SECONDS)
+        cached = read_cached_clips(cache_file, (len(examples), window_samples))
+        if cached is not None:
+            return cached, []
     clips = np.zeros((len(examples), window_samples), dtype=np.int16)
     decoded = decode_files([e.path for e in examples if e.path], progress)
     errors, rng, files = [], np.random.default_rng(seed), iter(decoded)
@@ -69,16 +76,43 @@ def load_split_clips(examples: list[Example], window_seconds: float, noise: Nois
             continue
         clips[row] = np.round(np.clip(fit_to_window(audio, window_samples, SAMPLE_RATE), -1, 1) * INT16_SCALE)
     if use_cache and not errors:
-        cache_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache_file.with_name(f"{cache_file.stem}.{uuid.uuid4().hex}.tmp.npy")  # DDP ranks write at once
-        np.save(tmp, clips, allow_pickle=False)
-        os.replace(tmp, cache_file)
+        write_cached_clips(cache_file, clips)
     return clips, errors
 
 
 def failed_rows(examples: list[Example], errors: list[str]) -> list[int]:
     """Rows of `examples` whose file is named by one of `errors` (the files that could not be decoded)."""
     return [row for row, e in enumerate(examples) if e.path and any(error.startswith(f"{e.path}:") for error in errors)]
+
+
+def read_cached_clips(cache_file: Path, shape: tuple[int, int]) -> np.ndarray | None:
+    """The cached clips, or None when there are none. A damaged entry (truncated, empty, another
+    shape or type: a crash or a full disk) is deleted with a notice naming it, and rebuilt."""
+    if not cache_file.is_file():
+        return None
+    try:
+        clips = np.load(cache_file, allow_pickle=False)
+        problem = None if clips.shape == shape and clips.dtype == np.int16 else (
+            f"holds {clips.dtype} {clips.shape}, expected int16 {shape}")
+    except (OSError, ValueError, EOFError) as err:
+        problem = " ".join(str(err).split()) or type(err).__name__
+    if problem is None:
+        return clips
+    print(f"speech-app: the clip cache {cache_file} is damaged ({problem}); decoding the clips again",
+          file=sys.stderr, flush=True)
+    cache_file.unlink(missing_ok=True)
+    return None
+
+
+def write_cached_clips(cache_file: Path, clips: np.ndarray) -> None:
+    """Save through a unique temporary name (DDP ranks and parallel runs write at once); a cache
+    that cannot be written (full disk) costs only speed, so it is a notice, not a failure."""
+    try:
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_write(cache_file, "wb") as handle:
+            np.save(handle, clips, allow_pickle=False)
+    except (OutputError, OSError) as err:
+        print(f"speech-app: not caching decoded clips: {err}", file=sys.stderr, flush=True)
 
 
 def to_float(clips: np.ndarray) -> np.ndarray:

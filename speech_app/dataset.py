@@ -124,12 +124,16 @@ def build_index(data_dirs: list[Path], words: list[str] | None = None, *, seed: 
                 silence_percent: float = SILENCE_PERCENT, unknown_percent: float = UNKNOWN_PERCENT,
                 validation_percent: float = VALIDATION_PERCENT, testing_percent: float = TESTING_PERCENT,
                 synthetic_dirs: list[Path] = (), allow_missing: bool = False,
-                holdout_real: tuple[str, ...] = ()) -> DatasetIndex:
+                holdout_real: tuple[str, ...] = (), testing_speakers: frozenset[str] = frozenset(),
+                even_unknown: bool = False) -> DatasetIndex:
     """Examples of `words` (plus `_silence_` and `_unknown_`) from real data folders and, optionally,
     folders of synthetic speech. Synthetic clips only train, except for a word (or `_unknown_`)
     with no real clip at all: then they are split like real ones, so the word can be validated.
     Real training clips of the `holdout_real` words are left out: their real clips only validate
-    (to measure what synthetic speech alone is worth)."""
+    (to measure what synthetic speech alone is worth). Every real clip of a `testing_speakers`
+    speaker tests (a development test kept away from training and validation). `even_unknown` draws
+    `_unknown_` evenly across the other words, real clips first, instead of in proportion to their
+    clips (which lets a few plentiful words make up the class)."""
     data_dirs, synthetic_dirs = [Path(d) for d in data_dirs], [Path(d) for d in synthetic_dirs]
     for d in data_dirs + synthetic_dirs:
         if not d.is_dir():
@@ -138,7 +142,8 @@ def build_index(data_dirs: list[Path], words: list[str] | None = None, *, seed: 
     wanted, unknown_pool, noise_files = [], [], []
     for data_dir in data_dirs:
         noise_files += _noise_files(data_dir)
-        _scan(data_dir, words, "real", wanted, unknown_pool, validation_percent, testing_percent)
+        _scan(data_dir, words, "real", wanted, unknown_pool, validation_percent, testing_percent,
+              testing_speakers=testing_speakers)
     real_words = {e.word for e in wanted} | ({UNKNOWN_LABEL} if unknown_pool else set())
     for data_dir in synthetic_dirs:
         noise_files += _noise_files(data_dir)
@@ -156,7 +161,7 @@ def build_index(data_dirs: list[Path], words: list[str] | None = None, *, seed: 
         # at least an average word's worth each: with two custom words, 10% would be a handful of clips
         per_word = math.ceil(n_wanted / max(1, len(words)))
         n_unknown = min(len(pool), max(math.ceil(n_wanted * unknown_percent / 100.0), per_word)) if unknown_percent else 0
-        examples += rng.sample(pool, n_unknown)
+        examples += _even_sample(pool, n_unknown, rng) if even_unknown else rng.sample(pool, n_unknown)
         n_silence = max(math.ceil(n_wanted * silence_percent / 100.0), per_word) if n_wanted and silence_percent else 0
         examples += [Example(None, SILENCE_LABEL, split, SILENCE_LABEL)] * n_silence
     labels = [SILENCE_LABEL, UNKNOWN_LABEL] + [w for w in words if w not in (SILENCE_LABEL, UNKNOWN_LABEL)]
@@ -169,7 +174,8 @@ def _noise_files(data_dir: Path) -> list[Path]:
 
 
 def _scan(data_dir: Path, words: list[str], source: str, wanted: list, unknown_pool: list,
-          validation_percent: float, testing_percent: float, real_words: set[str] = frozenset()) -> None:
+          validation_percent: float, testing_percent: float, real_words: set[str] = frozenset(),
+          testing_speakers: frozenset[str] = frozenset()) -> None:
     """Append the examples of one folder to `wanted` or `unknown_pool`."""
     listed = read_split_lists(data_dir)
     for word, files in word_folders(data_dir).items():
@@ -177,10 +183,43 @@ def _scan(data_dir: Path, words: list[str], source: str, wanted: list, unknown_p
         train_only = source == "synthetic" and (word if label != UNKNOWN_LABEL else UNKNOWN_LABEL) in real_words
         for path in files:
             split = listed.get(_list_key(path.relative_to(data_dir))) or which_set(path, validation_percent, testing_percent)
+            if speaker_of(path) in testing_speakers:
+                split = "testing"
             if train_only or (source == "synthetic" and split == "testing"):
                 split = "training"  # synthetic speech never tests a model
             example = Example(str(path), label, split, word, source)
             (wanted if label != UNKNOWN_LABEL else unknown_pool).append(example)
+
+
+def _even_sample(pool: list[Example], n: int, rng: random.Random) -> list[Example]:
+    """n examples spread evenly over the words of `pool` (a word with fewer clips gives all it has,
+    the rest is shared by the others), real clips before synthetic ones within a word."""
+    by_word: dict[str, list[Example]] = defaultdict(list)
+    for e in pool:
+        by_word[e.word].append(e)
+    sizes = sorted(len(v) for v in by_word.values())
+    quota, left = 0, n
+    for i, size in enumerate(sizes):  # the largest per-word quota whose total fits in n
+        if (size - quota) * (len(sizes) - i) > left:
+            quota += left // (len(sizes) - i)
+            break
+        left -= (size - quota) * (len(sizes) - i)
+        quota = size
+    chosen = []
+    for word in sorted(by_word):
+        items = by_word[word]
+        real = [e for e in items if e.source == "real"]
+        synthetic = [e for e in items if e.source != "real"]
+        take = min(quota, len(items))
+        picked = rng.sample(real, min(take, len(real)))
+        chosen += picked + rng.sample(synthetic, take - len(picked))
+    return chosen
+
+
+def read_speaker_list(list_file: Path) -> frozenset[str]:
+    """Speakers of the clips named in a list file (one clip path a line, as in `testing_list.txt`)."""
+    lines = Path(list_file).read_text().splitlines()
+    return frozenset(speaker_of(line.strip()) for line in lines if line.strip() and not line.startswith("#"))
 
 
 def _ensure_validation(examples: list[Example]) -> list[Example]:

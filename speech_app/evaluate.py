@@ -13,7 +13,7 @@ from .clips import load_split_clips, to_float
 from .dataset import SILENCE_LABEL, SPLITS, UNKNOWN_LABEL, build_index
 from .inference import CommandClassifier
 from .noise import NoiseBank
-from .report import accuracy, class_metrics, confusion_matrix, format_table, write_report
+from .report import accuracy, class_metrics, confusion_matrix, format_table, publish_report
 
 
 @dataclass
@@ -43,7 +43,7 @@ def evaluate_model(classifier: CommandClassifier, data_dirs: list[Path], split: 
     matrix = confusion_matrix(truth, predicted, len(labels))
     if report_dir is not None:
         header = f"Evaluation of {classifier.bundle.path.name if classifier.bundle.path else 'model'} ({split})"
-        write_report(report_dir, labels, {split: matrix}, header=header)
+        publish_report(report_dir, labels, {split: matrix}, header=header)
     return EvaluationResult(accuracy(matrix), matrix, class_metrics(matrix, labels), report_dir)
 
 

@@ -55,6 +55,12 @@ def predict_logits(model: torch.nn.Module, frontend: MfccFrontend, waves: np.nda
     return torch.cat(outputs) if outputs else torch.zeros(0, model.config.n_classes)
 
 
+def batch_threads(n_files: int, batch_size: int) -> int:
+    """Intra-op threads for classifying `n_files`: one for a single batch, which is too small to
+    gain from more; otherwise what `model_threads_beside_decoding` leaves beside decoding."""
+    return 1 if n_files <= batch_size else model_threads_beside_decoding()
+
+
 def model_threads_beside_decoding() -> int:
     """Intra-op threads for the model while threads decode the next batches: one core is left to
     decoding. More threads than free cores make torch's threads wait for each other: on 2 cores,
@@ -141,10 +147,16 @@ class CommandClassifier:
     def classify_files(self, paths: Iterable[Path], top_k: int = 1, batch_size: int = DEFAULT_BATCH_SIZE,
                        threads: int | None = None) -> Iterator[FileResult]:
         """Results in input order; files are decoded in parallel threads while the model runs in batches.
-        A file that cannot be decoded yields a result with its error; the others go on."""
+        A file that cannot be decoded yields a result with its error; the others go on.
+
+        `threads`: torch's intra-op threads for the run (see `batch_threads`); None leaves the process's
+        setting alone. torch's thread count is process-wide and changing it while other threads run
+        torch ops stalls them (the GUI froze for 400 ms with live inference and training running), so
+        only a caller that owns the process (the CLI) should pass it."""
         paths = list(paths)
         if threads is None:
-            threads = 1 if len(paths) <= batch_size else model_threads_beside_decoding()
+            yield from self._classify_batches(paths, top_k, batch_size)
+            return
         with intra_op_threads(threads):
             yield from self._classify_batches(paths, top_k, batch_size)
 

@@ -14,6 +14,7 @@ import json
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import TextIO
 
@@ -22,6 +23,7 @@ from .streaming import DETECTION_THRESHOLD, SUPPRESSION_MS, Detection, Recognize
 EXIT_OK, EXIT_NO_AUDIO, EXIT_USAGE = 0, 1, 2
 READ_TIMEOUT_S = 0.05  # how long a read waits for audio: also how quickly Ctrl-C is noticed
 FILE_BLOCK_SAMPLES = 1_600  # 100 ms: file input is fed in microphone-sized blocks
+OVERFLOW_REPORT_S = 5.0  # a busy machine overflows in bursts: one line per burst, not per block
 LIVE_TORCH_THREADS = 1  # one window per hop is too small to gain from more threads; they only cost CPU
 
 
@@ -51,7 +53,10 @@ def run_listen(args: argparse.Namespace, out: TextIO | None = None) -> int:
     from .capture import NoInputDeviceError, list_input_devices
 
     if args.list_devices:
-        return _print_devices(list_input_devices())
+        try:
+            return _print_devices(list_input_devices())
+        except NoInputDeviceError as err:  # PortAudio missing, or an audio server that does not answer
+            return _fail(str(err), EXIT_NO_AUDIO)
     if not 0.0 < args.threshold <= 1.0 or args.suppression_ms < 0:
         return _fail("--threshold must be in (0, 1] and --suppression-ms at least 0", EXIT_USAGE)
     from .modelfile import ModelFileError
@@ -106,10 +111,13 @@ def _listen_to_microphone(recognizer: StreamingRecognizer, args, out) -> int:
     print(f"listening on {stats.device_name} ({stats.device_rate_hz} Hz, latency {stats.latency_s * 1000:.0f} ms); "
           f"words: {', '.join(w for w in recognizer.labels if not w.startswith('_'))}; Ctrl-C to stop",
           file=sys.stderr, flush=True)
+    overflows = OverflowReporter()
     try:
         while not stop.is_set():
             for detection in recognizer.feed(capture.read(READ_TIMEOUT_S)):
                 print(format_detection(detection, args.format), file=out, flush=True)
+            for notice in capture.pop_notices() + overflows.check(capture.stats().overflows):
+                print(f"speech-app listen: {notice}", file=sys.stderr, flush=True)
             if args.duration and recognizer.fed_seconds >= args.duration:
                 break
     except KeyboardInterrupt:
@@ -121,6 +129,21 @@ def _listen_to_microphone(recognizer: StreamingRecognizer, args, out) -> int:
     if dropped > 0:
         print(f"dropped {dropped:.2f} s of audio (the computer was too busy)", file=sys.stderr)
     return EXIT_OK
+
+
+class OverflowReporter:
+    """Says when the audio system reports lost input, at most once per OVERFLOW_REPORT_S."""
+
+    def __init__(self):
+        self.reported, self.next_report = 0, 0.0
+
+    def check(self, overflows: int) -> list[str]:
+        now = time.monotonic()
+        if overflows <= self.reported or now < self.next_report:
+            return []
+        new, self.reported, self.next_report = overflows - self.reported, overflows, now + OVERFLOW_REPORT_S
+        return [f"audio input overflowed {new} time(s) ({overflows} in all): some audio was lost; "
+                f"the computer is too busy"]
 
 
 def _stop_on_terminate(stop: threading.Event):
@@ -159,7 +182,12 @@ def main(argv: list[str] | None = None) -> int:
     """`python -m speech_app.listen`, the same as `speech-app listen`."""
     parser = argparse.ArgumentParser(prog="speech-app listen", description="Recognize commands from a microphone.")
     add_listen_arguments(parser)
-    return run_listen(parser.parse_args(argv))
+    try:
+        return run_listen(parser.parse_args(argv))
+    except BrokenPipeError:  # `| head -1`: the reader left
+        from .cli import quiet_broken_pipe
+
+        return quiet_broken_pipe()
 
 
 if __name__ == "__main__":

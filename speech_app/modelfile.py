@@ -13,15 +13,21 @@ from pathlib import Path
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
+from safetensors.torch import save as serialize_tensors
 
 from . import __version__
+from .atomic_files import write_bytes
 from .features import FeatureConfig
 from .model import BiLstmClassifier, ModelConfig
 
 METADATA_KEY = "speech_app"
 FORMAT_VERSION = 1
 SHIPPED_MODEL_NAME = "speech_commands_12.safetensors"
+# bounds a model's settings must fall in: anything outside is a damaged or hand-edited file
+POSITIVE_INT_SETTINGS = {"model": ("n_features", "n_classes", "hidden_size", "num_layers", "frame_stride"),
+                         "features": ("sample_rate", "n_mels", "n_mfcc")}
+POSITIVE_FLOAT_SETTINGS = {"features": ("window_ms", "hop_ms", "clip_seconds", "f_max_hz", "top_db")}
+MAX_CLIP_SECONDS = 60.0
 
 
 class ModelFileError(Exception):
@@ -43,6 +49,13 @@ def save_model(path: str | os.PathLike, bundle: ModelBundle) -> Path:
     """Write the model through a temporary file and a rename, so an existing model is never half-overwritten."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    # serialized in memory, then written by the shared helper: a unique temporary name, fsync, rename,
+    # the umask's permissions, and an OutputError naming the file on a full disk
+    return write_bytes(path, model_file_bytes(path, bundle))
+
+
+def model_file_bytes(path: Path, bundle: ModelBundle) -> bytes:
+    """The contents of a model file: the weights, and the metadata as JSON (`path` names it in errors)."""
     metadata = {
         "format_version": FORMAT_VERSION,
         "package_version": __version__,
@@ -52,16 +65,22 @@ def save_model(path: str | os.PathLike, bundle: ModelBundle) -> Path:
         **{k: v for k, v in bundle.info.items() if k not in ("labels", "features", "model")},
     }
     tensors = {name: t.detach().cpu().contiguous() for name, t in bundle.model.state_dict().items()}
-    tmp = path.with_name(f".{path.name}.tmp")
-    save_file(tensors, str(tmp), metadata={METADATA_KEY: json.dumps(metadata)})
-    os.replace(tmp, path)
-    return path
+    if not all(torch.isfinite(t).all() for t in tensors.values() if t.is_floating_point()):
+        raise ModelFileError(f"{path}: not written: the weights hold NaN or infinite values")
+    return serialize_tensors(tensors, metadata={METADATA_KEY: json.dumps(metadata)})
 
 
 def read_metadata(path: str | os.PathLike) -> dict:
     path = Path(path)
-    if not path.is_file():
+    if path.is_dir():
+        raise ModelFileError(f"{path}: is a folder, not a model file")
+    if not path.exists():
         raise ModelFileError(f"{path}: no such model file")
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as err:
+        raise ModelFileError(f"{path}: cannot read the model file ({(err.strerror or str(err)).lower()})") from None
     try:
         with safe_open(str(path), framework="pt") as handle:
             raw = (handle.metadata() or {}).get(METADATA_KEY)
@@ -73,7 +92,12 @@ def read_metadata(path: str | os.PathLike) -> dict:
         metadata = json.loads(raw)
     except json.JSONDecodeError as err:
         raise ModelFileError(f"{path}: corrupt metadata ({err})") from None
-    if metadata.get("format_version", 0) > FORMAT_VERSION:
+    if not isinstance(metadata, dict):
+        raise ModelFileError(f"{path}: corrupt metadata (a JSON {type(metadata).__name__}, not an object)")
+    version = metadata.get("format_version", 0)
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise ModelFileError(f"{path}: corrupt metadata (format_version {version!r} is not a number)")
+    if version > FORMAT_VERSION:
         raise ModelFileError(f"{path}: made by a newer speech-app ({metadata.get('package_version')}); upgrade")
     return metadata
 
@@ -82,26 +106,80 @@ def load_model(path: str | os.PathLike | None = None, device: str | torch.device
     """Rebuild a model from its file alone; with no path, the shipped model."""
     path = Path(path) if path is not None else shipped_model_path()
     metadata = read_metadata(path)
+    labels, features, config = _checked_settings(path, metadata)
     try:
-        labels = list(metadata["labels"])
-        features = FeatureConfig.from_dict(metadata["features"])
-        config = ModelConfig.from_dict(metadata["model"])
-    except (KeyError, TypeError) as err:
-        raise ModelFileError(f"{path}: metadata lacks {err}") from None
-    model = BiLstmClassifier(config)
-    tensors = {}
-    with safe_open(str(path), framework="pt", device="cpu") as handle:
-        for name in handle.keys():
-            tensors[name] = handle.get_tensor(name)
-    try:
-        model.load_state_dict(tensors)
-    except RuntimeError as err:
-        raise ModelFileError(f"{path}: weights do not match the stored model settings ({str(err).splitlines()[0]})") from None
-    if len(labels) != config.n_classes:
-        raise ModelFileError(f"{path}: {len(labels)} labels for {config.n_classes} outputs")
+        model = BiLstmClassifier(config)
+    except (ValueError, TypeError, RuntimeError) as err:
+        raise ModelFileError(f"{path}: unusable model settings ({_one_line(err)})") from None
+    tensors = _read_tensors(path)
+    own = model.state_dict()
+    missing, unexpected = sorted(set(own) - set(tensors)), sorted(set(tensors) - set(own))
+    if missing or unexpected:
+        name, more = (missing or unexpected)[0], len(missing or unexpected) - 1
+        what = "lacks the tensor" if missing else "holds an unknown tensor"
+        raise ModelFileError(f"{path}: {what} {name}" + (f" (and {more} more)" if more else "")
+                             + "; the file is damaged or from another program")
+    for name, tensor in tensors.items():
+        if tensor.shape != own[name].shape:
+            raise ModelFileError(f"{path}: tensor {name} has shape {tuple(tensor.shape)}, the stored model "
+                                 f"settings need {tuple(own[name].shape)}")
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            raise ModelFileError(f"{path}: tensor {name} holds NaN or infinite values; the model is unusable")
+    model.load_state_dict(tensors)
     info = {k: v for k, v in metadata.items() if k not in ("labels", "features", "model")}
     model.eval().to(device)
     return ModelBundle(model=model, labels=labels, features=features, info=info, path=path)
+
+
+def _checked_settings(path: Path, metadata: dict) -> tuple[list[str], FeatureConfig, ModelConfig]:
+    """Labels, feature and model settings from the metadata, each checked for type and range."""
+    for key in ("labels", "features", "model"):
+        if key not in metadata:
+            raise ModelFileError(f"{path}: metadata lacks '{key}'")
+    labels = metadata["labels"]
+    if not isinstance(labels, list) or not labels or not all(isinstance(x, str) and x for x in labels):
+        raise ModelFileError(f"{path}: metadata 'labels' must be a list of names, not {_short(labels)}")
+    if len(set(labels)) != len(labels):
+        raise ModelFileError(f"{path}: metadata 'labels' names a word twice")
+    for key in ("features", "model"):
+        if not isinstance(metadata[key], dict):
+            raise ModelFileError(f"{path}: metadata '{key}' must be an object, not {_short(metadata[key])}")
+        for name in POSITIVE_INT_SETTINGS.get(key, ()):
+            value = metadata[key].get(name, 1)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ModelFileError(f"{path}: metadata {key}.{name} must be a whole number >= 1, not {_short(value)}")
+        for name in POSITIVE_FLOAT_SETTINGS.get(key, ()):
+            value = metadata[key].get(name, 1.0)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 < value < float("inf"):
+                raise ModelFileError(f"{path}: metadata {key}.{name} must be a number above 0, not {_short(value)}")
+    try:
+        features = FeatureConfig.from_dict(metadata["features"])
+        config = ModelConfig.from_dict(metadata["model"])
+    except (TypeError, ValueError) as err:
+        raise ModelFileError(f"{path}: unusable settings in the metadata ({_one_line(err)})") from None
+    if features.clip_seconds > MAX_CLIP_SECONDS or features.n_mfcc > features.n_mels:
+        raise ModelFileError(f"{path}: unusable feature settings (clip of {features.clip_seconds} s, "
+                             f"{features.n_mfcc} MFCCs from {features.n_mels} mel bands)")
+    if len(labels) != config.n_classes:
+        raise ModelFileError(f"{path}: {len(labels)} labels for {config.n_classes} outputs")
+    return labels, features, config
+
+
+def _read_tensors(path: Path) -> dict[str, torch.Tensor]:
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as handle:
+            return {name: handle.get_tensor(name) for name in handle.keys()}
+    except (SafetensorError, OSError, ValueError, RuntimeError) as err:
+        raise ModelFileError(f"{path}: damaged weights ({_one_line(err)})") from None
+
+
+def _short(value) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _one_line(err: BaseException) -> str:
+    return " ".join((str(err) or type(err).__name__).split())[:200]
 
 
 def shipped_model_path() -> Path:

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
+
+from .atomic_files import atomic_path, check_writable, output_lock, staged_folder, swap_in_folder, write_text
+
+# the files a report folder holds: a new report replaces these and leaves anything else in the folder alone
+REPORT_FILE_PATTERNS = ("report.md", "metrics.json", "confusion_matrix_*.png", "training_curves.png")
 
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
@@ -95,10 +99,11 @@ def plot_training_curves(history: list[dict], path: Path) -> None:
 def _save_figure(fig, path: Path) -> None:
     import matplotlib.pyplot as plt
 
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    os.replace(tmp, path)
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=110, format=path.suffix.lstrip("."))
+    finally:
+        plt.close(fig)
 
 
 NO_PLOTS_MESSAGE = "plots left out: matplotlib is not installed (pip install 'speech-app[train]')"
@@ -142,7 +147,18 @@ def write_report(report_dir: Path, labels: list[str], matrices: dict[str, np.nda
     return summary
 
 
+def publish_report(report_dir: Path, labels: list[str], matrices: dict[str, np.ndarray],
+                   history: list[dict] | None = None, header: str = "") -> dict:
+    """`write_report`, made whole first in a folder of its own and then moved in, under a lock:
+    a report folder never mixes two runs or holds half a report."""
+    report_dir = Path(report_dir)
+    report_dir.parent.mkdir(parents=True, exist_ok=True)
+    check_writable(report_dir, "folder")
+    with output_lock(report_dir), staged_folder(report_dir) as staging:
+        summary = write_report(staging, labels, matrices, history, header)
+        swap_in_folder(staging, report_dir, REPORT_FILE_PATTERNS)
+    return summary
+
+
 def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    write_text(path, text)

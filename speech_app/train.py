@@ -7,6 +7,7 @@ stopping on validation accuracy.
 
 from __future__ import annotations
 
+import io
 import math
 import os
 import sys
@@ -21,6 +22,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from .atomic_files import atomic_write, check_writable, output_lock, staged_folder, swap_in_folder, write_bytes
 from .augment import AugmentConfig, WaveformAugmenter
 from .audio import decode_files
 from .clips import choose_window_seconds, failed_rows, load_split_clips, to_float
@@ -28,9 +30,9 @@ from .dataset import SILENCE_LABEL, DatasetIndex, build_index
 from .features import FeatureConfig, MfccFrontend, SpecAugment
 from .inference import autocast_for, pick_device, predict_logits
 from .model import BiLstmClassifier, ModelConfig, count_parameters, flops_per_clip
-from .modelfile import ModelBundle, save_model
+from .modelfile import ModelBundle, model_file_bytes
 from .noise import NoiseBank
-from .report import accuracy, confusion_matrix, write_report
+from .report import REPORT_FILE_PATTERNS, accuracy, confusion_matrix, write_report
 
 WINDOW_SAMPLE_CLIPS = 300  # training takes decoded to choose the window length from the data
 FEATURE_STATS_CLIPS = 2000  # clips used to measure the mean and spread of each MFCC coefficient
@@ -59,6 +61,10 @@ class TrainConfig:
 
 class TrainingCancelled(Exception):
     """Raised inside training when its `should_stop` hook says so; nothing is written."""
+
+
+class TrainingDiverged(ValueError):
+    """The loss became NaN or infinite: the weights are garbage, so no model is written."""
 
 
 @dataclass
@@ -310,6 +316,9 @@ class Trainer:
             self.scaler.step(self.optimizer)
             self.scaler.update()
             self.step += 1
+            if not math.isfinite(loss.item()):
+                raise TrainingDiverged(f"training diverged: the loss became {loss.item()} in epoch {self.epoch + 1}; "
+                                       f"no model written (too few clips per word, or try a lower --learning-rate)")
             sums[0] += loss.item() * len(rows)
             sums[1] += (logits.argmax(dim=1) == targets).sum().item()
             sums[2] += len(rows)
@@ -334,13 +343,13 @@ class Trainer:
                 "labels": list(self.index.labels), "clip_seconds": self.features.clip_seconds}
 
     def save_checkpoint(self, path: Path) -> None:
-        if self.dist.is_main:
-            tmp = path.with_name(f".{path.name}.tmp")
-            torch.save(self.checkpoint_state(), tmp)
-            os.replace(tmp, path)
+        if self.dist.is_main:  # serialized in memory: a full disk is then an OSError naming the file
+            buffer = io.BytesIO()
+            torch.save(self.checkpoint_state(), buffer)
+            write_bytes(path, buffer.getvalue())
 
     def load_checkpoint(self, path: Path) -> None:
-        state = torch.load(path, map_location=self.device, weights_only=True)
+        state = read_checkpoint(path, self.device)
         if state["labels"] != list(self.index.labels) or state["clip_seconds"] != self.features.clip_seconds:
             raise ValueError(f"{path}: checkpoint is for other labels or another window; delete it or drop --resume")
         self.model.load_state_dict(state["model"])
@@ -394,6 +403,29 @@ def starting_settings(init_from: ModelBundle, wanted: ModelConfig | dict | None 
     return theirs
 
 
+CHECKPOINT_KEYS = ("model", "optimizer", "step", "epoch", "best_accuracy", "best_epoch", "best_state", "history",
+                   "labels", "clip_seconds")
+
+
+def read_checkpoint(path: Path, device: str | torch.device = "cpu") -> dict:
+    """A checkpoint's state; a damaged one (truncated, not a checkpoint) is one ValueError naming it."""
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+    except Exception as err:  # RuntimeError, UnpicklingError, EOFError, ...: their text is rarely readable
+        raise ValueError(f"{path}: damaged checkpoint (cut short or not a checkpoint: {type(err).__name__}); "
+                         f"delete it or drop --resume") from None
+    if not isinstance(state, dict) or any(key not in state for key in CHECKPOINT_KEYS):
+        raise ValueError(f"{path}: not a speech-app checkpoint; delete it or drop --resume")
+    return state
+
+
+def check_outputs(out_path: Path, report_dir: Path) -> None:
+    """Refuse now, not after hours of training, an output that could not be written."""
+    check_writable(out_path, "file")
+    report_dir.parent.mkdir(parents=True, exist_ok=True)
+    check_writable(report_dir, "folder")
+
+
 def checkpoint_path(model_path: Path) -> Path:
     return model_path.with_name(model_path.name + ".ckpt")
 
@@ -406,18 +438,40 @@ def train(data_dirs: list[Path], out_path: Path, words: list[str] | None = None,
           model_config: ModelConfig | None = None, *, resume: bool = False, init_from: ModelBundle | None = None,
           report_dir: Path | None = None, progress: bool = True, index: DatasetIndex | None = None,
           hooks: TrainHooks | None = None, synthetic_dirs: list[Path] = (),
-          holdout_real: tuple[str, ...] = ()) -> TrainResult:
+          holdout_real: tuple[str, ...] = (), split_options: dict | None = None) -> TrainResult:
     config = config or TrainConfig()
+    out_path = Path(out_path)
+    report_dir = Path(report_dir) if report_dir else default_report_dir(out_path)
+    check_outputs(out_path, report_dir)
+    is_main = int(os.environ.get("RANK", "0")) == 0  # under torchrun, only rank 0 writes (and locks)
+    with output_lock(out_path) if is_main else _no_lock(), output_lock(report_dir) if is_main else _no_lock():
+        return _train_locked(data_dirs, out_path, report_dir, words, config, model_config, resume, init_from,
+                             progress, index, hooks, synthetic_dirs, holdout_real, split_options)
+
+
+def _no_lock():
+    import contextlib
+
+    return contextlib.nullcontext()
+
+
+def _train_locked(data_dirs, out_path: Path, report_dir: Path, words, config: TrainConfig, model_config, resume: bool,
+                  init_from, progress: bool, index, hooks, synthetic_dirs, holdout_real,
+                  split_options: dict | None) -> TrainResult:
     if init_from is not None:
         config = replace(config, window_seconds=init_from.features.clip_seconds)
-    out_path = Path(out_path)
     checkpoint = checkpoint_path(out_path)
     if resume and checkpoint.is_file():  # the window it was trained with: no decoding to choose it again
-        saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
-        config = replace(config, window_seconds=saved["clip_seconds"])
-    report_dir = Path(report_dir) if report_dir else default_report_dir(out_path)
+        config = replace(config, window_seconds=read_checkpoint(checkpoint)["clip_seconds"])
+    elif resume:
+        log(f"--resume: no checkpoint at {checkpoint}; starting from the beginning", hooks=hooks)
     index = index or build_index(data_dirs, words, seed=config.seed, synthetic_dirs=synthetic_dirs,
-                                 holdout_real=tuple(holdout_real))
+                                 holdout_real=tuple(holdout_real), **(split_options or {}))
+    if not any(e.path for e in index.split("training")):
+        raise ValueError(f"no training clips in {', '.join(map(str, list(data_dirs) + list(synthetic_dirs)))}")
+    if not any(e.path for e in index.split("validation")):  # nothing to measure: val loss NaN, best epoch a guess
+        raise ValueError("too few recordings: no clip is left to check the model on; give every word takes "
+                         "from at least 2 speakers (or sessions), or more clips")
     trainer = Trainer(index, config, model_config, init_from, progress, hooks)
     log(describe(trainer), trainer.dist, trainer.hooks)
     if resume and checkpoint.is_file():
@@ -459,10 +513,29 @@ def evaluation_matrices(trainer: Trainer) -> dict[str, np.ndarray]:
 
 def finish(trainer: Trainer, data_dirs: list[Path], synthetic_dirs: list[Path], out_path: Path, report_dir: Path,
            extra_info: dict | None = None) -> None:
-    """Evaluate the best weights, write the report and the model file (with its metrics inside)."""
+    """Evaluate the best weights, write the report and the model file (with its metrics inside).
+
+    Both are written under temporary names first and swapped in together at the end: a failure
+    (a full disk) leaves the previous model and its report as they were, and matching."""
     matrices = evaluation_matrices(trainer)
-    summary = write_report(report_dir, trainer.index.labels, matrices, trainer.history,
-                           header=f"Training report: {out_path.name}")
+    with staged_folder(report_dir) as staging:
+        summary = write_report(staging, trainer.index.labels, matrices, trainer.history,
+                               header=f"Training report: {out_path.name}")
+        bundle = ModelBundle(trainer.model.cpu(), trainer.index.labels, trainer.features,
+                             model_info(trainer, data_dirs, synthetic_dirs, summary, extra_info))
+        with atomic_write(out_path, "wb") as handle:
+            handle.write(model_file_bytes(out_path, bundle))
+            handle.flush()
+            os.fsync(handle.fileno())  # the model is safely on disk before its report replaces the old one
+            swap_in_folder(staging, report_dir, REPORT_FILE_PATTERNS)
+    validated = len(trainer.splits["validation"][1]) > 0
+    log(f"wrote {out_path} and {report_dir}/" + (f" (best validation accuracy {trainer.best_accuracy:.4f} "
+        f"at epoch {trainer.best_epoch})" if validated else ""), trainer.dist, trainer.hooks)
+
+
+def model_info(trainer: Trainer, data_dirs: list[Path], synthetic_dirs: list[Path], summary: dict,
+               extra_info: dict | None = None) -> dict:
+    """What the model file says about its training: data, settings, metrics, size."""
     counts = trainer.index.counts()
     info = {
         "trained_on": {"data": [str(d) for d in data_dirs], "synthetic": [str(d) for d in synthetic_dirs],
@@ -477,7 +550,4 @@ def finish(trainer: Trainer, data_dirs: list[Path], synthetic_dirs: list[Path], 
         "flops_per_clip": flops_per_clip(trainer.model_config, trainer.features.n_frames),
         **(extra_info or {}),
     }
-    save_model(out_path, ModelBundle(trainer.model.cpu(), trainer.index.labels, trainer.features, info))
-    validated = len(trainer.splits["validation"][1]) > 0
-    log(f"wrote {out_path} and {report_dir}/" + (f" (best validation accuracy {trainer.best_accuracy:.4f} "
-        f"at epoch {trainer.best_epoch})" if validated else ""), trainer.dist, trainer.hooks)
+    return info

@@ -53,7 +53,7 @@ def test_fine_tuning_with_another_setting_stops_with_one_line(tiny_model, tiny_d
 
 
 def test_an_undecodable_take_is_left_out_with_its_name(tmp_path, capsys):
-    root = write_takes(tmp_path / "takes", ("yes", "no"), 4)
+    root = write_takes(tmp_path / "takes", ("yes", "no"), 8)
     broken = root / "yes" / "take-broken_nohash_0.wav"
     broken.write_bytes(b"RIFF not really a wave file")
     out = tmp_path / "m.safetensors"
@@ -61,7 +61,7 @@ def test_an_undecodable_take_is_left_out_with_its_name(tmp_path, capsys):
     err = capsys.readouterr().err
     assert any("left out" in line and str(broken) in line for line in err.splitlines())
     clips = read_metadata(out)["trained_on"]["clips"]
-    assert sum(clips[split].get("yes", 0) for split in clips) == 4  # the four good takes, not five
+    assert sum(clips[split].get("yes", 0) for split in clips) == 8  # the eight good takes, not nine
 
 
 # -- the custom-word recipe ------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from speech_app.dataset import (
     STANDARD_WORDS,
     UNKNOWN_LABEL,
     build_index,
+    read_speaker_list,
     default_words,
     speaker_of,
     which_set,
@@ -296,3 +297,32 @@ def test_tiny_fixture_dataset_has_every_word_in_every_split(tiny_dataset):
     for split in SPLITS:
         for word in ("yes", "no", "up", SILENCE_LABEL, UNKNOWN_LABEL):
             assert counts[split][word] > 0, (split, word)
+
+
+def test_testing_speakers_take_every_clip_of_theirs_out_of_training(tmp_path):
+    root, speakers = _big_index_dataset(tmp_path)
+    trained = [s for s in speakers if which_set(f"{s}_nohash_0.wav") == "training"][:3]
+    list_file = tmp_path / "devtest.txt"
+    list_file.write_text(f"# a development test\nyes/{trained[0]}_nohash_0.wav\ncat/{trained[1]}_nohash_1.wav\n")
+    listed = read_speaker_list(list_file)
+    assert listed == {trained[0], trained[1]}
+    index = build_index([root], ["yes", "no", "up"], testing_speakers=listed, unknown_percent=1000)
+    for e in index.examples:
+        if e.path is not None and speaker_of(e.path) in listed:
+            assert e.split == "testing", e  # every word of theirs, not only the listed clip
+    assert any(speaker_of(e.path) == trained[2] and e.split == "training" for e in index.examples if e.path)
+
+
+def test_even_unknown_spreads_the_draw_over_the_other_words(tmp_path):
+    speakers = _random_speakers(300, seed=3)
+    layout = {"yes": [f"{s}_nohash_0.wav" for s in speakers], "rare": [f"{s}_nohash_0.wav" for s in speakers[:12]]}
+    layout.update({w: [f"{s}_nohash_0.wav" for s in speakers] for w in ("bed", "cat")})
+    root = _touch_dataset(tmp_path / "sc", layout)
+    train_of = lambda index: Counter(e.word for e in index.split("training") if e.label == UNKNOWN_LABEL)  # noqa: E731
+    plain = train_of(build_index([root], ["yes"], unknown_percent=40))
+    even = train_of(build_index([root], ["yes"], unknown_percent=40, even_unknown=True))
+    n_rare = sum(which_set(f"{s}_nohash_0.wav") == "training" for s in speakers[:12])
+    assert even["rare"] == n_rare  # a scarce word gives every clip it has ...
+    assert abs(even["bed"] - even["cat"]) <= 1 and even["bed"] > n_rare  # ... and the rest share alike
+    assert sum(even.values()) <= sum(plain.values()) <= sum(even.values()) + 2
+    assert plain["rare"] < n_rare  # drawn in proportion, the scarce word is mostly left out

@@ -37,7 +37,7 @@ class ToneModel:
             elif "on" in loud:
                 out[row, 2] = 0.9
             elif "lights" in loud:
-                out[row, 2], out[row, 3] = 0.7, 0.2
+                out[row, 2], out[row, 3] = 0.85, 0.1
             elif "music" in loud:
                 out[row, 4] = 0.9
             else:

@@ -249,3 +249,27 @@ def test_distributed_training_on_two_cpu_processes(tiny_dataset, tmp_path):
     assert bundle.labels == [SILENCE_LABEL, UNKNOWN_LABEL, *WANTED_WORDS]
     assert read_metadata(out)["training"]["epochs_run"] == 1
     assert (tmp_path / "ddp_report" / "report.md").is_file()
+
+
+def test_train_command_reports_a_missing_testing_list_as_usage_error(tiny_dataset, tmp_path, capsys):
+    from speech_app.cli import main
+
+    status = main(["train", str(tiny_dataset.root), "--out", str(tmp_path / "m.safetensors"),
+                   "--testing-list", str(tmp_path / "devtest.txt"), "--quiet"])
+    assert status == 2
+    err = capsys.readouterr().err
+    assert "devtest.txt" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "m.safetensors").exists()
+
+
+def test_split_options_from_the_command_line(tmp_path):
+    from speech_app.cli import build_parser, split_options
+
+    listed = tmp_path / "devtest.txt"
+    listed.write_text("yes/0a1b2c3d_nohash_0.wav\nno/ffee0011_nohash_2.wav\n")
+    args = build_parser().parse_args(["train", "data", "--out", "m.safetensors", "--testing-list", str(listed),
+                                      "--validation-percent", "25", "--unknown-percent", "30", "--even-unknown"])
+    assert split_options(args) == {"validation_percent": 25.0, "unknown_percent": 30.0, "even_unknown": True,
+                                   "testing_speakers": frozenset({"0a1b2c3d", "ffee0011"}), "testing_percent": 0.0}
+    plain = build_parser().parse_args(["train", "data", "--out", "m.safetensors"])
+    assert split_options(plain) == {"validation_percent": 10.0, "unknown_percent": 10.0, "even_unknown": False}

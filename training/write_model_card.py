@@ -2,17 +2,22 @@
 
     python training/write_model_card.py model/speech_commands_12.safetensors DATA_DIR \
         --recipe training/train_speech_commands_12.sh --notes training/notes_speech_commands_12.md \
-        > model/MODEL_CARD.md
+        [--streaming runs/streaming.json --streaming-plot model/streaming_curve.png] > model/MODEL_CARD.md
 
-Every figure in the card comes from the model file (its validation metrics, written by training)
-or from running it now (rejection of other words and noise), so the card cannot drift from the model.
+Every figure in the card comes from the model file (its validation metrics, written by training),
+from running it now (the development test, rejection of other words and noise), or from the
+streaming benchmark's output for it (benchmarks/bench_streaming.py --json), so the card cannot
+drift from the model.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 from collections import Counter
 from pathlib import Path
+
+from devtest import DEFAULT_LIST, OFFICIAL_COUNTS, load_devtest, score
 
 from speech_app.evaluate import measure_rejection
 from speech_app.inference import CommandClassifier
@@ -21,6 +26,22 @@ from speech_app.synth.engines import ALL_ENGINES
 from speech_app.synth.generator import engine_and_voice
 
 ENGINES = {engine.name: engine for engine in ALL_ENGINES}
+PROJECT = Path(__file__).resolve().parent.parent
+
+
+def data_name(folder: str, kind: str) -> str:
+    """A training folder named by what it is, relative to the project when it lies inside it or
+    next to it (never the absolute path of the machine that trained the model)."""
+    path = Path(folder)
+    if path.is_absolute():
+        for root, prefix in ((PROJECT, ""), (PROJECT.parent, "../")):
+            if path.is_relative_to(root):
+                return f"{kind} (`{prefix}{path.relative_to(root).as_posix()}`)"
+        shared = [i for i, part in enumerate(path.parts) if part == "shared"]
+        if shared:  # the shared data folder of another checkout
+            return f"{kind} (`../{Path(*path.parts[shared[-1]:]).as_posix()}`)"
+        return f"{kind} (a folder `{path.name}`)"
+    return f"{kind} (`{path.as_posix()}`)"
 
 
 def class_table(metrics: dict, counts: dict) -> str:
@@ -31,11 +52,11 @@ def class_table(metrics: dict, counts: dict) -> str:
     return "\n".join(lines)
 
 
-def synthetic_voices(dirs: list[str], words: list[str]) -> Counter:
-    """Clips per (engine, voice) in the word folders the model trained on, read from the names that
-    `speech-app synth` gives its clips."""
-    return Counter(voice for folder in map(Path, dirs) for word in words
-                   for voice in map(engine_and_voice, (folder / word).glob("*.wav")) if voice)
+def synthetic_voices(dirs: list[str]) -> Counter:
+    """Clips per (engine, voice) in every word folder (commands and `_unknown_` words alike) the model
+    trained on, read from the names that `speech-app synth` gives its clips."""
+    return Counter(voice for folder in map(Path, dirs) if folder.is_dir() for word in folder.iterdir() if word.is_dir()
+                   for voice in map(engine_and_voice, word.glob("*.wav")) if voice)
 
 
 def voices_table(counts: Counter) -> str:
@@ -48,12 +69,55 @@ def voices_table(counts: Counter) -> str:
     return "\n".join(lines)
 
 
+def devtest_section(model: Path, data_dir: Path, classifier: CommandClassifier) -> str:
+    result = score(classifier, *load_devtest(data_dir, DEFAULT_LIST, classifier.window_samples))
+    lines = ["## Development test (speakers never heard in training)\n",
+             f"The official test's composition where the data allows (`training/DEVTEST.md`): "
+             f"{result['clips']} clips. **Predicted official accuracy {result['predicted_official_accuracy']:.1%}** "
+             f"(per-class recall weighted by the official v0.02 test's class sizes); plain accuracy "
+             f"{result['accuracy']:.1%}; `_unknown_` {result['unknown_word_balanced']:.1%} with every other "
+             f"word weighted alike.\n", "| class | recall | clips |", "|---|---|---|"]
+    for label in OFFICIAL_COUNTS:
+        if label in result["recall"]:
+            shown = f"{result['recall'][label]:.3f}"
+            if label == "_unknown_":
+                shown += f" ({result['unknown_word_balanced']:.3f} word-balanced)"
+            lines.append(f"| {label} | {shown} | {result['counts'][label]} |")
+    lines.append("\n`_unknown_` per word: " + ", ".join(f"{w} {c}/{n}" for w, (c, n) in result["unknown_per_word"].items())
+                 + ".\n\nMost frequent confusions: " + ", ".join(f"{k} {v}" for k, v in result["confusions"].items()) + ".\n")
+    return "\n".join(lines)
+
+
+def streaming_section(result: dict, plot: Path | None) -> str:
+    default = result["default"]
+    rows = [r for r in result["curve"] if r["averaging_ms"] == default["averaging_ms"]]
+    chosen = next(r for r in rows if r["threshold"] == default["threshold"])
+    lines = ["## Streaming (benchmarks/bench_streaming.py)\n",
+             f"{result['commands']} commands and as many other words from held-out speakers, 1.5-2.5 s apart over "
+             f"quiet noise ({result['speech_stream_minutes']:.0f} min), and {result['noise_stream_minutes']:.0f} min "
+             f"of the background-noise recordings alone, through `StreamingRecognizer`. "
+             f"Default settings (threshold {default['threshold']:g}, averaging {default['averaging_ms']:g} ms): "
+             f"**recall {chosen['recall']:.1%}, precision {chosen['precision']:.1%}**, "
+             f"{chosen['false_alarms_per_hour_other_speech']:.0f} false alarms per hour of other speech "
+             f"(one word every ~3 s), {chosen['false_alarms_per_hour_noise']:.0f} per hour of noise.\n"]
+    if plot:
+        lines.append(f"![recall against false alarms per hour]({plot.name})\n")
+    lines += [f"| threshold | recall | precision | false alarms / h, other speech | false alarms / h, noise |",
+              "|---|---|---|---|---|"]
+    lines += [f"| {r['threshold']:.2f} | {r['recall']:.3f} | {r['precision']:.3f} | "
+              f"{r['false_alarms_per_hour_other_speech']:.0f} | {r['false_alarms_per_hour_noise']:.0f} |"
+              for r in rows if r["threshold"] in (0.4, 0.5, 0.6, 0.7, 0.8, 0.9)]
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model", type=Path)
     parser.add_argument("data_dir", type=Path, help="the real data the model was validated on")
     parser.add_argument("--recipe", type=Path, required=True)
     parser.add_argument("--notes", type=Path, help="markdown with the model's known limits and history")
+    parser.add_argument("--streaming", type=Path, help="benchmarks/bench_streaming.py --json output for this model")
+    parser.add_argument("--streaming-plot", type=Path, help="its curve (PNG), linked from the card")
     args = parser.parse_args()
     meta = read_metadata(args.model)
     classifier = CommandClassifier.from_file(args.model)
@@ -69,12 +133,17 @@ def main() -> None:
           f"-> Conv1d ({model.get('conv_channels', 0)} channels, stride {model.get('frame_stride', 1)}) -> "
           f"BiLSTM ({model['num_layers']} layers x {model['hidden_size']} units per direction) -> attention pooling -> linear.")
     print(f"- Size: {meta['parameters']:,} parameters; {meta['flops_per_clip'] / 1e6:.1f} MFLOPs per one-second clip.")
-    print(f"- Trained on: {', '.join(trained.get('data', []) + trained.get('synthetic', []))} "
-          f"(sources: {', '.join(trained.get('sources', []))}); best epoch {training.get('best_epoch')} "
+    names = ([data_name(d, "Speech Commands clips (real)") for d in trained.get("data", [])]
+             + [data_name(d, "synthetic speech") for d in trained.get("synthetic", [])])
+    print(f"- Trained on: {', '.join(names)}; best epoch {training.get('best_epoch')} "
           f"of {training.get('epochs_run')}; package {meta.get('package_version')}.")
     print(f"- Reproduce: `{args.recipe}` (the exact command is in that file).\n")
+    print(devtest_section(args.model, args.data_dir, classifier))
+    if args.streaming:
+        print(streaming_section(json.loads(args.streaming.read_text()), args.streaming_plot))
     print(f"## Validation on real speech\n\nAccuracy **{validation['accuracy']:.4f}** on {validation['clips']} "
-          "validation clips (speakers never seen in training; standard speaker-hash split).\n")
+          "validation clips (what training chose its best epoch on: speakers this training run never saw; a fine-tuned "
+          "model's base may have trained on them, so the development test above is the figure to trust).\n")
     print(class_table(validation, counts) + "\n")
     for name, figures in meta["metrics"].items():
         if name != "validation":
@@ -85,7 +154,7 @@ def main() -> None:
           f"six background-noise recordings.\n\n- {rejection.summary()}")
     worst = sorted(rejection.per_word.items(), key=lambda kv: (-kv[1][0], -kv[1][1]))[:6]
     print("- Most often taken for a command: " + ", ".join(f"{w} {h}/{n}" for w, (h, n) in worst) + "\n")
-    voices = synthetic_voices(trained.get("synthetic", []), meta["labels"])
+    voices = synthetic_voices(trained.get("synthetic", []))
     if voices:
         restricted = sorted(f"{e} {v}" for e, v in voices if not ENGINES[e].commercial_use(v))
         verdict = ("every voice's licence allows shipping a model trained on it" if not restricted else

@@ -11,6 +11,7 @@ from PySide6.QtGui import QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QProgressBar,
                                QPushButton, QTableView, QVBoxLayout, QWidget)
 
+from ..atomic_files import atomic_write
 from ..audio import AUDIO_EXTENSIONS, SAMPLE_RATE, AudioDecodeError, load_audio
 from .services import AppServices
 from .widgets import ElidedLabel
@@ -132,14 +133,15 @@ class BatchTab(QWidget):
         return [[self.results.item(r, c).text() for c in range(len(COLUMNS))] for r in range(self.results.rowCount())]
 
     def export_csv(self, path: Path) -> None:
-        path = Path(path)
-        tmp = path.with_name(f".{path.name}.tmp")
-        with open(tmp, "w", newline="", encoding="utf-8") as handle:
+        with atomic_write(path, "w", newline="", encoding="utf-8", errors="surrogateescape") as handle:
             writer = csv.writer(handle, lineterminator="\n")
             writer.writerow(["path", "label", "confidence", "error"])
             for r in range(self.results.rowCount()):
-                writer.writerow([self.results.item(r, 0).data(PATH_ROLE)] + [self.results.item(r, c).text() for c in (1, 2, 3)])
-        os.replace(tmp, path)
+                writer.writerow([str(self._row_path(r))] + [self.results.item(r, c).text() for c in (1, 2, 3)])
+
+    def _row_path(self, row: int) -> Path:
+        """Kept as bytes: Qt strings drop the undecodable bytes of a file name that is not UTF-8."""
+        return Path(os.fsdecode(bytes(self.results.item(row, 0).data(PATH_ROLE))))
 
     @Slot()
     def clear_results(self) -> None:
@@ -151,7 +153,7 @@ class BatchTab(QWidget):
         if not rows:
             return None
         source = self.sorted_results.mapToSource(rows[0])
-        return Path(self.results.item(source.row(), 0).data(PATH_ROLE))
+        return self._row_path(source.row())
 
     @Slot()
     def play_selected(self) -> None:
@@ -217,7 +219,8 @@ class BatchTab(QWidget):
     def on_worker_result_ready(self, job: int, result) -> None:
         confidence = result.confidence
         reason = error_reason(result.path, result.error or "")
-        cells = [(result.path.name, result.path.name.lower()), (result.label, result.label),
+        name = os.fsencode(result.path.name).decode("utf-8", "replace")  # shown with U+FFFD where not UTF-8
+        cells = [(name, name.lower()), (result.label, result.label),
                  ("" if confidence is None else f"{confidence:.3f}", -1.0 if confidence is None else confidence),
                  (reason, reason)]
         items = []
@@ -226,7 +229,7 @@ class BatchTab(QWidget):
             item.setData(sort_key, SORT_ROLE)
             item.setToolTip(text)
             items.append(item)
-        items[0].setData(str(result.path), PATH_ROLE)
+        items[0].setData(os.fsencode(result.path), PATH_ROLE)
         items[0].setToolTip(str(result.path))
         items[3].setToolTip(result.error or "")  # the whole message, path included
         items[2].setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)

@@ -191,6 +191,7 @@ class LiveTab(QWidget):
         w.prediction_ready.connect(self.on_worker_prediction_ready)
         w.detection_made.connect(self.on_worker_detection_made)
         w.stats_changed.connect(self.on_worker_stats_changed)
+        w.source_notice.connect(self.on_worker_source_notice)
 
     # -- public actions (menus call these too) ------------------------------------------------------
     def set_model(self, path: Path | None) -> None:
@@ -381,6 +382,10 @@ class LiveTab(QWidget):
             f"Input: {c.device_name} | {c.device_rate_hz} Hz | latency {c.latency_s * 1000:.0f} ms | "
             f"model {stats.inference_ms:.0f} ms per hop | dropped {c.dropped_s:.2f} s "
             f"({c.overflows} overflows)")
+
+    @Slot(str)
+    def on_worker_source_notice(self, notice: str) -> None:
+        self.status_text_changed.emit(f"Microphone: {notice}")  # listening goes on; the device may return
 
     @Slot()
     def on_redraw_timer_timeout(self) -> None:

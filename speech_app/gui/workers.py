@@ -78,6 +78,7 @@ class LiveRecognitionWorker(QObject):
     prediction_ready = Signal(object)  # ScoreFrame
     detection_made = Signal(object)  # Detection, time counted from the start of listening
     stats_changed = Signal(object)  # LiveStats
+    source_notice = Signal(str)  # the microphone was lost, came back, stalled (one line)
 
     def __init__(self, services: AppServices, settings: RecognizerSettings | None = None):
         super().__init__()
@@ -160,6 +161,8 @@ class LiveRecognitionWorker(QObject):
         if self.source is None or self.recognizer is None:
             return
         samples = self.source.read()
+        for notice in getattr(self.source, "pop_notices", list)():  # a FileCapture has none
+            self.source_notice.emit(notice)
         if samples.size == 0:
             return
         self.audio_captured.emit(samples)

@@ -1,0 +1,155 @@
+"""The development test: speakers never heard in training, in the official test's composition.
+
+    python training/devtest.py make  [--data DIR] [--out training/devtest_list.txt]
+    python training/devtest.py score MODEL [MODEL ...] [--data DIR] [--json FILE]
+
+`make` lists the clips (paths relative to the data folder) of every speaker the speaker hash puts
+outside training (the dataset's validation and testing bands, which the shipped model never trained
+on): each command's clips up to 400, and for `_unknown_` up to 16 clips of each of the 25 other
+words, the official test's even spread. `score` adds 408 `_silence_` windows of the background noise
+and reports recall per class, `_unknown_` per word, and two summaries that predict the official
+Speech Commands v0.02 test: overall accuracy with the official class counts as weights, and
+`_unknown_` recall with every other word weighted alike. training/DEVTEST.md says why.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from speech_app.audio import decode_files, fit_to_window
+from speech_app.dataset import (BACKGROUND_NOISE_DIR, SILENCE_LABEL, STANDARD_WORDS, UNKNOWN_LABEL, which_set,
+                                word_folders)
+from speech_app.inference import CommandClassifier
+from speech_app.noise import SILENCE_MAX_VOLUME, NoiseBank
+
+PROJECT = Path(__file__).resolve().parent.parent
+# ../shared/data next to the checkout (a worktree one level deeper looks one level further up)
+DEFAULT_DATA = next((d for d in (PROJECT.parent / "shared/data/speech_commands",
+                                 PROJECT.parent.parent / "shared/data/speech_commands") if d.is_dir()),
+                    PROJECT.parent / "shared/data/speech_commands")
+DEFAULT_LIST = PROJECT / "training" / "devtest_list.txt"
+MAX_PER_COMMAND = 400  # the official test has about 400 clips of every class
+UNKNOWN_PER_WORD = 16  # the official test's `_unknown_`: about 16 clips of each of the 25 other words
+SILENCE_WINDOWS = 408  # as many `_silence_` clips as the official test
+SILENCE_SEED = 20260
+# clips per class in the official v0.02 12-class test set (4,890 clips): the weights of the overall figure
+OFFICIAL_COUNTS = {SILENCE_LABEL: 408, UNKNOWN_LABEL: 408, "yes": 419, "no": 405, "up": 425, "down": 406,
+                   "left": 412, "right": 396, "on": 396, "off": 402, "stop": 411, "go": 402}
+
+
+def _stable_order(paths: list[Path]) -> list[Path]:
+    """A fixed order that does not depend on the file system (so the cap keeps the same clips)."""
+    return sorted(paths, key=lambda p: hashlib.sha1(p.name.encode()).hexdigest())
+
+
+def make_list(data_dir: Path) -> list[str]:
+    """Relative paths of the development-test clips: held-out speakers only."""
+    lines = []
+    for word, files in word_folders(data_dir).items():
+        held_out = _stable_order([p for p in files if which_set(p) != "training"])
+        cap = MAX_PER_COMMAND if word in STANDARD_WORDS else UNKNOWN_PER_WORD
+        lines += sorted(p.relative_to(data_dir).as_posix() for p in held_out[:cap])
+    return lines
+
+
+def read_list(list_file: Path) -> list[str]:
+    return [line.strip() for line in list_file.read_text().splitlines() if line.strip() and not line.startswith("#")]
+
+
+def silence_windows(data_dir: Path, n_samples: int) -> np.ndarray:
+    noise_files = sorted(p for p in (data_dir / BACKGROUND_NOISE_DIR).iterdir() if p.is_file())
+    bank, rng = NoiseBank.from_files(noise_files), np.random.default_rng(SILENCE_SEED)
+    return np.stack([bank.window(rng, n_samples) * rng.uniform(0.0, SILENCE_MAX_VOLUME) for _ in range(SILENCE_WINDOWS)])
+
+
+def load_devtest(data_dir: Path, list_file: Path, n_samples: int) -> tuple[np.ndarray, list[str], list[str]]:
+    """(waves (N, n_samples), label per clip, word per clip), `_silence_` windows last."""
+    relative = read_list(list_file)
+    decoded = decode_files([str(data_dir / r) for r in relative], progress=False)
+    waves, labels, words = [], [], []
+    for rel, audio in zip(relative, decoded):
+        if not isinstance(audio, np.ndarray):
+            raise SystemExit(f"{data_dir / rel}: {audio}")
+        word = rel.split("/")[0]
+        waves.append(fit_to_window(audio, n_samples))
+        words.append(word)
+        labels.append(word if word in STANDARD_WORDS else UNKNOWN_LABEL)
+    silence = silence_windows(data_dir, n_samples)
+    return (np.concatenate([np.stack(waves), silence]).astype(np.float32),
+            labels + [SILENCE_LABEL] * len(silence), words + [SILENCE_LABEL] * len(silence))
+
+
+def score(classifier: CommandClassifier, waves: np.ndarray, labels: list[str], words: list[str]) -> dict:
+    predicted = [classifier.labels[i] for i in classifier.probabilities(waves).argmax(axis=1)]
+    per_class, per_word, confusions = defaultdict(lambda: [0, 0]), defaultdict(lambda: [0, 0]), defaultdict(int)
+    for truth, word, guess in zip(labels, words, predicted):
+        per_class[truth][0] += guess == truth
+        per_class[truth][1] += 1
+        if truth == UNKNOWN_LABEL:
+            per_word[word][0] += guess == truth
+            per_word[word][1] += 1
+        if guess != truth:
+            confusions[f"{word if truth == UNKNOWN_LABEL else truth}->{guess}"] += 1
+    recall = {label: per_class[label][0] / per_class[label][1] for label in OFFICIAL_COUNTS if per_class[label][1]}
+    word_recall = {w: c / n for w, (c, n) in sorted(per_word.items())}
+    balanced_unknown = float(np.mean(list(word_recall.values())))
+    weighted = {**recall, UNKNOWN_LABEL: balanced_unknown}
+    return {
+        "predicted_official_accuracy": sum(weighted[c] * n for c, n in OFFICIAL_COUNTS.items()) / sum(OFFICIAL_COUNTS.values()),
+        "accuracy": sum(c for c, _ in per_class.values()) / len(labels),
+        "clips": len(labels),
+        "recall": recall,
+        "counts": {label: per_class[label][1] for label in recall},
+        "unknown_word_balanced": balanced_unknown,
+        "unknown_per_word": {w: per_word[w] for w in word_recall},
+        "confusions": dict(sorted(confusions.items(), key=lambda kv: -kv[1])[:15]),
+    }
+
+
+def print_score(name: str, result: dict) -> None:
+    print(f"## {name}\npredicted official accuracy {result['predicted_official_accuracy']:.4f}; "
+          f"plain accuracy {result['accuracy']:.4f} on {result['clips']} clips; "
+          f"_unknown_ word-balanced {result['unknown_word_balanced']:.4f}")
+    print("  " + ", ".join(f"{label} {r:.3f} ({result['counts'][label]})" for label, r in result["recall"].items()))
+    print("  unknown per word: " + ", ".join(f"{w} {c}/{n}" for w, (c, n) in result["unknown_per_word"].items()))
+    print("  confusions: " + ", ".join(f"{k} {v}" for k, v in result["confusions"].items()))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    make = sub.add_parser("make")
+    make.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    make.add_argument("--out", type=Path, default=DEFAULT_LIST)
+    run = sub.add_parser("score")
+    run.add_argument("models", type=Path, nargs="+")
+    run.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    run.add_argument("--list", type=Path, default=DEFAULT_LIST)
+    run.add_argument("--json", type=Path, help="write every model's figures here")
+    args = parser.parse_args()
+    if args.command == "make":
+        lines = make_list(args.data)
+        args.out.write_text("# development test: `python training/devtest.py make` (see training/DEVTEST.md)\n"
+                            + "\n".join(lines) + "\n")
+        print(f"{args.out}: {len(lines)} clips")
+        return
+    results, loaded = {}, {}
+    for model in args.models:
+        classifier = CommandClassifier.from_file(model)
+        key = classifier.window_samples
+        if key not in loaded:
+            loaded[key] = load_devtest(args.data, args.list, key)
+        results[str(model)] = score(classifier, *loaded[key])
+        print_score(str(model), results[str(model)])
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
