@@ -23,6 +23,7 @@ FILE_BLOCK_MS = 20.0  # block size of a FileCapture
 AUDIO_SERVER_TIMEOUT_S = 5.0  # PortAudio starts in well under a second when the audio server answers
 RECONNECT_INTERVAL_S = 1.0  # how often a lost input device is looked for again
 REINIT_AFTER_TRIES = 10  # reopen attempts before PortAudio itself is restarted (see _reopen)
+CLOSE_TIMEOUT_S = 3.0  # longest wait for PortAudio to stop a stream (see MicrophoneCapture._close)
 STALL_S = 5.0  # an open stream with no audio for this long is reported (an idle null sink stalls ~2 s)
 
 
@@ -159,6 +160,14 @@ def _audio_server_name() -> str:
     return f"PULSE_SERVER={os.environ['PULSE_SERVER']}" if os.environ.get("PULSE_SERVER") else "the default audio server"
 
 
+def _skip_portaudio_exit_handler() -> None:
+    """sounddevice terminates PortAudio at interpreter exit, which waits on every stream: with one
+    stuck in a dead server the program would never end. The process's exit releases it anyway."""
+    import atexit
+
+    atexit.unregister(_sounddevice()._exit_handler)
+
+
 def reinitialize_audio() -> None:
     """Restart PortAudio so that it sees devices (or audio servers) that appeared since it started."""
     sd = _sounddevice()
@@ -267,13 +276,27 @@ class MicrophoneCapture:
 
     def _close(self, abort: bool) -> None:
         """Stop and close the stream; `abort` for a dead one (no draining of buffers that never come)."""
-        if self._stream is not None:
-            stream, self._stream = self._stream, None
+        if self._stream is None:
+            return
+        stream, self._stream = self._stream, None
+
+        def release() -> None:
             try:
                 stream.abort() if abort else stream.stop()
                 stream.close()
             except Exception:  # sounddevice.PortAudioError: the device is gone already, nothing to release
                 pass
+
+        # After the audio server went away and came back, PortAudio's stop can block forever (seen with
+        # PulseAudio restarted under load): release the stream in a thread and give up waiting after a
+        # while, so Stop and Ctrl-C still end the capture.
+        closer = threading.Thread(target=release, name="close-audio-stream", daemon=True)
+        closer.start()
+        closer.join(CLOSE_TIMEOUT_S)
+        if closer.is_alive():
+            self._notices.append(f"the audio stream of {self.device.name} did not close in {CLOSE_TIMEOUT_S:.0f} s; "
+                                 "left to the audio server")
+            _skip_portaudio_exit_handler()
 
     def read(self, timeout_s: float = 0.0) -> np.ndarray:
         """The audio captured since the last read, at 16 kHz. Also where a lost device is noticed
