@@ -345,6 +345,9 @@ def run_custom_train(args, words: list[str] | None) -> int:
     try:
         check_outputs(args.out, args.report_dir or default_report_dir(args.out))  # before any work
         words = words or default_words(args.data_dirs)
+        if not words:  # said here, naming the folders, rather than as "no words" from the synthesizer
+            folders = " ".join(os.fsdecode(d) for d in args.data_dirs)
+            raise UsageError(f"{folders}: no word folders with recordings in it (and no --words given)")
         init_from = starting_model("shipped" if args.init_from == "auto" else args.init_from, True)
         starting_settings(init_from, explicit)
         if args.window_seconds not in (None, init_from.features.clip_seconds):
