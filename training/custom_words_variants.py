@@ -29,8 +29,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from speech_app.audio import decode_files, fit_to_window, seconds_to_samples  # noqa: E402
 from speech_app.custom_words import (CustomWordsRecipe, build_custom_index, collect_takes,  # noqa: E402
-                                     custom_window_seconds, draw_weights, estimate, synthesize_for_words,
-                                     train_config)
+                                     custom_window_seconds, draw_weights, estimate, step_budget,
+                                     synthesize_for_words, train_config)
 from speech_app.dataset import word_folders, which_set  # noqa: E402
 from speech_app.inference import predict_logits  # noqa: E402
 from speech_app.modelfile import load_model  # noqa: E402
@@ -56,7 +56,20 @@ VARIANTS = {
     "steps320_nm0.1": {"steps": 320, "near_miss_share": 0.1},
     "lr2e-3_nm0": {"learning_rate": 2e-3, "near_miss_share": 0.0},
     "steps240_nm0": {"steps": 240, "near_miss_share": 0.0},
+    "swaps0": {"_misses": "no onset swaps"},
+    "steps160_swaps0": {"steps": 160, "_misses": "no onset swaps"},
+    "steps160_nm0": {"steps": 160, "near_miss_share": 0.0},
+    "steps100_nm0": {"steps": 100, "near_miss_share": 0.0},
+    "steps160_nm0_speed0.25": {"steps": 160, "near_miss_share": 0.0, "speed": 0.25},
+    "steps320_swaps0": {"steps": 320, "_misses": "no onset swaps"},
 }
+
+
+def onset_swapped(word: str) -> bool:
+    """A near miss made by swapping the onset of a custom word ("bomputer", "harvis")."""
+    from speech_app.negatives import ONSET_SWAPS, _onset_end
+
+    return any(word == c + w[_onset_end(w):] for w in WORDS for c in ONSET_SWAPS)
 
 
 def tuning_negatives(speech_commands: Path) -> list[tuple[str, Path]]:
@@ -117,7 +130,10 @@ def main() -> None:
                       for w, files in rest.items()}
         takes = collect_takes([folder] if args.takes else [], list(WORDS))
         for name in args.variants.split(","):
-            recipe = replace(CustomWordsRecipe(device="cpu"), **VARIANTS[name])
+            fields = {k: v for k, v in VARIANTS[name].items() if not k.startswith("_")}
+            recipe = replace(CustomWordsRecipe(device="cpu"), **fields)
+            if recipe.steps is None:
+                recipe = replace(recipe, steps=step_budget({w: len(t) for w, t in takes.items()}))
             data_key = (recipe.synth_per_word, recipe.near_miss_clips, recipe.negatives_per_word)
             if data_key not in built:
                 synthetic = synthesize_for_words(list(WORDS), recipe, progress=False)
@@ -129,13 +145,16 @@ def main() -> None:
             trainer.config = train_config(recipe, trainer.config.window_seconds)
             labels = trainer.splits["training"][1]
             began = time.monotonic()
-            row = {"variant": name, "takes": args.takes, "draw": args.draw, "fields": VARIANTS[name]}
+            row = {"variant": name, "takes": args.takes, "draw": args.draw, "fields": VARIANTS[name], "steps": recipe.steps}
             if args.estimate and name == "base":
                 guess = estimate(trainer, groups, recipe)
                 row["estimate"] = {"word_accuracy": guess.word_accuracy, "rejection": guess.rejection,
                                    "seconds": round(time.monotonic() - began, 1)}
                 began = time.monotonic()
-            trainer.restart(recipe.steps, draw_weights(labels, groups, len(WORDS), recipe))
+            dropped = None
+            if VARIANTS[name].get("_misses") == "no onset swaps":
+                dropped = np.array([onset_swapped(e.word) for e in trainer.index.split("training")])
+            trainer.restart(recipe.steps, draw_weights(labels, groups, len(WORDS), recipe, dropped))
             trainer.run_epoch()
             row["train_seconds"] = round(time.monotonic() - began, 1)
             window = seconds_to_samples(trainer.config.window_seconds)
