@@ -64,7 +64,8 @@ def add_train_parser(sub) -> None:
                         "synthetic speech of the words and the bundled negatives; estimate by rotation); "
                         "dataset: epochs with validation and early stopping, for a large dataset; "
                         "auto (default): dataset for Speech Commands folders, custom otherwise")
-    p.add_argument("--steps", type=int, help="custom recipe: training batches (default 160)")
+    p.add_argument("--steps", type=int, help="custom recipe: training batches (default: 320 with 5 takes "
+                   "a word or fewer, down to 160 with 20 or more and from text alone)")
     p.add_argument("--estimate-runs", type=int, metavar="K",
                    help="custom recipe: short runs that each hold out 1/K of the takes and negatives to "
                         "estimate what to expect (default 3; 0: no estimate, faster)")

@@ -86,7 +86,8 @@ def test_the_package_carries_real_negatives_and_noise():
 def test_near_misses_share_the_start_but_are_never_another_custom_word():
     misses = near_misses("lights on", others=["lights off", "lights"])
     assert "on" in misses and "lights off" not in misses and "lights" not in misses
-    assert all(m != "jarvis" and m[:2] in ("ja", "ma", "ha", "ba", "da", "sa") for m in near_misses("jarvis"))
+    jarvis = near_misses("jarvis")
+    assert jarvis and all(m != "jarvis" and m.startswith("jar") for m in jarvis)  # no "harvis": too close to the word
 
 
 def test_draws_follow_the_class_shares_and_skip_held_out_clips():

@@ -60,16 +60,17 @@ VARIANTS = {
     "steps160_swaps0": {"steps": 160, "_misses": "no onset swaps"},
     "steps160_nm0": {"steps": 160, "near_miss_share": 0.0},
     "steps100_nm0": {"steps": 100, "near_miss_share": 0.0},
+    "steps160_nm0_unknown0.35": {"steps": 160, "near_miss_share": 0.0, "unknown_share": 0.35},
+    "swaps0_nm0.1": {"near_miss_share": 0.1, "_misses": "no onset swaps"},
     "steps160_nm0_speed0.25": {"steps": 160, "near_miss_share": 0.0, "speed": 0.25},
     "steps320_swaps0": {"steps": 320, "_misses": "no onset swaps"},
 }
 
 
 def onset_swapped(word: str) -> bool:
-    """A near miss made by swapping the onset of a custom word ("bomputer", "harvis")."""
-    from speech_app.negatives import ONSET_SWAPS, _onset_end
-
-    return any(word == c + w[_onset_end(w):] for w in WORDS for c in ONSET_SWAPS)
+    """A near miss made by swapping the onset of a custom word ("bomputer", "harvis"): the recipe
+    made them until these variants measured them (speech_app.negatives)."""
+    return word in {c + w[onset:] for w, onset in (("computer", 1), ("jarvis", 1)) for c in "mhbds"} - set(WORDS)
 
 
 def tuning_negatives(speech_commands: Path) -> list[tuple[str, Path]]:
