@@ -69,7 +69,7 @@ def add_train_parser(sub) -> None:
     p.add_argument("--estimate-runs", type=int, metavar="K",
                    help="custom recipe: short runs that each hold out 1/K of the takes and negatives to "
                         "estimate what to expect (default 3; 0: no estimate, faster)")
-    p.add_argument("--estimate-steps", type=int, metavar="N", help="custom recipe: batches per estimate run (default 60)")
+    p.add_argument("--estimate-steps", type=int, metavar="N", help="custom recipe: batches per estimate run (default 40)")
     p.add_argument("--batch-size", type=int, help="default 128; 48 in the custom recipe")
     p.add_argument("--learning-rate", type=float, help="default 0.002; 0.001 in the custom recipe")
     p.add_argument("--patience", type=int, help="epochs without improvement before stopping (default 8; 5 from text alone)")
