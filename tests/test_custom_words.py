@@ -90,6 +90,23 @@ def test_near_misses_share_the_start_but_are_never_another_custom_word():
     assert jarvis and all(m != "jarvis" and m.startswith("jar") for m in jarvis)  # no "harvis": too close to the word
 
 
+def test_fewer_takes_train_longer_but_text_alone_does_not():
+    budget = custom_words.step_budget
+    few, enough = budget({"a": custom_words.TAKES_MINIMUM}), budget({"a": custom_words.TAKES_ENOUGH})
+    assert few > enough and budget({"a": 2, "b": 40}) == few  # the word with the fewest takes decides
+    assert few >= budget({"a": 10}) >= budget({"a": 15}) >= enough == budget({"a": 100})
+    assert budget({"a": 0, "b": 0}) == enough  # no takes: longer runs would learn the synthetic voices
+
+
+def test_the_estimate_says_how_low_a_few_takes_leave_it():
+    perfect_few = custom_words.Estimate({"a": [5, 5], "b": [5, 5]}, [0, 600], 3, 40)
+    assert perfect_few.word_accuracy == 1.0
+    low = custom_words.lower_bound(10, 10)
+    assert 0.5 < low < 0.95 and f"likely at least {low:.0%}" in perfect_few.lines()[0]
+    assert custom_words.lower_bound(100, 100) > low  # more held-out takes, a tighter bound
+    assert custom_words.lower_bound(90, 100) < 0.9 < custom_words.lower_bound(900, 1000) + 0.02
+
+
 def test_draws_follow_the_class_shares_and_skip_held_out_clips():
     recipe = CustomWordsRecipe()
     labels = np.array([0] * 4 + [1] * 10 + [2] * 6 + [3] * 3)
