@@ -16,9 +16,10 @@ import soundfile as sf
 
 from conftest import SAMPLE_RATE, TINY_MODEL, TINY_TRAIN, WANTED_WORDS, word_sound
 from speech_app.data.dataset import SILENCE_LABEL, UNKNOWN_LABEL, build_index
+from speech_app.features import FeatureConfig
 from speech_app.model import ModelConfig
 from speech_app.modelfile import load_model, read_metadata
-from speech_app.training.trainer import TrainConfig, checkpoint_path, train
+from speech_app.training.trainer import TrainConfig, checkpoint_path, read_checkpoint, train
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -76,6 +77,8 @@ def test_resume_keeps_the_model_settings_of_its_checkpoint(tiny_dataset, tmp_pat
     out = tmp_path / "resumed.safetensors"
     config = TrainConfig(**{**TINY_TRAIN, "steps_per_epoch": 2})
     train([tiny_dataset.root], out, list(WANTED_WORDS), config, ModelConfig(**TINY_MODEL), progress=False)
+    first_features = load_model(out).features
+    assert FeatureConfig.from_dict(read_checkpoint(checkpoint_path(out))["features"]) == first_features
     other = ModelConfig(**{**TINY_MODEL, "hidden_size": TINY_MODEL["hidden_size"] * 2})
     with pytest.raises(ValueError) as refused:  # one line naming the option, the checkpoint and its value
         train([tiny_dataset.root], out, list(WANTED_WORDS), replace(config, epochs=2), other, resume=True,
@@ -90,6 +93,7 @@ def test_resume_keeps_the_model_settings_of_its_checkpoint(tiny_dataset, tmp_pat
     resumed = load_model(out)
     assert (resumed.model.config.hidden_size, resumed.model.config.num_layers) == \
         (TINY_MODEL["hidden_size"], TINY_MODEL["num_layers"])
+    assert resumed.features == first_features
 
 
 def test_resume_continues_from_the_checkpoint_and_reuses_the_clip_cache(tiny_dataset, tmp_path, monkeypatch):
