@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from .exit_status import EXIT_OK, EXIT_SOME_FAILED, UsageError
+from .options import add_model_option
 
 HELP = "label audio files (WAV, FLAC, OGG)"
 PROGRESS_MIN_FILES = 50  # smaller batches finish before a progress bar would tell anything
@@ -21,7 +22,7 @@ def add_arguments(p) -> None:
 
     p.add_argument("paths", nargs="+", metavar="PATH", help="audio files or folders")
     p.add_argument("--recursive", "-r", action="store_true", help="look inside subfolders too")
-    p.add_argument("--model", type=Path, help="model file (default: the shipped model)")
+    add_model_option(p)
     p.add_argument("--top-k", type=int, default=1, metavar="K", help="also print the next K-1 labels")
     p.add_argument("--format", choices=("csv", "jsonl", "table"), default="csv")
     p.add_argument("--output", "-o", type=Path, metavar="FILE", help="write here instead of standard output")

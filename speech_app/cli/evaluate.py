@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .exit_status import EXIT_OK, UsageError
+from .options import add_model_option
 
 HELP = "accuracy and per-class figures of a model on a data folder"
 DEFAULT_REPORT_DIR = Path("evaluation_report")
@@ -16,7 +17,7 @@ def add_arguments(p) -> None:
     from ..device import DEVICE_CHOICES
 
     p.add_argument("data_dirs", nargs="+", type=Path, metavar="DATA_DIR")
-    p.add_argument("--model", type=Path, help="model file (default: the shipped model)")
+    add_model_option(p)
     p.add_argument("--split", default="all", choices=("all", *SPLITS))
     p.add_argument("--report-dir", type=Path, default=DEFAULT_REPORT_DIR)
     p.add_argument("--device", default="cpu", choices=DEVICE_CHOICES)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .exit_status import EXIT_OK, UsageError
+from .options import add_model_option
 
 HELP = "write the model (MFCC front end included) for ONNX Runtime"
 
@@ -12,7 +13,7 @@ HELP = "write the model (MFCC front end included) for ONNX Runtime"
 def add_arguments(p) -> None:
     p.add_argument("out", type=Path, metavar="OUT.onnx")
     p.add_argument("--format", choices=("onnx",), default="onnx")
-    p.add_argument("--model", type=Path, help="model file (default: the shipped model)")
+    add_model_option(p)
 
 
 def run(args) -> int:

@@ -20,7 +20,7 @@ from typing import TextIO
 
 from ..streaming import LIVE_TORCH_THREADS, Detection, RecognizerSettings, StreamingRecognizer
 from .exit_status import EXIT_NO_AUDIO, EXIT_OK, EXIT_USAGE
-from .options import add_setting_option, given
+from .options import add_model_option, add_setting_option, given
 
 HELP = "recognize commands live from a microphone, one line per detection"
 SETTING_OPTIONS = {"threshold": "P", "suppression_ms": "MS"}  # RecognizerSettings fields -> metavar
@@ -30,7 +30,7 @@ OVERFLOW_REPORT_S = 5.0  # a busy machine overflows in bursts: one line per burs
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", type=Path, help="model file (default: the shipped model)")
+    add_model_option(parser)
     parser.add_argument("--device", help="input device: its number or part of its name (default: the system's)")
     parser.add_argument("--format", choices=("text", "jsonl"), default="text",
                         help="text: 'time  label  confidence'; jsonl: one JSON object per detection")

@@ -12,6 +12,7 @@ import argparse
 import dataclasses
 import types
 import typing
+from pathlib import Path
 
 
 def setting_field(config_cls: type, name: str) -> dataclasses.Field:
@@ -65,3 +66,8 @@ def add_setting_option(parser, config_cls: type, name: str, flag: str | None = N
 def given(args: argparse.Namespace, dests: dict[str, str]) -> dict:
     """{field: value} of the options in `dests` (option dest -> field) that the command line gave."""
     return {field: getattr(args, dest) for dest, field in dests.items() if getattr(args, dest, None) is not None}
+
+
+def add_model_option(parser) -> None:
+    """--model, as every command that runs a model takes it."""
+    parser.add_argument("--model", type=Path, help="model file (default: the shipped model)")
