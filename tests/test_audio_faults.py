@@ -22,7 +22,8 @@ from stand_ins import WAIT_MS, ToneClassifier, tone_word
 from test_listen import parse
 
 import virtual_mic as virtual_mic_module
-from speech_app import capture, listen
+from speech_app import capture
+from speech_app.cli import listen
 from speech_app.audio import SAMPLE_RATE, write_wav
 
 REPO = Path(__file__).resolve().parent.parent
@@ -160,7 +161,7 @@ def test_listen_reports_a_lost_server_keeps_running_and_recovers(quiet_mic, tone
 
     director = threading.Thread(target=direct, daemon=True)
     director.start()
-    status = listen.run_listen(parse("--format", "text", "--duration", "120"), out=out)
+    status = listen.run(parse("--format", "text", "--duration", "120"), out=out)
     director.join(timeout=WAIT_S)
     if failures:
         raise failures[0]

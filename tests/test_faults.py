@@ -25,7 +25,8 @@ from safetensors.torch import save_file
 from conftest import SAMPLE_RATE, TINY_MODEL, WANTED_WORDS, speaker_names, word_sound
 from speech_app import atomic_files
 from speech_app.atomic_files import OutputBusyError, OutputError, atomic_write, output_lock
-from speech_app.cli import EXIT_BROKEN_PIPE, main
+from speech_app.cli import main
+from speech_app.cli.exit_status import EXIT_BROKEN_PIPE
 from speech_app.modelfile import METADATA_KEY, ModelFileError, load_model, read_metadata
 
 REPO = Path(__file__).resolve().parent.parent
@@ -181,8 +182,8 @@ def test_models_get_the_umask_permissions(tmp_path):
 @pytest.fixture
 def cache_examples(tiny_dataset, tmp_path, monkeypatch):
     """(examples, noise) of the tiny dataset's validation split, with a private cache folder."""
-    from speech_app.dataset import build_index
-    from speech_app.noise import NoiseBank
+    from speech_app.data.dataset import build_index
+    from speech_app.data.noise import NoiseBank
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     index = build_index([tiny_dataset.root], list(WANTED_WORDS))
@@ -191,7 +192,7 @@ def cache_examples(tiny_dataset, tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("damage", ["truncate", "empty", "text"])
 def test_a_damaged_cache_entry_is_named_and_rebuilt(cache_examples, capsys, damage):
-    from speech_app.clips import cache_dir, load_split_clips
+    from speech_app.data.clips import cache_dir, load_split_clips
 
     examples, noise = cache_examples
     fresh, _ = load_split_clips(examples, 1.0, noise, progress=False)
@@ -207,7 +208,7 @@ def test_a_damaged_cache_entry_is_named_and_rebuilt(cache_examples, capsys, dama
 
 
 def test_orphaned_temporaries_are_removed_but_a_live_one_is_kept(cache_examples):
-    from speech_app.clips import cache_dir, load_split_clips
+    from speech_app.data.clips import cache_dir, load_split_clips
 
     examples, noise = cache_examples
     folder = cache_dir()
@@ -443,7 +444,7 @@ def test_a_diverging_loss_stops_training_and_writes_no_model(capsys, tiny_datase
 
 
 def test_the_clip_cache_full_disk_is_a_notice_not_a_failure(cache_examples, capsys, monkeypatch):
-    from speech_app.clips import cache_dir, load_split_clips
+    from speech_app.data.clips import cache_dir, load_split_clips
 
     examples, noise = cache_examples
     fail_fsync_for(monkeypatch, r"\.npy\.")

@@ -28,13 +28,13 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from speech_app.audio import decode_files, fit_to_window, seconds_to_samples  # noqa: E402
-from speech_app.custom_words import (CustomWordsRecipe, build_custom_index, collect_takes,  # noqa: E402
+from speech_app.training.custom_words import (CustomWordsRecipe, build_custom_index, collect_takes,  # noqa: E402
                                      custom_window_seconds, draw_weights, estimate, step_budget,
                                      synthesize_for_words, train_config)
-from speech_app.dataset import word_folders, which_set  # noqa: E402
+from speech_app.data.dataset import word_folders, which_set  # noqa: E402
 from speech_app.inference import predict_logits  # noqa: E402
 from speech_app.modelfile import load_model  # noqa: E402
-from speech_app.train import Trainer  # noqa: E402
+from speech_app.training.trainer import Trainer  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "training"))
 from custom_words_study import WORDS, pick_takes  # noqa: E402

@@ -18,7 +18,7 @@ from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 
 from ..audio import SAMPLE_RATE, write_wav
 from ..capture import CaptureStats, NoInputDeviceError
-from ..streaming import Detection, RecognizerSettings, StreamingRecognizer
+from ..streaming import LIVE_TORCH_THREADS, Detection, RecognizerSettings, StreamingRecognizer
 from .services import AppServices
 
 POLL_MS = 30  # how often the live worker drains the capture ring buffer
@@ -29,9 +29,8 @@ READ_TIMEOUT_S = 0.02
 RECORD_GRACE_S = 3.0  # a take that has not filled up this long after its end: the microphone stalled
 SILENCE_DBFS = -90.0
 # torch's intra-op thread count is kept per thread: live inference (one small window per hop) runs
-# on one thread, which keeps up even on a busy two-core machine where two threads took 10x longer;
-# batches and training use every core
-LIVE_TORCH_THREADS = 1
+# on LIVE_TORCH_THREADS, which keeps up even on a busy two-core machine where two threads took 10x
+# longer; batches and training use every core
 DEFAULT_TORCH_THREADS = torch.get_num_threads()
 
 
@@ -219,7 +218,7 @@ class BatchWorker(QObject):
 
     @Slot(object)
     def classify(self, job: BatchJob) -> None:
-        from ..inference import expand_paths
+        from ..audio import expand_paths
 
         if job.job_id <= self.cancelled_through:
             self.job_finished.emit(job.job_id, True)
@@ -270,9 +269,9 @@ class TrainingWorker(QObject):
 
     @Slot(object)
     def train(self, job: TrainingJob) -> None:
-        from ..custom_words import train_custom_words
+        from ..training.custom_words import train_custom_words
         from ..modelfile import load_model
-        from ..train import TrainHooks, TrainingCancelled, checkpoint_path
+        from ..training.trainer import TrainHooks, TrainingCancelled, checkpoint_path
 
         self.stop_requested.clear()
         torch.set_num_threads(DEFAULT_TORCH_THREADS)
@@ -299,7 +298,7 @@ class TrainingWorker(QObject):
         train` makes them; a set made before for the same words is reused."""
         from dataclasses import replace
 
-        from ..custom_words import synthesize_for_words
+        from ..training.custom_words import synthesize_for_words
 
         self.stage_changed.emit(f"synthesizing {job.synth_per_word} clips per word")
         return synthesize_for_words(job.words, replace(job.recipe, synth_per_word=job.synth_per_word),

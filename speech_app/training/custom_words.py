@@ -22,10 +22,10 @@ from typing import Callable
 
 import numpy as np
 
-from .audio import is_audio_file
-from .augment import AugmentConfig
-from .dataset import SILENCE_LABEL, UNKNOWN_LABEL, DatasetIndex, Example, speaker_of, word_folders
-from .negatives import bundled_noise, bundled_speech
+from ..audio import is_audio_file
+from ..data.augment import AugmentConfig
+from ..data.dataset import SILENCE_LABEL, UNKNOWN_LABEL, DatasetIndex, Example, speaker_of, word_folders
+from ..data.negatives import bundled_noise, bundled_speech
 
 NEGATIVES_CREDIT = ("Negatives: real clips and background noise from Speech Commands: A Dataset for "
                     "Limited-Vocabulary Speech Recognition, P. Warden, 2018 (CC BY 4.0)")
@@ -62,12 +62,19 @@ TAKE, SYNTH_WORD, SILENCE, REAL_NEGATIVE, FILLER, NEAR_MISS = range(6)
 
 @dataclass(frozen=True)
 class CustomWordsRecipe:
-    steps: int | None = None  # batches of the final model; None: by the takes (see `step_budget`)
+    """The recipe's settings. A field with `help` metadata is a `speech-app train` option, built from
+    the field (cli/train.py); the dataset recipe's TrainConfig shares some of those options."""
+
+    # batches of the final model; None: by the takes (see `step_budget`)
+    steps: int | None = field(default=None, metadata={
+        "help": "training batches",
+        "default_text": f"{STEPS_FEW_TAKES} with {TAKES_MINIMUM} takes a word or fewer, down to "
+                        f"{STEPS_ENOUGH_TAKES} with {TAKES_ENOUGH} or more and from text alone"})
     batch_size: int = 48
     learning_rate: float = 1e-3  # fine-tuning: half the rate of training from scratch
     warmup_steps: int = 16
     speed: float = 0.15  # each draw is played at a random speed in [1 - this, 1 + this]
-    synth_per_word: int = 150  # synthetic clips of each word (0: none)
+    synth_per_word: int = field(default=150, metadata={"help": "synthetic clips of each word"})  # 0: none
     near_miss_clips: int = 12  # synthetic clips of each near miss of each word
     silence_share: float = 0.10  # of all draws
     unknown_share: float = 0.45  # of all draws; the words share the rest equally
@@ -75,8 +82,11 @@ class CustomWordsRecipe:
     near_miss_share: float = 0.1  # of the `_unknown_` draws (measured: 0.2 cost real takes, see negatives.py)
     filler_share: float = 0.3  # of the `_unknown_` draws: synthetic filler words; the rest are real clips
     negatives_per_word: int | None = None  # bundled real clips used per other word (None: all)
-    estimate_folds: int = 3  # 0: no estimate
-    estimate_steps: int = 40  # batches of each of the estimate's runs (short: the whole run must fit in a minute)
+    estimate_folds: int = field(default=3, metadata={
+        "help": "short runs that each hold out 1/K of the takes and negatives to estimate what to expect",
+        "default_note": "0: no estimate, faster"})
+    # short runs: the default 20-take run with its estimate must fit in about a minute
+    estimate_steps: int = field(default=40, metadata={"help": "batches per estimate run"})
     seed: int = 0
     device: str = "auto"
 
@@ -188,7 +198,7 @@ def build_custom_index(takes: dict[str, list[Path]], synthetic_dir: Path | None,
         for path in files:
             add(path, word, word, "real", TAKE)
     if synthetic_dir is not None:
-        from .text_training import filler_words
+        from ..synth.text_training import filler_words
 
         fillers = set(filler_words(words))
         for folder, files in word_folders(Path(synthetic_dir)).items():
@@ -257,8 +267,8 @@ def custom_window_seconds(takes: dict[str, list[Path]], start_seconds: float) ->
     """The input window: long enough for nearly every take's spoken part (a cropped word is missed:
     measured, "computer" takes over 0.85 s were the misses of a 1 s window), never shorter than the
     starting model's. The encoder reads any length: only the window changes, not the MFCC settings."""
-    from .audio import decode_files
-    from .clips import choose_window_seconds
+    from ..audio import decode_files
+    from ..data.clips import choose_window_seconds
 
     paths = [p for files in takes.values() for p in files][:WINDOW_SAMPLE_TAKES]
     if not paths:
@@ -268,7 +278,7 @@ def custom_window_seconds(takes: dict[str, list[Path]], start_seconds: float) ->
 
 
 def train_config(recipe: CustomWordsRecipe, window_seconds: float):
-    from .train import TrainConfig
+    from .trainer import TrainConfig
 
     return TrainConfig(epochs=1, steps_per_epoch=recipe.steps, batch_size=recipe.batch_size,
                        learning_rate=recipe.learning_rate, warmup_steps=recipe.warmup_steps, patience=1,
@@ -280,7 +290,7 @@ def estimate(trainer, groups: np.ndarray, recipe: CustomWordsRecipe,
              on_stage: Callable[[str], None] | None = None) -> Estimate:
     """Rotate: hold out one fold of takes and negative speakers, train a short run on the rest,
     count what the held-out clips are taken for."""
-    from .train import evaluate_clips
+    from .trainer import evaluate_clips
 
     clips, labels = trainer.splits["training"]
     examples = trainer.index.split("training")
@@ -316,8 +326,8 @@ def train_custom_words(take_dirs: list[Path], words: list[str], out_path: Path,
 
     init_from: the ModelBundle to start from (default: the shipped model).
     """
-    from .modelfile import load_model
-    from .train import Trainer, default_report_dir, finish, log
+    from ..modelfile import load_model
+    from .trainer import Trainer, default_report_dir, finish, log
 
     started = time.monotonic()
     recipe = recipe or CustomWordsRecipe()
@@ -391,14 +401,9 @@ def summary_lines(result: CustomWordsResult) -> list[str]:
 def synthesize_for_words(words: list[str], recipe: CustomWordsRecipe | None = None, *, engines: str = "auto",
                          progress: bool = True, cache_root: Path | None = None) -> Path:
     """Synthetic speech of the words, filler words and near misses, with the bundled noise (cached)."""
-    from .text_training import synthesize_training_set
+    from ..synth.text_training import synthesize_training_set
 
     recipe = recipe or CustomWordsRecipe()
     return synthesize_training_set(words, per_word=max(1, recipe.synth_per_word), seed=recipe.seed, engines=engines,
                                    noise_files=bundled_noise(), progress=progress, cache_root=cache_root,
                                    near_miss_clips=recipe.near_miss_clips)
-
-
-def with_overrides(recipe: CustomWordsRecipe, **values) -> CustomWordsRecipe:
-    """The recipe with the given fields replaced where the value is not None."""
-    return replace(recipe, **{k: v for k, v in values.items() if v is not None})
