@@ -153,6 +153,21 @@ def test_recipe_trains_rejection_classes_and_writes_the_estimate(tiny_model, tmp
     assert "held-out takes" in card and "Speech Commands" in card and "CC BY 4.0" in card
 
 
+def test_default_estimate_is_one_run_holding_out_a_third_for_half_the_batches(tiny_model, tmp_path):
+    folds, runs, steps = custom_words.estimate_plan(CustomWordsRecipe(steps=160))
+    assert (folds, runs, steps) == (custom_words.ONE_RUN_FOLDS, 1, 80)
+    assert custom_words.estimate_plan(CustomWordsRecipe(steps=160, estimate_folds=3, estimate_steps=40)) == (3, 3, 40)
+    root = write_takes(tmp_path / "takes", ("yes", "no"), 3)
+    recipe = CustomWordsRecipe(steps=2, batch_size=8, warmup_steps=1, negatives_per_word=2, device="cpu")
+    train_custom_words([root], ["yes", "no"], tmp_path / "m.safetensors", recipe, init_from=load_model(tiny_model),
+                       progress=False)
+    estimate = read_metadata(tmp_path / "m.safetensors")["estimate"]
+    assert (estimate["runs"], estimate["folds"], estimate["steps"]) == (1, 3, 1)
+    assert {w: total for w, (_, total) in estimate["per_word"].items()} == {"yes": 1, "no": 1}  # one take in 3
+    negatives = sum(len(files[:2]) for files in bundled_speech(["yes", "no"]).values())
+    assert 0 < estimate["false_accepts"][1] < negatives  # some speakers held out, not all
+
+
 def test_recipe_refuses_dataset_flags_and_words_without_takes(tiny_model, tmp_path, capsys):
     from speech_app.cli import main
 

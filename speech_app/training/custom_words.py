@@ -8,8 +8,9 @@ voices. The recipe:
   of other words, synthetic filler words and near misses of each word (`_unknown_`), and noise
   (`_silence_`), with every draw augmented (speed, shift, gain, noise, SpecAugment);
 - for a fixed budget of steps, with no early stopping: 1-3 validation clips would decide nothing;
-- and estimates what the user will get by rotation: each take, and each bundled negative speaker,
-  is held out once while a short run trains on the rest.
+- and estimates what the user will get from held-out clips: a third of the takes and of the bundled
+  negative speakers are held out while a run of half the budget trains on the rest (or, with K runs,
+  each take and each negative speaker is held out once by rotation).
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ WINDOW_SAMPLE_TAKES = 200  # takes decoded to choose the window
 STEPS_ENOUGH_TAKES = 160  # batches when every word has TAKES_ENOUGH takes or more, or none has any
 STEPS_FEW_TAKES = 320  # batches when a word has TAKES_MINIMUM takes or fewer
 ESTIMATE_SEED_OFFSET = 7919  # the estimate's runs draw other batches than the final run
+ONE_RUN_FOLDS = 3  # a single estimate run holds out one fold of this many
+ESTIMATE_STEP_FRACTION = 0.5  # of the final run's batches, per estimate run (when not set)
 # the estimate also says how low the true figure may be: the Wilson score bound at about 90%
 # one-sided confidence (z = 1.28). 10 of 10 held-out takes only says "at least 86%", not "100%"
 # (measured: a 5-take model whose 10 held-out takes were all right recognized 84.8% of 290 others)
@@ -83,11 +86,17 @@ class CustomWordsRecipe:
     near_miss_share: float = 0.1
     filler_share: float = 0.3  # of the `_unknown_` draws: synthetic filler words; the rest are real clips
     negatives_per_word: int | None = None  # bundled real clips used per other word (None: all)
-    estimate_folds: int = field(default=3, metadata={
-        "help": "short runs that each hold out 1/K of the takes and negatives to estimate what to expect",
+    # 1: one run that holds out a third of the takes and negative speakers (ONE_RUN_FOLDS), about half
+    # the cost of three; K >= 2: K-fold rotation, every take held out once
+    estimate_folds: int = field(default=1, metadata={
+        "help": "short runs that hold out part of the takes and negatives to estimate what to expect "
+                f"(1: one run holding out 1/{ONE_RUN_FOLDS}; K: K-fold rotation)",
         "default_note": "0: no estimate, faster"})
-    # short runs (were 60): three words of 20 takes took 89 s of CPU with the estimate, 53 s without
-    estimate_steps: int = field(default=40, metadata={"help": "batches per estimate run"})
+    # None: ESTIMATE_STEP_FRACTION of the final run. Runs of 40 batches were too short to say much
+    # (three words of 20 takes: 65% of held-out takes, jarvis 9/20), and three of them cost 89 s of CPU
+    # against 53 s for the retraining alone
+    estimate_steps: int | None = field(default=None, metadata={
+        "help": "batches per estimate run", "default_text": "half the training batches"})
     seed: int = 0
     device: str = "auto"
 
@@ -100,6 +109,7 @@ class Estimate:
     false_accepts: list[int]  # [held-out real clips of other words taken for a word, such clips]
     folds: int
     steps: int
+    runs: int | None = None  # of the folds held out in turn; None (older models): all of them
 
     @property
     def word_accuracy(self) -> float | None:
@@ -130,8 +140,8 @@ class Estimate:
 
     def to_dict(self) -> dict:
         return {**asdict(self), "word_accuracy": self.word_accuracy, "rejection": self.rejection,
-                "method": f"{self.folds}-fold rotation over takes and bundled negative speakers, "
-                          f"{self.steps} steps per run"}
+                "method": f"{self.runs or self.folds} run(s) of a {self.folds}-fold rotation over takes and "
+                          f"bundled negative speakers, {self.steps} steps per run"}
 
 
 @dataclass
@@ -287,24 +297,34 @@ def train_config(recipe: CustomWordsRecipe, window_seconds: float):
                        augment=AugmentConfig(speed=recipe.speed))
 
 
+def estimate_plan(recipe: CustomWordsRecipe) -> tuple[int, int, int]:
+    """(folds, runs, batches per run) of the estimate: one run holds out one fold of ONE_RUN_FOLDS;
+    K >= 2 runs rotate over K folds."""
+    runs = recipe.estimate_folds
+    folds = ONE_RUN_FOLDS if runs == 1 else runs
+    steps = recipe.estimate_steps or max(1, round(ESTIMATE_STEP_FRACTION * recipe.steps))
+    return folds, runs, steps
+
+
 def estimate(trainer, groups: np.ndarray, recipe: CustomWordsRecipe,
              on_stage: Callable[[str], None] | None = None) -> Estimate:
-    """Rotate: hold out one fold of takes and negative speakers, train a short run on the rest,
-    count what the held-out clips are taken for."""
+    """Hold out one fold of takes and negative speakers, train a short run on the rest, count what
+    the held-out clips are taken for; once per run (the clips are decoded once for every run)."""
     from .trainer import evaluate_clips
 
     clips, labels = trainer.splits["training"]
     examples = trainer.index.split("training")
     words = trainer.index.labels[2:]
-    fold = fold_of(examples, groups, recipe.estimate_folds, recipe.seed)
+    folds, runs, steps = estimate_plan(recipe)
+    fold = fold_of(examples, groups, folds, recipe.seed)
     per_word = {word: [0, 0] for word in words}
     false_accepts = [0, 0]
     final_config = trainer.config
-    for k in range(recipe.estimate_folds):
+    for k in range(runs):
         if on_stage:
-            on_stage(f"estimating: run {k + 1} of {recipe.estimate_folds}")
+            on_stage(f"estimating: run {k + 1} of {runs}")
         held_out = fold == k
-        trainer.restart(recipe.estimate_steps, draw_weights(labels, groups, len(words), recipe, held_out))
+        trainer.restart(steps, draw_weights(labels, groups, len(words), recipe, held_out))
         trainer.config = replace(final_config, seed=final_config.seed + ESTIMATE_SEED_OFFSET + k)  # other draws
         trainer.run_epoch()
         rows = np.flatnonzero(held_out)
@@ -315,7 +335,7 @@ def estimate(trainer, groups: np.ndarray, recipe: CustomWordsRecipe,
         false_accepts[0] += int(matrix[1, 2:].sum())
         false_accepts[1] += int(matrix[1].sum())
     trainer.config = final_config
-    return Estimate(per_word, false_accepts, recipe.estimate_folds, recipe.estimate_steps)
+    return Estimate(per_word, false_accepts, folds, steps, runs)
 
 
 def train_custom_words(take_dirs: list[Path], words: list[str], out_path: Path,
@@ -352,7 +372,7 @@ def train_custom_words(take_dirs: list[Path], words: list[str], out_path: Path,
     groups = groups[np.array([id(e) in kept for e in built], dtype=bool)]
     labels = trainer.splits["training"][1]
     result_estimate = None
-    if recipe.estimate_folds > 1:
+    if recipe.estimate_folds >= 1:
         result_estimate = estimate(trainer, groups, recipe, on_stage)
     if on_stage:
         on_stage("training")
@@ -380,7 +400,8 @@ def card_lines(meta: dict) -> list[str]:
         return []
     lines = []
     if "estimate" in meta:
-        estimate = Estimate(**{k: meta["estimate"][k] for k in ("per_word", "false_accepts", "folds", "steps")})
+        estimate = Estimate(**{k: meta["estimate"][k] for k in ("per_word", "false_accepts", "folds", "steps", "runs")
+                              if k in meta["estimate"]})
         lines += ["**What to expect** (held out by rotation):", ""] + [f"- {line.strip()}" for line in estimate.lines()]
         lines.append("")
     takes = meta.get("takes", {})
