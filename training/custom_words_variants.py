@@ -150,6 +150,7 @@ def main() -> None:
                 built[data_key] = (trainer, groups)
             trainer, groups = built[data_key]
             trainer.config = train_config(recipe, trainer.config.window_seconds)
+            trainer.augmenter.config = trainer.config.augment  # built with the first variant's speed
             labels = trainer.splits["training"][1]
             began = time.monotonic()
             row = {"variant": name, "takes": args.takes, "draw": args.draw, "fields": VARIANTS[name], "steps": recipe.steps}
