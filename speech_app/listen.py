@@ -40,6 +40,8 @@ def add_listen_arguments(parser: argparse.ArgumentParser) -> None:
                         help="recognize a recording through the same streaming path, instead of the microphone")
     parser.add_argument("--list-devices", action="store_true", help="print the input devices and exit")
     parser.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this much audio")
+    parser.add_argument("--precision", default="auto", choices=("auto", "float32", "bfloat16", "int8"),
+                        help="auto: bfloat16 where the CPU has it in hardware, else float32")
 
 
 def format_detection(detection: Detection, fmt: str) -> str:
@@ -80,7 +82,7 @@ def _make_recognizer(args) -> StreamingRecognizer:
     from .inference import CommandClassifier
 
     torch.set_num_threads(LIVE_TORCH_THREADS)
-    classifier = CommandClassifier.from_file(args.model, "cpu")
+    classifier = CommandClassifier.from_file(args.model, "cpu", args.precision)
     settings = RecognizerSettings(threshold=args.threshold, suppression_ms=args.suppression_ms)
     return StreamingRecognizer(classifier, settings)
 
