@@ -84,9 +84,10 @@ class MfccFrontend(torch.nn.Module):
     tests/test_features.py checks it against torchaudio's transform and librosa.
     """
 
-    def __init__(self, config: FeatureConfig = FeatureConfig()):
+    def __init__(self, config: FeatureConfig = FeatureConfig(), cpu_chunk_clips: int = CPU_CHUNK_CLIPS):
         super().__init__()
         self.config = config
+        self.cpu_chunk_clips = cpu_chunk_clips  # 0: one pass (ONNX export, whose batch size is symbolic)
         n_freqs = config.n_fft // 2 + 1
         self.window_offset = (config.n_fft - config.window_samples) // 2  # torch.stft centres the window
         self.register_buffer("window", torch.hann_window(config.window_samples), persistent=False)
@@ -100,8 +101,8 @@ class MfccFrontend(torch.nn.Module):
     def forward(self, waveforms: torch.Tensor) -> torch.Tensor:
         if waveforms.dim() == 1:
             waveforms = waveforms.unsqueeze(0)
-        if waveforms.device.type == "cpu" and len(waveforms) > CPU_CHUNK_CLIPS and not torch.compiler.is_compiling():
-            return torch.cat([self._mfcc(part) for part in waveforms.split(CPU_CHUNK_CLIPS)])
+        if self.cpu_chunk_clips and waveforms.device.type == "cpu" and len(waveforms) > self.cpu_chunk_clips:
+            return torch.cat([self._mfcc(part) for part in waveforms.split(self.cpu_chunk_clips)])
         return self._mfcc(waveforms)
 
     def _mfcc(self, waveforms: torch.Tensor) -> torch.Tensor:
