@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .audio import DECODE_THREADS, AudioDecodeError, fit_to_window, is_audio_file, load_audio
+from .audio import AudioDecodeError, fit_to_window, is_audio_file, load_audio
 from .features import MfccFrontend
 from .modelfile import ModelBundle, load_model
 
@@ -171,13 +171,14 @@ class CommandClassifier:
         decoding overlaps inference without a hand-tuned split of the cores). A file that cannot be
         decoded yields a result with its error; the others go on.
 
-        `threads`: workers, each running torch on one intra-op thread (see `batch_threads`). None: as
-        many workers as decoding threads, and torch's thread setting left alone, because changing it
-        while other threads run torch ops stalls them (the GUI froze for 400 ms with live inference and
-        training running); only a caller that owns the process (the CLI) should pass it."""
+        `threads`: workers, each running torch on one intra-op thread (see `batch_threads`). None: one
+        worker, with torch's thread setting left alone, because changing it while other threads run torch
+        ops stalls them (the GUI froze for 400 ms with live inference and training running), and workers
+        beside an application's own busy threads oversubscribe the cores; only a caller that owns the
+        process (the CLI) should pass it."""
         paths = list(paths)
         batches = [paths[i : i + batch_size] for i in range(0, len(paths), batch_size)]
-        workers = threads or DECODE_THREADS
+        workers = threads or 1
         one_thread = (lambda: torch.set_num_threads(1)) if threads else None  # per worker thread
         with ThreadPoolExecutor(workers, initializer=one_thread) as pool:
             pending: deque[tuple[list[Path], Future]] = deque()
