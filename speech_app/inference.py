@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import os
 import warnings
@@ -15,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .audio import AudioDecodeError, fit_to_window, is_audio_file, load_audio
+from .audio import AudioDecodeError, fit_to_window, load_audio
+from .device import autocast_for, pick_device
 from .features import MfccFrontend
 from .modelfile import ModelBundle, load_model
 
@@ -53,21 +53,6 @@ def model_for_precision(model: torch.nn.Module, precision: str) -> torch.nn.Modu
     return model
 
 
-def pick_device(name: str = "auto") -> torch.device:
-    """auto: CUDA, then Apple MPS, then the CPU."""
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda: no CUDA GPU is available")
-    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise ValueError("--device mps: Apple MPS is not available")
-    return torch.device(name)
-
-
 @torch.no_grad()
 def predict_logits(model: torch.nn.Module, frontend: MfccFrontend, waves: np.ndarray | torch.Tensor,
                    batch_size: int = DEFAULT_BATCH_SIZE) -> torch.Tensor:
@@ -96,12 +81,6 @@ def batch_threads(n_files: int, batch_size: int) -> int:
     end and the model on one intra-op thread), no more than there are batches."""
     n_batches = max(1, -(-n_files // batch_size))
     return max(1, min(os.cpu_count() or 1, n_batches))
-
-
-def autocast_for(device: torch.device):
-    """Mixed precision where it pays: float16 on CUDA; float32 elsewhere (on the CPU, bfloat16 LSTMs are
-    slower than float32 on most machines, and Apple MPS autocast does not cover LSTMs)."""
-    return torch.autocast("cuda", dtype=torch.float16, enabled=device.type == "cuda")
 
 
 @dataclass
@@ -208,18 +187,3 @@ class CommandClassifier:
         good = [d for d in decoded if not isinstance(d, AudioDecodeError)]
         rows = iter(self.probabilities(np.stack(good), len(good)) if good else [])
         return [d if isinstance(d, AudioDecodeError) else self.top_k(next(rows), top_k) for d in decoded]
-
-
-def expand_paths(inputs: Iterable[str | os.PathLike], recursive: bool = False) -> list[Path]:
-    """Folders become the audio files inside them (by extension, hidden files skipped); files named
-    explicitly are always kept, whatever their extension, so the user hears why they failed."""
-    files: list[Path] = []
-    for item in map(Path, inputs):
-        if item.is_dir():
-            pattern = item.rglob("*") if recursive else item.iterdir()
-            found = sorted(p for p in pattern if p.is_file() and is_audio_file(p)
-                           and not any(part.startswith(".") for part in p.relative_to(item).parts))
-            files.extend(found)
-        else:
-            files.append(item)
-    return files
