@@ -360,7 +360,7 @@ def section_forward(args) -> dict:
         result["forward_vs_matmul"] = result["float32"]["vs_matmul"]
         result["bfloat16_vs_float32"] = result["bfloat16"]["clips_per_s"] / result["float32"]["clips_per_s"]
         many = torch.randn(256, features_config.clip_samples) * 0.1
-        for chunk in (8, 32, 256):
+        for chunk in (8, 16, 32, 64):
             frontend = MfccFrontend(features_config, cpu_chunk_clips=chunk)
             result[f"frontend_ms_chunk{chunk}"] = 1e3 * timed_repeat(lambda: frontend(many)) / len(many)
         reference = torchaudio.transforms.MFCC(
@@ -427,8 +427,36 @@ def section_training(args) -> dict:
                            "gflops": clips_per_s * flops / 1e9, "matmul_gflops": rate,
                            "vs_matmul": clips_per_s * flops / 1e9 / rate}
     result["training_vs_matmul"] = result["cached"]["vs_matmul"]
+    result["step"] = training_step_precisions()
     result["threads"] = 1
     result["peak_mib"] = peak_rss_mib()
+    return result
+
+
+def training_step_precisions() -> dict:
+    """One training step of the shipped model's shape (batch 128, features ready) in float32 and under
+    CPU bfloat16 autocast, each against torch.matmul in the same run: the LSTM's forward and backward
+    take about 90% of a cached epoch (cProfile), so their precision sets the training rate."""
+    import torch
+
+    from speech_app.model import BiLstmClassifier, ModelConfig, flops_per_clip
+
+    model = BiLstmClassifier(ModelConfig()).train()
+    optimizer = torch.optim.Adam(model.parameters())
+    features, targets = torch.randn(128, 40, 101), torch.randint(0, 12, (128,))
+    flops = 3 * flops_per_clip(model.config, features.shape[-1]) * len(features)
+
+    def step(bfloat16: bool) -> None:
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bfloat16):
+            loss = torch.nn.functional.cross_entropy(model(features).float(), targets)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    result = {}
+    for name, bfloat16 in (("float32", False), ("bfloat16_autocast", True)):
+        seconds, rate = around_matmul(lambda: timed_repeat(lambda: step(bfloat16)))
+        result[f"{name}_vs_matmul"] = flops / seconds / 1e9 / rate
     return result
 
 

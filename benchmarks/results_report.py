@@ -48,11 +48,20 @@ def classify_notes(classify: dict, forward: dict, load: str) -> list[str]:
             f"{split['frontend_ms']:.2f} ms for the MFCC and {split['model_ms']:.2f} ms for the model "
             f"({split['float32_model_ms']:.2f} in float32), one thread, batch 64: two fully used cores top out near "
             f"{split['two_core_bound_clips_per_s']:.0f} clips/s. Load average at the start: {load} on these 2 cores.")
+        cpu_ms = classify.get("cpu_ms_per_clip", {})
+        if cpu_ms.get("wav"):
+            lines.append(
+                f"  - End to end the default path used {cpu_ms['wav']:.2f} ms of CPU per WAV clip ({cpu_ms['flac']:.2f} per "
+                f"FLAC clip): with both cores to itself, {2e3 / cpu_ms['wav']:.0f} clips/s. The wall-clock figures "
+                "follow the other processes' load, which changes between one variant and the next; the CPU per "
+                "clip does much less.")
         for name in ("float32", "bfloat16", "int8", "onnxruntime"):
             if name in classify:
                 variant = classify[name]
-                lines.append(f"  - {name}: {variant['clips_per_s']:.0f} clips/s, {variant['vs_default']:.2f}x the default "
-                             f"path, {variant['accuracy_drop_points']:+.2f} accuracy points lost.")
+                cpu_ratio = cpu_ms[name] / cpu_ms["wav"] if cpu_ms.get(name) and cpu_ms.get("wav") else float("nan")
+                lines.append(f"  - {name}: {variant['clips_per_s']:.0f} clips/s ({variant['vs_default']:.2f}x the default "
+                             f"path's rate), {cpu_ratio:.2f}x its CPU per clip, "
+                             f"{variant['accuracy_drop_points']:+.2f} accuracy points lost.")
     if forward:
         for name in ("float32", "bfloat16"):
             if name in forward:
@@ -81,11 +90,19 @@ def training_notes(training: dict) -> list[str]:
     if not training.get("cached"):
         return []
     cached = training["cached"]
-    return [
+    lines = [
         f"- Training: {cached['gflops']:.0f} GFLOP per CPU-second (forward and backward counted as 3x the forward "
-        f"pass) against {cached['matmul_gflops']:.0f} for matmul. Besides the sequential LSTM, each batch's "
-        "augmentation (noise mixing, shifts, speed changes), MFCC and SpecAugment run on the CPU between the "
-        "matrix products."]
+        f"pass) against {cached['matmul_gflops']:.0f} for matmul. A profile of a cached epoch (cProfile, one "
+        "thread) puts about 90% of it in the LSTM's forward and backward passes; augmentation, MFCC, SpecAugment "
+        "and the optimizer share the rest, so caching or vectorizing those cannot reach the target."]
+    step = training.get("step")
+    if step:
+        lines.append(
+            f"  - One training step of the same model: {step['float32_vs_matmul']:.0%} of the matmul rate in float32, "
+            f"{step['bfloat16_autocast_vs_matmul']:.0%} under CPU bfloat16 autocast (this CPU has AMX). The trainer "
+            "autocasts only on CUDA; bfloat16 training on the CPU would meet the target but changes the trained "
+            "model's numerics, so it is left to the training recipe's owners to adopt and validate.")
+    return lines
 
 
 def section_rows(figures: dict) -> list[str]:
@@ -136,6 +153,9 @@ def write_results(figures: dict, path: Path, targets: dict) -> str:
         "",
         "No GPU was available on this machine: the CUDA (float16 autocast) and MPS paths of training and batch "
         "inference are written but were not measured here.",
+        "",
+        "Batch sizes: every clip is fitted to the model's one-second window before batching, so batching by "
+        "length has nothing to group; the front end runs in chunks of 16 clips (speech_app/features.py, CPU_CHUNK_CLIPS).",
         "",
         "## All figures",
         *section_rows(figures),
