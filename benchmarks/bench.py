@@ -486,27 +486,28 @@ def section_retrain(args) -> dict:
 
 def section_live(args) -> dict:
     """Live recognition fed 100 ms blocks as from the microphone: CPU time per hop of the default path
-    (bfloat16 where the CPU has it, shared feature frames) against float32 and against recomputing every
-    window's features, alternated in one process; the detections must not change."""
+    (listen's precision, shared feature frames) against bfloat16 and against recomputing every window's
+    features, alternated in one process; the detections must not change."""
     import numpy as np
     import torch
 
     from speech_app.audio import load_audio
+    from speech_app.cli.listen import LIVE_PRECISION
     from speech_app.inference import CommandClassifier
     from speech_app.modelfile import load_model
     from speech_app.streaming import StreamingRecognizer
 
     torch.set_num_threads(1)  # as listen and the GUI's live worker run it
     bundle = load_model()
-    default = CommandClassifier(bundle, precision="auto")  # what listen and the GUI run
-    float32 = CommandClassifier(bundle, precision="float32")
+    default = CommandClassifier(bundle, precision=LIVE_PRECISION)  # what listen and the GUI run
+    bfloat16 = CommandClassifier(bundle, precision="bfloat16")
     clips = sorted(p for p in SAMPLES_DIR.iterdir() if p.suffix in (".wav", ".flac", ".ogg"))
     gap = np.zeros(16_000, dtype=np.float32)
     stream = np.concatenate([part for p in clips for part in (load_audio(p), gap)] * args.live_repeats)
     block = 1600  # 100 ms: what a microphone callback hands over
     result = {"stream_s": len(stream) / 16_000, "precision": default.precision}
     outcomes = {}
-    variants = (("default", default, True), ("float32", float32, True), ("recompute", default, False))
+    variants = (("default", default, True), ("bfloat16", bfloat16, True), ("recompute", default, False))
     for _ in range(2):  # alternate twice: the second round is the one reported (warm caches)
         for name, classifier, share in variants:
             recognizer = StreamingRecognizer(classifier, share_features=share)
@@ -519,14 +520,14 @@ def section_live(args) -> dict:
                             "core_percent": 100 * cpu / recognizer.evaluations / hop_s,
                             "wall_ms_per_hop": 1e3 * (time.perf_counter() - start_wall) / recognizer.evaluations,
                             "detections": len(detections)}
-    result["same_detections_as_float32"] = outcomes["default"] == outcomes["float32"]
+    result["same_detections_as_bfloat16"] = outcomes["default"] == outcomes["bfloat16"]
     result["same_detections_recomputed"] = outcomes["default"] == outcomes["recompute"]
     result["live_core_percent"] = result["default"]["core_percent"]
-    result["default_vs_float32"] = result["default"]["ms_per_hop"] / result["float32"]["ms_per_hop"]
+    result["bfloat16_vs_default"] = result["bfloat16"]["ms_per_hop"] / result["default"]["ms_per_hop"]
     result["shared_vs_recompute"] = result["default"]["ms_per_hop"] / result["recompute"]["ms_per_hop"]
     with torch.inference_mode():
         features = default.frontend(torch.from_numpy(stream[None, : default.window_samples]))
-        for name, classifier in (("default", default), ("float32", float32)):
+        for name, classifier in (("default", default), ("bfloat16", bfloat16)):
             result[name]["model_ms_batch1"] = 1e3 * timed_repeat(
                 lambda: classifier.probabilities_from_features(features), MIN_TIMING_S / 2)
     result["peak_mib"] = peak_rss_mib()

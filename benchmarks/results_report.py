@@ -80,8 +80,8 @@ def live_notes(live: dict) -> list[str]:
         f"- Live recognition ({live['precision']}): {default['ms_per_hop']:.2f} ms of CPU per 100 ms hop, of which "
         f"the model on one window takes {default.get('model_ms_batch1', float('nan')):.2f} ms (two bidirectional LSTM "
         "layers stepping through 51 frames at batch 1, each step a small matrix-vector product). "
-        f"Against float32: {live['default_vs_float32']:.2f}x the CPU (same detections: "
-        f"{live['same_detections_as_float32']}); sharing feature frames between overlapping windows: "
+        f"bfloat16 instead: {live['bfloat16_vs_default']:.2f}x the CPU (same detections: "
+        f"{live['same_detections_as_bfloat16']}); sharing feature frames between overlapping windows: "
         f"{live['shared_vs_recompute']:.2f}x (same detections: {live['same_detections_recomputed']}). Below 3% of a "
         "core (3 ms a hop) on a busy machine needs a model whose one-window pass is cheaper, or a longer hop."]
 

@@ -21,7 +21,7 @@ from ..streaming import Classifier
 def load_command_classifier(path: Path | None) -> Classifier:
     from ..inference import CommandClassifier
 
-    return CommandClassifier.from_file(path, "cpu", "auto")  # bfloat16 where the CPU has it (inference.py)
+    return CommandClassifier.from_file(path, "cpu")
 
 
 def play_with_sounddevice(samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> None:
