@@ -492,10 +492,9 @@ def section_live(args) -> dict:
     import torch
 
     from speech_app.audio import load_audio
-    from speech_app.cli.listen import LIVE_PRECISION
     from speech_app.inference import CommandClassifier
     from speech_app.modelfile import load_model
-    from speech_app.streaming import StreamingRecognizer
+    from speech_app.streaming import LIVE_PRECISION, StreamingRecognizer
 
     torch.set_num_threads(1)  # as listen and the GUI's live worker run it
     bundle = load_model()

@@ -18,8 +18,7 @@ PROGRESS_MIN_FILES = 50  # smaller batches finish before a progress bar would te
 
 def add_arguments(p) -> None:
     from ..device import DEVICE_CHOICES
-    from ..inference import PRECISIONS
-    from ..inference import DEFAULT_BATCH_SIZE
+    from ..inference import DEFAULT_BATCH_SIZE, PRECISIONS
 
     p.add_argument("paths", nargs="+", metavar="PATH", help="audio files or folders")
     p.add_argument("--recursive", "-r", action="store_true", help="look inside subfolders too")
