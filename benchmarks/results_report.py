@@ -32,8 +32,18 @@ def target_rows(figures: dict, targets: dict) -> list[str]:
 def notes(figures: dict) -> list[str]:
     """What each figure rests on and what stands in the way, in this run's own figures."""
     load = format_value(figures.get("machine", {}).get("load_average", "?"))
-    return [*classify_notes(figures.get("classify", {}), figures.get("forward", {}), load),
+    return [*startup_notes(figures.get("startup", {})),
+            *classify_notes(figures.get("classify", {}), figures.get("forward", {}), load),
             *live_notes(figures.get("live", {})), *training_notes(figures.get("training", {}))]
+
+
+def startup_notes(startup: dict) -> list[str]:
+    if not startup:
+        return []
+    return [f"- Start-up: `classify` on one file took {startup['classify_s']:.2f} s against {startup['import_s']:.2f} s "
+            f"for importing torch and torchaudio ({startup['classify_cpu_s']:.2f} against {startup['import_cpu_s']:.2f} "
+            "CPU-seconds); the rest is the package's own imports, loading the model and one clip's decoding and "
+            "inference (a single batch stays float32: a bfloat16 copy would add about 0.4 s)."]
 
 
 def classify_notes(classify: dict, forward: dict, load: str) -> list[str]:
@@ -55,6 +65,9 @@ def classify_notes(classify: dict, forward: dict, load: str) -> list[str]:
                 f"FLAC clip): with both cores to itself, {2e3 / cpu_ms['wav']:.0f} clips/s. The wall-clock figures "
                 "follow the other processes' load, which changes between one variant and the next; the CPU per "
                 "clip does much less.")
+        lines.append(f"  - The tutorial loop ({classify['loop_clips']} clips, librosa and torch's default threads) ran "
+                     f"{classify['loop_clips_per_s']:.1f} clips/s; on a busy machine its threads wait for each other, "
+                     "which inflates the ratio (issue 11 measured 54 clips/s on a quiet one).")
         for name in ("float32", "bfloat16", "int8", "onnxruntime"):
             if name in classify:
                 variant = classify[name]
