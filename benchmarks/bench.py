@@ -270,7 +270,7 @@ def section_classify(args) -> dict:
     return result
 
 
-def reference_labels(classifier, paths: list[Path]) -> tuple[list[str], "np.ndarray", float]:
+def reference_labels(classifier, paths: list[Path]) -> tuple[list[str], object, float]:
     """The shipped model's labels the plain way: every file decoded in turn, then the float32 model on
     all windows; the accuracy every faster path is held to. Also the windows and the decoding CPU ms."""
     import numpy as np

@@ -16,6 +16,9 @@ from .services import AppServices
 from .widgets import ElidedLabel
 from .workers import BatchJob, BatchWorker, WorkerThread
 
+AUDIO_FILTER = "Audio files (" + " ".join(f"*{ext}" for ext in AUDIO_EXTENSIONS) + ");;All files (*)"
+
+
 class BatchTab(QWidget):
     classify_requested = Signal(object)  # BatchJob, queued to the worker
     status_text_changed = Signal(str)
