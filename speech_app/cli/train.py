@@ -196,9 +196,8 @@ def run_dataset_train(args, words: list[str] | None) -> int:
         init_from = starting_model(args.init_from, has_real_data=bool(args.data_dirs))
         model_config = (starting_settings(init_from, explicit) if init_from is not None
                         else ModelConfig(**explicit) if explicit else None)
-        if init_from is not None and args.window_seconds not in (None, init_from.features.clip_seconds):
-            raise UsageError(f"--window-seconds {args.window_seconds} does not match the starting model "
-                             f"({init_from.features.clip_seconds}); leave it out or use --init-from none")
+        if init_from is not None:
+            check_window(args, init_from, "leave it out or use --init-from none")
         synthetic = list(args.synthetic) + ([synthesize_for(args, words, config.seed)] if args.synth else [])
         train(args.data_dirs, args.out, words, config, model_config, resume=args.resume, init_from=init_from,
               report_dir=args.report_dir, progress=not args.quiet, synthetic_dirs=synthetic,
@@ -244,9 +243,7 @@ def run_custom_train(args, words: list[str] | None) -> int:
             raise UsageError(f"{folders}: no word folders with recordings in it (and no --words given)")
         init_from = starting_model("shipped" if args.init_from == "auto" else args.init_from, True)
         starting_settings(init_from, explicit)
-        if args.window_seconds not in (None, init_from.features.clip_seconds):
-            raise UsageError(f"--window-seconds {args.window_seconds} does not match the starting model "
-                             f"({init_from.features.clip_seconds}); leave it out")
+        check_window(args, init_from, "leave it out")
         synthetic = None if args.no_synth else synthesize_custom(args, words, recipe)
         result = train_custom_words(args.data_dirs, words, args.out, recipe, init_from=init_from,
                                     synthetic_dir=synthetic, report_dir=args.report_dir, progress=not args.quiet)
@@ -254,6 +251,13 @@ def run_custom_train(args, words: list[str] | None) -> int:
         raise UsageError(str(err)) from None
     print("\n".join(summary_lines(result)))
     return EXIT_OK
+
+
+def check_window(args, init_from, advice: str) -> None:
+    """A fine-tuned model keeps the window of the model it starts from; another --window-seconds stops here."""
+    if args.window_seconds not in (None, init_from.features.clip_seconds):
+        raise UsageError(f"--window-seconds {args.window_seconds} does not match the starting model "
+                         f"({init_from.features.clip_seconds}); {advice}")
 
 
 def synthesize_custom(args, words: list[str], recipe) -> Path | None:
