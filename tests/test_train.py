@@ -17,7 +17,7 @@ from conftest import SAMPLE_RATE, TINY_MODEL, TINY_TRAIN, WANTED_WORDS, word_sou
 from speech_app.dataset import SILENCE_LABEL, UNKNOWN_LABEL, build_index
 from speech_app.model import ModelConfig
 from speech_app.modelfile import load_model, read_metadata
-from speech_app.train import TrainConfig, checkpoint_path, train
+from speech_app.train import TrainConfig, checkpoint_path, learning_rate_at, train, warmup_steps_for
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -50,6 +50,24 @@ def test_training_writes_model_and_report(tiny_training, tiny_model):
     assert len(metrics["history"]) == 1 and tiny_training.history == metrics["history"]
     assert tiny_training.best_epoch == 1
     assert tiny_training.val_accuracy == pytest.approx(metrics["validation"]["accuracy"])
+
+
+@pytest.mark.parametrize("epochs", [1, 6])
+def test_schedule_warms_up_within_the_first_epoch_and_decays_over_the_run(epochs):
+    config, steps_per_epoch = TrainConfig(epochs=epochs), 114
+    total = config.epochs * steps_per_epoch
+    rates = [learning_rate_at(config, step, steps_per_epoch) for step in range(total)]
+    peak = int(np.argmax(rates))
+    assert rates[peak] == pytest.approx(config.learning_rate)
+    assert peak == warmup_steps_for(config, total) - 1 and peak < steps_per_epoch / 2
+    assert np.all(np.diff(rates[: peak + 1]) > 0) and np.all(np.diff(rates[peak:]) <= 0)
+    assert rates[-1] == pytest.approx(config.learning_rate * config.final_lr_fraction)
+    assert rates[-1] < 0.1 * config.learning_rate  # a one-epoch fine-tune ends slow, not at its peak
+
+
+def test_training_ends_at_the_schedules_final_learning_rate(tiny_training):
+    config = TrainConfig(**TINY_TRAIN)
+    assert tiny_training.history[-1]["learning_rate"] == pytest.approx(config.learning_rate * config.final_lr_fraction)
 
 
 def test_model_file_carries_metrics_and_training_data(tiny_training, tiny_model, tiny_dataset):
