@@ -73,6 +73,8 @@ def add_train_parser(sub) -> None:
     p.add_argument("--learning-rate", type=float, help="default 0.002; 0.001 in the custom recipe")
     p.add_argument("--patience", type=int, help="epochs without improvement before stopping (default 8; 5 from text alone)")
     p.add_argument("--steps-per-epoch", type=int, help="batches per epoch (default: one pass over the data)")
+    p.add_argument("--warmup-steps", type=int, help="batches of linear learning-rate warm-up (default: 5%% of the "
+                   "run's batches); then a cosine decay to 2%% of the peak at the last batch")
     p.add_argument("--window-seconds", type=float, help="input window (default: chosen from the data)")
     p.add_argument("--hidden-size", type=int, help="LSTM units per direction (default 128; when fine-tuning, "
                                                    "that of the starting model)")
@@ -291,6 +293,7 @@ def run_train(args) -> int:
     config = TrainConfig(epochs=epochs, batch_size=args.batch_size or 128, learning_rate=args.learning_rate or 2e-3,
                          patience=patience, seed=args.seed, device=args.device,
                          window_seconds=args.window_seconds, steps_per_epoch=args.steps_per_epoch,
+                         warmup_steps=args.warmup_steps,
                          synthetic_share=args.synthetic_share, augment=AugmentConfig(speed=args.speed_perturb))
     explicit = {k: v for k, v in (("hidden_size", args.hidden_size), ("num_layers", args.layers)) if v is not None}
     try:
@@ -332,7 +335,7 @@ def run_custom_train(args, words: list[str] | None) -> int:
 
     for flag, value in (("--epochs", args.epochs), ("--patience", args.patience), ("--resume", args.resume),
                         ("--synthetic", args.synthetic), ("--holdout-real", args.holdout_real),
-                        ("--steps-per-epoch", args.steps_per_epoch)):
+                        ("--steps-per-epoch", args.steps_per_epoch), ("--warmup-steps", args.warmup_steps)):
         if value:
             raise UsageError(f"{flag} belongs to --recipe dataset; the custom recipe trains for --steps")
     if args.init_from == "none":
@@ -376,8 +379,8 @@ def synthesize_custom(args, words: list[str], recipe) -> Path | None:
         raise UsageError(str(err)) from None
 
 
-POSITIVE_TRAIN_OPTIONS = ("epochs", "batch_size", "patience", "steps_per_epoch", "hidden_size", "layers",
-                          "synth_per_word")
+POSITIVE_TRAIN_OPTIONS = ("epochs", "batch_size", "patience", "steps_per_epoch", "warmup_steps", "hidden_size",
+                          "layers", "synth_per_word")
 
 
 def check_train_numbers(args) -> None:

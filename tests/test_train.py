@@ -291,3 +291,14 @@ def test_split_options_from_the_command_line(tmp_path):
                                    "testing_speakers": frozenset({"0a1b2c3d", "ffee0011"}), "testing_percent": 0.0}
     plain = build_parser().parse_args(["train", "data", "--out", "m.safetensors"])
     assert split_options(plain) == {"validation_percent": 10.0, "unknown_percent": 10.0, "even_unknown": False}
+
+
+def test_a_warm_up_of_no_steps_is_a_usage_error(tiny_dataset, tmp_path, capsys):
+    from speech_app.cli import main
+
+    status = main(["train", str(tiny_dataset.root), "--out", str(tmp_path / "m.safetensors"),
+                   "--warmup-steps", "0", "--quiet"])
+    assert status == 2
+    err = capsys.readouterr().err
+    assert "--warmup-steps" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "m.safetensors").exists()
