@@ -73,6 +73,8 @@ def add_train_parser(sub) -> None:
     p.add_argument("--learning-rate", type=float, help="default 0.002; 0.001 in the custom recipe")
     p.add_argument("--patience", type=int, help="epochs without improvement before stopping (default 8; 5 from text alone)")
     p.add_argument("--steps-per-epoch", type=int, help="batches per epoch (default: one pass over the data)")
+    p.add_argument("--keep", choices=("best", "last"), default="best",
+                   help="the epoch whose weights are written: best on validation (default), or the last")
     p.add_argument("--warmup-steps", type=int, help="batches of linear learning-rate warm-up (default: 5%% of the "
                    "run's batches); then a cosine decay to 2%% of the peak at the last batch")
     p.add_argument("--window-seconds", type=float, help="input window (default: chosen from the data)")
@@ -293,7 +295,7 @@ def run_train(args) -> int:
     config = TrainConfig(epochs=epochs, batch_size=args.batch_size or 128, learning_rate=args.learning_rate or 2e-3,
                          patience=patience, seed=args.seed, device=args.device,
                          window_seconds=args.window_seconds, steps_per_epoch=args.steps_per_epoch,
-                         warmup_steps=args.warmup_steps,
+                         warmup_steps=args.warmup_steps, keep_last=args.keep == "last",
                          synthetic_share=args.synthetic_share, augment=AugmentConfig(speed=args.speed_perturb))
     explicit = {k: v for k, v in (("hidden_size", args.hidden_size), ("num_layers", args.layers)) if v is not None}
     try:

@@ -59,6 +59,7 @@ class TrainConfig:
     steps_per_epoch: int | None = None  # None: one pass over the training set
     warmup_steps: int | None = None  # None: WARMUP_FRACTION of the run's steps
     final_lr_fraction: float = FINAL_LR_FRACTION
+    keep_last: bool = False  # keep the last epoch's weights, not the best on validation (a decayed run has settled)
 
 
 class TrainingCancelled(Exception):
@@ -393,8 +394,12 @@ class Trainer:
             self.save_checkpoint(checkpoint)
             if self.hooks.on_epoch:
                 self.hooks.on_epoch(self.history[-1])
-        if self.best_state is not None:
+        if self.best_state is not None and not cfg.keep_last:
             self.model.load_state_dict(self.best_state)
+
+    @property
+    def kept_epoch(self) -> int:
+        return self.epoch if self.config.keep_last else self.best_epoch
 
 
 MODEL_SETTING_FLAGS = {"hidden_size": "--hidden-size", "num_layers": "--layers"}
@@ -546,7 +551,7 @@ def finish(trainer: Trainer, data_dirs: list[Path], synthetic_dirs: list[Path], 
             swap_in_folder(staging, report_dir, REPORT_FILE_PATTERNS)
     validated = len(trainer.splits["validation"][1]) > 0
     log(f"wrote {out_path} and {report_dir}/" + (f" (best validation accuracy {trainer.best_accuracy:.4f} "
-        f"at epoch {trainer.best_epoch})" if validated else ""), trainer.dist, trainer.hooks)
+        f"at epoch {trainer.best_epoch}; kept epoch {trainer.kept_epoch})" if validated else ""), trainer.dist, trainer.hooks)
 
 
 def model_info(trainer: Trainer, data_dirs: list[Path], synthetic_dirs: list[Path], summary: dict,
@@ -557,7 +562,8 @@ def model_info(trainer: Trainer, data_dirs: list[Path], synthetic_dirs: list[Pat
         "trained_on": {"data": [str(d) for d in data_dirs], "synthetic": [str(d) for d in synthetic_dirs],
                        "clips": {s: dict(c) for s, c in counts.items()},
                        "sources": sorted({e.source for e in trainer.index.examples if e.path})},
-        "training": {**asdict(trainer.config), "best_epoch": trainer.best_epoch, "epochs_run": trainer.epoch},
+        "training": {**asdict(trainer.config), "best_epoch": trainer.best_epoch, "epochs_run": trainer.epoch,
+                     "kept_epoch": trainer.kept_epoch},
         "metrics": {split: {"accuracy": v["accuracy"], "clips": v["clips"],
                             "recall": {r["label"]: r["recall"] for r in v["classes"]},
                             "precision": {r["label"]: r["precision"] for r in v["classes"]}}

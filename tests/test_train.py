@@ -112,6 +112,19 @@ def test_resume_continues_from_the_checkpoint_and_reuses_the_clip_cache(tiny_dat
     assert metadata["training"]["best_epoch"] == second.best_epoch
 
 
+def test_keep_last_writes_the_last_epochs_weights(tiny_dataset, tmp_path):
+    import torch
+
+    out = tmp_path / "last.safetensors"
+    config = TrainConfig(**{**TINY_TRAIN, "steps_per_epoch": 2, "epochs": 3, "keep_last": True})
+    result = train([tiny_dataset.root], out, list(WANTED_WORDS), config, ModelConfig(**TINY_MODEL), progress=False)
+    last = torch.load(checkpoint_path(out), weights_only=True)["model"]
+    written = load_model(out).model.state_dict()
+    assert all(torch.equal(written[k], last[k].cpu()) for k in last)
+    training = read_metadata(out)["training"]
+    assert training["kept_epoch"] == training["epochs_run"] == len(result.history) == config.epochs
+
+
 def test_without_resume_training_starts_over(tiny_dataset, tmp_path):
     out = tmp_path / "again.safetensors"
     config = TrainConfig(**{**TINY_TRAIN, "steps_per_epoch": 1, "window_seconds": 1.0})
