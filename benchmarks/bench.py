@@ -101,7 +101,7 @@ def peak_rss_mib() -> float:
 def corpus(data_dir: Path, n_clips: int, labels: list[str]) -> list[tuple[Path, str]]:
     """Up to n_clips one-second clips with their expected label: validation-split speakers first (the
     shipped model never trained on them), words taken in turn so every word is there."""
-    from speech_app.dataset import which_set
+    from speech_app.data.dataset import which_set
 
     folders = sorted(p for p in data_dir.iterdir() if p.is_dir() and not p.name.startswith("_"))
     by_word = {f.name: sorted(f.glob("*.flac")) + sorted(f.glob("*.wav")) for f in folders}
@@ -243,7 +243,7 @@ def section_classify(args) -> dict:
     split["two_core_bound_clips_per_s"] = 2 * 1e3 / sum(split.values())
     result["cpu_ms_per_clip_one_thread"] = split
     result["cpu_ms_per_clip"] = cpu_ms
-    from speech_app.dataset import which_set
+    from speech_app.data.dataset import which_set
 
     result["validation_clips"] = sum(which_set(p) == "validation" for p in paths)
     result["peak_mib"] = peak_rss_mib()
@@ -391,7 +391,7 @@ def section_training(args) -> dict:
     import torch
 
     from speech_app.model import flops_per_clip
-    from speech_app.train import TrainConfig, TrainHooks, train
+    from speech_app.training.trainer import TrainConfig, TrainHooks, train
 
     words = ["yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go", "bed", "cat", "happy"]
     torch.set_num_threads(1)  # CPU time measures the work alone with one thread (see section_forward)
@@ -430,7 +430,7 @@ def section_retrain(args) -> dict:
     import tempfile
 
     from speech_app.modelfile import load_model
-    from speech_app.train import TrainConfig, train
+    from speech_app.training.trainer import TrainConfig, train
 
     takes_dir = Path(args.wake_words_dir)
     words = sorted(p.name for p in takes_dir.iterdir() if p.is_dir())

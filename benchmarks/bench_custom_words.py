@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from speech_app.custom_words import CustomWordsRecipe, synthesize_for_words, train_custom_words
+from speech_app.training.custom_words import CustomWordsRecipe, synthesize_for_words, train_custom_words
 from speech_app.modelfile import load_model
 
 DATA = Path("/work/shared/data")

@@ -34,7 +34,7 @@ sys.path.insert(0, str(REPO / "training"))
 from devtest import DEFAULT_DATA  # noqa: E402
 
 from speech_app.audio import SAMPLE_RATE, decode_files, load_audio  # noqa: E402
-from speech_app.dataset import BACKGROUND_NOISE_DIR, STANDARD_WORDS, which_set, word_folders  # noqa: E402
+from speech_app.data.dataset import BACKGROUND_NOISE_DIR, STANDARD_WORDS, which_set, word_folders  # noqa: E402
 from speech_app.inference import CommandClassifier  # noqa: E402
 from speech_app.streaming import (AVERAGING_MS, DETECTION_THRESHOLD, RecognizerSettings,  # noqa: E402
                                   StreamingRecognizer, recognize_samples)

@@ -15,8 +15,8 @@ _EXPORTS = {
     "load_model": "modelfile",
     "save_model": "modelfile",
     "CommandClassifier": "inference",
-    "train": "train",
-    "TrainConfig": "train",
+    "train": "training.trainer",
+    "TrainConfig": "training.trainer",
 }
 __all__ = ["__version__", *_EXPORTS]
 

@@ -6,6 +6,7 @@ No torch here: everything is NumPy, so the capture thread and file decoding stay
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -147,3 +148,18 @@ def write_wav(path: str | os.PathLike, samples: np.ndarray, sample_rate: int = S
 def _one_line(err: BaseException | str) -> str:
     text = str(err).strip() or type(err).__name__
     return " ".join(text.split())
+
+
+def expand_paths(inputs: Iterable[str | os.PathLike], recursive: bool = False) -> list[Path]:
+    """Folders become the audio files inside them (by extension, hidden files skipped); files named
+    explicitly are always kept, whatever their extension, so the user hears why they failed."""
+    files: list[Path] = []
+    for item in map(Path, inputs):
+        if item.is_dir():
+            pattern = item.rglob("*") if recursive else item.iterdir()
+            found = sorted(p for p in pattern if p.is_file() and is_audio_file(p)
+                           and not any(part.startswith(".") for part in p.relative_to(item).parts))
+            files.extend(found)
+        else:
+            files.append(item)
+    return files

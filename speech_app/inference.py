@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .audio import DECODE_THREADS, AudioDecodeError, fit_to_window, is_audio_file, load_audio
+from .audio import DECODE_THREADS, AudioDecodeError, fit_to_window, load_audio
+from .device import autocast_for, pick_device
 from .features import MfccFrontend
 from .modelfile import ModelBundle, load_model
 
@@ -21,21 +22,6 @@ DEFAULT_BATCH_SIZE = 64
 FEATURE_CHUNK_CLIPS = 32  # clips per front-end call: their frames (32 x 101 x 480 floats, 6 MB) stay in
 # cache; measured 2.1x less CPU per clip than 256 at once (benchmarks/bench.py, forward section)
 PREFETCH_BATCHES = 2  # batches being decoded while the model runs on the current one
-
-
-def pick_device(name: str = "auto") -> torch.device:
-    """auto: CUDA, then Apple MPS, then the CPU."""
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda: no CUDA GPU is available")
-    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise ValueError("--device mps: Apple MPS is not available")
-    return torch.device(name)
 
 
 @torch.no_grad()
@@ -78,12 +64,6 @@ def intra_op_threads(threads: int):
         yield
     finally:
         torch.set_num_threads(before)
-
-
-def autocast_for(device: torch.device):
-    """Mixed precision where it pays: float16 on CUDA; float32 elsewhere (on the CPU, bfloat16 LSTMs are
-    slower than float32 on most machines, and Apple MPS autocast does not cover LSTMs)."""
-    return torch.autocast("cuda", dtype=torch.float16, enabled=device.type == "cuda")
 
 
 @dataclass
@@ -192,18 +172,3 @@ class CommandClassifier:
             while pending:
                 done, futures = pending.popleft()
                 yield done, [f.result() for f in futures]
-
-
-def expand_paths(inputs: Iterable[str | os.PathLike], recursive: bool = False) -> list[Path]:
-    """Folders become the audio files inside them (by extension, hidden files skipped); files named
-    explicitly are always kept, whatever their extension, so the user hears why they failed."""
-    files: list[Path] = []
-    for item in map(Path, inputs):
-        if item.is_dir():
-            pattern = item.rglob("*") if recursive else item.iterdir()
-            found = sorted(p for p in pattern if p.is_file() and is_audio_file(p)
-                           and not any(part.startswith(".") for part in p.relative_to(item).parts))
-            files.extend(found)
-        else:
-            files.append(item)
-    return files

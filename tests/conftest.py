@@ -66,7 +66,7 @@ def word_sound(word: str, rng: np.random.Generator, seconds: float = 1.0, sound_
 
 def speaker_names(n: int, splits: tuple[str, ...] | None = None) -> list[str]:
     """`n` 8-hex-digit speaker names; with `splits`, the i-th name hashes into splits[i]."""
-    from speech_app.dataset import which_set
+    from speech_app.data.dataset import which_set
 
     if splits is None:
         return [f"{(i * 2654435761) % 2**32:08x}" for i in range(n)]
@@ -153,7 +153,7 @@ TINY_MODEL = dict(hidden_size=16, num_layers=1)
 def tiny_training(tiny_dataset, tmp_path_factory):
     """One tiny training run for the whole session: (TrainResult, model path)."""
     from speech_app.model import ModelConfig
-    from speech_app.train import TrainConfig, train
+    from speech_app.training.trainer import TrainConfig, train
 
     out = tmp_path_factory.mktemp("tiny_model") / "tiny.safetensors"
     result = train([tiny_dataset.root], out, list(WANTED_WORDS), TrainConfig(**TINY_TRAIN),
@@ -182,7 +182,7 @@ def random_model(tmp_path) -> Path:
 @pytest.fixture
 def tone_model(monkeypatch):
     """`speech-app listen` with the tone-burst stand-in model instead of a trained one."""
-    from speech_app import listen
+    from speech_app.cli import listen
     from speech_app.streaming import StreamingRecognizer
 
     monkeypatch.setattr(listen, "_make_recognizer", lambda args: StreamingRecognizer(ToneClassifier()))

@@ -22,7 +22,8 @@ from stand_ins import WAIT_MS, ToneClassifier, tone_word
 from test_listen import parse
 
 import virtual_mic as virtual_mic_module
-from speech_app import capture, listen
+from speech_app import capture
+from speech_app.cli import listen
 from speech_app.audio import SAMPLE_RATE, write_wav
 
 REPO = Path(__file__).resolve().parent.parent

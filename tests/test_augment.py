@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from speech_app.audio import SAMPLE_RATE
-from speech_app.augment import AugmentConfig, WaveformAugmenter, _change_speed
-from speech_app.noise import NoiseBank
+from speech_app.data.augment import AugmentConfig, WaveformAugmenter, _change_speed
+from speech_app.data.noise import NoiseBank
 
 
 def tone(hz: float, seconds: float = 1.0) -> np.ndarray:

@@ -9,7 +9,7 @@ import soundfile as sf
 from conftest import SAMPLE_RATE, TINY_MODEL, TINY_TRAIN, word_sound
 from speech_app.model import ModelConfig
 from speech_app.modelfile import load_model, read_metadata
-from speech_app.train import TrainConfig, train
+from speech_app.training.trainer import TrainConfig, train
 
 
 def write_takes(root, words, n_takes, seed=0, seconds=1.0):
@@ -65,11 +65,11 @@ def test_an_undecodable_take_is_left_out_with_its_name(tmp_path, capsys):
 
 
 # -- the custom-word recipe ------------------------------------------------------------------------
-from speech_app import custom_words  # noqa: E402
-from speech_app.custom_words import (NEAR_MISS, REAL_NEGATIVE, SILENCE, SYNTH_WORD, TAKE,  # noqa: E402
+from speech_app.training import custom_words  # noqa: E402
+from speech_app.training.custom_words import (NEAR_MISS, REAL_NEGATIVE, SILENCE, SYNTH_WORD, TAKE,  # noqa: E402
                                      CustomWordsRecipe, draw_weights, fold_of, train_custom_words)
-from speech_app.dataset import Example  # noqa: E402
-from speech_app.negatives import bundled_noise, bundled_speech, near_misses  # noqa: E402
+from speech_app.data.dataset import Example  # noqa: E402
+from speech_app.data.negatives import bundled_noise, bundled_speech, near_misses  # noqa: E402
 
 TINY_FLAGS = ["--steps", "2", "--batch-size", "8", "--estimate-runs", "2", "--estimate-steps", "1", "--no-synth",
               "--device", "cpu", "--quiet"]

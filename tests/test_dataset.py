@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from speech_app.dataset import (
+from speech_app.data.dataset import (
     SILENCE_LABEL,
     SPLITS,
     STANDARD_WORDS,

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from speech_app.listen import EXIT_NO_AUDIO
+from speech_app.cli.listen import EXIT_NO_AUDIO
 
 REPO = Path(__file__).resolve().parent.parent
 PACKAGE = REPO / "speech_app"
@@ -101,7 +101,7 @@ def test_gui_without_qt_names_the_gui_extra():
 
 def test_a_report_without_matplotlib_keeps_every_figure_and_names_the_train_extra(tmp_path):
     matrix = [[3, 1], [0, 4]]
-    out = run_without(("matplotlib",), "import numpy as np\nfrom speech_app.report import write_report\n"
+    out = run_without(("matplotlib",), "import numpy as np\nfrom speech_app.training.report import write_report\n"
                       f"write_report({str(tmp_path)!r}, ['yes', 'no'], {{'validation': np.array({matrix})}}, "
                       "history=[{'epoch': 1, 'train_loss': 1.0, 'val_loss': 1.0, 'train_accuracy': 0.5, "
                       "'val_accuracy': 0.5}])")

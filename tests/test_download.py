@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from speech_app.download import (
+from speech_app.data.download import (
     EXTRACTED_MARKER,
     SPEECH_COMMANDS,
     DownloadError,

@@ -181,8 +181,8 @@ def test_models_get_the_umask_permissions(tmp_path):
 @pytest.fixture
 def cache_examples(tiny_dataset, tmp_path, monkeypatch):
     """(examples, noise) of the tiny dataset's validation split, with a private cache folder."""
-    from speech_app.dataset import build_index
-    from speech_app.noise import NoiseBank
+    from speech_app.data.dataset import build_index
+    from speech_app.data.noise import NoiseBank
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     index = build_index([tiny_dataset.root], list(WANTED_WORDS))
@@ -191,7 +191,7 @@ def cache_examples(tiny_dataset, tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("damage", ["truncate", "empty", "text"])
 def test_a_damaged_cache_entry_is_named_and_rebuilt(cache_examples, capsys, damage):
-    from speech_app.clips import cache_dir, load_split_clips
+    from speech_app.data.clips import cache_dir, load_split_clips
 
     examples, noise = cache_examples
     fresh, _ = load_split_clips(examples, 1.0, noise, progress=False)
@@ -207,7 +207,7 @@ def test_a_damaged_cache_entry_is_named_and_rebuilt(cache_examples, capsys, dama
 
 
 def test_orphaned_temporaries_are_removed_but_a_live_one_is_kept(cache_examples):
-    from speech_app.clips import cache_dir, load_split_clips
+    from speech_app.data.clips import cache_dir, load_split_clips
 
     examples, noise = cache_examples
     folder = cache_dir()
@@ -443,7 +443,7 @@ def test_a_diverging_loss_stops_training_and_writes_no_model(capsys, tiny_datase
 
 
 def test_the_clip_cache_full_disk_is_a_notice_not_a_failure(cache_examples, capsys, monkeypatch):
-    from speech_app.clips import cache_dir, load_split_clips
+    from speech_app.data.clips import cache_dir, load_split_clips
 
     examples, noise = cache_examples
     fail_fsync_for(monkeypatch, r"\.npy\.")

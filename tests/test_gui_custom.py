@@ -14,7 +14,7 @@ from stand_ins import TAKES_PER_WORD, WAIT_MS, FakeAudio, tone_word, write_takes
 from speech_app.audio import SAMPLE_RATE
 from speech_app.gui import custom_tab
 from speech_app.gui.services import load_command_classifier
-from speech_app.custom_words import CustomWordsRecipe
+from speech_app.training.custom_words import CustomWordsRecipe
 
 # two rotation runs of one batch, then two batches: the recipe's shape at a test's size
 TINY_RECIPE = CustomWordsRecipe(steps=2, batch_size=8, warmup_steps=1, estimate_folds=2, estimate_steps=1,
@@ -172,7 +172,7 @@ def test_training_can_be_cancelled(custom_window, qtbot):
 def test_train_words_from_text_alone(custom_window, qtbot, monkeypatch):
     """No takes at all: the tab synthesizes the word plus filler words for `_unknown_` (as `train
     --synth` does), trains on them as synthetic speech, and a second run reuses the clips."""
-    from speech_app import text_training
+    from speech_app.synth import text_training
     from speech_app.modelfile import read_metadata
     from speech_app.synth import available_engines
 

@@ -13,7 +13,7 @@ import pytest
 from stand_ins import SAMPLES_DIR, WAIT_MS, FakeAudio, write_takes
 
 from speech_app.gui.services import load_command_classifier
-from speech_app.custom_words import CustomWordsRecipe
+from speech_app.training.custom_words import CustomWordsRecipe
 
 PROBE_MS = 10  # the probe timer's period
 # Longest acceptable gap between two probe firings (a frozen-looking window). It was 250 ms; with the

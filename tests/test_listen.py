@@ -18,7 +18,8 @@ import numpy as np
 import pytest
 from stand_ins import sample_clip, tone_sentence, tone_word
 
-from speech_app import capture, listen
+from speech_app import capture
+from speech_app.cli import listen
 from speech_app.audio import SAMPLE_RATE, write_wav
 
 REPO = Path(__file__).resolve().parent.parent
@@ -99,7 +100,7 @@ def test_live_tone_words_through_the_virtual_microphone(quiet_mic, tone_model, t
 
 
 def start_listen_process(*extra: str) -> subprocess.Popen:
-    command = [sys.executable, "-m", "speech_app.listen", "--format", "jsonl", *extra]
+    command = [sys.executable, "-m", "speech_app.cli.listen", "--format", "jsonl", *extra]
     process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
     deadline = time.monotonic() + READY_TIMEOUT_S

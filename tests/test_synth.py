@@ -14,9 +14,10 @@ import pytest
 import soundfile
 
 from speech_app.audio import SAMPLE_RATE
-from speech_app.noise import NoiseBank
+from speech_app.data.noise import NoiseBank
+from speech_app.cli.synth import add_synth_arguments, run_synth
 from speech_app.synth import (ALL_ENGINES, NoEngineError, SpeechEngine, SynthesisError, SynthUsageError,
-                              add_synth_arguments, available_engines, run_synth, synthesize_words)
+                              available_engines, synthesize_words)
 from speech_app.synth.effects import (VoiceEffects, add_noise, augment_utterance, fit_duration,
                                       place_in_window, trim_silence)
 from speech_app.synth.engines import EspeakEngine, MbrolaEngine, RhvoiceEngine

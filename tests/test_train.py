@@ -14,10 +14,10 @@ import pytest
 import soundfile as sf
 
 from conftest import SAMPLE_RATE, TINY_MODEL, TINY_TRAIN, WANTED_WORDS, word_sound
-from speech_app.dataset import SILENCE_LABEL, UNKNOWN_LABEL, build_index
+from speech_app.data.dataset import SILENCE_LABEL, UNKNOWN_LABEL, build_index
 from speech_app.model import ModelConfig
 from speech_app.modelfile import load_model, read_metadata
-from speech_app.train import TrainConfig, checkpoint_path, learning_rate_at, train, warmup_steps_for
+from speech_app.training.trainer import TrainConfig, checkpoint_path, learning_rate_at, train, warmup_steps_for
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -90,7 +90,7 @@ def test_model_file_carries_metrics_and_training_data(tiny_training, tiny_model,
 
 
 def test_resume_continues_from_the_checkpoint_and_reuses_the_clip_cache(tiny_dataset, tmp_path, monkeypatch):
-    import speech_app.audio
+    import speech_app.data.clips
 
     out = tmp_path / "resumed.safetensors"
     config = TrainConfig(**{**TINY_TRAIN, "steps_per_epoch": 2})
@@ -100,7 +100,7 @@ def test_resume_continues_from_the_checkpoint_and_reuses_the_clip_cache(tiny_dat
     def no_decoding(*args, **kwargs):
         raise AssertionError("the clips were decoded again instead of coming from the cache")
 
-    monkeypatch.setattr(speech_app.clips, "decode_files", no_decoding)
+    monkeypatch.setattr(speech_app.data.clips, "decode_files", no_decoding)
     second = train([tiny_dataset.root], out, list(WANTED_WORDS), TrainConfig(**{**TINY_TRAIN, "steps_per_epoch": 2,
                                                                                  "epochs": 2}),
                    ModelConfig(**TINY_MODEL), resume=True, progress=False)
@@ -217,8 +217,8 @@ def test_custom_phrases_get_a_window_longer_than_one_second(tmp_path):
 
 def test_two_processes_filling_the_same_clip_cache_do_not_collide(tiny_dataset, tmp_path, monkeypatch):
     """The interleaving two DDP ranks can produce: rank B saves and renames between rank A's save and rename."""
-    from speech_app import clips
-    from speech_app.noise import NoiseBank
+    from speech_app.data import clips
+    from speech_app.data.noise import NoiseBank
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     index = build_index([tiny_dataset.root], list(WANTED_WORDS))
@@ -241,8 +241,8 @@ def test_two_processes_filling_the_same_clip_cache_do_not_collide(tiny_dataset, 
 
 
 def test_clip_cache_round_trip(tiny_dataset, tmp_path, monkeypatch):
-    from speech_app import clips
-    from speech_app.noise import NoiseBank
+    from speech_app.data import clips
+    from speech_app.data.noise import NoiseBank
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     index = build_index([tiny_dataset.root], list(WANTED_WORDS))

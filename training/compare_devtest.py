@@ -6,7 +6,7 @@
 Rows: recall per class (clips in brackets), `_unknown_` word-balanced, other words of the test taken
 for something else than `_unknown_`, predicted official and plain accuracy. `--rejection` adds the
 model card's measurement (every held-out clip of the other words and the noise windows;
-speech_app.evaluate.measure_rejection), which runs each model again.
+speech_app.training.rejection.measure_rejection), which runs each model again.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from devtest import DEFAULT_DATA  # noqa: E402
 
-from speech_app.evaluate import measure_rejection  # noqa: E402
+from speech_app.training.rejection import measure_rejection  # noqa: E402
 from speech_app.inference import CommandClassifier  # noqa: E402
 
 

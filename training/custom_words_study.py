@@ -27,8 +27,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from speech_app.audio import decode_files, fit_to_window  # noqa: E402
-from speech_app.dataset import word_folders  # noqa: E402
-from speech_app.evaluate import measure_rejection  # noqa: E402
+from speech_app.data.dataset import word_folders  # noqa: E402
+from speech_app.training.rejection import measure_rejection  # noqa: E402
 from speech_app.inference import CommandClassifier  # noqa: E402
 
 WORDS = ("computer", "jarvis")

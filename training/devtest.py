@@ -23,10 +23,10 @@ from pathlib import Path
 import numpy as np
 
 from speech_app.audio import decode_files, fit_to_window
-from speech_app.dataset import (BACKGROUND_NOISE_DIR, SILENCE_LABEL, STANDARD_WORDS, UNKNOWN_LABEL, which_set,
+from speech_app.data.dataset import (BACKGROUND_NOISE_DIR, SILENCE_LABEL, STANDARD_WORDS, UNKNOWN_LABEL, which_set,
                                 word_folders)
 from speech_app.inference import CommandClassifier
-from speech_app.noise import SILENCE_MAX_VOLUME, NoiseBank
+from speech_app.data.noise import SILENCE_MAX_VOLUME, NoiseBank
 
 PROJECT = Path(__file__).resolve().parent.parent
 # ../shared/data next to the checkout (a worktree one level deeper looks one level further up)

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from speech_app.modelfile import load_model, save_model
-from speech_app.train import checkpoint_path, read_checkpoint
+from speech_app.training.trainer import checkpoint_path, read_checkpoint
 
 
 def main(model: Path, out: Path) -> None:

@@ -1,4 +1,4 @@
-"""Build the negatives the package carries (speech_app/negatives/): real clips of many words, and
+"""Build the negatives the package carries (speech_app/data/negatives_data/): real clips of many words, and
 short background noise, from Speech Commands (CC BY 4.0).
 
     python training/make_negatives.py /work/shared/data/speech_commands
@@ -21,8 +21,8 @@ import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from speech_app.audio import SAMPLE_RATE, load_audio  # noqa: E402
-from speech_app.dataset import BACKGROUND_NOISE_DIR, speaker_of, which_set, word_folders  # noqa: E402
-from speech_app.negatives import NEGATIVES_DIR, NOISE_DIR, SPEECH_DIR  # noqa: E402
+from speech_app.data.dataset import BACKGROUND_NOISE_DIR, speaker_of, which_set, word_folders  # noqa: E402
+from speech_app.data.negatives import NEGATIVES_DIR, NOISE_DIR, SPEECH_DIR  # noqa: E402
 
 CLIPS_PER_WORD = 24  # 35 words: about 800 clips, a few MB
 NOISE_SECONDS = 8.0  # excerpt kept from each background-noise recording

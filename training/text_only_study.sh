@@ -16,7 +16,7 @@ for arm in finetune scratch; do
       --out runs/textonly/$arm.safetensors --quiet
   speech-app evaluate --model runs/textonly/$arm.safetensors "$WAKE" --report-dir runs/textonly/${arm}_real
   python -c "import sys; from pathlib import Path; from speech_app.inference import CommandClassifier; \
-from speech_app.evaluate import measure_rejection; \
+from speech_app.training.rejection import measure_rejection; \
 print(measure_rejection(CommandClassifier.from_file(sys.argv[1]), [Path(sys.argv[2])], progress=False).summary())" \
       runs/textonly/$arm.safetensors "$SC"
 done

@@ -14,7 +14,7 @@
 #    - more natural voices for on and off (flite, festival, pico, RHVoice: 300 clips each);
 #    - the development test's speakers (training/DEVTEST.md) kept out of training and validation.
 #    Schedule: the learning rate warms up linearly over the first 5% of the run's steps to 1e-3, then
-#    decays (cosine) to 2% of that at the last step (speech_app/train.py); it spans the whole
+#    decays (cosine) to 2% of that at the last step (speech_app/training/trainer.py); it spans the whole
 #    budget, so a resumed run must keep the same --epochs. The model kept is the best epoch on
 #    validation (real speech of other speakers than the development test's).
 # Synthetic clips are made first, under runs/synth/, if absent; only voices whose licence allows

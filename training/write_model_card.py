@@ -19,7 +19,7 @@ from pathlib import Path
 
 from devtest import DEFAULT_LIST, OFFICIAL_COUNTS, load_devtest, score
 
-from speech_app.evaluate import measure_rejection
+from speech_app.training.rejection import measure_rejection
 from speech_app.inference import CommandClassifier
 from speech_app.modelfile import read_metadata
 from speech_app.synth.engines import ALL_ENGINES

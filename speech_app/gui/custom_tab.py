@@ -12,7 +12,7 @@ from PySide6.QtWidgets import (QDoubleSpinBox, QGroupBox, QHBoxLayout, QHeaderVi
                                QSplitter, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
 
 from ..audio import SAMPLE_RATE, AudioDecodeError, load_audio
-from ..custom_words import TAKES_ENOUGH, TAKES_MINIMUM
+from ..training.custom_words import TAKES_ENOUGH, TAKES_MINIMUM
 from .models_panel import ModelsPanel
 from .plots import LevelMeter
 from .services import AppServices

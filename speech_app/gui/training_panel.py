@@ -12,7 +12,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QGridLay
                                QHeaderView, QLabel, QMessageBox, QProgressBar, QPushButton, QSpinBox, QSplitter,
                                QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
-from ..custom_words import TAKES_ENOUGH, TAKES_MINIMUM, CustomWordsRecipe, Estimate, take_warnings
+from ..training.custom_words import TAKES_ENOUGH, TAKES_MINIMUM, CustomWordsRecipe, Estimate, take_warnings
 from .plots import ConfusionMatrixView, TrainingChart
 from .userdata import DataFolder
 from .workers import TrainingJob, TrainingWorker, WorkerThread

@@ -17,8 +17,7 @@ from datetime import datetime
 from pathlib import Path
 
 from ..audio import is_audio_file
-from ..custom_words import card_lines
-from ..modelfile import ModelFileError, read_metadata, shipped_model_path
+from ..modelfile import ModelFileError, shipped_model_path
 
 WORD_PATTERN = re.compile(r"^[\w' -]+$")  # letters, digits, spaces, apostrophes: a folder name on any OS
 MODEL_SUFFIX = ".safetensors"
@@ -119,33 +118,3 @@ def merge_into(old: Path, new: Path) -> list[Path]:
     if not any(old.iterdir()):
         old.rmdir()
     return moved
-
-
-def model_card(path: Path) -> str:
-    """A model's card as Markdown: what it recognizes, how it was trained, how well it does."""
-    try:
-        meta = read_metadata(path)
-    except ModelFileError as err:
-        return f"**Cannot read this model.**\n\n{err}"
-    features, model = meta.get("features", {}), meta.get("model", {})
-    words = [label for label in meta.get("labels", []) if not label.startswith("_")]
-    lines = [f"### {Path(path).name}", "", f"**Words:** {', '.join(words) or '(none)'}", "",
-             f"**Window:** {features.get('clip_seconds', '?')} s of {features.get('sample_rate', '?')} Hz audio, "
-             f"{features.get('n_mfcc', '?')} MFCCs", "",
-             f"**Model:** BiLSTM, {model.get('num_layers', '?')} layers x {model.get('hidden_size', '?')} units"
-             + (f", {meta['parameters']:,} parameters" if meta.get("parameters") else ""), ""]
-    if meta.get("note"):
-        lines += [f"**Note:** {meta['note']}", ""]
-    for split, values in meta.get("metrics", {}).items():
-        lines.append(f"**{split.capitalize()} accuracy:** {values.get('accuracy', 0):.1%} on {values.get('clips', 0)} clips")
-        lines.append("")
-    trained = meta.get("trained_on", {})
-    if trained:
-        clips = trained.get("clips", {}).get("training", {})
-        lines += [f"**Trained on:** {sum(clips.values()):,} clips ({', '.join(trained.get('sources', []))}) "
-                  f"from {', '.join(Path(d).name for d in trained.get('data', []))}", ""]
-    lines += card_lines(meta)  # a custom-word model: what to expect, and the negatives' credit
-    card_file = Path(path).with_name("MODEL_CARD.md")
-    if card_file.is_file() and Path(path).name.startswith("speech_commands"):
-        lines += ["---", "", card_file.read_text(encoding="utf-8")]
-    return "\n".join(lines)

@@ -219,7 +219,7 @@ class BatchWorker(QObject):
 
     @Slot(object)
     def classify(self, job: BatchJob) -> None:
-        from ..inference import expand_paths
+        from ..audio import expand_paths
 
         if job.job_id <= self.cancelled_through:
             self.job_finished.emit(job.job_id, True)
@@ -270,9 +270,9 @@ class TrainingWorker(QObject):
 
     @Slot(object)
     def train(self, job: TrainingJob) -> None:
-        from ..custom_words import train_custom_words
+        from ..training.custom_words import train_custom_words
         from ..modelfile import load_model
-        from ..train import TrainHooks, TrainingCancelled, checkpoint_path
+        from ..training.trainer import TrainHooks, TrainingCancelled, checkpoint_path
 
         self.stop_requested.clear()
         torch.set_num_threads(DEFAULT_TORCH_THREADS)
@@ -299,7 +299,7 @@ class TrainingWorker(QObject):
         train` makes them; a set made before for the same words is reused."""
         from dataclasses import replace
 
-        from ..custom_words import synthesize_for_words
+        from ..training.custom_words import synthesize_for_words
 
         self.stage_changed.emit(f"synthesizing {job.synth_per_word} clips per word")
         return synthesize_for_words(job.words, replace(job.recipe, synth_per_word=job.synth_per_word),

@@ -4,11 +4,10 @@
     print(summary.table())
 
 writes `synthetic/<word>/<engine>-<voice>_nohash_<n>.wav`: one-second 16 kHz mono clips, so the
-dataset's speaker-hash split keeps each voice in one split. The CLI adds `speech-app synth` with
-`add_synth_arguments` and `run_synth`.
+dataset's speaker-hash split keeps each voice in one split. The `speech-app synth` subcommand is
+`speech_app.cli.synth`; training data from text alone is `speech_app.synth.text_training`.
 """
 
-from .command import add_synth_arguments, run_synth
 from .engines import ALL_ENGINES, INSTALL_COMMAND, SpeechEngine, SynthesisError, available_engines
 from .generator import NoEngineError, SynthSummary, SynthUsageError, synthesize_words
 
@@ -20,8 +19,6 @@ __all__ = [
     "SynthSummary",
     "SynthUsageError",
     "SynthesisError",
-    "add_synth_arguments",
     "available_engines",
-    "run_synth",
     "synthesize_words",
 ]

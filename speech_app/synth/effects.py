@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..audio import CLIP_SECONDS, SAMPLE_RATE, resample, seconds_to_samples
-from ..noise import NoiseBank
+from ..data.noise import NoiseBank
 
 TRIM_TOP_DB = 40.0  # quieter than this below the peak counts as leading/trailing silence
 MAX_SPEECH_SECONDS = 0.9  # longer utterances are time-compressed, leaving room for a time shift

@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from ..audio import AudioDecodeError, load_audio, write_wav
-from ..dataset import speaker_of
-from ..noise import NoiseBank
+from ..data.dataset import speaker_of
+from ..data.noise import NoiseBank
 from .effects import augment_utterance, pitch_shift, warm_up
 from .engines import (ALL_ENGINES, INSTALL_COMMAND, SpeechEngine, SynthesisError, available_engines,
                       engine_names)

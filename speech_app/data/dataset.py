@@ -17,7 +17,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .audio import is_audio_file
+from ..audio import is_audio_file
 
 SILENCE_LABEL = "_silence_"
 UNKNOWN_LABEL = "_unknown_"

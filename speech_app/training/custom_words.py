@@ -22,10 +22,10 @@ from typing import Callable
 
 import numpy as np
 
-from .audio import is_audio_file
-from .augment import AugmentConfig
-from .dataset import SILENCE_LABEL, UNKNOWN_LABEL, DatasetIndex, Example, speaker_of, word_folders
-from .negatives import bundled_noise, bundled_speech
+from ..audio import is_audio_file
+from ..data.augment import AugmentConfig
+from ..data.dataset import SILENCE_LABEL, UNKNOWN_LABEL, DatasetIndex, Example, speaker_of, word_folders
+from ..data.negatives import bundled_noise, bundled_speech
 
 NEGATIVES_CREDIT = ("Negatives: real clips and background noise from Speech Commands: A Dataset for "
                     "Limited-Vocabulary Speech Recognition, P. Warden, 2018 (CC BY 4.0)")
@@ -153,7 +153,7 @@ def build_custom_index(takes: dict[str, list[Path]], synthetic_dir: Path | None,
         for path in files:
             add(path, word, word, "real", TAKE)
     if synthetic_dir is not None:
-        from .text_training import filler_words
+        from ..synth.text_training import filler_words
 
         fillers = set(filler_words(words))
         for folder, files in word_folders(Path(synthetic_dir)).items():
@@ -222,8 +222,8 @@ def custom_window_seconds(takes: dict[str, list[Path]], start_seconds: float) ->
     """The input window: long enough for nearly every take's spoken part (a cropped word is missed:
     measured, "computer" takes over 0.85 s were the misses of a 1 s window), never shorter than the
     starting model's. The encoder reads any length: only the window changes, not the MFCC settings."""
-    from .audio import decode_files
-    from .clips import choose_window_seconds
+    from ..audio import decode_files
+    from ..data.clips import choose_window_seconds
 
     paths = [p for files in takes.values() for p in files][:WINDOW_SAMPLE_TAKES]
     if not paths:
@@ -233,7 +233,7 @@ def custom_window_seconds(takes: dict[str, list[Path]], start_seconds: float) ->
 
 
 def train_config(recipe: CustomWordsRecipe, window_seconds: float):
-    from .train import TrainConfig
+    from .trainer import TrainConfig
 
     return TrainConfig(epochs=1, steps_per_epoch=recipe.steps, batch_size=recipe.batch_size,
                        learning_rate=recipe.learning_rate, warmup_steps=recipe.warmup_steps, patience=1,
@@ -245,7 +245,7 @@ def estimate(trainer, groups: np.ndarray, recipe: CustomWordsRecipe,
              on_stage: Callable[[str], None] | None = None) -> Estimate:
     """Rotate: hold out one fold of takes and negative speakers, train a short run on the rest,
     count what the held-out clips are taken for."""
-    from .train import evaluate_clips
+    from .trainer import evaluate_clips
 
     clips, labels = trainer.splits["training"]
     examples = trainer.index.split("training")
@@ -281,8 +281,8 @@ def train_custom_words(take_dirs: list[Path], words: list[str], out_path: Path,
 
     init_from: the ModelBundle to start from (default: the shipped model).
     """
-    from .modelfile import load_model
-    from .train import Trainer, default_report_dir, finish, log
+    from ..modelfile import load_model
+    from .trainer import Trainer, default_report_dir, finish, log
 
     started = time.monotonic()
     recipe = recipe or CustomWordsRecipe()
@@ -354,7 +354,7 @@ def summary_lines(result: CustomWordsResult) -> list[str]:
 def synthesize_for_words(words: list[str], recipe: CustomWordsRecipe | None = None, *, engines: str = "auto",
                          progress: bool = True, cache_root: Path | None = None) -> Path:
     """Synthetic speech of the words, filler words and near misses, with the bundled noise (cached)."""
-    from .text_training import synthesize_training_set
+    from ..synth.text_training import synthesize_training_set
 
     recipe = recipe or CustomWordsRecipe()
     return synthesize_training_set(words, per_word=max(1, recipe.synth_per_word), seed=recipe.seed, engines=engines,

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic_files import STALE_TEMP_SECONDS, OutputError, atomic_write, remove_stale_temporaries
-from .audio import SAMPLE_RATE, AudioDecodeError, decode_files, fit_to_window, seconds_to_samples, speech_seconds
+from ..atomic_files import STALE_TEMP_SECONDS, OutputError, atomic_write, remove_stale_temporaries
+from ..audio import SAMPLE_RATE, AudioDecodeError, decode_files, fit_to_window, seconds_to_samples, speech_seconds
 from .dataset import Example
 from .noise import NoiseBank
 

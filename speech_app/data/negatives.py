@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .audio import is_audio_file
+from ..audio import is_audio_file
 
 NEGATIVES_DIR = Path(__file__).resolve().parent / "negatives_data"
 SPEECH_DIR = "speech"  # <word>/<speaker>_nohash_0.ogg: real speakers of the dataset's training split

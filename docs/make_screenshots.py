@@ -1,10 +1,11 @@
 """README screenshots of each tab, made by the app itself (QWidget.grab), offscreen.
 
-    QT_QPA_PLATFORM=offscreen python -m speech_app.gui.screenshots .github/screenshots
+    QT_QPA_PLATFORM=offscreen python docs/make_screenshots.py .github/screenshots
 
 The Live tab hears the repository's sample clips through `FileCapture` (the same streaming path as
 a microphone), the Batch tab classifies them, and the Custom words tab trains briefly on takes made
-from them. Needs a checkout of the repository (for datasets/samples).
+from them. Needs a checkout of the repository (for datasets/samples), so it lives beside the docs,
+not in the package.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from pathlib import Path
 from PySide6.QtCore import QCoreApplication, QEvent, QEventLoop, QSettings, Qt
 from PySide6.QtWidgets import QApplication
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # the checkout's speech_app, installed or not
 SAMPLES_DIR = REPO / "datasets" / "samples"
 LIVE_WORDS = ("yes", "no", "up", "left", "right", "go")
 CUSTOM_WORDS = ("yes", "no")
@@ -53,8 +55,8 @@ def sample(word: str) -> Path:
 
 def demo_services():
     """The real model; the sample clips as the microphone; no speakers."""
-    from ..capture import FileCapture, InputDevice
-    from .services import AppServices
+    from speech_app.capture import FileCapture, InputDevice
+    from speech_app.gui.services import AppServices
 
     clips = [sample(w) for w in LIVE_WORDS]
     return AppServices(list_devices=lambda: [InputDevice(0, "Sample clips", "demo", 1, 16_000.0, True)],
@@ -64,7 +66,7 @@ def demo_services():
 
 def make_takes(data_dir: Path) -> None:
     """Takes for the Custom words tab: the samples of each word, a few times over."""
-    from ..audio import load_audio, write_wav
+    from speech_app.audio import load_audio, write_wav
 
     for word in CUSTOM_WORDS:
         clip = load_audio(sample(word))
@@ -74,8 +76,8 @@ def make_takes(data_dir: Path) -> None:
 
 def take_screenshots(out_dir: Path, services=None, data_dir: Path | None = None, train: bool = False,
                      size: tuple[int, int] = WINDOW_SIZE, theme: str = "light") -> list[Path]:
-    from ..custom_words import CustomWordsRecipe
-    from .app import MainWindow
+    from speech_app.training.custom_words import CustomWordsRecipe
+    from speech_app.gui.app import MainWindow
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -141,7 +143,7 @@ def _shoot_custom(window, out_dir: Path, train: bool) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m speech_app.gui.screenshots", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python docs/make_screenshots.py", description=__doc__.splitlines()[0])
     parser.add_argument("out_dir", type=Path, nargs="?", default=REPO / ".github" / "screenshots")
     parser.add_argument("--no-train", action="store_true", help="skip the short training run in the Custom words tab")
     parser.add_argument("--size", default="x".join(map(str, WINDOW_SIZE)), metavar="WxH",
@@ -150,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     width, height = (int(v) for v in args.size.lower().split("x"))
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    from .app import create_application
+    from speech_app.gui.app import create_application
 
     create_application()
     for path in take_screenshots(args.out_dir, train=not args.no_train, size=(width, height), theme=args.theme):

@@ -22,16 +22,17 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from .atomic_files import atomic_write, check_writable, output_lock, staged_folder, swap_in_folder, write_bytes
-from .augment import AugmentConfig, WaveformAugmenter
-from .audio import decode_files
-from .clips import choose_window_seconds, failed_rows, load_split_clips, to_float
-from .dataset import SILENCE_LABEL, DatasetIndex, build_index
-from .features import FeatureConfig, MfccFrontend, SpecAugment
-from .inference import autocast_for, pick_device, predict_logits
-from .model import BiLstmClassifier, ModelConfig, count_parameters, flops_per_clip
-from .modelfile import ModelBundle, model_file_bytes
-from .noise import NoiseBank
+from ..atomic_files import atomic_write, check_writable, output_lock, staged_folder, swap_in_folder, write_bytes
+from ..data.augment import AugmentConfig, WaveformAugmenter
+from ..audio import decode_files
+from ..data.clips import choose_window_seconds, failed_rows, load_split_clips, to_float
+from ..data.dataset import SILENCE_LABEL, DatasetIndex, build_index
+from ..features import FeatureConfig, MfccFrontend, SpecAugment
+from ..device import autocast_for, pick_device
+from ..inference import predict_logits
+from ..model import BiLstmClassifier, ModelConfig, count_parameters, flops_per_clip
+from ..modelfile import ModelBundle, model_file_bytes
+from ..data.noise import NoiseBank
 from .report import REPORT_FILE_PATTERNS, accuracy, confusion_matrix, write_report
 
 WINDOW_SAMPLE_CLIPS = 300  # training takes decoded to choose the window length from the data

@@ -10,7 +10,7 @@ import os
 import sys
 from pathlib import Path
 
-from . import __version__
+from .. import __version__
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a Ctrl-C
@@ -150,32 +150,27 @@ def add_export_parser(sub) -> None:
     p.set_defaults(handler=run_export)
 
 
-OPTIONAL_COMMANDS = (  # (command, module, help): modules that need extras are imported only when present
-    ("synth", "synth", "make synthetic training speech with offline TTS engines"),
-    ("listen", "listen", "recognize commands live from a microphone, one line per detection"),
-    ("gui", "gui", "open the desktop app"),
-)
-
-
 def add_optional_parsers(sub) -> None:
-    import importlib
+    """synth, listen and gui: their modules import their extras (TTS, sounddevice, Qt) only when they run."""
+    from ..gui import add_gui_arguments, run_gui
+    from .listen import add_listen_arguments, run_listen
+    from .synth import add_synth_arguments, run_synth
 
-    for command, module_name, help_text in OPTIONAL_COMMANDS:
-        try:
-            module = importlib.import_module(f".{module_name}", __package__)
-            add_arguments = getattr(module, f"add_{command}_arguments")
-            run = getattr(module, f"run_{command}")
-        except (ImportError, AttributeError):
-            continue  # that part is not built or its extra is not installed
+    for command, help_text, add_arguments, run in (
+        ("synth", "make synthetic training speech with offline TTS engines", add_synth_arguments, run_synth),
+        ("listen", "recognize commands live from a microphone, one line per detection", add_listen_arguments, run_listen),
+        ("gui", "open the desktop app", add_gui_arguments, run_gui),
+    ):
         p = sub.add_parser(command, help=help_text)
         add_arguments(p)
         p.set_defaults(handler=run)
 
 
 def run_classify(args) -> int:
-    from .atomic_files import check_writable
-    from .inference import CommandClassifier, batch_threads, expand_paths
-    from .modelfile import ModelFileError
+    from ..atomic_files import check_writable
+    from ..audio import expand_paths
+    from ..inference import CommandClassifier, batch_threads
+    from ..modelfile import ModelFileError
 
     if args.top_k < 1 or args.batch_size < 1:
         raise UsageError("--top-k and --batch-size must be at least 1")
@@ -219,11 +214,11 @@ def open_output(path: Path | None):
         except BrokenPipeError:
             raise
         except OSError as err:  # `> /dev/full`, a full disk behind a redirection
-            from .atomic_files import OutputError, describe_os_error
+            from ..atomic_files import OutputError, describe_os_error
 
             raise OutputError(describe_os_error("standard output", err)) from None
         return
-    from .atomic_files import atomic_write, output_lock
+    from ..atomic_files import atomic_write, output_lock
 
     with output_lock(path), atomic_write(path, "w", newline="", encoding="utf-8", errors="surrogateescape") as out:
         yield out
@@ -272,10 +267,10 @@ class ResultWriter:
 
 
 def run_train(args) -> int:
-    from .augment import AugmentConfig
-    from .model import ModelConfig
-    from .modelfile import ModelFileError
-    from .train import TrainConfig, check_outputs, default_report_dir, starting_settings, train
+    from ..data.augment import AugmentConfig
+    from ..model import ModelConfig
+    from ..modelfile import ModelFileError
+    from ..training.trainer import TrainConfig, check_outputs, default_report_dir, starting_settings, train
 
     words = [w.strip() for w in args.words.split(",") if w.strip()] if args.words else None
     if not args.data_dirs and not args.synthetic and not args.synth:
@@ -318,7 +313,7 @@ def run_train(args) -> int:
 
 def resolve_recipe(args) -> str:
     """auto: the dataset recipe for Speech Commands folders, the custom-word recipe for folders of takes."""
-    from .dataset import is_speech_commands_layout
+    from ..data.dataset import is_speech_commands_layout
 
     if args.recipe != "auto":
         return args.recipe
@@ -328,12 +323,12 @@ def resolve_recipe(args) -> str:
 
 
 def run_custom_train(args, words: list[str] | None) -> int:
-    """The few-takes recipe (speech_app.custom_words): settings from the starting model, a fixed budget
+    """The few-takes recipe (speech_app.training.custom_words): settings from the starting model, a fixed budget
     of steps, built-in negatives, and an estimate of what to expect printed at the end."""
-    from .custom_words import CustomWordsRecipe, summary_lines, train_custom_words, with_overrides
-    from .dataset import default_words
-    from .modelfile import ModelFileError
-    from .train import check_outputs, default_report_dir, starting_settings
+    from ..training.custom_words import CustomWordsRecipe, summary_lines, train_custom_words, with_overrides
+    from ..data.dataset import default_words
+    from ..modelfile import ModelFileError
+    from ..training.trainer import check_outputs, default_report_dir, starting_settings
 
     for flag, value in (("--epochs", args.epochs), ("--patience", args.patience), ("--resume", args.resume),
                         ("--synthetic", args.synthetic), ("--holdout-real", args.holdout_real),
@@ -369,8 +364,8 @@ def run_custom_train(args, words: list[str] | None) -> int:
 
 def synthesize_custom(args, words: list[str], recipe) -> Path | None:
     """The recipe's synthetic speech; without any TTS engine the takes train alone, with a warning."""
-    from .custom_words import synthesize_for_words
-    from .synth import NoEngineError, SynthUsageError
+    from ..training.custom_words import synthesize_for_words
+    from ..synth import NoEngineError, SynthUsageError
 
     try:
         return synthesize_for_words(words, recipe, engines=args.synth_engines, progress=not args.quiet)
@@ -398,7 +393,7 @@ def check_train_numbers(args) -> None:
 
 
 def split_options(args) -> dict:
-    from .dataset import read_speaker_list
+    from ..data.dataset import read_speaker_list
 
     options = {"validation_percent": args.validation_percent, "unknown_percent": args.unknown_percent,
                "even_unknown": args.even_unknown}
@@ -411,8 +406,8 @@ def split_options(args) -> dict:
 
 
 def synthesize_for(args, words: list[str]) -> Path:
-    from .synth import NoEngineError, SynthUsageError
-    from .text_training import synthesize_training_set
+    from ..synth import NoEngineError, SynthUsageError
+    from ..synth.text_training import synthesize_training_set
 
     noise = [f for d in args.data_dirs if (d / "_background_noise_").is_dir()
              for f in sorted((d / "_background_noise_").iterdir()) if f.is_file()]
@@ -425,7 +420,7 @@ def synthesize_for(args, words: list[str]) -> Path:
 
 def starting_model(choice: str, has_real_data: bool):
     """The model to fine-tune from: its encoder already knows real voices."""
-    from .modelfile import load_model
+    from ..modelfile import load_model
 
     if choice == "none" or (choice == "auto" and has_real_data):
         return None
@@ -433,11 +428,11 @@ def starting_model(choice: str, has_real_data: bool):
 
 
 def run_evaluate(args) -> int:
-    from .evaluate import evaluate_model, print_evaluation
-    from .inference import CommandClassifier
-    from .modelfile import ModelFileError
+    from ..training.evaluate import evaluate_model, print_evaluation
+    from ..inference import CommandClassifier
+    from ..modelfile import ModelFileError
 
-    from .atomic_files import check_writable
+    from ..atomic_files import check_writable
 
     args.report_dir.parent.mkdir(parents=True, exist_ok=True)
     check_writable(args.report_dir, "folder")  # before the evaluation, not after it
@@ -448,7 +443,7 @@ def run_evaluate(args) -> int:
         raise UsageError(str(err)) from None
     print_evaluation(result)
     if args.rejection:
-        from .evaluate import measure_rejection
+        from ..training.rejection import measure_rejection
 
         rejection = measure_rejection(classifier, args.data_dirs)
         for word, (hits, clips) in rejection.per_word.items():
@@ -458,8 +453,8 @@ def run_evaluate(args) -> int:
 
 
 def run_export(args) -> int:
-    from .export import ExportError, export_onnx
-    from .modelfile import ModelFileError, load_model
+    from ..export import ExportError, export_onnx
+    from ..modelfile import ModelFileError, load_model
 
     try:
         path = export_onnx(load_model(args.model), args.out)
@@ -470,7 +465,7 @@ def run_export(args) -> int:
 
 
 def run_download(args) -> int:
-    from .download import DownloadError, download_speech_commands
+    from ..data.download import DownloadError, download_speech_commands
 
     try:
         folder = download_speech_commands(args.dataset_version, args.dest, url=args.url)
@@ -484,7 +479,7 @@ def run_download(args) -> int:
 def opens_gui_by_default() -> bool:
     """`speech-app` alone opens the desktop app when there is a display to show it on."""
     try:
-        from .gui import display_available
+        from ..gui import display_available
     except ImportError:
         return False
     return display_available()
@@ -498,7 +493,7 @@ def main(argv: list[str] | None = None) -> int:
             return main(["gui"])
         parser.print_help()
         return EXIT_USAGE
-    from .atomic_files import OutputError
+    from ..atomic_files import OutputError
 
     try:
         return args.handler(args)

@@ -31,7 +31,7 @@ from pathlib import Path, PurePosixPath
 
 from tqdm import tqdm
 
-from . import __version__
+from .. import __version__
 
 DEFAULT_CHUNK_BYTES = 1024 * 1024  # 1 MiB: large enough for throughput, small for smooth progress
 HASH_CHUNK_BYTES = 4 * 1024 * 1024  # 4 MiB reads when hashing a finished file

@@ -8,7 +8,7 @@ import numpy as np
 import soxr
 import torch
 
-from .audio import SAMPLE_RATE
+from ..audio import SAMPLE_RATE
 from .noise import SILENCE_MAX_VOLUME, NoiseBank
 
 # soxr's medium quality: flat to 7.2 kHz (the MFCCs reach 7.6 kHz) at half the time of "HQ"; "LQ"

@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 
 from ..audio import is_audio_file
-from .engines import engine_names
-from .generator import NoEngineError, SynthUsageError, synthesize_words
+from ..synth.engines import engine_names
+from ..synth.generator import NoEngineError, SynthUsageError, synthesize_words
 
 EXIT_OK = 0
 EXIT_SOME_CLIPS_FAILED = 1

@@ -32,7 +32,7 @@ def filler_words(words: list[str]) -> list[str]:
 
 def near_miss_words(words: list[str]) -> list[str]:
     """Near misses of every word (see negatives.near_misses), none of them a word or filler word."""
-    from .negatives import near_misses
+    from ..data.negatives import near_misses
 
     fillers = set(filler_words(words))
     return sorted({miss for w in words for miss in near_misses(w, words) if miss not in fillers})
@@ -43,7 +43,7 @@ def synthesize_training_set(words: list[str], *, per_word: int = DEFAULT_CLIPS_P
                             progress: bool = True, cache_root: Path | None = None, near_miss_clips: int = 0) -> Path:
     """A folder of synthetic clips for `words` plus filler words and, with `near_miss_clips`, that many
     clips of each near miss of each word (cached by the request)."""
-    from .synth import synthesize_words
+    from . import synthesize_words
 
     fillers = filler_words(words)
     misses = near_miss_words(words) if near_miss_clips else []

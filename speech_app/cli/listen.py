@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import TextIO
 
-from .streaming import DETECTION_THRESHOLD, SUPPRESSION_MS, Detection, RecognizerSettings, StreamingRecognizer
+from ..streaming import DETECTION_THRESHOLD, SUPPRESSION_MS, Detection, RecognizerSettings, StreamingRecognizer
 
 EXIT_OK, EXIT_NO_AUDIO, EXIT_USAGE = 0, 1, 2
 READ_TIMEOUT_S = 0.05  # how long a read waits for audio: also how quickly Ctrl-C is noticed
@@ -50,7 +50,7 @@ def format_detection(detection: Detection, fmt: str) -> str:
 
 def run_listen(args: argparse.Namespace, out: TextIO | None = None) -> int:
     """Run `speech-app listen`; detections go to `out` (standard output by default)."""
-    from .capture import NoInputDeviceError, list_input_devices
+    from ..capture import NoInputDeviceError, list_input_devices
 
     if args.list_devices:
         try:
@@ -59,7 +59,7 @@ def run_listen(args: argparse.Namespace, out: TextIO | None = None) -> int:
             return _fail(str(err), EXIT_NO_AUDIO)
     if not 0.0 < args.threshold <= 1.0 or args.suppression_ms < 0:
         return _fail("--threshold must be in (0, 1] and --suppression-ms at least 0", EXIT_USAGE)
-    from .modelfile import ModelFileError
+    from ..modelfile import ModelFileError
 
     try:
         recognizer = _make_recognizer(args)
@@ -77,7 +77,7 @@ def run_listen(args: argparse.Namespace, out: TextIO | None = None) -> int:
 def _make_recognizer(args) -> StreamingRecognizer:
     import torch
 
-    from .inference import CommandClassifier
+    from ..inference import CommandClassifier
 
     torch.set_num_threads(LIVE_TORCH_THREADS)
     classifier = CommandClassifier.from_file(args.model, "cpu")
@@ -86,8 +86,8 @@ def _make_recognizer(args) -> StreamingRecognizer:
 
 
 def _listen_to_file(recognizer: StreamingRecognizer, args, out) -> int:
-    from .audio import AudioDecodeError, load_audio, seconds_to_samples
-    from .streaming import recognize_samples
+    from ..audio import AudioDecodeError, load_audio, seconds_to_samples
+    from ..streaming import recognize_samples
 
     try:
         samples = load_audio(args.file)
@@ -101,7 +101,7 @@ def _listen_to_file(recognizer: StreamingRecognizer, args, out) -> int:
 
 
 def _listen_to_microphone(recognizer: StreamingRecognizer, args, out) -> int:
-    from .capture import MicrophoneCapture
+    from ..capture import MicrophoneCapture
 
     capture = MicrophoneCapture(args.device)
     stop = threading.Event()
@@ -179,13 +179,13 @@ def _fail(message: str, status: int) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m speech_app.listen`, the same as `speech-app listen`."""
+    """`python -m speech_app.cli.listen`, the same as `speech-app listen`."""
     parser = argparse.ArgumentParser(prog="speech-app listen", description="Recognize commands from a microphone.")
     add_listen_arguments(parser)
     try:
         return run_listen(parser.parse_args(argv))
     except BrokenPipeError:  # `| head -1`: the reader left
-        from .cli import quiet_broken_pipe
+        from . import quiet_broken_pipe
 
         return quiet_broken_pipe()
 

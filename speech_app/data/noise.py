@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .audio import SAMPLE_RATE, AudioDecodeError, load_audio
+from ..audio import SAMPLE_RATE, AudioDecodeError, load_audio
 
 GENERATED_NOISE_SECONDS = 20.0  # per generated colour when there are no noise recordings
 SILENCE_MAX_VOLUME = 1.0  # `_silence_` examples: noise at a random volume up to this

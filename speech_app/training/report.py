@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic_files import atomic_path, check_writable, output_lock, staged_folder, swap_in_folder, write_text
+from ..atomic_files import atomic_path, check_writable, output_lock, staged_folder, swap_in_folder, write_text
 
 # the files a report folder holds: a new report replaces these and leaves anything else in the folder alone
 REPORT_FILE_PATTERNS = ("report.md", "metrics.json", "confusion_matrix_*.png", "training_curves.png")
