@@ -107,7 +107,7 @@ def run(model: Path | None, rounds: int) -> dict:
 
     from speech_app.capture import MicrophoneCapture
     from speech_app.inference import CommandClassifier
-    from speech_app.cli.listen import LIVE_TORCH_THREADS
+    from speech_app.streaming import LIVE_TORCH_THREADS
     from speech_app.streaming import StreamingRecognizer
 
     torch.set_num_threads(LIVE_TORCH_THREADS)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")  # what `--device` accepts; auto: the first available
+
 
 def pick_device(name: str = "auto") -> torch.device:
     """auto: CUDA, then Apple MPS, then the CPU."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import torch
 from torch import nn
@@ -12,8 +12,8 @@ from torch import nn
 class ModelConfig:
     n_features: int = 40  # MFCC coefficients per frame
     n_classes: int = 12
-    hidden_size: int = 128  # LSTM units per direction
-    num_layers: int = 2
+    hidden_size: int = field(default=128, metadata={"help": "LSTM units per direction"})
+    num_layers: int = field(default=2, metadata={"help": "LSTM layers"})
     dropout: float = 0.25
     conv_channels: int = 96  # strided convolution before the LSTM; 0: none
     frame_stride: int = 2  # the convolution halves the frame rate: the LSTM, sequential on a CPU,

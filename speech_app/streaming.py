@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
@@ -45,6 +45,8 @@ SHARED_PREFIX_LETTERS = 4  # words sharing this many leading letters (or a whole
 MAX_BATCH_WINDOWS = 32  # windows sent to the model in one call when many hops are due (file input)
 FILE_TAIL_SECONDS = 1.0  # silence fed after a file's end, so a word at its very end still completes
 BACKGROUND_LABELS = ("_silence_", "_unknown_")
+LIVE_TORCH_THREADS = 1  # torch threads of live recognition (CLI and GUI): one window per hop is too
+# small to gain from more threads; they only cost CPU
 
 
 class Classifier(Protocol):
@@ -80,8 +82,8 @@ class ScoreFrame:
 class RecognizerSettings:
     hop_ms: float = HOP_MS
     averaging_ms: float = AVERAGING_MS
-    threshold: float = DETECTION_THRESHOLD
-    suppression_ms: float = SUPPRESSION_MS
+    threshold: float = field(default=DETECTION_THRESHOLD, metadata={"help": "smoothed probability a word needs"})
+    suppression_ms: float = field(default=SUPPRESSION_MS, metadata={"help": "quiet time after each detection"})
     release_fraction: float = RELEASE_FRACTION
     min_evaluations: int = MIN_EVALUATIONS
     prefix_wait_ms: float = PREFIX_WAIT_MS

@@ -161,7 +161,7 @@ def test_listen_reports_a_lost_server_keeps_running_and_recovers(quiet_mic, tone
 
     director = threading.Thread(target=direct, daemon=True)
     director.start()
-    status = listen.run_listen(parse("--format", "text", "--duration", "120"), out=out)
+    status = listen.run(parse("--format", "text", "--duration", "120"), out=out)
     director.join(timeout=WAIT_S)
     if failures:
         raise failures[0]

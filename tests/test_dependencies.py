@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from speech_app.cli.listen import EXIT_NO_AUDIO
+from speech_app.cli.exit_status import EXIT_NO_AUDIO
 
 REPO = Path(__file__).resolve().parent.parent
 PACKAGE = REPO / "speech_app"

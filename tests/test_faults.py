@@ -25,7 +25,8 @@ from safetensors.torch import save_file
 from conftest import SAMPLE_RATE, TINY_MODEL, WANTED_WORDS, speaker_names, word_sound
 from speech_app import atomic_files
 from speech_app.atomic_files import OutputBusyError, OutputError, atomic_write, output_lock
-from speech_app.cli import EXIT_BROKEN_PIPE, main
+from speech_app.cli import main
+from speech_app.cli.exit_status import EXIT_BROKEN_PIPE
 from speech_app.modelfile import METADATA_KEY, ModelFileError, load_model, read_metadata
 
 REPO = Path(__file__).resolve().parent.parent

@@ -19,7 +19,8 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before any QApplication
 
 from stand_ins import WAIT_MS, FakeAudio, destroy_windows  # noqa: E402
 
-from speech_app.gui import add_gui_arguments, display_available  # noqa: E402
+from speech_app.cli.gui import add_arguments as add_gui_arguments  # noqa: E402
+from speech_app.gui import display_available  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -29,7 +29,7 @@ SETTLE_S = 1.5  # silence after the last clip, so its detection has time to come
 
 def parse(*argv: str) -> argparse.Namespace:
     parser = argparse.ArgumentParser()
-    listen.add_listen_arguments(parser)
+    listen.add_arguments(parser)
     return parser.parse_args(list(argv))
 
 
@@ -41,7 +41,7 @@ def test_defaults():
 def test_jsonl_has_one_flushed_object_per_detection(tone_model, tmp_path, capsys):
     signal_, _ = tone_sentence(["low", "high", "mid"])
     write_wav(tmp_path / "tones.wav", signal_)
-    assert listen.run_listen(parse("--file", str(tmp_path / "tones.wav"), "--format", "jsonl")) == 0
+    assert listen.run(parse("--file", str(tmp_path / "tones.wav"), "--format", "jsonl")) == 0
     records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [r["label"] for r in records] == ["low", "high", "mid"]
     assert all({"time", "label", "confidence"} <= r.keys() for r in records)
@@ -50,34 +50,34 @@ def test_jsonl_has_one_flushed_object_per_detection(tone_model, tmp_path, capsys
 
 def test_text_format_is_time_label_confidence(tone_model, tmp_path, capsys):
     write_wav(tmp_path / "tone.wav", np.concatenate([np.zeros(SAMPLE_RATE // 2, np.float32), tone_word("low")]))
-    assert listen.run_listen(parse("--file", str(tmp_path / "tone.wav"))) == 0
+    assert listen.run(parse("--file", str(tmp_path / "tone.wav"))) == 0
     time_s, label, confidence = capsys.readouterr().out.split()
     assert label == "low" and 0.5 < float(time_s) < 2.0 and 0.0 < float(confidence) <= 1.0
 
 
 def test_no_input_device_is_one_plain_line(monkeypatch, tone_model, capsys):
     monkeypatch.setattr(capture, "list_input_devices", lambda: [])
-    assert listen.run_listen(parse()) == listen.EXIT_NO_AUDIO
+    assert listen.run(parse()) == listen.EXIT_NO_AUDIO
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "no audio input device" in err
-    assert listen.run_listen(parse("--list-devices")) == listen.EXIT_NO_AUDIO
+    assert listen.run(parse("--list-devices")) == listen.EXIT_NO_AUDIO
 
 
 def test_an_unknown_device_name_lists_the_real_ones(monkeypatch, tone_model, capsys):
     device = capture.InputDevice(3, "USB mic", "ALSA", 1, 48_000.0, True)
     monkeypatch.setattr(capture, "list_input_devices", lambda: [device])
-    assert listen.run_listen(parse("--device", "bluetooth")) == listen.EXIT_NO_AUDIO
+    assert listen.run(parse("--device", "bluetooth")) == listen.EXIT_NO_AUDIO
     assert "3: USB mic" in capsys.readouterr().err
 
 
 def test_a_bad_model_file_is_a_usage_error(tmp_path, capsys):
     (tmp_path / "bad.safetensors").write_bytes(b"not a model")
-    assert listen.run_listen(parse("--model", str(tmp_path / "bad.safetensors"))) == listen.EXIT_USAGE
+    assert listen.run(parse("--model", str(tmp_path / "bad.safetensors"))) == listen.EXIT_USAGE
     assert "bad.safetensors" in capsys.readouterr().err
 
 
 def test_a_bad_threshold_is_a_usage_error(capsys):
-    assert listen.run_listen(parse("--threshold", "0")) == listen.EXIT_USAGE
+    assert listen.run(parse("--threshold", "0")) == listen.EXIT_USAGE
 
 
 # -- through the PulseAudio virtual microphone ---------------------------------------------------
@@ -90,7 +90,7 @@ def test_live_tone_words_through_the_virtual_microphone(quiet_mic, tone_model, t
         write_wav(tmp_path / f"{word}.wav", np.concatenate([tone_word(word), np.zeros(SAMPLE_RATE, np.float32)]))
     out = io.StringIO()
     args = parse("--format", "jsonl", "--duration", "7")
-    worker = threading.Thread(target=lambda: listen.run_listen(args, out=out))
+    worker = threading.Thread(target=lambda: listen.run(args, out=out))
     worker.start()
     time.sleep(0.5)
     for word in words:
@@ -100,7 +100,7 @@ def test_live_tone_words_through_the_virtual_microphone(quiet_mic, tone_model, t
 
 
 def start_listen_process(*extra: str) -> subprocess.Popen:
-    command = [sys.executable, "-m", "speech_app.cli.listen", "--format", "jsonl", *extra]
+    command = [sys.executable, "-m", "speech_app", "listen", "--format", "jsonl", *extra]
     process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
     deadline = time.monotonic() + READY_TIMEOUT_S

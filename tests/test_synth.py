@@ -15,7 +15,7 @@ import soundfile
 
 from speech_app.audio import SAMPLE_RATE
 from speech_app.data.noise import NoiseBank
-from speech_app.cli.synth import add_synth_arguments, run_synth
+from speech_app.cli import synth as synth_command
 from speech_app.synth import (ALL_ENGINES, NoEngineError, SpeechEngine, SynthesisError, SynthUsageError,
                               available_engines, synthesize_words)
 from speech_app.synth.effects import (VoiceEffects, add_noise, augment_utterance, fit_duration,
@@ -87,9 +87,9 @@ def test_unknown_engine_is_a_usage_error(tmp_path, capsys):
     with pytest.raises(SynthUsageError, match="nonexistent"):
         synthesize_words(["yes"], tmp_path, per_word=1, engines="nonexistent", progress=False)
     parser = argparse.ArgumentParser()
-    add_synth_arguments(parser)
+    synth_command.add_arguments(parser)
     args = parser.parse_args(["--words", "yes", "--out", str(tmp_path), "--engines", "espeak-ng,nonexistent"])
-    assert run_synth(args) == 2
+    assert synth_command.run(args) == 2
     err = capsys.readouterr().err.strip()
     assert "nonexistent" in err and len(err.splitlines()) == 1
 
@@ -172,10 +172,10 @@ def test_cli_run_prints_the_summary_and_exits_zero(tmp_path, capsys):
     if not INSTALLED:
         pytest.skip("no speech engine installed")
     parser = argparse.ArgumentParser()
-    add_synth_arguments(parser)
+    synth_command.add_arguments(parser)
     args = parser.parse_args(["--words", "go, marvin", "--out", str(tmp_path), "--per-word", "2",
                               "--engines", engine, "--jobs", "1", "--no-progress"])
-    assert run_synth(args) == 0
+    assert synth_command.run(args) == 0
     table = capsys.readouterr().out
     assert "4 of 4 clips written" in table and (engine == "auto" or engine in table)
     assert len(list((tmp_path / "marvin").glob("*_nohash_*.wav"))) == 2

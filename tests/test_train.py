@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 import re
 import subprocess
 import sys
@@ -15,9 +16,11 @@ import soundfile as sf
 
 from conftest import SAMPLE_RATE, TINY_MODEL, TINY_TRAIN, WANTED_WORDS, word_sound
 from speech_app.data.dataset import SILENCE_LABEL, UNKNOWN_LABEL, build_index
+from speech_app.features import FeatureConfig
 from speech_app.model import ModelConfig
 from speech_app.modelfile import load_model, read_metadata
-from speech_app.training.trainer import TrainConfig, checkpoint_path, learning_rate_at, train, warmup_steps_for
+from speech_app.training.trainer import (TrainConfig, checkpoint_path, learning_rate_at, read_checkpoint, train,
+                                         warmup_steps_for)
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -89,6 +92,29 @@ def test_model_file_carries_metrics_and_training_data(tiny_training, tiny_model,
     assert len(load_model(tiny_model).labels) == 5
 
 
+def test_resume_keeps_the_model_settings_of_its_checkpoint(tiny_dataset, tmp_path):
+    out = tmp_path / "resumed.safetensors"
+    config = TrainConfig(**{**TINY_TRAIN, "steps_per_epoch": 2})
+    train([tiny_dataset.root], out, list(WANTED_WORDS), config, ModelConfig(**TINY_MODEL), progress=False)
+    first_features = load_model(out).features
+    assert FeatureConfig.from_dict(read_checkpoint(checkpoint_path(out))["features"]) == first_features
+    other = ModelConfig(**{**TINY_MODEL, "hidden_size": TINY_MODEL["hidden_size"] * 2})
+    with pytest.raises(ValueError) as refused:  # one line naming the option, the checkpoint and its value
+        train([tiny_dataset.root], out, list(WANTED_WORDS), replace(config, epochs=2), other, resume=True,
+              progress=False)
+    message = str(refused.value)
+    assert "\n" not in message and "--hidden-size" in message and checkpoint_path(out).name in message
+    assert str(TINY_MODEL["hidden_size"]) in message
+    # no model settings given: the checkpoint's, not ModelConfig's defaults
+    second = train([tiny_dataset.root], out, list(WANTED_WORDS), replace(config, epochs=2), resume=True,
+                   progress=False)
+    assert len(second.history) == 2
+    resumed = load_model(out)
+    assert (resumed.model.config.hidden_size, resumed.model.config.num_layers) == \
+        (TINY_MODEL["hidden_size"], TINY_MODEL["num_layers"])
+    assert resumed.features == first_features
+
+
 def test_resume_continues_from_the_checkpoint_and_reuses_the_clip_cache(tiny_dataset, tmp_path, monkeypatch):
     import speech_app.data.clips
 
@@ -116,7 +142,7 @@ def test_keep_last_writes_the_last_epochs_weights(tiny_dataset, tmp_path):
     import torch
 
     out = tmp_path / "last.safetensors"
-    config = TrainConfig(**{**TINY_TRAIN, "steps_per_epoch": 2, "epochs": 3, "keep_last": True})
+    config = TrainConfig(**{**TINY_TRAIN, "steps_per_epoch": 2, "epochs": 3, "keep": "last"})
     result = train([tiny_dataset.root], out, list(WANTED_WORDS), config, ModelConfig(**TINY_MODEL), progress=False)
     last = torch.load(checkpoint_path(out), weights_only=True)["model"]
     written = load_model(out).model.state_dict()
@@ -294,7 +320,8 @@ def test_train_command_reports_a_missing_testing_list_as_usage_error(tiny_datase
 
 
 def test_split_options_from_the_command_line(tmp_path):
-    from speech_app.cli import build_parser, split_options
+    from speech_app.cli import build_parser
+    from speech_app.cli.train import split_options
 
     listed = tmp_path / "devtest.txt"
     listed.write_text("yes/0a1b2c3d_nohash_0.wav\nno/ffee0011_nohash_2.wav\n")

@@ -18,24 +18,24 @@ import time
 from pathlib import Path
 from typing import TextIO
 
-from ..streaming import DETECTION_THRESHOLD, SUPPRESSION_MS, Detection, RecognizerSettings, StreamingRecognizer
+from ..streaming import LIVE_TORCH_THREADS, Detection, RecognizerSettings, StreamingRecognizer
+from .exit_status import EXIT_NO_AUDIO, EXIT_OK, EXIT_USAGE
+from .options import add_model_option, add_setting_option, given
 
-EXIT_OK, EXIT_NO_AUDIO, EXIT_USAGE = 0, 1, 2
+HELP = "recognize commands live from a microphone, one line per detection"
+SETTING_OPTIONS = {"threshold": "P", "suppression_ms": "MS"}  # RecognizerSettings fields -> metavar
 READ_TIMEOUT_S = 0.05  # how long a read waits for audio: also how quickly Ctrl-C is noticed
 FILE_BLOCK_SAMPLES = 1_600  # 100 ms: file input is fed in microphone-sized blocks
 OVERFLOW_REPORT_S = 5.0  # a busy machine overflows in bursts: one line per burst, not per block
-LIVE_TORCH_THREADS = 1  # one window per hop is too small to gain from more threads; they only cost CPU
 
 
-def add_listen_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", type=Path, help="model file (default: the shipped model)")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_model_option(parser)
     parser.add_argument("--device", help="input device: its number or part of its name (default: the system's)")
     parser.add_argument("--format", choices=("text", "jsonl"), default="text",
                         help="text: 'time  label  confidence'; jsonl: one JSON object per detection")
-    parser.add_argument("--threshold", type=float, default=DETECTION_THRESHOLD, metavar="P",
-                        help=f"smoothed probability a word needs (default {DETECTION_THRESHOLD})")
-    parser.add_argument("--suppression-ms", type=float, default=SUPPRESSION_MS, metavar="MS",
-                        help=f"quiet time after each detection (default {SUPPRESSION_MS:.0f})")
+    for name, metavar in SETTING_OPTIONS.items():
+        add_setting_option(parser, RecognizerSettings, name, metavar=metavar)
     parser.add_argument("--file", type=Path, metavar="AUDIO",
                         help="recognize a recording through the same streaming path, instead of the microphone")
     parser.add_argument("--list-devices", action="store_true", help="print the input devices and exit")
@@ -48,7 +48,7 @@ def format_detection(detection: Detection, fmt: str) -> str:
     return f"{detection.time_s:8.2f}  {detection.label:<12} {detection.confidence:.2f}"
 
 
-def run_listen(args: argparse.Namespace, out: TextIO | None = None) -> int:
+def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     """Run `speech-app listen`; detections go to `out` (standard output by default)."""
     from ..capture import NoInputDeviceError, list_input_devices
 
@@ -57,7 +57,8 @@ def run_listen(args: argparse.Namespace, out: TextIO | None = None) -> int:
             return _print_devices(list_input_devices())
         except NoInputDeviceError as err:  # PortAudio missing, or an audio server that does not answer
             return _fail(str(err), EXIT_NO_AUDIO)
-    if not 0.0 < args.threshold <= 1.0 or args.suppression_ms < 0:
+    settings = recognizer_settings(args)
+    if not 0.0 < settings.threshold <= 1.0 or settings.suppression_ms < 0:
         return _fail("--threshold must be in (0, 1] and --suppression-ms at least 0", EXIT_USAGE)
     from ..modelfile import ModelFileError
 
@@ -81,8 +82,12 @@ def _make_recognizer(args) -> StreamingRecognizer:
 
     torch.set_num_threads(LIVE_TORCH_THREADS)
     classifier = CommandClassifier.from_file(args.model, "cpu")
-    settings = RecognizerSettings(threshold=args.threshold, suppression_ms=args.suppression_ms)
-    return StreamingRecognizer(classifier, settings)
+    return StreamingRecognizer(classifier, recognizer_settings(args))
+
+
+def recognizer_settings(args) -> RecognizerSettings:
+    """The streaming settings: the options given, RecognizerSettings' defaults for the rest."""
+    return RecognizerSettings(**given(args, {name: name for name in SETTING_OPTIONS}))
 
 
 def _listen_to_file(recognizer: StreamingRecognizer, args, out) -> int:
@@ -176,19 +181,3 @@ def _print_devices(devices) -> int:
 def _fail(message: str, status: int) -> int:
     print(f"speech-app listen: {message}", file=sys.stderr)
     return status
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m speech_app.cli.listen`, the same as `speech-app listen`."""
-    parser = argparse.ArgumentParser(prog="speech-app listen", description="Recognize commands from a microphone.")
-    add_listen_arguments(parser)
-    try:
-        return run_listen(parser.parse_args(argv))
-    except BrokenPipeError:  # `| head -1`: the reader left
-        from . import quiet_broken_pipe
-
-        return quiet_broken_pipe()
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

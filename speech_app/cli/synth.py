@@ -8,19 +8,19 @@ from pathlib import Path
 
 from ..audio import is_audio_file
 from ..synth.engines import engine_names
-from ..synth.generator import NoEngineError, SynthUsageError, synthesize_words
+from ..synth.generator import DEFAULT_CLIPS_PER_WORD, NoEngineError, SynthUsageError, synthesize_words
+from .exit_status import EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE
 
-EXIT_OK = 0
-EXIT_SOME_CLIPS_FAILED = 1
-EXIT_USAGE = 2  # also when no wanted engine is installed: nothing was attempted
+HELP = "make synthetic training speech with offline TTS engines"
 
 
-def add_synth_arguments(parser: argparse.ArgumentParser) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = ("Write one-second 16 kHz clips of words and phrases with every installed offline "
                           "speech engine, varying voice, pitch and speed, then adding reverb, noise, gain and shift.")
     parser.add_argument("--words", required=True, help='comma-separated words or phrases, e.g. "yes,lights on,marvin"')
     parser.add_argument("--out", required=True, type=Path, help="output folder; one sub-folder per word")
-    parser.add_argument("--per-word", type=int, default=200, metavar="N", help="clips per word (default 200)")
+    parser.add_argument("--per-word", type=int, default=DEFAULT_CLIPS_PER_WORD, metavar="N",
+                        help=f"clips per word (default {DEFAULT_CLIPS_PER_WORD})")
     parser.add_argument("--engines", default="auto",
                         help=f"'auto' (every installed engine) or a comma-separated subset of: {','.join(engine_names())}")
     parser.add_argument("--seed", type=int, default=0, help="the same seed gives the same files (default 0)")
@@ -47,7 +47,7 @@ def noise_files_from(paths: list[Path]) -> list[Path]:
     return files
 
 
-def run_synth(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     """0: every clip written; 1: some clips failed; 2: bad arguments or no engine to use."""
     try:
         summary = synthesize_words(args.words.split(","), args.out, per_word=args.per_word, engines=args.engines,
@@ -57,4 +57,4 @@ def run_synth(args: argparse.Namespace) -> int:
         print(f"speech-app synth: error: {err}", file=sys.stderr)
         return EXIT_USAGE
     print(summary.table())
-    return EXIT_SOME_CLIPS_FAILED if summary.failures else EXIT_OK
+    return EXIT_SOME_FAILED if summary.failures else EXIT_OK

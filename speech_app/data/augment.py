@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import soxr
@@ -22,8 +22,10 @@ class AugmentConfig:
     noise_probability: float = 0.8  # share of speech clips that get background noise
     noise_max_volume: float = 0.1  # noise volume under speech, drawn from [0, this]
     gain_db: float = 6.0  # speech level drawn from [-this, +this/2] dB: quiet speakers are common
-    speed: float = 0.0  # speaking rate (and with it pitch) scaled by [1 - this, 1 + this]: a new voice from a
-    # real one, which matters for words with few speakers; 0 leaves clips (and the random stream) as they were
+    # speaking rate (and with it pitch) scaled by [1 - this, 1 + this]: a new voice from a real one, which
+    # matters for words with few speakers; 0 leaves clips (and the random stream) as they were
+    speed: float = field(default=0.0, metadata={
+        "help": "play each training clip at a random speed in [1-R, 1+R] (pitch follows)"})
 
 
 class WaveformAugmenter:

@@ -60,6 +60,8 @@ class ArchiveInfo:
 # (tensorflow_datasets/url_checksums/speech_commands.txt) and torchaudio uses
 # (torchaudio/datasets/speechcommands.py, _CHECKSUMS); v0.01's hash is torchaudio's, its size
 # the Content-Length download.tensorflow.org sends for it.
+DEFAULT_VERSION = "0.02"  # the later release, with more words and speakers
+DEFAULT_DEST = Path("data")
 SPEECH_COMMANDS = {
     "0.01": ArchiveInfo(
         url="http://download.tensorflow.org/data/speech_commands_v0.01.tar.gz",
@@ -324,7 +326,7 @@ def _extract_tar(archive: Path, out_dir: Path, marker: dict, progress: bool) -> 
 # --------------------------------------------------------------------------- Speech Commands
 
 
-def download_speech_commands(version: str = "0.02", dest: Path = Path("data"), *, url: str | None = None,
+def download_speech_commands(version: str = DEFAULT_VERSION, dest: Path = DEFAULT_DEST, *, url: str | None = None,
                              sha256: str | None = None, progress: bool = True) -> Path:
     """Download and extract Speech Commands `version` under `dest`; return the extracted folder.
 

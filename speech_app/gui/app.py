@@ -13,6 +13,7 @@ from PySide6.QtGui import QAction, QActionGroup, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import QApplication, QMainWindow, QMessageBox, QTabWidget
 
 from .. import __version__
+from . import TABS
 from .batch_tab import BatchTab
 from .collector import binding_leaks_references, gui_thread_collector
 from .custom_tab import CustomWordsTab
@@ -28,7 +29,6 @@ DATA_DIR_ENV = "SPEECH_APP_DATA_DIR"
 DEFAULT_SIZE = (1180, 780)  # pixels, before the user resizes the window
 STATUS_TIMEOUT_MS = 6000
 MOVED_MESSAGE_MS = 30_000  # long enough to read where the user's takes went
-TAB_NAMES = ("live", "batch", "custom")
 ABOUT_TEXT = """<h3>speech-app {version}</h3>
 <p>Recognizes spoken commands live from a microphone, labels audio files in batches, and learns
 your own words from a few recordings.</p>
@@ -158,7 +158,7 @@ class MainWindow(QMainWindow):
         else:
             self.resize(*DEFAULT_SIZE)
         tab = str(self.settings.value("window/tab", "live"))
-        self.tabs.setCurrentIndex(TAB_NAMES.index(tab) if tab in TAB_NAMES else 0)
+        self.tabs.setCurrentIndex(TABS.index(tab) if tab in TABS else 0)
         self.set_theme(str(self.settings.value("window/theme", "system")))
         QGuiApplication.styleHints().colorSchemeChanged.connect(self.on_style_hints_color_scheme_changed)
 
@@ -168,7 +168,7 @@ class MainWindow(QMainWindow):
 
     # -- public actions ---------------------------------------------------------------------------
     def show_tab(self, name: str) -> None:
-        self.tabs.setCurrentIndex(TAB_NAMES.index(name))
+        self.tabs.setCurrentIndex(TABS.index(name))
 
     @Slot(object)
     def use_model(self, path: Path | None) -> None:
@@ -202,7 +202,7 @@ class MainWindow(QMainWindow):
             return super().closeEvent(event)
         self.closed = True
         self.settings.setValue("window/geometry", self.saveGeometry())
-        self.settings.setValue("window/tab", TAB_NAMES[self.tabs.currentIndex()])
+        self.settings.setValue("window/tab", TABS[self.tabs.currentIndex()])
         self.live.shutdown()
         self.batch.shutdown()
         self.custom.shutdown()

@@ -18,7 +18,7 @@ from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 
 from ..audio import SAMPLE_RATE, write_wav
 from ..capture import CaptureStats, NoInputDeviceError
-from ..streaming import Detection, RecognizerSettings, StreamingRecognizer
+from ..streaming import LIVE_TORCH_THREADS, Detection, RecognizerSettings, StreamingRecognizer
 from .services import AppServices
 
 POLL_MS = 30  # how often the live worker drains the capture ring buffer
@@ -29,9 +29,8 @@ READ_TIMEOUT_S = 0.02
 RECORD_GRACE_S = 3.0  # a take that has not filled up this long after its end: the microphone stalled
 SILENCE_DBFS = -90.0
 # torch's intra-op thread count is kept per thread: live inference (one small window per hop) runs
-# on one thread, which keeps up even on a busy two-core machine where two threads took 10x longer;
-# batches and training use every core
-LIVE_TORCH_THREADS = 1
+# on LIVE_TORCH_THREADS, which keeps up even on a busy two-core machine where two threads took 10x
+# longer; batches and training use every core
 DEFAULT_TORCH_THREADS = torch.get_num_threads()
 
 

@@ -26,6 +26,8 @@ from .effects import augment_utterance, pitch_shift, warm_up
 from .engines import (ALL_ENGINES, INSTALL_COMMAND, SpeechEngine, SynthesisError, available_engines,
                       engine_names)
 
+DEFAULT_CLIPS_PER_WORD = 200  # synthetic clips of each word unless asked otherwise (`synth --per-word`, and
+# `train --synth-per-word` in the dataset recipe; the custom recipe has its own, CustomWordsRecipe.synth_per_word)
 SPEED_RANGE = (0.8, 1.25)  # speaking-rate multiplier drawn per clip, given to the engine
 VOICE_PITCH_SEMITONES = 3.0  # per-clip pitch offset from the voice's own, drawn from [-this, +this]
 SEED_MASK = 2**63 - 1  # SeedSequence wants non-negative entropy
@@ -265,7 +267,7 @@ def check_words(words: list[str]) -> list[str]:
     return cleaned
 
 
-def synthesize_words(words: list[str], out_dir: Path, per_word: int = 200, engines: str | list[str] = "auto",
+def synthesize_words(words: list[str], out_dir: Path, per_word: int = DEFAULT_CLIPS_PER_WORD, engines: str | list[str] = "auto",
                      seed: int = 0, jobs: int | None = None, noise_files: list[Path] | None = None,
                      progress: bool = True, commercial_only: bool = False) -> SynthSummary:
     """Write `per_word` clips for each word to `out_dir/<word>/<engine>-<voice>_nohash_<n>.wav`.

@@ -8,6 +8,8 @@ import json
 import os
 from pathlib import Path
 
+from .generator import DEFAULT_CLIPS_PER_WORD
+
 # Everyday words and the other Speech Commands words; whichever the user did not ask for become
 # `_unknown_`. Varied lengths and sounds, so the model learns "some other word", not one voice.
 FILLER_WORDS = (
@@ -17,7 +19,6 @@ FILLER_WORDS = (
     "open", "close", "music", "light", "play", "pause", "next", "computer", "kitchen", "coffee",
 )
 FILLER_CLIPS_PER_WORD = 12
-DEFAULT_CLIPS_PER_WORD = 200
 
 
 def synth_cache_root() -> Path:

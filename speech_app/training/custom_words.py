@@ -41,12 +41,16 @@ TAKE, SYNTH_WORD, SILENCE, REAL_NEGATIVE, FILLER, NEAR_MISS = range(6)
 
 @dataclass(frozen=True)
 class CustomWordsRecipe:
-    steps: int = 160  # batches of the final model (measured: about 35 s on a laptop's two cores)
+    """The recipe's settings. A field with `help` metadata is a `speech-app train` option, built from
+    the field (cli/train.py); the dataset recipe's TrainConfig shares some of those options."""
+
+    # batches of the final model (measured: about 35 s on a laptop's two cores)
+    steps: int = field(default=160, metadata={"help": "training batches"})
     batch_size: int = 48
     learning_rate: float = 1e-3  # fine-tuning: half the rate of training from scratch
     warmup_steps: int = 16
     speed: float = 0.15  # each draw is played at a random speed in [1 - this, 1 + this]
-    synth_per_word: int = 150  # synthetic clips of each word (0: none)
+    synth_per_word: int = field(default=150, metadata={"help": "synthetic clips of each word"})  # 0: none
     near_miss_clips: int = 12  # synthetic clips of each near miss of each word
     silence_share: float = 0.10  # of all draws
     unknown_share: float = 0.45  # of all draws; the words share the rest equally
@@ -54,8 +58,10 @@ class CustomWordsRecipe:
     near_miss_share: float = 0.2  # of the `_unknown_` draws
     filler_share: float = 0.3  # of the `_unknown_` draws: synthetic filler words; the rest are real clips
     negatives_per_word: int | None = None  # bundled real clips used per other word (None: all)
-    estimate_folds: int = 3  # 0: no estimate
-    estimate_steps: int = 60  # batches of each of the estimate's runs
+    estimate_folds: int = field(default=3, metadata={
+        "help": "short runs that each hold out 1/K of the takes and negatives to estimate what to expect",
+        "default_note": "0: no estimate, faster"})
+    estimate_steps: int = field(default=60, metadata={"help": "batches per estimate run"})
     seed: int = 0
     device: str = "auto"
 
@@ -360,8 +366,3 @@ def synthesize_for_words(words: list[str], recipe: CustomWordsRecipe | None = No
     return synthesize_training_set(words, per_word=max(1, recipe.synth_per_word), seed=recipe.seed, engines=engines,
                                    noise_files=bundled_noise(), progress=progress, cache_root=cache_root,
                                    near_miss_clips=recipe.near_miss_clips)
-
-
-def with_overrides(recipe: CustomWordsRecipe, **values) -> CustomWordsRecipe:
-    """The recipe with the given fields replaced where the value is not None."""
-    return replace(recipe, **{k: v for k, v in values.items() if v is not None})

@@ -38,29 +38,44 @@ from .report import REPORT_FILE_PATTERNS, accuracy, confusion_matrix, write_repo
 WINDOW_SAMPLE_CLIPS = 300  # training takes decoded to choose the window length from the data
 FEATURE_STATS_CLIPS = 2000  # clips used to measure the mean and spread of each MFCC coefficient
 WARMUP_FRACTION = 0.05  # share of the run's steps spent warming up: a fine-tune of a few epochs still decays
+KEEP_CHOICES = ("best", "last")  # which epoch's weights a run writes (TrainConfig.keep)
 FINAL_LR_FRACTION = 0.02  # the cosine decay ends at this share of the peak learning rate, not at zero
 
 
 @dataclass
 class TrainConfig:
-    epochs: int = 40
-    batch_size: int = 128
-    learning_rate: float = 2e-3
+    """A training run's settings (the dataset recipe). A field with `help` metadata is a `speech-app
+    train` option, built from the field (cli/train.py); `default_text` says what a None default means."""
+
+    epochs: int = field(default=40, metadata={"help": "passes over the training data, at most"})
+    batch_size: int = field(default=128, metadata={"help": "clips per training batch"})
+    learning_rate: float = field(default=2e-3, metadata={"help": "peak learning rate (AdamW)"})
     weight_decay: float = 1e-2
     label_smoothing: float = 0.05
-    patience: int = 8  # epochs without a better validation accuracy before stopping
+    patience: int = field(default=8, metadata={"help": "epochs without improvement before stopping"})
     balance_power: float = 0.5  # sampling weight per class ~ count**-power: rare words are seen more
-    synthetic_share: float = 0.5  # at most this share of a word's draws are synthetic when it has real clips
+    synthetic_share: float = field(default=0.5, metadata={
+        "help": "at most this share of a word's training draws are synthetic when it has real clips"})
     max_clip_norm: float = 5.0
-    seed: int = 0
-    device: str = "auto"
-    window_seconds: float | None = None  # None: chosen from the data
+    seed: int = field(default=0, metadata={"help": "seed of the random draws (data order, augmentation, initial weights)"})
+    device: str = field(default="auto", metadata={"help": "where to train"})
+    window_seconds: float | None = field(default=None, metadata={
+        "help": "input window in seconds", "default_text": "chosen from the data"})
     spec_augment: bool = True
     augment: AugmentConfig = field(default_factory=AugmentConfig)
-    steps_per_epoch: int | None = None  # None: one pass over the training set
-    warmup_steps: int | None = None  # None: WARMUP_FRACTION of the run's steps
+    steps_per_epoch: int | None = field(default=None, metadata={
+        "help": "batches per epoch", "default_text": "one pass over the data"})
+    warmup_steps: int | None = field(default=None, metadata={
+        "help": f"batches of linear learning-rate warm-up, then a cosine decay to {FINAL_LR_FRACTION:g} x the peak "
+                "at the last batch", "default_text": f"one in {round(1 / WARMUP_FRACTION)} of the run's batches"})
     final_lr_fraction: float = FINAL_LR_FRACTION
-    keep_last: bool = False  # keep the last epoch's weights, not the best on validation (a decayed run has settled)
+    keep: str = field(default="best", metadata={
+        "help": "the epoch whose weights are written: the best on validation, or the last (a decayed run has settled)"})
+
+
+# Training from text alone (`train --words ... --synth`, no recordings, dataset recipe): a few
+# hundred synthetic clips per word converge fast, and the run must finish in minutes on a laptop
+TEXT_ONLY_SETTINGS = {"epochs": 15, "patience": 5}
 
 
 class TrainingCancelled(Exception):
@@ -232,7 +247,8 @@ class Trainer:
     """Holds the model, optimiser and data of one training run; `fit()` runs the epochs."""
 
     def __init__(self, index: DatasetIndex, config: TrainConfig, model_config: ModelConfig | None = None,
-                 init_from: ModelBundle | None = None, progress: bool = True, hooks: TrainHooks | None = None):
+                 init_from: ModelBundle | None = None, progress: bool = True, hooks: TrainHooks | None = None,
+                 *, features: FeatureConfig | None = None):
         self.config, self.index, self.progress = config, index, progress
         self.hooks = hooks or TrainHooks()
         self.device = pick_device(config.device)
@@ -241,7 +257,7 @@ class Trainer:
             self.device = torch.device("cuda", self.dist.local_rank)
         torch.manual_seed(config.seed)
         self.splits, self.noise, window = prepare_data(index, config, progress and self.dist.is_main, self.hooks)
-        self.features = FeatureConfig(clip_seconds=window)
+        self.features = replace(features or FeatureConfig(), clip_seconds=window)  # MFCC settings: a resumed run's
         self.frontend = MfccFrontend(self.features).to(self.device)
         self.masking = SpecAugment().to(self.device) if config.spec_augment else None
         base = model_config or ModelConfig()
@@ -357,7 +373,8 @@ class Trainer:
         return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "step": self.step, "epoch": self.epoch, "best_accuracy": self.best_accuracy,
                 "best_epoch": self.best_epoch, "best_state": self.best_state, "history": self.history,
-                "labels": list(self.index.labels), "clip_seconds": self.features.clip_seconds}
+                "labels": list(self.index.labels), "clip_seconds": self.features.clip_seconds,
+                "model_config": self.model_config.to_dict(), "features": self.features.to_dict()}
 
     def save_checkpoint(self, path: Path) -> None:
         if self.dist.is_main:  # serialized in memory: a full disk is then an OSError naming the file
@@ -395,15 +412,16 @@ class Trainer:
             self.save_checkpoint(checkpoint)
             if self.hooks.on_epoch:
                 self.hooks.on_epoch(self.history[-1])
-        if self.best_state is not None and not cfg.keep_last:
+        if self.best_state is not None and cfg.keep != "last":
             self.model.load_state_dict(self.best_state)
 
     @property
     def kept_epoch(self) -> int:
-        return self.epoch if self.config.keep_last else self.best_epoch
+        return self.epoch if self.config.keep == "last" else self.best_epoch
 
 
-MODEL_SETTING_FLAGS = {"hidden_size": "--hidden-size", "num_layers": "--layers"}
+MODEL_SETTING_FLAGS = {"hidden_size": "--hidden-size", "num_layers": "--layers"}  # the `train` options of
+# ModelConfig fields: built from them (cli/train.py), and named when one does not match
 
 
 def starting_settings(init_from: ModelBundle, wanted: ModelConfig | dict | None = None) -> ModelConfig:
@@ -413,15 +431,34 @@ def starting_settings(init_from: ModelBundle, wanted: ModelConfig | dict | None 
     one that differs from the starting model's raises ValueError, since loading the weights into
     another shape would silently train most of the model from scratch.
     """
-    theirs = init_from.model.config
+    source = init_from.path.name if init_from.path else "the starting model"
+    return matching_settings(init_from.model.config, wanted, source, "when fine-tuning, model settings come from "
+                             "the model it starts from; leave {flag} out or use --init-from none")
+
+
+def resumed_settings(state: dict, checkpoint: Path,
+                     wanted: ModelConfig | dict | None) -> tuple[ModelConfig | dict | None, FeatureConfig | None]:
+    """The model and MFCC settings of a resumed run: those it started with, from its checkpoint
+    (one written before they were saved there: the caller's, as before). A different model setting
+    in `wanted` raises ValueError rather than failing to load the weights."""
+    if "model_config" not in state:
+        return wanted, None
+    theirs = matching_settings(ModelConfig.from_dict(state["model_config"]), wanted, checkpoint.name,
+                               "a resumed run keeps the model settings it started with; leave {flag} out, "
+                               "or delete the checkpoint to start over")
+    return theirs, FeatureConfig.from_dict(state["features"])
+
+
+def matching_settings(theirs: ModelConfig, wanted: ModelConfig | dict | None, source: str, advice: str) -> ModelConfig:
+    """`theirs`, after checking that every setting in `wanted` (a dict of explicit ones, or a whole
+    ModelConfig) agrees with it; the first that does not raises ValueError naming its option."""
     if isinstance(wanted, ModelConfig):
         wanted = {k: v for k, v in asdict(wanted).items() if k not in ("n_features", "n_classes", "dropout")}
-    source = init_from.path.name if init_from.path else "the starting model"
     for name, value in (wanted or {}).items():
         if value is not None and getattr(theirs, name) != value:
             flag = MODEL_SETTING_FLAGS.get(name, name)
-            raise ValueError(f"{flag} {value} does not match {source} ({getattr(theirs, name)}): when fine-tuning, "
-                             f"model settings come from the model it starts from; leave {flag} out or use --init-from none")
+            raise ValueError(f"{flag} {value} does not match {source} ({getattr(theirs, name)}): "
+                             + advice.format(flag=flag))
     return theirs
 
 
@@ -483,8 +520,12 @@ def _train_locked(data_dirs, out_path: Path, report_dir: Path, words, config: Tr
     if init_from is not None:
         config = replace(config, window_seconds=init_from.features.clip_seconds)
     checkpoint = checkpoint_path(out_path)
+    features = None
     if resume and checkpoint.is_file():  # the window it was trained with: no decoding to choose it again
-        config = replace(config, window_seconds=read_checkpoint(checkpoint)["clip_seconds"])
+        state = read_checkpoint(checkpoint)
+        config = replace(config, window_seconds=state["clip_seconds"])
+        if init_from is None:  # fine-tuning: the starting model's settings, checked against the checkpoint's
+            model_config, features = resumed_settings(state, checkpoint, model_config)
     elif resume:
         log(f"--resume: no checkpoint at {checkpoint}; starting from the beginning", hooks=hooks)
     index = index or build_index(data_dirs, words, seed=config.seed, synthetic_dirs=synthetic_dirs,
@@ -494,7 +535,7 @@ def _train_locked(data_dirs, out_path: Path, report_dir: Path, words, config: Tr
     if not any(e.path for e in index.split("validation")):  # nothing to measure: val loss NaN, best epoch a guess
         raise ValueError("too few recordings: no clip is left to check the model on; give every word takes "
                          "from at least 2 speakers (or sessions), or more clips")
-    trainer = Trainer(index, config, model_config, init_from, progress, hooks)
+    trainer = Trainer(index, config, model_config, init_from, progress, hooks, features=features)
     log(describe(trainer), trainer.dist, trainer.hooks)
     if resume and checkpoint.is_file():
         trainer.load_checkpoint(checkpoint)
