@@ -96,7 +96,9 @@ def test_each_train_setting_has_exactly_one_option_showing_its_default():
                      or describe_default(setting_default(TrainConfig, option.dataset)))
             assert f"default {shown}" in action.help, (option.dest, action.help)
         if option.custom:
-            assert describe_default(setting_default(CustomWordsRecipe, option.custom)) in action.help, action.help
+            shown = (setting_field(CustomWordsRecipe, option.custom).metadata.get("default_text")
+                     or describe_default(setting_default(CustomWordsRecipe, option.custom)))
+            assert shown in action.help, action.help
     for name, flag in MODEL_SETTING_FLAGS.items():
         assert options[name].option_strings == [flag] and options[name].default is None
 
