@@ -41,6 +41,8 @@ RECIPE_OPTIONS = (  # in the order of `speech-app train --help`
     RecipeOption("learning_rate", "learning_rate", "learning_rate"),
     RecipeOption("patience", dataset="patience"),
     RecipeOption("steps_per_epoch", dataset="steps_per_epoch"),
+    RecipeOption("warmup_steps", dataset="warmup_steps"),
+    RecipeOption("keep", dataset="keep"),
     RecipeOption("window_seconds", dataset="window_seconds"),
     RecipeOption("seed", "seed", "seed"),
     RecipeOption("speed_perturb", "augment.speed", "speed", metavar="R", flag="--speed-perturb"),
@@ -80,7 +82,7 @@ def add_recipe_option(group, option: RecipeOption) -> None:
     """The option of one RecipeOption; its help names each recipe's default where they differ."""
     from ..device import DEVICE_CHOICES
     from ..training.custom_words import CustomWordsRecipe
-    from ..training.trainer import TEXT_ONLY_SETTINGS, TrainConfig
+    from ..training.trainer import KEEP_CHOICES, TEXT_ONLY_SETTINGS, TrainConfig
 
     config, name = (TrainConfig, option.dataset) if option.dataset else (CustomWordsRecipe, option.custom)
     default_text = None
@@ -92,6 +94,8 @@ def add_recipe_option(group, option: RecipeOption) -> None:
         default_text = (f"default {describe_default(setting_default(TrainConfig, name))}; "
                         f"{TEXT_ONLY_SETTINGS[option.dest]} when training from text alone (--synth, no DATA_DIR)")
     extra = {"choices": DEVICE_CHOICES} if option.dest == "device" else {}
+    if option.dest == "keep":
+        extra = {"choices": KEEP_CHOICES}
     add_setting_option(group, config, name, option.flag or "--" + option.dest.replace("_", "-"), dest=option.dest,
                        metavar=option.metavar, default_text=default_text,
                        help_prefix="" if option.dataset else "custom recipe: ", **extra)
@@ -228,7 +232,8 @@ def run_custom_train(args, words: list[str] | None) -> int:
 
     for flag, value in (("--epochs", args.epochs), ("--patience", args.patience), ("--resume", args.resume),
                         ("--synthetic", args.synthetic), ("--holdout-real", args.holdout_real),
-                        ("--steps-per-epoch", args.steps_per_epoch)):
+                        ("--steps-per-epoch", args.steps_per_epoch), ("--warmup-steps", args.warmup_steps),
+                        ("--keep", args.keep)):
         if value:
             raise UsageError(f"{flag} belongs to --recipe dataset; the custom recipe trains for --steps")
     if args.init_from == "none":
@@ -274,8 +279,8 @@ def synthesize_custom(args, words: list[str], recipe) -> Path | None:
         raise UsageError(str(err)) from None
 
 
-POSITIVE_TRAIN_OPTIONS = ("epochs", "batch_size", "patience", "steps_per_epoch", "hidden_size", "num_layers",
-                          "synth_per_word")
+POSITIVE_TRAIN_OPTIONS = ("epochs", "batch_size", "patience", "steps_per_epoch", "warmup_steps", "hidden_size",
+                          "num_layers", "synth_per_word")
 
 
 def check_train_numbers(args) -> None:
