@@ -12,7 +12,8 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QGridLay
                                QHeaderView, QLabel, QMessageBox, QProgressBar, QPushButton, QSpinBox, QSplitter,
                                QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
-from ..training.custom_words import TAKES_ENOUGH, TAKES_MINIMUM, CustomWordsRecipe, Estimate, take_warnings
+from ..training.custom_words import (TAKES_ENOUGH, TAKES_MINIMUM, CustomWordsRecipe, Estimate, lower_bound,
+                                     take_warnings)
 from .plots import ConfusionMatrixView, TrainingChart
 from .userdata import DataFolder
 from .workers import TrainingJob, TrainingWorker, WorkerThread
@@ -32,7 +33,9 @@ def expectation_summary(estimate: Estimate | None) -> str:
         return ""
     parts = []
     if estimate.word_accuracy is not None:
-        parts.append(f"expect about {estimate.word_accuracy:.0%} of your words recognized")
+        right, total = (sum(v[i] for v in estimate.per_word.values()) for i in (0, 1))
+        parts.append(f"expect about {estimate.word_accuracy:.0%} of your words recognized "
+                     f"(at least {lower_bound(right, total):.0%}: {total} takes held out)")
     if estimate.rejection is not None:
         parts.append(f"{estimate.rejection:.0%} of other speech ignored")
     return ("Estimate: " + ", ".join(parts) + ".") if parts else ""

@@ -50,7 +50,8 @@ def synthesize_training_set(words: list[str], *, per_word: int = DEFAULT_CLIPS_P
     misses = near_miss_words(words) if near_miss_clips else []
     request = {"words": list(words), "per_word": per_word, "seed": seed, "engines": engines,
                "fillers": fillers, "filler_clips": FILLER_CLIPS_PER_WORD,
-               "noise": [str(p) for p in noise_files or []]}
+               # the noise by name and size, not path: the same package installed elsewhere reuses the cache
+               "noise": [f"{Path(p).name} {Path(p).stat().st_size}" for p in noise_files or []]}
     if misses:  # older requests keep their keys (and their cached folders)
         request.update(near_misses=misses, near_miss_clips=near_miss_clips)
     key = hashlib.sha1(json.dumps(request, sort_keys=True).encode()).hexdigest()[:16]
