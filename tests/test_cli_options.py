@@ -105,7 +105,7 @@ def test_each_train_setting_has_exactly_one_option_showing_its_default():
 
 @pytest.mark.parametrize("option", train_command.RECIPE_OPTIONS, ids=lambda o: o.dest)
 def test_a_given_train_option_sets_its_fields_and_nothing_else(option):
-    value = {"device": "cpu", "learning_rate": "0.0004", "speed_perturb": "0.05"}.get(option.dest, "7")
+    value = {"device": "cpu", "learning_rate": "0.0004", "speed_perturb": "0.05", "keep": "last"}.get(option.dest, "7")
     flag = option.flag or "--" + option.dest.replace("_", "-")
     args = build_parser().parse_args([*BARE_TRAIN, flag, value])
     parsed = getattr(args, option.dest)
@@ -135,3 +135,20 @@ def test_listen_options_come_from_the_recognizer_settings():
     options = options_of(parser)
     for name in listen.SETTING_OPTIONS:
         assert f"default {describe_default(getattr(RecognizerSettings(), name))}" in options[name].help
+
+
+@pytest.mark.parametrize("option", ["--window-seconds", "--hidden-size"])
+def test_fine_tuning_refuses_other_settings_than_its_starting_model_in_one_line(capsys, tiny_dataset, tiny_model,
+                                                                               tmp_path, option):
+    from speech_app.cli import main
+    from speech_app.modelfile import load_model
+
+    start = load_model(tiny_model)
+    theirs = start.features.clip_seconds if option == "--window-seconds" else start.model.config.hidden_size
+    other = str(theirs + 0.5) if option == "--window-seconds" else str(theirs * 2)
+    out = tmp_path / "m.safetensors"
+    status = main(["train", str(tiny_dataset.root), "--recipe", "dataset", "--init-from", str(tiny_model),
+                   option, other, "--out", str(out), "--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert status == 2 and len(err.splitlines()) == 1, err
+    assert f"{option} {other}" in err and str(theirs) in err and not out.exists()

@@ -19,7 +19,8 @@ from speech_app.data.dataset import SILENCE_LABEL, UNKNOWN_LABEL, build_index
 from speech_app.features import FeatureConfig
 from speech_app.model import ModelConfig
 from speech_app.modelfile import load_model, read_metadata
-from speech_app.training.trainer import TrainConfig, checkpoint_path, read_checkpoint, train
+from speech_app.training.trainer import (TrainConfig, checkpoint_path, learning_rate_at, read_checkpoint, train,
+                                         warmup_steps_for)
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -52,6 +53,24 @@ def test_training_writes_model_and_report(tiny_training, tiny_model):
     assert len(metrics["history"]) == 1 and tiny_training.history == metrics["history"]
     assert tiny_training.best_epoch == 1
     assert tiny_training.val_accuracy == pytest.approx(metrics["validation"]["accuracy"])
+
+
+@pytest.mark.parametrize("epochs", [1, 6])
+def test_schedule_warms_up_within_the_first_epoch_and_decays_over_the_run(epochs):
+    config, steps_per_epoch = TrainConfig(epochs=epochs), 114
+    total = config.epochs * steps_per_epoch
+    rates = [learning_rate_at(config, step, steps_per_epoch) for step in range(total)]
+    peak = int(np.argmax(rates))
+    assert rates[peak] == pytest.approx(config.learning_rate)
+    assert peak == warmup_steps_for(config, total) - 1 and peak < steps_per_epoch / 2
+    assert np.all(np.diff(rates[: peak + 1]) > 0) and np.all(np.diff(rates[peak:]) <= 0)
+    assert rates[-1] == pytest.approx(config.learning_rate * config.final_lr_fraction)
+    assert rates[-1] < 0.1 * config.learning_rate  # a one-epoch fine-tune ends slow, not at its peak
+
+
+def test_training_ends_at_the_schedules_final_learning_rate(tiny_training):
+    config = TrainConfig(**TINY_TRAIN)
+    assert tiny_training.history[-1]["learning_rate"] == pytest.approx(config.learning_rate * config.final_lr_fraction)
 
 
 def test_model_file_carries_metrics_and_training_data(tiny_training, tiny_model, tiny_dataset):
@@ -117,6 +136,19 @@ def test_resume_continues_from_the_checkpoint_and_reuses_the_clip_cache(tiny_dat
     metadata = read_metadata(out)
     assert metadata["training"]["epochs_run"] == 2
     assert metadata["training"]["best_epoch"] == second.best_epoch
+
+
+def test_keep_last_writes_the_last_epochs_weights(tiny_dataset, tmp_path):
+    import torch
+
+    out = tmp_path / "last.safetensors"
+    config = TrainConfig(**{**TINY_TRAIN, "steps_per_epoch": 2, "epochs": 3, "keep": "last"})
+    result = train([tiny_dataset.root], out, list(WANTED_WORDS), config, ModelConfig(**TINY_MODEL), progress=False)
+    last = torch.load(checkpoint_path(out), weights_only=True)["model"]
+    written = load_model(out).model.state_dict()
+    assert all(torch.equal(written[k], last[k].cpu()) for k in last)
+    training = read_metadata(out)["training"]
+    assert training["kept_epoch"] == training["epochs_run"] == len(result.history) == config.epochs
 
 
 def test_without_resume_training_starts_over(tiny_dataset, tmp_path):
@@ -299,3 +331,14 @@ def test_split_options_from_the_command_line(tmp_path):
                                    "testing_speakers": frozenset({"0a1b2c3d", "ffee0011"}), "testing_percent": 0.0}
     plain = build_parser().parse_args(["train", "data", "--out", "m.safetensors"])
     assert split_options(plain) == {"validation_percent": 10.0, "unknown_percent": 10.0, "even_unknown": False}
+
+
+def test_a_warm_up_of_no_steps_is_a_usage_error(tiny_dataset, tmp_path, capsys):
+    from speech_app.cli import main
+
+    status = main(["train", str(tiny_dataset.root), "--out", str(tmp_path / "m.safetensors"),
+                   "--warmup-steps", "0", "--quiet"])
+    assert status == 2
+    err = capsys.readouterr().err
+    assert "--warmup-steps" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "m.safetensors").exists()

@@ -41,6 +41,8 @@ RECIPE_OPTIONS = (  # in the order of `speech-app train --help`
     RecipeOption("learning_rate", "learning_rate", "learning_rate"),
     RecipeOption("patience", dataset="patience"),
     RecipeOption("steps_per_epoch", dataset="steps_per_epoch"),
+    RecipeOption("warmup_steps", dataset="warmup_steps"),
+    RecipeOption("keep", dataset="keep"),
     RecipeOption("window_seconds", dataset="window_seconds"),
     RecipeOption("seed", "seed", "seed"),
     RecipeOption("speed_perturb", "augment.speed", "speed", metavar="R", flag="--speed-perturb"),
@@ -80,7 +82,7 @@ def add_recipe_option(group, option: RecipeOption) -> None:
     """The option of one RecipeOption; its help names each recipe's default where they differ."""
     from ..device import DEVICE_CHOICES
     from ..training.custom_words import CustomWordsRecipe
-    from ..training.trainer import TEXT_ONLY_SETTINGS, TrainConfig
+    from ..training.trainer import KEEP_CHOICES, TEXT_ONLY_SETTINGS, TrainConfig
 
     config, name = (TrainConfig, option.dataset) if option.dataset else (CustomWordsRecipe, option.custom)
     default_text = None
@@ -92,6 +94,8 @@ def add_recipe_option(group, option: RecipeOption) -> None:
         default_text = (f"default {describe_default(setting_default(TrainConfig, name))}; "
                         f"{TEXT_ONLY_SETTINGS[option.dest]} when training from text alone (--synth, no DATA_DIR)")
     extra = {"choices": DEVICE_CHOICES} if option.dest == "device" else {}
+    if option.dest == "keep":
+        extra = {"choices": KEEP_CHOICES}
     add_setting_option(group, config, name, option.flag or "--" + option.dest.replace("_", "-"), dest=option.dest,
                        metavar=option.metavar, default_text=default_text,
                        help_prefix="" if option.dataset else "custom recipe: ", **extra)
@@ -196,9 +200,8 @@ def run_dataset_train(args, words: list[str] | None) -> int:
         init_from = starting_model(args.init_from, has_real_data=bool(args.data_dirs))
         model_config = (starting_settings(init_from, explicit) if init_from is not None
                         else ModelConfig(**explicit) if explicit else None)
-        if init_from is not None and args.window_seconds not in (None, init_from.features.clip_seconds):
-            raise UsageError(f"--window-seconds {args.window_seconds} does not match the starting model "
-                             f"({init_from.features.clip_seconds}); leave it out or use --init-from none")
+        if init_from is not None:
+            check_window(args, init_from, "leave it out or use --init-from none")
         synthetic = list(args.synthetic) + ([synthesize_for(args, words, config.seed)] if args.synth else [])
         train(args.data_dirs, args.out, words, config, model_config, resume=args.resume, init_from=init_from,
               report_dir=args.report_dir, progress=not args.quiet, synthetic_dirs=synthetic,
@@ -229,7 +232,8 @@ def run_custom_train(args, words: list[str] | None) -> int:
 
     for flag, value in (("--epochs", args.epochs), ("--patience", args.patience), ("--resume", args.resume),
                         ("--synthetic", args.synthetic), ("--holdout-real", args.holdout_real),
-                        ("--steps-per-epoch", args.steps_per_epoch)):
+                        ("--steps-per-epoch", args.steps_per_epoch), ("--warmup-steps", args.warmup_steps),
+                        ("--keep", args.keep)):
         if value:
             raise UsageError(f"{flag} belongs to --recipe dataset; the custom recipe trains for --steps")
     if args.init_from == "none":
@@ -244,9 +248,7 @@ def run_custom_train(args, words: list[str] | None) -> int:
             raise UsageError(f"{folders}: no word folders with recordings in it (and no --words given)")
         init_from = starting_model("shipped" if args.init_from == "auto" else args.init_from, True)
         starting_settings(init_from, explicit)
-        if args.window_seconds not in (None, init_from.features.clip_seconds):
-            raise UsageError(f"--window-seconds {args.window_seconds} does not match the starting model "
-                             f"({init_from.features.clip_seconds}); leave it out")
+        check_window(args, init_from, "leave it out")
         synthetic = None if args.no_synth else synthesize_custom(args, words, recipe)
         result = train_custom_words(args.data_dirs, words, args.out, recipe, init_from=init_from,
                                     synthetic_dir=synthetic, report_dir=args.report_dir, progress=not args.quiet)
@@ -254,6 +256,13 @@ def run_custom_train(args, words: list[str] | None) -> int:
         raise UsageError(str(err)) from None
     print("\n".join(summary_lines(result)))
     return EXIT_OK
+
+
+def check_window(args, init_from, advice: str) -> None:
+    """A fine-tuned model keeps the window of the model it starts from; another --window-seconds stops here."""
+    if args.window_seconds not in (None, init_from.features.clip_seconds):
+        raise UsageError(f"--window-seconds {args.window_seconds} does not match the starting model "
+                         f"({init_from.features.clip_seconds}); {advice}")
 
 
 def synthesize_custom(args, words: list[str], recipe) -> Path | None:
@@ -270,8 +279,8 @@ def synthesize_custom(args, words: list[str], recipe) -> Path | None:
         raise UsageError(str(err)) from None
 
 
-POSITIVE_TRAIN_OPTIONS = ("epochs", "batch_size", "patience", "steps_per_epoch", "hidden_size", "num_layers",
-                          "synth_per_word")
+POSITIVE_TRAIN_OPTIONS = ("epochs", "batch_size", "patience", "steps_per_epoch", "warmup_steps", "hidden_size",
+                          "num_layers", "synth_per_word")
 
 
 def check_train_numbers(args) -> None:

@@ -37,7 +37,9 @@ from .report import REPORT_FILE_PATTERNS, accuracy, confusion_matrix, write_repo
 
 WINDOW_SAMPLE_CLIPS = 300  # training takes decoded to choose the window length from the data
 FEATURE_STATS_CLIPS = 2000  # clips used to measure the mean and spread of each MFCC coefficient
-WARMUP_EPOCHS = 1.0
+WARMUP_FRACTION = 0.05  # share of the run's steps spent warming up: a fine-tune of a few epochs still decays
+KEEP_CHOICES = ("best", "last")  # which epoch's weights a run writes (TrainConfig.keep)
+FINAL_LR_FRACTION = 0.02  # the cosine decay ends at this share of the peak learning rate, not at zero
 
 
 @dataclass
@@ -63,7 +65,12 @@ class TrainConfig:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     steps_per_epoch: int | None = field(default=None, metadata={
         "help": "batches per epoch", "default_text": "one pass over the data"})
-    warmup_steps: int | None = None  # None: one epoch
+    warmup_steps: int | None = field(default=None, metadata={
+        "help": f"batches of linear learning-rate warm-up, then a cosine decay to {FINAL_LR_FRACTION:g} x the peak "
+                "at the last batch", "default_text": f"one in {round(1 / WARMUP_FRACTION)} of the run's batches"})
+    final_lr_fraction: float = FINAL_LR_FRACTION
+    keep: str = field(default="best", metadata={
+        "help": "the epoch whose weights are written: the best on validation, or the last (a decayed run has settled)"})
 
 
 # Training from text alone (`train --words ... --synth`, no recordings, dataset recipe): a few
@@ -204,12 +211,27 @@ def epoch_order(weights: np.ndarray, epoch: int, seed: int, n_draws: int) -> np.
     return rng.choice(len(weights), size=n_draws, replace=True, p=weights / weights.sum())
 
 
-def lr_factor(step: int, total_steps: int, warmup_steps: int) -> float:
-    """Linear warm-up, then cosine decay to zero."""
+def lr_factor(step: int, total_steps: int, warmup_steps: int, final_fraction: float = 0.0) -> float:
+    """Linear warm-up, then cosine decay to `final_fraction` of the peak at the run's last step."""
     if step < warmup_steps:
         return (step + 1) / warmup_steps
-    progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
-    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+    progress = (step - warmup_steps) / max(1, total_steps - 1 - warmup_steps)
+    return final_fraction + (1.0 - final_fraction) * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+
+def warmup_steps_for(config: TrainConfig, total_steps: int) -> int:
+    """The configured warm-up, or WARMUP_FRACTION of the run (at least one step)."""
+    if config.warmup_steps is not None:
+        return config.warmup_steps
+    return max(1, round(WARMUP_FRACTION * total_steps))
+
+
+def learning_rate_at(config: TrainConfig, step: int, steps_per_epoch: int) -> float:
+    """The learning rate of one step of a run of `config.epochs` epochs: the schedule spans the whole
+    budget, so it depends on --epochs (a resumed run must keep the same --epochs to continue it)."""
+    total_steps = config.epochs * steps_per_epoch
+    warmup = warmup_steps_for(config, total_steps)
+    return config.learning_rate * lr_factor(step, total_steps, warmup, config.final_lr_fraction)
 
 
 def evaluate_clips(model, frontend, clips: np.ndarray, labels: np.ndarray, n_classes: int):
@@ -303,7 +325,6 @@ class Trainer:
         self.augmenter.rng = np.random.default_rng([cfg.seed, self.dist.rank, self.epoch])
         torch.manual_seed(cfg.seed * 100_003 + self.epoch * 101 + self.dist.rank)
         self.train_model.train()
-        total_steps = cfg.epochs * self.steps_per_epoch
         sums = [0.0, 0.0, 0.0]  # loss * n, correct, n
         bar = tqdm(range(self.steps_per_epoch), desc=f"epoch {self.epoch + 1}/{cfg.epochs}", unit="batch",
                    disable=not (self.progress and self.dist.is_main), leave=False)
@@ -320,8 +341,7 @@ class Trainer:
                 logits = self.train_model(features)
                 loss = F.cross_entropy(logits.float(), targets, label_smoothing=cfg.label_smoothing)
             for group in self.optimizer.param_groups:
-                warmup = cfg.warmup_steps if cfg.warmup_steps is not None else int(WARMUP_EPOCHS * self.steps_per_epoch)
-                group["lr"] = cfg.learning_rate * lr_factor(self.step, total_steps, warmup)
+                group["lr"] = learning_rate_at(cfg, self.step, self.steps_per_epoch)
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(loss).backward()
             self.scaler.unscale_(self.optimizer)  # clip the true gradients, not the scaled ones
@@ -381,18 +401,23 @@ class Trainer:
             self.epoch += 1
             val_acc = accuracy(matrix)
             self.history.append({"epoch": self.epoch, "train_loss": train_loss, "train_accuracy": train_acc,
-                                 "val_loss": val_loss, "val_accuracy": val_acc, "seconds": time.monotonic() - started})
+                                 "val_loss": val_loss, "val_accuracy": val_acc, "seconds": time.monotonic() - started,
+                                 "learning_rate": self.optimizer.param_groups[0]["lr"]})
             if val_acc > self.best_accuracy:
                 self.best_accuracy, self.best_epoch = val_acc, self.epoch
                 self.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
             log(f"epoch {self.epoch}: loss {train_loss:.4f} acc {train_acc:.4f} | val loss {val_loss:.4f} "
-                f"acc {val_acc:.4f} | best {self.best_accuracy:.4f} (epoch {self.best_epoch}) "
+                f"acc {val_acc:.4f} | best {self.best_accuracy:.4f} (epoch {self.best_epoch}) | lr {self.history[-1]['learning_rate']:.2e} "
                 f"| {time.monotonic() - started:.0f} s", self.dist, self.hooks)
             self.save_checkpoint(checkpoint)
             if self.hooks.on_epoch:
                 self.hooks.on_epoch(self.history[-1])
-        if self.best_state is not None:
+        if self.best_state is not None and cfg.keep != "last":
             self.model.load_state_dict(self.best_state)
+
+    @property
+    def kept_epoch(self) -> int:
+        return self.epoch if self.config.keep == "last" else self.best_epoch
 
 
 MODEL_SETTING_FLAGS = {"hidden_size": "--hidden-size", "num_layers": "--layers"}  # the `train` options of
@@ -568,7 +593,7 @@ def finish(trainer: Trainer, data_dirs: list[Path], synthetic_dirs: list[Path], 
             swap_in_folder(staging, report_dir, REPORT_FILE_PATTERNS)
     validated = len(trainer.splits["validation"][1]) > 0
     log(f"wrote {out_path} and {report_dir}/" + (f" (best validation accuracy {trainer.best_accuracy:.4f} "
-        f"at epoch {trainer.best_epoch})" if validated else ""), trainer.dist, trainer.hooks)
+        f"at epoch {trainer.best_epoch}; kept epoch {trainer.kept_epoch})" if validated else ""), trainer.dist, trainer.hooks)
 
 
 def model_info(trainer: Trainer, data_dirs: list[Path], synthetic_dirs: list[Path], summary: dict,
@@ -579,7 +604,8 @@ def model_info(trainer: Trainer, data_dirs: list[Path], synthetic_dirs: list[Pat
         "trained_on": {"data": [str(d) for d in data_dirs], "synthetic": [str(d) for d in synthetic_dirs],
                        "clips": {s: dict(c) for s, c in counts.items()},
                        "sources": sorted({e.source for e in trainer.index.examples if e.path})},
-        "training": {**asdict(trainer.config), "best_epoch": trainer.best_epoch, "epochs_run": trainer.epoch},
+        "training": {**asdict(trainer.config), "best_epoch": trainer.best_epoch, "epochs_run": trainer.epoch,
+                     "kept_epoch": trainer.kept_epoch},
         "metrics": {split: {"accuracy": v["accuracy"], "clips": v["clips"],
                             "recall": {r["label"]: r["recall"] for r in v["classes"]},
                             "precision": {r["label"]: r["precision"] for r in v["classes"]}}
