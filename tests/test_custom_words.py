@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -96,6 +98,13 @@ def test_fewer_takes_train_longer_but_text_alone_does_not():
     assert few > enough and budget({"a": 2, "b": 40}) == few  # the word with the fewest takes decides
     assert few >= budget({"a": 10}) >= budget({"a": 15}) >= enough == budget({"a": 100})
     assert budget({"a": 0, "b": 0}) == enough  # no takes: longer runs would learn the synthetic voices
+
+
+def test_text_alone_gets_the_wider_speed_perturbation_unless_one_is_set():
+    recipe = CustomWordsRecipe()
+    assert custom_words.augment_speed({"a": 0, "b": 0}, recipe) == recipe.text_only_speed != recipe.speed
+    assert custom_words.augment_speed({"a": 5, "b": 0}, recipe) == recipe.speed  # some takes: the default
+    assert custom_words.augment_speed({"a": 0}, replace(recipe, speed=0.05)) == 0.05  # set by the user
 
 
 def test_the_estimate_says_how_low_a_few_takes_leave_it():

@@ -77,6 +77,10 @@ class CustomWordsRecipe:
     learning_rate: float = 1e-3  # fine-tuning: half the rate of training from scratch
     warmup_steps: int = 16
     speed: float = 0.15  # each draw is played at a random speed in [1 - this, 1 + this]
+    # from text alone (no word has takes), unless `speed` is set to another value: the synthetic
+    # voices need more variety. Measured (variants, text only, seeds 1 and 2): 0.25 recognized
+    # 90.7% / 95.7% of real takes against 90.0% / 94.0% with 0.15, rejection 99.2% / 98.9% (was 99.5% / 99.2%)
+    text_only_speed: float = 0.25
     synth_per_word: int = field(default=150, metadata={"help": "synthetic clips of each word"})  # 0: none
     near_miss_clips: int = 12  # synthetic clips of each near miss of each word
     silence_share: float = 0.10  # of all draws
@@ -99,6 +103,9 @@ class CustomWordsRecipe:
         "help": "batches per estimate run", "default_text": "half the training batches"})
     seed: int = 0
     device: str = "auto"
+
+
+DEFAULT_SPEED = CustomWordsRecipe.speed  # a recipe with this speed gets text_only_speed from text alone
 
 
 @dataclass
@@ -191,6 +198,13 @@ def step_budget(counts: dict[str, int]) -> int:
     fewest = min(recorded)
     position = min(1.0, max(0.0, (fewest - TAKES_MINIMUM) / (TAKES_ENOUGH - TAKES_MINIMUM)))
     return round(STEPS_FEW_TAKES + position * (STEPS_ENOUGH_TAKES - STEPS_FEW_TAKES))
+
+
+def augment_speed(counts: dict[str, int], recipe: CustomWordsRecipe) -> float:
+    """The speed perturbation: text_only_speed when no word has takes and `speed` is the default."""
+    if not any(counts.values()) and recipe.speed == DEFAULT_SPEED:
+        return recipe.text_only_speed
+    return recipe.speed
 
 
 def build_custom_index(takes: dict[str, list[Path]], synthetic_dir: Path | None,
@@ -356,6 +370,7 @@ def train_custom_words(take_dirs: list[Path], words: list[str], out_path: Path,
     takes = collect_takes(take_dirs, words)
     if recipe.steps is None:
         recipe = replace(recipe, steps=step_budget({w: len(t) for w, t in takes.items()}))
+    recipe = replace(recipe, speed=augment_speed({w: len(t) for w, t in takes.items()}, recipe))
     warnings = take_warnings({w: len(t) for w, t in takes.items()}, synthetic_dir is not None)
     for warning in warnings:
         log(f"warning: {warning}", None, hooks)
