@@ -1,7 +1,7 @@
 """Write a model card from a model file's own metadata plus a rejection measurement.
 
     python training/write_model_card.py model/speech_commands_12.safetensors DATA_DIR \
-        --recipe training/train_speech_commands_12.sh --notes training/notes_speech_commands_12.md \
+        --recipe training/train_speech_commands_12_soup.sh --notes training/notes_speech_commands_12.md \
         [--streaming runs/streaming.json --streaming-plot model/streaming_curve.png] > model/MODEL_CARD.md
 
 Every figure in the card comes from the model file (its validation metrics, written by training),
