@@ -26,7 +26,8 @@ sys.path.insert(0, str(REPO))
 DEFAULT_DATA_DIR = Path("/work/shared/data/speech_commands")
 SAMPLES_DIR = REPO / "datasets" / "samples"
 DEFAULT_CLIPS = 2400  # one-second clips classified in the batch section (the target asks for >= 2,000)
-LOOP_CLIPS = 200  # the per-file tutorial loop is slow: a sample of the same clips
+LOOP_CLIPS = 200  # the per-file tutorial loop is slow: a sample of the same clips...
+LOOP_MAX_S = 30.0  # ...and no longer than this (on a quiet machine 200 clips take about 4 s)
 MATMUL_SIZE = 1024  # square float32 matrices: large enough to reach the BLAS peak
 MIN_TIMING_S = 1.5  # repeat a timed step until at least this long has passed
 TARGETS = {  # figure key -> (comparison, bound, description)
@@ -159,14 +160,18 @@ def section_startup(args) -> dict:
     return result
 
 
-def tutorial_loop(paths: list[Path], model, features) -> list[int]:
-    """What a tutorial does: librosa decodes and computes the MFCC, the model sees one clip at a time."""
+def tutorial_loop(paths: list[Path], model, features, max_seconds: float = float("inf")) -> list[int]:
+    """What a tutorial does: librosa decodes and computes the MFCC, the model sees one clip at a time
+    (with torch's default threads). Stops after max_seconds: on a busy machine those threads wait for
+    each other and a clip can take a second."""
     import librosa
     import numpy as np
     import torch
 
-    predictions = []
+    predictions, start = [], time.perf_counter()
     for path in paths:
+        if time.perf_counter() - start > max_seconds:
+            break
         audio, _ = librosa.load(path, sr=features.sample_rate)
         audio = librosa.util.fix_length(audio, size=features.clip_samples)
         mel = librosa.feature.melspectrogram(y=audio, sr=features.sample_rate, n_fft=features.n_fft,
@@ -178,81 +183,96 @@ def tutorial_loop(paths: list[Path], model, features) -> list[int]:
     return predictions
 
 
+def wav_copies(paths: list[Path], folder: Path) -> list[Path]:
+    """16-bit WAV copies of the clips (untimed): the format of the official Speech Commands release and
+    of what users batch; the local copies are FLAC, which costs more to decode."""
+    import soundfile
+
+    copies = []
+    for i, path in enumerate(paths):
+        samples, rate = soundfile.read(path, dtype="int16")
+        copies.append(folder / f"{i:05d}_{path.parent.name}_{path.stem}.wav")
+        soundfile.write(copies[-1], samples, rate, subtype="PCM_16", format="WAV")
+    return copies
+
+
 def section_classify(args) -> dict:
-    """Batch classification (the CLI's path) against the tutorial loop; int8 and ONNX Runtime beside."""
+    """Batch classification (the CLI's path, WAV and FLAC) against the tutorial loop; every precision and
+    ONNX Runtime beside it, on the same clips in the same process."""
     import tempfile
     import warnings
 
-    import numpy as np
     import torch
 
-    from speech_app.inference import CommandClassifier
+    from speech_app.inference import DEFAULT_BATCH_SIZE, CommandClassifier, batch_threads
+    from speech_app.modelfile import load_model
 
     warnings.simplefilter("ignore")
-    classifier = CommandClassifier.from_file()
+    bundle = load_model()
+    classifier = CommandClassifier(bundle, precision="auto")  # what `speech-app classify` runs
+    reference_classifier = CommandClassifier(bundle, precision="float32")
     clips = corpus(Path(args.data_dir), args.clips, classifier.labels)
-    paths, expected = [p for p, _ in clips], [e for _, e in clips]
-    for p in paths:  # page cache: every variant reads the same files from memory
-        p.read_bytes()
-    result = {"clips": len(paths), "torch_threads": torch.get_num_threads()}
-
+    flac, expected = [p for p, _ in clips], [e for _, e in clips]
+    threads = batch_threads(len(flac), DEFAULT_BATCH_SIZE)
+    result = {"clips": len(flac), "workers": threads, "precision": classifier.precision}
     cpu_ms: dict[str, float] = {}
 
-    def run_batch(which, name: str = "torch", threads: int | None = None) -> tuple[float, list[str]]:
-        from speech_app.inference import DEFAULT_BATCH_SIZE, batch_threads
-
-        if threads is None:  # what `speech-app classify` uses
-            threads = batch_threads(len(paths), DEFAULT_BATCH_SIZE)
+    def run_batch(which, paths: list[Path], name: str) -> tuple[float, list[str]]:
+        list(which.classify_files(paths[:DEFAULT_BATCH_SIZE], threads=1))  # first-call costs (weight layouts)
         start, start_cpu = time.perf_counter(), time.process_time()
         labels = [r.label for r in which.classify_files(paths, threads=threads)]
         cpu_ms[name] = 1e3 * (time.process_time() - start_cpu) / len(paths)
         return len(paths) / (time.perf_counter() - start), labels
 
-    loop_paths = paths[:: max(1, len(paths) // LOOP_CLIPS)][:LOOP_CLIPS]
-    tutorial_loop(loop_paths[:5], classifier.model, classifier.bundle.features)  # librosa's first-call costs
-    start = time.perf_counter()
-    loop_labels = tutorial_loop(loop_paths, classifier.model, classifier.bundle.features)
-    loop_rate = len(loop_paths) / (time.perf_counter() - start)
-    rate, labels = run_batch(classifier)
-    own_rate, _ = own_loop(classifier, loop_paths)
-    reference, windows, decode_ms = reference_labels(classifier, paths)
-    result.update(loop_clips_per_s=loop_rate, classify_clips_per_s=rate, classify_vs_loop=rate / loop_rate,
-                  own_loop_clips_per_s=own_rate, classify_vs_own_loop=rate / own_rate,
-                  reference_accuracy=accuracy(reference, expected), accuracy=accuracy(labels, expected),
-                  loop_agreement=accuracy([classifier.labels[i] for i in loop_labels],
-                                          [labels[paths.index(p)] for p in loop_paths]))
-    result["accuracy_drop_points"] = result["reference_accuracy"] - result["accuracy"]
-    Int8Classifier, OnnxRuntimeClassifier = make_variants()
-    variants = {"int8": Int8Classifier(classifier.bundle)}
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            variants["onnxruntime"] = OnnxRuntimeClassifier(classifier.bundle, Path(tmp) / "m.onnx")
-    except ImportError:
-        pass
-    for name, variant in variants.items():
-        variant_rate, variant_labels = run_batch(variant, name)
-        result[f"{name}_clips_per_s"] = variant_rate
-        result[f"{name}_vs_torch"] = variant_rate / rate
-        result[f"{name}_accuracy"] = accuracy(variant_labels, expected)
-        result[f"{name}_accuracy_drop_points"] = result["reference_accuracy"] - result[f"{name}_accuracy"]
-    all_threads = torch.get_num_threads()  # what classify did before it left a core to decoding
-    all_threads_rate, _ = run_batch(classifier, f"torch_{all_threads}_threads", all_threads)
-    result.update(all_threads_clips_per_s=all_threads_rate, default_vs_all_threads=rate / all_threads_rate)
-    torch.set_num_threads(1)
-    split = {"decode_ms": decode_ms, **cpu_split(classifier, windows)}
-    split["two_core_bound_clips_per_s"] = 2 * 1e3 / sum(split.values())
+    with tempfile.TemporaryDirectory() as tmp:
+        wav = wav_copies(flac, Path(tmp))
+        for p in flac + wav:  # page cache: every variant reads the same files from memory
+            p.read_bytes()
+        loop_paths = wav[:: max(1, len(wav) // LOOP_CLIPS)][:LOOP_CLIPS]
+        tutorial_loop(loop_paths[:5], reference_classifier.model, bundle.features)  # librosa's first-call costs
+        start = time.perf_counter()
+        loop_labels = tutorial_loop(loop_paths, reference_classifier.model, bundle.features, LOOP_MAX_S)
+        loop_rate = len(loop_labels) / (time.perf_counter() - start)
+        loop_paths = loop_paths[: len(loop_labels)]
+        torch.set_num_threads(1)  # the rest: one thread per worker; the main thread's own work on one too
+        rate, labels = run_batch(classifier, wav, "wav")
+        flac_rate, flac_labels = run_batch(classifier, flac, "flac")
+        reference, windows, decode_ms = reference_labels(reference_classifier, wav)
+        result.update(loop_clips=len(loop_labels), loop_clips_per_s=loop_rate, classify_clips_per_s=rate, classify_vs_loop=rate / loop_rate,
+                      flac_clips_per_s=flac_rate, flac_vs_wav=flac_rate / rate,
+                      reference_accuracy=accuracy(reference, expected), accuracy=accuracy(labels, expected),
+                      flac_same_labels=labels == flac_labels,
+                      loop_agreement=accuracy([classifier.labels[i] for i in loop_labels],
+                                              [reference[wav.index(p)] for p in loop_paths]))
+        result["accuracy_drop_points"] = result["reference_accuracy"] - result["accuracy"]
+        variants = {"float32": reference_classifier, "int8": CommandClassifier(bundle, precision="int8")}
+        if classifier.precision != "bfloat16":
+            variants["bfloat16"] = CommandClassifier(bundle, precision="bfloat16")
+        try:
+            variants["onnxruntime"] = OnnxRuntimeClassifier(bundle, Path(tmp) / "m.onnx")
+        except ImportError:
+            pass
+        for name, variant in variants.items():
+            variant_rate, variant_labels = run_batch(variant, wav, name)
+            result[name] = {"clips_per_s": variant_rate, "vs_default": variant_rate / rate,
+                            "accuracy_drop_points": result["reference_accuracy"] - accuracy(variant_labels, expected)}
+        flac_decode_ms = reference_labels(reference_classifier, flac[: len(flac) // 4])[2]
+    split = {"decode_wav_ms": decode_ms, "decode_flac_ms": flac_decode_ms, **cpu_split(classifier, windows)}
+    split["float32_model_ms"] = cpu_split(reference_classifier, windows)["model_ms"]
+    per_clip = split["decode_wav_ms"] + split["frontend_ms"] + split["model_ms"]
+    split["two_core_bound_clips_per_s"] = 2 * 1e3 / per_clip
     result["cpu_ms_per_clip_one_thread"] = split
     result["cpu_ms_per_clip"] = cpu_ms
     from speech_app.data.dataset import which_set
 
-    result["validation_clips"] = sum(which_set(p) == "validation" for p in paths)
+    result["validation_clips"] = sum(which_set(p) == "validation" for p in flac)
     result["peak_mib"] = peak_rss_mib()
     return result
 
 
-def reference_labels(classifier, paths: list[Path]) -> list[str]:
+def reference_labels(classifier, paths: list[Path]) -> tuple[list[str], object, float]:
     """The shipped model's labels the plain way: every file decoded in turn, then the float32 model on
-    all windows; the accuracy every faster path is held to."""
+    all windows; the accuracy every faster path is held to. Also the windows and the decoding CPU ms."""
     import numpy as np
 
     from speech_app.audio import fit_to_window, load_audio
@@ -264,11 +284,11 @@ def reference_labels(classifier, paths: list[Path]) -> list[str]:
 
 
 def cpu_split(classifier, windows) -> dict:
-    """CPU milliseconds per clip of the front end and of the model, one thread, batch 64: with the
-    decoding cost, what bounds the clips per second two cores can reach."""
+    """CPU milliseconds per clip of the front end and of the model (in the classifier's precision), one
+    thread, batch 64: with the decoding cost, what bounds the clips per second two cores can reach."""
     import torch
 
-    from speech_app.inference import DEFAULT_BATCH_SIZE, FEATURE_CHUNK_CLIPS
+    from speech_app.inference import DEFAULT_BATCH_SIZE, run_model
 
     batch = torch.from_numpy(windows[:DEFAULT_BATCH_SIZE])
     with torch.inference_mode():
@@ -282,47 +302,25 @@ def cpu_split(classifier, windows) -> dict:
                 calls += 1
             return 1e3 * (time.process_time() - start) / calls / len(batch)
 
-        front = cpu_per_clip(lambda: [classifier.frontend(batch[i : i + FEATURE_CHUNK_CLIPS])
-                                      for i in range(0, len(batch), FEATURE_CHUNK_CLIPS)])
-        return {"frontend_ms": front, "model_ms": cpu_per_clip(lambda: classifier.model(features))}
+        return {"frontend_ms": cpu_per_clip(lambda: classifier.frontend(batch)),
+                "model_ms": cpu_per_clip(lambda: run_model(classifier.inference_model, features))}
 
 
-def own_loop(classifier, paths: list[Path]) -> tuple[float, list[str]]:
-    """The project's own unbatched path, one file after another."""
-    from speech_app.audio import load_audio
-
-    start = time.perf_counter()
-    labels = [classifier.classify(load_audio(p)).labels[0] for p in paths]
-    return len(paths) / (time.perf_counter() - start), labels
-
-
-def make_variants():
-    """Classifiers with the same batch path (parallel decoding) and another engine behind it."""
+def OnnxRuntimeClassifier(bundle, onnx_path: Path):
+    """A classifier with the same batch path (workers decoding and classifying whole batches) and the
+    exported ONNX file (front end included) run by ONNX Runtime on one thread per worker behind it."""
     import numpy as np
-    import torch
+    import onnxruntime
 
-    from speech_app.inference import CommandClassifier, model_threads_beside_decoding
+    from speech_app.export import export_onnx
+    from speech_app.inference import CommandClassifier
 
-    class Int8Classifier(CommandClassifier):
-        """int8 dynamic quantization of the LSTM and linear layers (torch.ao)."""
-
-        def __init__(self, bundle):
-            super().__init__(bundle)
-            self.model = torch.ao.quantization.quantize_dynamic(self.model, {torch.nn.LSTM, torch.nn.Linear},
-                                                                dtype=torch.qint8)
-
-    class OnnxRuntimeClassifier(CommandClassifier):
-        """The exported ONNX file (front end included) run by ONNX Runtime."""
-
-        def __init__(self, bundle, onnx_path: Path):
-            import onnxruntime
-
-            from speech_app.export import export_onnx
-
-            super().__init__(bundle)
+    class OnnxRuntimeBatchClassifier(CommandClassifier):
+        def __init__(self):
+            super().__init__(bundle, precision="float32")
             export_onnx(bundle, onnx_path)
             options = onnxruntime.SessionOptions()
-            options.intra_op_num_threads = model_threads_beside_decoding()  # as the torch path runs
+            options.intra_op_num_threads = 1  # as each torch worker runs
             self.session = onnxruntime.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
 
         def probabilities(self, waves, batch_size: int = 64) -> np.ndarray:
@@ -330,47 +328,56 @@ def make_variants():
             return np.concatenate([self.session.run(None, {"audio": waves[i : i + batch_size]})[0]
                                    for i in range(0, len(waves), batch_size)])
 
-    return Int8Classifier, OnnxRuntimeClassifier
+    return OnnxRuntimeBatchClassifier()
 
 
 def section_forward(args) -> dict:
-    """The model's forward pass (batch 64, features ready) in GFLOP/s against torch.matmul; the front end."""
+    """The model's forward pass (batch 64, features ready) in GFLOP/s against torch.matmul, float32 and
+    bfloat16; one window at batch 1 (as live runs it); the front end by chunk size and against torchaudio."""
     import torch
+    import torchaudio
 
     from speech_app.features import MfccFrontend
-    from speech_app.inference import CommandClassifier, intra_op_threads
+    from speech_app.inference import CommandClassifier, run_model
     from speech_app.model import flops_per_clip
 
-    classifier = CommandClassifier.from_file()
-    features_config = classifier.bundle.features
+    torch.set_num_threads(1)  # CPU time then measures work alone (a second thread waiting for a busy core spins)
+    float32 = CommandClassifier.from_file(precision="float32")
+    bfloat16 = CommandClassifier(float32.bundle, precision="bfloat16")
+    features_config = float32.bundle.features
     batch = 64
     waves = torch.randn(batch, features_config.clip_samples) * 0.1
-    # one thread: CPU time then measures work alone (a second thread waiting for a busy core spins)
-    with torch.inference_mode(), intra_op_threads(1):
-        features = classifier.frontend(waves)
-        seconds, rate = around_matmul(lambda: timed_repeat(lambda: classifier.model(features)))
-        batch1_ms = 1e3 * timed_repeat(lambda: classifier.model(features[:1]), MIN_TIMING_S / 2)  # as live runs it
-        flops = flops_per_clip(classifier.bundle.model.config, features_config.n_frames)
-        forward_gflops = flops * batch / seconds / 1e9
-        front = {}
-        for chunk in (32, 256):
-            many = torch.randn(256, features_config.clip_samples) * 0.1
-            front[chunk] = timed_repeat(lambda: [classifier.frontend(many[i : i + chunk]) for i in range(0, 256, chunk)]) / 256
-        import torchaudio
-
+    flops = flops_per_clip(float32.bundle.model.config, features_config.n_frames)
+    result = {"mflops_per_clip": flops / 1e6, "threads": 1}
+    with torch.inference_mode():
+        features = float32.frontend(waves)
+        for name, which in (("float32", float32), ("bfloat16", bfloat16)):
+            seconds, rate = around_matmul(lambda: timed_repeat(lambda: run_model(which.inference_model, features)))
+            batch1_ms = 1e3 * timed_repeat(lambda: run_model(which.inference_model, features[:1]), MIN_TIMING_S / 2)
+            result[name] = {"gflops": flops * batch / seconds / 1e9, "matmul_gflops": rate,
+                            "vs_matmul": flops * batch / seconds / 1e9 / rate, "clips_per_s": batch / seconds,
+                            "model_cpu_ms_batch1": batch1_ms}
+        result["forward_vs_matmul"] = result["float32"]["vs_matmul"]
+        result["bfloat16_vs_float32"] = result["bfloat16"]["clips_per_s"] / result["float32"]["clips_per_s"]
+        many = torch.randn(256, features_config.clip_samples) * 0.1
+        for chunk in (8, 16, 32, 64):
+            frontend = MfccFrontend(features_config, cpu_chunk_clips=chunk)
+            result[f"frontend_ms_chunk{chunk}"] = 1e3 * timed_repeat(lambda: frontend(many)) / len(many)
         reference = torchaudio.transforms.MFCC(
             sample_rate=features_config.sample_rate, n_mfcc=features_config.n_mfcc, log_mels=False,
             melkwargs={"n_fft": features_config.n_fft, "win_length": features_config.window_samples,
                        "hop_length": features_config.hop_samples, "n_mels": features_config.n_mels,
                        "f_min": features_config.f_min_hz, "f_max": features_config.f_max_hz,
                        "mel_scale": "slaney", "norm": "slaney"})
-        many = torch.randn(256, features_config.clip_samples) * 0.1
-        torchaudio_s = timed_repeat(lambda: [reference(many[i : i + 32].unsqueeze(1)) for i in range(0, 256, 32)]) / 256
-    assert isinstance(classifier.frontend, MfccFrontend)
-    return {"forward_gflops": forward_gflops, "matmul_gflops": rate, "forward_vs_matmul": forward_gflops / rate,
-            "mflops_per_clip": flops / 1e6, "forward_clips_per_s": batch / seconds, "model_cpu_ms_batch1": batch1_ms,
-            "frontend_ms_chunk32": front[32] * 1e3, "frontend_ms_chunk256": front[256] * 1e3,
-            "frontend_torchaudio_ms": torchaudio_s * 1e3, "threads": 1, "peak_mib": peak_rss_mib()}
+        result["frontend_torchaudio_ms_chunk8"] = 1e3 * timed_repeat(
+            lambda: [reference(part.unsqueeze(1)) for part in many.split(8)]) / len(many)
+        padding = torch.nn.functional.pad
+        result["reflect_pad_ms"] = 1e3 * timed_repeat(lambda: padding(many[:, None], (256, 256), mode="reflect")) / len(many)
+        from speech_app.features import mirror_pad
+
+        result["mirror_pad_ms"] = 1e3 * timed_repeat(lambda: mirror_pad(many, 256)) / len(many)
+    result["peak_mib"] = peak_rss_mib()
+    return result
 
 
 def link_dataset(data_dir: Path, folder: Path, per_word: int, words: list[str]) -> None:
@@ -420,8 +427,36 @@ def section_training(args) -> dict:
                            "gflops": clips_per_s * flops / 1e9, "matmul_gflops": rate,
                            "vs_matmul": clips_per_s * flops / 1e9 / rate}
     result["training_vs_matmul"] = result["cached"]["vs_matmul"]
+    result["step"] = training_step_precisions()
     result["threads"] = 1
     result["peak_mib"] = peak_rss_mib()
+    return result
+
+
+def training_step_precisions() -> dict:
+    """One training step of the shipped model's shape (batch 128, features ready) in float32 and under
+    CPU bfloat16 autocast, each against torch.matmul in the same run: the LSTM's forward and backward
+    take about 90% of a cached epoch (cProfile), so their precision sets the training rate."""
+    import torch
+
+    from speech_app.model import BiLstmClassifier, ModelConfig, flops_per_clip
+
+    model = BiLstmClassifier(ModelConfig()).train()
+    optimizer = torch.optim.Adam(model.parameters())
+    features, targets = torch.randn(128, 40, 101), torch.randint(0, 12, (128,))
+    flops = 3 * flops_per_clip(model.config, features.shape[-1]) * len(features)
+
+    def step(bfloat16: bool) -> None:
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bfloat16):
+            loss = torch.nn.functional.cross_entropy(model(features).float(), targets)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    result = {}
+    for name, bfloat16 in (("float32", False), ("bfloat16_autocast", True)):
+        seconds, rate = around_matmul(lambda: timed_repeat(lambda: step(bfloat16)))
+        result[f"{name}_vs_matmul"] = flops / seconds / 1e9 / rate
     return result
 
 
@@ -450,37 +485,50 @@ def section_retrain(args) -> dict:
 
 
 def section_live(args) -> dict:
-    """Live recognition fed 100 ms blocks as from the microphone: CPU time per hop, shared frames or not."""
+    """Live recognition fed 100 ms blocks as from the microphone: CPU time per hop of the default path
+    (listen's precision, shared feature frames) against bfloat16 and against recomputing every window's
+    features, alternated in one process; the detections must not change."""
     import numpy as np
     import torch
 
     from speech_app.audio import load_audio
     from speech_app.inference import CommandClassifier
-    from speech_app.streaming import StreamingRecognizer
+    from speech_app.modelfile import load_model
+    from speech_app.streaming import LIVE_PRECISION, StreamingRecognizer
 
     torch.set_num_threads(1)  # as listen and the GUI's live worker run it
-    classifier = CommandClassifier.from_file()
+    bundle = load_model()
+    default = CommandClassifier(bundle, precision=LIVE_PRECISION)  # what listen and the GUI run
+    bfloat16 = CommandClassifier(bundle, precision="bfloat16")
     clips = sorted(p for p in SAMPLES_DIR.iterdir() if p.suffix in (".wav", ".flac", ".ogg"))
     gap = np.zeros(16_000, dtype=np.float32)
     stream = np.concatenate([part for p in clips for part in (load_audio(p), gap)] * args.live_repeats)
     block = 1600  # 100 ms: what a microphone callback hands over
-    result = {"stream_s": len(stream) / 16_000}
+    result = {"stream_s": len(stream) / 16_000, "precision": default.precision}
     outcomes = {}
+    variants = (("default", default, True), ("bfloat16", bfloat16, True), ("recompute", default, False))
     for _ in range(2):  # alternate twice: the second round is the one reported (warm caches)
-        for name, share in (("recompute", False), ("shared", True)):
+        for name, classifier, share in variants:
             recognizer = StreamingRecognizer(classifier, share_features=share)
             start_cpu, start_wall = time.process_time(), time.perf_counter()
             detections = [d for i in range(0, len(stream), block) for d in recognizer.feed(stream[i : i + block])]
             cpu = time.process_time() - start_cpu
             hop_s = recognizer.settings.hop_samples / 16_000
-            outcomes[name] = detections
+            outcomes[name] = [(round(d.time_s, 2), d.label) for d in detections]
             result[name] = {"ms_per_hop": 1e3 * cpu / recognizer.evaluations,
                             "core_percent": 100 * cpu / recognizer.evaluations / hop_s,
                             "wall_ms_per_hop": 1e3 * (time.perf_counter() - start_wall) / recognizer.evaluations,
                             "detections": len(detections)}
-    result["same_detections"] = outcomes["recompute"] == outcomes["shared"]
-    result["live_core_percent"] = result["shared"]["core_percent"]
-    result["shared_vs_recompute"] = result["shared"]["ms_per_hop"] / result["recompute"]["ms_per_hop"]
+    result["same_detections_as_bfloat16"] = outcomes["default"] == outcomes["bfloat16"]
+    result["same_detections_recomputed"] = outcomes["default"] == outcomes["recompute"]
+    result["live_core_percent"] = result["default"]["core_percent"]
+    result["bfloat16_vs_default"] = result["bfloat16"]["ms_per_hop"] / result["default"]["ms_per_hop"]
+    result["shared_vs_recompute"] = result["default"]["ms_per_hop"] / result["recompute"]["ms_per_hop"]
+    with torch.inference_mode():
+        features = default.frontend(torch.from_numpy(stream[None, : default.window_samples]))
+        for name, classifier in (("default", default), ("bfloat16", bfloat16)):
+            result[name]["model_ms_batch1"] = 1e3 * timed_repeat(
+                lambda: classifier.probabilities_from_features(features), MIN_TIMING_S / 2)
     result["peak_mib"] = peak_rss_mib()
     return result
 

@@ -30,49 +30,91 @@ def target_rows(figures: dict, targets: dict) -> list[str]:
 
 
 def notes(figures: dict) -> list[str]:
-    """What stands in the way of each target, in this run's own figures."""
+    """What each figure rests on and what stands in the way, in this run's own figures."""
+    load = format_value(figures.get("machine", {}).get("load_average", "?"))
+    return [*startup_notes(figures.get("startup", {})),
+            *classify_notes(figures.get("classify", {}), figures.get("forward", {}), load),
+            *live_notes(figures.get("live", {})), *training_notes(figures.get("training", {}))]
+
+
+def startup_notes(startup: dict) -> list[str]:
+    if not startup:
+        return []
+    return [f"- Start-up: `classify` on one file took {startup['classify_s']:.2f} s against {startup['import_s']:.2f} s "
+            f"for importing torch and torchaudio ({startup['classify_cpu_s']:.2f} against {startup['import_cpu_s']:.2f} "
+            "CPU-seconds); the rest is the package's own imports, loading the model and one clip's decoding and "
+            "inference (a single batch stays float32: a bfloat16 copy would add about 0.4 s)."]
+
+
+def classify_notes(classify: dict, forward: dict, load: str) -> list[str]:
     lines = []
-    classify, forward = figures.get("classify", {}), figures.get("forward", {})
     split = classify.get("cpu_ms_per_clip_one_thread")
     if split:
         lines.append(
-            f"- Batch classification: one clip costs {split['decode_ms']:.2f} ms of CPU to decode, "
-            f"{split['frontend_ms']:.2f} ms for the MFCC and {split['model_ms']:.2f} ms for the model (one thread, "
-            f"batch 64), so two fully used cores top out near {split['two_core_bound_clips_per_s']:.0f} clips/s before "
-            "any waiting. 2,000 clips/s needs at most 1 ms of CPU per clip: the model alone is close to that. "
-            "Getting there means a cheaper model (fewer LSTM units or frames per clip), not more plumbing. "
-            f"The end-to-end figure was taken at a load average of {format_value(figures.get('machine', {}).get('load_average', '?'))} "
-            "on these cores, so this process had a fraction of them.")
-        if "default_vs_all_threads" in classify:
-            lines.append(f"  - with decoding overlapped, the model must leave a core to the decoding threads: "
-                         f"{classify['classify_clips_per_s']:.0f} clips/s against {classify['all_threads_clips_per_s']:.0f} "
-                         f"with torch's default thread count, whose threads then wait for each other "
-                         f"({classify['default_vs_all_threads']:.1f}x), in the same run.")
-        for name in ("int8", "onnxruntime"):
-            if f"{name}_vs_torch" in classify:
-                lines.append(f"  - {name}: {classify[f'{name}_vs_torch']:.2f}x the speed of the float32 torch path, "
-                             f"{classify[f'{name}_accuracy_drop_points']:+.2f} accuracy points lost.")
+            f"- Batch classification ({classify['clips']} real one-second clips as 16-bit WAV, "
+            f"{classify['workers']} workers, model in {classify['precision']}): {classify['classify_clips_per_s']:.0f} "
+            f"clips/s; the same clips as FLAC: {classify['flac_clips_per_s']:.0f} clips/s. One clip costs "
+            f"{split['decode_wav_ms']:.2f} ms of CPU to decode from WAV ({split['decode_flac_ms']:.2f} from FLAC), "
+            f"{split['frontend_ms']:.2f} ms for the MFCC and {split['model_ms']:.2f} ms for the model "
+            f"({split['float32_model_ms']:.2f} in float32), one thread, batch 64: two fully used cores top out near "
+            f"{split['two_core_bound_clips_per_s']:.0f} clips/s. Load average at the start: {load} on these 2 cores.")
+        cpu_ms = classify.get("cpu_ms_per_clip", {})
+        if cpu_ms.get("wav"):
+            lines.append(
+                f"  - End to end the default path used {cpu_ms['wav']:.2f} ms of CPU per WAV clip ({cpu_ms['flac']:.2f} per "
+                f"FLAC clip): with both cores to itself, {2e3 / cpu_ms['wav']:.0f} clips/s. The wall-clock figures "
+                "follow the other processes' load, which changes between one variant and the next; the CPU per "
+                "clip does much less.")
+        lines.append(f"  - The tutorial loop ({classify['loop_clips']} clips, librosa and torch's default threads) ran "
+                     f"{classify['loop_clips_per_s']:.1f} clips/s; on a busy machine its threads wait for each other, "
+                     "which inflates the ratio (issue 11 measured 54 clips/s on a quiet one).")
+        for name in ("float32", "bfloat16", "int8", "onnxruntime"):
+            if name in classify:
+                variant = classify[name]
+                cpu_ratio = cpu_ms[name] / cpu_ms["wav"] if cpu_ms.get(name) and cpu_ms.get("wav") else float("nan")
+                lines.append(f"  - {name}: {variant['clips_per_s']:.0f} clips/s ({variant['vs_default']:.2f}x the default "
+                             f"path's rate), {cpu_ratio:.2f}x its CPU per clip, "
+                             f"{variant['accuracy_drop_points']:+.2f} accuracy points lost.")
     if forward:
+        for name in ("float32", "bfloat16"):
+            if name in forward:
+                rate = forward[name]
+                lines.append(f"- Forward pass in {name}: {rate['gflops']:.0f} GFLOP per CPU-second against "
+                             f"{rate['matmul_gflops']:.0f} for float32 torch.matmul ({rate['vs_matmul']:.0%}); "
+                             f"one window at batch 1: {rate['model_cpu_ms_batch1']:.2f} ms.")
+    return lines
+
+
+def live_notes(live: dict) -> list[str]:
+    if not live.get("default"):
+        return []
+    default = live["default"]
+    return [
+        f"- Live recognition ({live['precision']}): {default['ms_per_hop']:.2f} ms of CPU per 100 ms hop, of which "
+        f"the model on one window takes {default.get('model_ms_batch1', float('nan')):.2f} ms (two bidirectional LSTM "
+        "layers stepping through 51 frames at batch 1, each step a small matrix-vector product). "
+        f"bfloat16 instead: {live['bfloat16_vs_default']:.2f}x the CPU (same detections: "
+        f"{live['same_detections_as_bfloat16']}); sharing feature frames between overlapping windows: "
+        f"{live['shared_vs_recompute']:.2f}x (same detections: {live['same_detections_recomputed']}). Below 3% of a "
+        "core (3 ms a hop) on a busy machine needs a model whose one-window pass is cheaper, or a longer hop."]
+
+
+def training_notes(training: dict) -> list[str]:
+    if not training.get("cached"):
+        return []
+    cached = training["cached"]
+    lines = [
+        f"- Training: {cached['gflops']:.0f} GFLOP per CPU-second (forward and backward counted as 3x the forward "
+        f"pass) against {cached['matmul_gflops']:.0f} for matmul. A profile of a cached epoch (cProfile, one "
+        "thread) puts about 90% of it in the LSTM's forward and backward passes; augmentation, MFCC, SpecAugment "
+        "and the optimizer share the rest, so caching or vectorizing those cannot reach the target."]
+    step = training.get("step")
+    if step:
         lines.append(
-            f"- Forward pass: {forward['forward_gflops']:.0f} GFLOP per CPU-second against "
-            f"{forward['matmul_gflops']:.0f} for torch.matmul ({forward['forward_vs_matmul']:.0%}); the LSTM steps "
-            "through its frames one after another, each step a small matrix product.")
-    live = figures.get("live", {})
-    if live and forward.get("model_cpu_ms_batch1"):
-        lines.append(
-            f"- Live recognition: {live['shared']['ms_per_hop']:.2f} ms of CPU per 100 ms hop, of which the model on one "
-            f"window takes about {forward['model_cpu_ms_batch1']:.2f} ms (the four LSTM passes over 51 steps at batch "
-            "1). The MFCC is the small part: sharing its frames between overlapping windows changes the CPU per hop by "
-            f"a factor of {live['shared_vs_recompute']:.2f} (shared / recomputed). Below 3% of a core (3 ms a hop) "
-            "needs a model whose one-window pass is cheaper, or a longer hop.")
-    training = figures.get("training", {})
-    if training.get("cached"):
-        cached = training["cached"]
-        lines.append(
-            f"- Training: {cached['gflops']:.0f} GFLOP per CPU-second (forward and backward counted as 3x the forward "
-            f"pass) against {cached['matmul_gflops']:.0f} for matmul. Besides the sequential LSTM, each batch's "
-            "augmentation (noise mixing, shifts, speed changes), MFCC and SpecAugment run on the CPU between the "
-            "matrix products.")
+            f"  - One training step of the same model: {step['float32_vs_matmul']:.0%} of the matmul rate in float32, "
+            f"{step['bfloat16_autocast_vs_matmul']:.0%} under CPU bfloat16 autocast (this CPU has AMX). The trainer "
+            "autocasts only on CUDA; bfloat16 training on the CPU would meet the target but changes the trained "
+            "model's numerics, so it is left to the training recipe's owners to adopt and validate.")
     return lines
 
 
@@ -124,6 +166,9 @@ def write_results(figures: dict, path: Path, targets: dict) -> str:
         "",
         "No GPU was available on this machine: the CUDA (float16 autocast) and MPS paths of training and batch "
         "inference are written but were not measured here.",
+        "",
+        "Batch sizes: every clip is fitted to the model's one-second window before batching, so batching by "
+        "length has nothing to group; the front end runs in chunks of 16 clips (speech_app/features.py, CPU_CHUNK_CLIPS).",
         "",
         "## All figures",
         *section_rows(figures),

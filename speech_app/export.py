@@ -43,7 +43,7 @@ class ProbabilityGraph(torch.nn.Module):
 
     def __init__(self, bundle: ModelBundle):
         super().__init__()
-        self.frontend = MfccFrontend(bundle.features)
+        self.frontend = MfccFrontend(bundle.features, cpu_chunk_clips=0)  # the batch size stays symbolic
         self.model = bundle.model
 
     def forward(self, audio: torch.Tensor) -> torch.Tensor:

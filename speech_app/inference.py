@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
+import copy
 import os
+import warnings
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -13,57 +14,79 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .audio import DECODE_THREADS, AudioDecodeError, fit_to_window, load_audio
+from .audio import AudioDecodeError, fit_to_window, load_audio
 from .device import autocast_for, pick_device
 from .features import MfccFrontend
 from .modelfile import ModelBundle, load_model
 
 DEFAULT_BATCH_SIZE = 64
-FEATURE_CHUNK_CLIPS = 32  # clips per front-end call: their frames (32 x 101 x 480 floats, 6 MB) stay in
-# cache; measured 2.1x less CPU per clip than 256 at once (benchmarks/bench.py, forward section)
-PREFETCH_BATCHES = 2  # batches being decoded while the model runs on the current one
+PREFETCH_BATCHES = 2  # batches queued beyond the ones the workers are on
+PRECISIONS = ("auto", "float32", "bfloat16", "int8")
+
+
+def native_bfloat16() -> bool:
+    """Whether this CPU multiplies bfloat16 in hardware (AMX or AVX-512 BF16): there a bfloat16 copy of the
+    model ran 2.2x faster than float32 at the same accuracy; without it bfloat16 is emulated and slower."""
+    cpu = torch.cpu
+    return bool(getattr(cpu, "_is_amx_tile_supported", lambda: False)()
+                or getattr(cpu, "_is_avx512_bf16_supported", lambda: False)())
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """auto: bfloat16 on a CPU that has it in hardware, else float32 (CUDA runs float16 autocast anyway)."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"--precision {precision}: choose one of {', '.join(PRECISIONS)}")
+    if precision == "auto":
+        return "bfloat16" if device.type == "cpu" and native_bfloat16() else "float32"
+    return precision
+
+
+def batch_precision(precision: str, n_files: int, batch_size: int) -> str:
+    """The precision to classify `n_files` at: auto stays float32 for a single batch, where making the
+    bfloat16 copy and its first call cost more start-up time (about 0.4 s) than they save."""
+    return "float32" if precision == "auto" and n_files <= batch_size else precision
+
+
+def model_for_precision(model: torch.nn.Module, precision: str) -> torch.nn.Module:
+    """The model to run at `precision` (resolved): float32 is the model itself; the others are copies.
+    int8: dynamic quantization of the LSTM and linear layers (torch.ao), measured beside bfloat16."""
+    if precision == "bfloat16":
+        return copy.deepcopy(model).to(torch.bfloat16)
+    if precision == "int8":
+        with warnings.catch_warnings():  # torch.ao announces its move to torchao; the API still works
+            warnings.simplefilter("ignore")
+            return torch.ao.quantization.quantize_dynamic(model, {torch.nn.LSTM, torch.nn.Linear}, dtype=torch.qint8)
+    return model
 
 
 @torch.no_grad()
 def predict_logits(model: torch.nn.Module, frontend: MfccFrontend, waves: np.ndarray | torch.Tensor,
                    batch_size: int = DEFAULT_BATCH_SIZE) -> torch.Tensor:
     """(N, window_samples) float waveforms -> (N, n_classes) logits on the CPU."""
-    device = next(model.parameters()).device
+    device = frontend.window.device
     waves = torch.as_tensor(waves, dtype=torch.float32)
     outputs = []
     for start in range(0, len(waves), batch_size):
-        batch = waves[start : start + batch_size].to(device)
-        chunk = FEATURE_CHUNK_CLIPS if device.type == "cpu" else len(batch)  # a GPU wants it all at once
         # features in float32 always: a loud frame's power spectrum overflows float16
-        features = torch.cat([frontend(batch[i : i + chunk]) for i in range(0, len(batch), chunk)])
-        with autocast_for(device):
-            outputs.append(model(features).float().cpu())
+        features = frontend(waves[start : start + batch_size].to(device))
+        outputs.append(run_model(model, features))
     return torch.cat(outputs) if outputs else torch.zeros(0, model.config.n_classes)
 
 
+def run_model(model: torch.nn.Module, features: torch.Tensor) -> torch.Tensor:
+    """float32 features -> float32 logits on the CPU, in the model's own precision (a bfloat16 copy gets
+    bfloat16 features; CUDA autocasts to float16)."""
+    if model.feature_mean.dtype == torch.bfloat16:
+        features = features.to(torch.bfloat16)
+    with autocast_for(features.device):
+        return model(features).float().cpu()
+
+
 def batch_threads(n_files: int, batch_size: int) -> int:
-    """Intra-op threads for classifying `n_files`: one for a single batch, which is too small to
-    gain from more; otherwise what `model_threads_beside_decoding` leaves beside decoding."""
-    return 1 if n_files <= batch_size else model_threads_beside_decoding()
-
-
-def model_threads_beside_decoding() -> int:
-    """Intra-op threads for the model while threads decode the next batches: one core is left to
-    decoding. More threads than free cores make torch's threads wait for each other: on 2 cores,
-    1 thread classified 16x faster than 2 on a busy machine (benchmarks/RESULTS.md); a single batch
-    is too small to gain from more threads at all."""
-    return max(1, min(torch.get_num_threads(), (os.cpu_count() or 2) - 1))
-
-
-@contextlib.contextmanager
-def intra_op_threads(threads: int):
-    """torch's intra-op thread count for the duration of the block."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+    """Batch workers for classifying `n_files`: one per core (each decodes its batch, then runs the front
+    end and the model on one intra-op thread), no more than there are batches."""
+    n_batches = max(1, -(-n_files // batch_size))
+    return max(1, min(os.cpu_count() or 1, n_batches))
 
 
 @dataclass
@@ -91,29 +114,31 @@ class FileResult:
 class CommandClassifier:
     """A loaded model with its own front end; classifies clips, batches and files."""
 
-    def __init__(self, bundle: ModelBundle, device: str | torch.device = "cpu"):
+    def __init__(self, bundle: ModelBundle, device: str | torch.device = "cpu", precision: str = "float32"):
         self.bundle = bundle
         self.device = pick_device(device) if isinstance(device, str) else device
-        self.model = bundle.model.to(self.device).eval()
+        self.model = bundle.model.to(self.device).eval()  # float32: training and evaluation use it as it is
+        self.precision = resolve_precision(precision, self.device)
+        self.inference_model = model_for_precision(self.model, self.precision)  # what classification runs
         self.frontend = MfccFrontend(bundle.features).to(self.device)
         self.labels = bundle.labels
         self.window_samples = bundle.features.clip_samples
 
     @classmethod
-    def from_file(cls, path: str | os.PathLike | None = None, device: str = "cpu") -> CommandClassifier:
-        return cls(load_model(path), device)
+    def from_file(cls, path: str | os.PathLike | None = None, device: str = "cpu",
+                  precision: str = "float32") -> CommandClassifier:
+        return cls(load_model(path), device, precision)
 
     def probabilities(self, waves: np.ndarray, batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
         """(N, window_samples) waveforms at 16 kHz -> (N, n_classes) class probabilities."""
-        logits = predict_logits(self.model, self.frontend, waves, batch_size)
+        logits = predict_logits(self.inference_model, self.frontend, waves, batch_size)
         return torch.softmax(logits, dim=-1).numpy()
 
     @torch.no_grad()
     def probabilities_from_features(self, features: torch.Tensor) -> np.ndarray:
         """(N, n_mfcc, frames) features of this model's front end -> (N, n_classes) probabilities."""
-        with autocast_for(self.device):
-            logits = self.model(features.to(self.device)).float()
-        return torch.softmax(logits, dim=-1).cpu().numpy()
+        logits = run_model(self.inference_model, features.to(self.device))
+        return torch.softmax(logits, dim=-1).numpy()
 
     def top_k(self, probabilities: np.ndarray, k: int = 1) -> Prediction:
         order = np.argsort(probabilities)[::-1][: max(1, k)]
@@ -126,49 +151,45 @@ class CommandClassifier:
 
     def classify_files(self, paths: Iterable[Path], top_k: int = 1, batch_size: int = DEFAULT_BATCH_SIZE,
                        threads: int | None = None) -> Iterator[FileResult]:
-        """Results in input order; files are decoded in parallel threads while the model runs in batches.
-        A file that cannot be decoded yields a result with its error; the others go on.
+        """Results in input order. Worker threads each take a whole batch: decode its files, then the
+        front end and the model (libsndfile and torch release the GIL, so the workers run in parallel and
+        decoding overlaps inference without a hand-tuned split of the cores). A file that cannot be
+        decoded yields a result with its error; the others go on.
 
-        `threads`: torch's intra-op threads for the run (see `batch_threads`); None leaves the process's
-        setting alone. torch's thread count is process-wide and changing it while other threads run
-        torch ops stalls them (the GUI froze for 400 ms with live inference and training running), so
-        only a caller that owns the process (the CLI) should pass it."""
+        `threads`: workers, each running torch on one intra-op thread (see `batch_threads`). None: one
+        worker, with torch's thread setting left alone, because changing it while other threads run torch
+        ops stalls them (the GUI froze for 400 ms with live inference and training running), and workers
+        beside an application's own busy threads oversubscribe the cores; only a caller that owns the
+        process (the CLI) should pass it."""
         paths = list(paths)
-        if threads is None:
-            yield from self._classify_batches(paths, top_k, batch_size)
-            return
-        with intra_op_threads(threads):
-            yield from self._classify_batches(paths, top_k, batch_size)
-
-    def _classify_batches(self, paths: list[Path], top_k: int, batch_size: int) -> Iterator[FileResult]:
-        for chunk, decoded in self._decoded_batches(paths, batch_size):
-            good = [i for i, d in enumerate(decoded) if not isinstance(d, AudioDecodeError)]
-            by_row = dict(zip(good, self.probabilities(np.stack([decoded[i] for i in good]), batch_size))) if good else {}
-            for i, path in enumerate(chunk):
-                if i in by_row:
-                    prediction = self.top_k(by_row[i], top_k)
-                    yield FileResult(path, prediction.labels, prediction.confidences)
-                else:
-                    yield FileResult(path, error=str(decoded[i]))
-
-    def _decoded_batches(self, paths: list[Path], batch_size: int) -> Iterator[tuple[list[Path], list]]:
-        """(paths, windows or AudioDecodeError) per batch, in order. Threads decode the next batches
-        while the caller runs the model on this one: libsndfile and torch both release the GIL."""
-
-        def decode(path: Path) -> np.ndarray | AudioDecodeError:
-            try:
-                return fit_to_window(load_audio(path), self.window_samples)
-            except AudioDecodeError as err:
-                return err
-
         batches = [paths[i : i + batch_size] for i in range(0, len(paths), batch_size)]
-        with ThreadPoolExecutor(DECODE_THREADS) as pool:
-            pending: deque[tuple[list[Path], list[Future]]] = deque()
+        workers = threads or 1
+        one_thread = (lambda: torch.set_num_threads(1)) if threads else None  # per worker thread
+        with ThreadPoolExecutor(workers, initializer=one_thread) as pool:
+            pending: deque[tuple[list[Path], Future]] = deque()
             for batch in batches:
-                pending.append((batch, [pool.submit(decode, p) for p in batch]))
-                if len(pending) > PREFETCH_BATCHES:
-                    done, futures = pending.popleft()
-                    yield done, [f.result() for f in futures]
+                pending.append((batch, pool.submit(self._classify_batch, batch, top_k)))
+                if len(pending) > workers + PREFETCH_BATCHES:
+                    yield from self._results(*pending.popleft())
             while pending:
-                done, futures = pending.popleft()
-                yield done, [f.result() for f in futures]
+                yield from self._results(*pending.popleft())
+
+    @staticmethod
+    def _results(batch: list[Path], future: Future) -> Iterator[FileResult]:
+        for path, outcome in zip(batch, future.result()):
+            if isinstance(outcome, Prediction):
+                yield FileResult(path, outcome.labels, outcome.confidences)
+            else:
+                yield FileResult(path, error=str(outcome))
+
+    def _classify_batch(self, batch: list[Path], top_k: int) -> list[Prediction | AudioDecodeError]:
+        """In a worker thread: a Prediction or the file's AudioDecodeError per path."""
+        decoded = []
+        for path in batch:
+            try:
+                decoded.append(fit_to_window(load_audio(path), self.window_samples))
+            except AudioDecodeError as err:
+                decoded.append(err)
+        good = [d for d in decoded if not isinstance(d, AudioDecodeError)]
+        rows = iter(self.probabilities(np.stack(good), len(good)) if good else [])
+        return [d if isinstance(d, AudioDecodeError) else self.top_k(next(rows), top_k) for d in decoded]

@@ -47,6 +47,10 @@ FILE_TAIL_SECONDS = 1.0  # silence fed after a file's end, so a word at its very
 BACKGROUND_LABELS = ("_silence_", "_unknown_")
 LIVE_TORCH_THREADS = 1  # torch threads of live recognition (CLI and GUI): one window per hop is too
 # small to gain from more threads; they only cost CPU
+# one window at batch 1 in bfloat16 took 0.82x float32's CPU per hop in one busy run and no less in another
+# (benchmarks/RESULTS.md, live and forward), and the live tone-word test through the virtual microphone
+# failed 1 of 2 runs in bfloat16 (0 of 3 in float32): float32 until that is understood
+LIVE_PRECISION = "float32"
 
 
 class Classifier(Protocol):

@@ -116,11 +116,22 @@ def test_all_good_files_exit_zero_and_match_the_library(capsys, tiny_model, clip
     status, out, _ = _classify(capsys, "--model", tiny_model, "--batch-size", "2", clips)
     assert status == 0
     rows = _csv_rows(out)[1:]
-    classifier = CommandClassifier.from_file(tiny_model)
+    classifier = CommandClassifier.from_file(tiny_model, precision="auto")  # the CLI's default
     for path_text, label, confidence, _ in rows:
         expected = list(classifier.classify_files([Path(path_text)]))[0]
         assert label == expected.label
         assert float(confidence) == pytest.approx(expected.confidence, abs=1e-4)
+
+
+def test_precision_float32_matches_the_float32_library(capsys, tiny_model, clips):
+    from speech_app.inference import CommandClassifier
+
+    status, out, _ = _classify(capsys, "--model", tiny_model, "--precision", "float32", clips)
+    assert status == 0
+    classifier = CommandClassifier.from_file(tiny_model, precision="float32")
+    for path_text, label, confidence, _ in _csv_rows(out)[1:]:
+        expected = list(classifier.classify_files([Path(path_text)]))[0]
+        assert (label, float(confidence)) == (expected.label, pytest.approx(expected.confidence, abs=5e-5))  # 4 decimals in the CSV
 
 
 def test_missing_model_exits_2(capsys, tmp_path, clips):

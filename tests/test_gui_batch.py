@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from stand_ins import SAMPLES_DIR, WAIT_MS, FakeAudio
 
-from speech_app.gui.batch_tab import COLUMNS
+from speech_app.gui.batch_results import COLUMNS
 
 N_SAMPLES = len([p for p in SAMPLES_DIR.iterdir() if p.suffix in (".wav", ".flac", ".ogg")])
 SHOWN_CONFIDENCE_STEP = 1e-3  # the table shows three decimals
@@ -76,6 +76,8 @@ def test_the_table_starts_in_file_order_a_to_z(make_window, qtbot, random_model)
 
 
 def test_the_error_column_shows_the_reason(make_window, qtbot, random_model, tmp_path):
+    from PySide6.QtCore import Qt
+
     window, _ = batch_window(make_window, random_model)
     deep = tmp_path / ("a-long-folder-name" * 4)
     deep.mkdir()
@@ -84,7 +86,8 @@ def test_the_error_column_shows_the_reason(make_window, qtbot, random_model, tmp
     reasons = {r[0]: r[3] for r in rows}
     assert reasons["missing.wav"] == "no such file"
     assert reasons["empty.wav"] and "a-long-folder-name" not in reasons["empty.wav"]
-    tips = {window.batch.results.item(r, 0).text(): window.batch.results.item(r, 3).toolTip() for r in range(2)}
+    model = window.batch.results
+    tips = {model.index(r, 0).data(): model.index(r, 3).data(Qt.ItemDataRole.ToolTipRole) for r in range(2)}
     assert tips["missing.wav"] == f"{deep / 'missing.wav'}: no such file"  # the whole message on hover
 
 

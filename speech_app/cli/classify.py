@@ -18,7 +18,7 @@ PROGRESS_MIN_FILES = 50  # smaller batches finish before a progress bar would te
 
 def add_arguments(p) -> None:
     from ..device import DEVICE_CHOICES
-    from ..inference import DEFAULT_BATCH_SIZE
+    from ..inference import DEFAULT_BATCH_SIZE, PRECISIONS
 
     p.add_argument("paths", nargs="+", metavar="PATH", help="audio files or folders")
     p.add_argument("--recursive", "-r", action="store_true", help="look inside subfolders too")
@@ -28,12 +28,15 @@ def add_arguments(p) -> None:
     p.add_argument("--output", "-o", type=Path, metavar="FILE", help="write here instead of standard output")
     p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, metavar="N")
     p.add_argument("--device", default="cpu", choices=DEVICE_CHOICES)
+    p.add_argument("--precision", default="auto", choices=PRECISIONS,
+                   help="auto: bfloat16 where the CPU has it in hardware (same labels, 2x faster) for more than one "
+                        "batch of files, else float32")
 
 
 def run(args) -> int:
     from ..atomic_files import check_writable
     from ..audio import expand_paths
-    from ..inference import CommandClassifier, batch_threads
+    from ..inference import CommandClassifier, batch_precision, batch_threads
     from ..modelfile import ModelFileError
 
     if args.top_k < 1 or args.batch_size < 1:
@@ -44,7 +47,8 @@ def run(args) -> int:
     if not paths:
         raise UsageError(f"no audio files in {' '.join(map(os.fsdecode, args.paths))} (use --recursive for subfolders)")
     try:
-        classifier = CommandClassifier.from_file(args.model, args.device)
+        precision = batch_precision(args.precision, len(paths), args.batch_size)
+        classifier = CommandClassifier.from_file(args.model, args.device, precision)
     except (ModelFileError, ValueError) as err:
         raise UsageError(str(err)) from None
     top_k = min(args.top_k, len(classifier.labels))

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import TextIO
 
-from ..streaming import LIVE_TORCH_THREADS, Detection, RecognizerSettings, StreamingRecognizer
+from ..streaming import LIVE_PRECISION, LIVE_TORCH_THREADS, Detection, RecognizerSettings, StreamingRecognizer
 from .exit_status import EXIT_NO_AUDIO, EXIT_OK, EXIT_USAGE
 from .options import add_model_option, add_setting_option, given
 
@@ -40,6 +40,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="recognize a recording through the same streaming path, instead of the microphone")
     parser.add_argument("--list-devices", action="store_true", help="print the input devices and exit")
     parser.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this much audio")
+    parser.add_argument("--precision", default=LIVE_PRECISION, choices=("auto", "float32", "bfloat16", "int8"),
+                        help="auto: bfloat16 where the CPU has it in hardware, else float32")
 
 
 def format_detection(detection: Detection, fmt: str) -> str:
@@ -81,7 +83,7 @@ def _make_recognizer(args) -> StreamingRecognizer:
     from ..inference import CommandClassifier
 
     torch.set_num_threads(LIVE_TORCH_THREADS)
-    classifier = CommandClassifier.from_file(args.model, "cpu")
+    classifier = CommandClassifier.from_file(args.model, "cpu", args.precision)
     return StreamingRecognizer(classifier, recognizer_settings(args))
 
 

@@ -3,35 +3,20 @@
 from __future__ import annotations
 
 import csv
-import os
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, QSortFilterProxyModel, Qt, Signal, Slot
-from PySide6.QtGui import QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QProgressBar,
                                QPushButton, QTableView, QVBoxLayout, QWidget)
 
 from ..atomic_files import atomic_write
 from ..audio import AUDIO_EXTENSIONS, SAMPLE_RATE, AudioDecodeError, load_audio
+from .batch_results import SORT_ROLE, BatchResultsModel
 from .services import AppServices
 from .widgets import ElidedLabel
 from .workers import BatchJob, BatchWorker, WorkerThread
 
-COLUMNS = ("File", "Label", "Confidence", "Error")
-SORT_ROLE = Qt.ItemDataRole.UserRole + 1  # numbers sort as numbers, not as text
-PATH_ROLE = Qt.ItemDataRole.UserRole + 2
 AUDIO_FILTER = "Audio files (" + " ".join(f"*{ext}" for ext in AUDIO_EXTENSIONS) + ");;All files (*)"
-
-
-def error_reason(path: Path, message: str) -> str:
-    """The reason alone ("no such file"), without the path an error message starts with (and with
-    the file's name where the decoder repeats its path): the File column already names the file,
-    and a long path would hide the reason."""
-    for prefix in (f"{path}: ", f"{path.name}: "):
-        if message.startswith(prefix):
-            message = message[len(prefix):]
-            break
-    return message.replace(str(path), path.name)
 
 
 class BatchTab(QWidget):
@@ -50,7 +35,7 @@ class BatchTab(QWidget):
         self.worker_thread = WorkerThread(self.worker, "batch-classification")
         self.classify_requested.connect(self.worker.classify)
         self.worker.files_found.connect(self.on_worker_files_found)
-        self.worker.result_ready.connect(self.on_worker_result_ready)
+        self.worker.results_ready.connect(self.on_worker_results_ready)
         self.worker.progress_changed.connect(self.on_worker_progress_changed)
         self.worker.job_finished.connect(self.on_worker_job_finished)
         self.worker.job_failed.connect(self.on_worker_job_failed)
@@ -79,8 +64,7 @@ class BatchTab(QWidget):
         hint.setEnabled(False)
         hint.setWordWrap(True)
         layout.addWidget(hint)
-        self.results = QStandardItemModel(0, len(COLUMNS), self)
-        self.results.setHorizontalHeaderLabels(COLUMNS)
+        self.results = BatchResultsModel(self)
         self.sorted_results = QSortFilterProxyModel(self)
         self.sorted_results.setSourceModel(self.results)
         self.sorted_results.setSortRole(SORT_ROLE)
@@ -130,22 +114,22 @@ class BatchTab(QWidget):
 
     def rows(self) -> list[list[str]]:
         """The results in the order they came, as shown."""
-        return [[self.results.item(r, c).text() for c in range(len(COLUMNS))] for r in range(self.results.rowCount())]
+        return [list(self.results.row(r).cells) for r in range(self.results.rowCount())]
 
     def export_csv(self, path: Path) -> None:
         with atomic_write(path, "w", newline="", encoding="utf-8", errors="surrogateescape") as handle:
             writer = csv.writer(handle, lineterminator="\n")
             writer.writerow(["path", "label", "confidence", "error"])
             for r in range(self.results.rowCount()):
-                writer.writerow([str(self._row_path(r))] + [self.results.item(r, c).text() for c in (1, 2, 3)])
+                writer.writerow([str(self._row_path(r)), *self.results.row(r).cells[1:]])
 
     def _row_path(self, row: int) -> Path:
-        """Kept as bytes: Qt strings drop the undecodable bytes of a file name that is not UTF-8."""
-        return Path(os.fsdecode(bytes(self.results.item(row, 0).data(PATH_ROLE))))
+        """The Path itself: Qt strings would drop the undecodable bytes of a file name that is not UTF-8."""
+        return self.results.row(row).path
 
     @Slot()
     def clear_results(self) -> None:
-        self.results.removeRows(0, self.results.rowCount())
+        self.results.clear()
         self.progress.reset()
 
     def selected_path(self) -> Path | None:
@@ -215,25 +199,9 @@ class BatchTab(QWidget):
         self.progress.setValue(0)
         self.status_text_changed.emit(f"Classifying {len(files)} files")
 
-    @Slot(int, object)
-    def on_worker_result_ready(self, job: int, result) -> None:
-        confidence = result.confidence
-        reason = error_reason(result.path, result.error or "")
-        name = os.fsencode(result.path.name).decode("utf-8", "replace")  # shown with U+FFFD where not UTF-8
-        cells = [(name, name.lower()), (result.label, result.label),
-                 ("" if confidence is None else f"{confidence:.3f}", -1.0 if confidence is None else confidence),
-                 (reason, reason)]
-        items = []
-        for text, sort_key in cells:
-            item = QStandardItem(text)
-            item.setData(sort_key, SORT_ROLE)
-            item.setToolTip(text)
-            items.append(item)
-        items[0].setData(os.fsencode(result.path), PATH_ROLE)
-        items[0].setToolTip(str(result.path))
-        items[3].setToolTip(result.error or "")  # the whole message, path included
-        items[2].setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        self.results.appendRow(items)
+    @Slot(int, list)
+    def on_worker_results_ready(self, job: int, results: list) -> None:
+        self.results.append(results)
 
     @Slot(int, int)
     def on_worker_progress_changed(self, done: int, total: int) -> None:

@@ -84,18 +84,7 @@ class CustomWordsTab(QWidget):
         words_label = QLabel("Words to recognize, separated by commas:")
         words_label.setWordWrap(True)  # the pane may be narrow on a laptop screen
         layout.addWidget(words_label)
-        words_row = QHBoxLayout()
-        self.words_edit = QLineEdit()
-        self.words_edit.setPlaceholderText("lights on, lights off, music")
-        self.words_edit.returnPressed.connect(self.on_words_edit_editing_finished)
-        self.words_edit.textEdited.connect(self.on_words_edit_text_edited)
-        self.set_words_button = QPushButton("Use these words")
-        self.set_words_button.setToolTip("Lists the words below, ready for takes (Enter does the same)")
-        self.set_words_button.setEnabled(False)
-        self.set_words_button.clicked.connect(self.on_words_edit_editing_finished)
-        words_row.addWidget(self.words_edit, 1)
-        words_row.addWidget(self.set_words_button)
-        layout.addLayout(words_row)
+        layout.addLayout(self._build_words_row())
         self.takes_hint = QLabel(f"Record at least {TAKES_MINIMUM} takes of each word; {TAKES_ENOUGH}, from a few "
                                  f"voices and distances, is enough.")
         self.takes_hint.setWordWrap(True)
@@ -107,6 +96,33 @@ class CustomWordsTab(QWidget):
         self.takes_tree.currentItemChanged.connect(self._update_buttons)
         self.takes_tree.itemDoubleClicked.connect(self.play_selected)
         layout.addWidget(self.takes_tree, 1)
+        layout.addLayout(self._build_record_row())
+        self.countdown_label = QLabel("Select a word, then press Record take.")
+        font = QFont(self.countdown_label.font())
+        font.setPointSize(COUNTDOWN_FONT_PT)
+        self.countdown_label.setFont(font)
+        self.countdown_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.countdown_label.setWordWrap(True)
+        self.level_meter = LevelMeter()
+        layout.addWidget(self.countdown_label)
+        layout.addWidget(self.level_meter)
+        return box
+
+    def _build_words_row(self) -> QHBoxLayout:
+        words_row = QHBoxLayout()
+        self.words_edit = QLineEdit()
+        self.words_edit.setPlaceholderText("lights on, lights off, music")
+        self.words_edit.returnPressed.connect(self.on_words_edit_editing_finished)
+        self.words_edit.textEdited.connect(self.on_words_edit_text_edited)
+        self.set_words_button = QPushButton("Use these words")
+        self.set_words_button.setToolTip("Lists the words below, ready for takes (Enter does the same)")
+        self.set_words_button.setEnabled(False)
+        self.set_words_button.clicked.connect(self.on_words_edit_editing_finished)
+        words_row.addWidget(self.words_edit, 1)
+        words_row.addWidget(self.set_words_button)
+        return words_row
+
+    def _build_record_row(self) -> QHBoxLayout:
         row = QHBoxLayout()
         self.take_seconds = QDoubleSpinBox()
         self.take_seconds.setRange(*TAKE_SECONDS_RANGE)
@@ -122,17 +138,7 @@ class CustomWordsTab(QWidget):
         self.delete_button.clicked.connect(self.on_delete_button_clicked)
         for widget in (self.take_seconds, self.record_button, self.play_button, self.delete_button):
             row.addWidget(widget)
-        layout.addLayout(row)
-        self.countdown_label = QLabel("Select a word, then press Record take.")
-        font = QFont(self.countdown_label.font())
-        font.setPointSize(COUNTDOWN_FONT_PT)
-        self.countdown_label.setFont(font)
-        self.countdown_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.countdown_label.setWordWrap(True)
-        self.level_meter = LevelMeter()
-        layout.addWidget(self.countdown_label)
-        layout.addWidget(self.level_meter)
-        return box
+        return row
 
     # -- words and takes --------------------------------------------------------------------------
     def words(self) -> list[str]:

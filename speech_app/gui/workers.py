@@ -7,6 +7,7 @@ a training run, a take) check a cancel flag that the GUI thread sets directly.
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 from dataclasses import dataclass
@@ -24,6 +25,8 @@ from .services import AppServices
 POLL_MS = 30  # how often the live worker drains the capture ring buffer
 STATS_MS = 500  # how often the status bar hears about latency and dropped audio
 BATCH_SIZE = 16  # files per model call in the batch tab: small, so progress and cancel are prompt
+RESULTS_EMIT_MS = 100  # the batch worker hands results over in chunks at most this often: one signal
+# and one table insertion per file kept the GUI thread busy (median period 50 ms with thousands of files)
 LEVEL_MS = 50  # level-meter updates while recording a take
 READ_TIMEOUT_S = 0.02
 RECORD_GRACE_S = 3.0  # a take that has not filled up this long after its end: the microphone stalled
@@ -32,6 +35,14 @@ SILENCE_DBFS = -90.0
 # on LIVE_TORCH_THREADS, which keeps up even on a busy two-core machine where two threads took 10x
 # longer; batches and training use every core
 DEFAULT_TORCH_THREADS = torch.get_num_threads()
+
+
+def freeze_long_lived_objects() -> None:
+    """Leave the objects that exist now (modules, models, the GUI) out of the garbage collector's full
+    passes. With torch, librosa and the GUI loaded, a full pass scans about 400,000 objects: 190 ms of
+    CPU, which a worker thread holding the GIL meanwhile turns into a 350-470 ms freeze of the window
+    on two busy cores (tests/test_gui_responsive.py). Called once a worker has loaded what it needs."""
+    gc.freeze()
 
 
 class WorkerThread:
@@ -112,6 +123,7 @@ class LiveRecognitionWorker(QObject):
             self._offset_s += self.recognizer.fed_seconds
         self.recognizer, self._evaluations_reported = recognizer, 0
         self.model_loaded.emit(path, list(recognizer.labels))
+        freeze_long_lived_objects()
 
     @Slot(float)
     def set_threshold(self, threshold: float) -> None:
@@ -197,7 +209,7 @@ class BatchWorker(QObject):
     """Classifies files (folders expanded) with the chosen model, one result at a time."""
 
     files_found = Signal(int, list)  # job id, [Path]
-    result_ready = Signal(int, object)  # job id, FileResult
+    results_ready = Signal(int, list)  # job id, [FileResult]: a chunk (see RESULTS_EMIT_MS)
     progress_changed = Signal(int, int)  # done, total
     job_finished = Signal(int, bool)  # job id, cancelled
     job_failed = Signal(int, str)
@@ -228,12 +240,17 @@ class BatchWorker(QObject):
             files = expand_paths(job.inputs, recursive=True)
             self.files_found.emit(job.job_id, files)
             classifier = self._classifier(job.model_path)
+            freeze_long_lived_objects()
+            chunk, emitted_at = [], time.monotonic()
             for done, result in enumerate(classifier.classify_files(files, batch_size=BATCH_SIZE), start=1):
                 if job.job_id <= self.cancelled_through:
                     self.job_finished.emit(job.job_id, True)
                     return
-                self.result_ready.emit(job.job_id, result)
-                self.progress_changed.emit(done, len(files))
+                chunk.append(result)
+                if done == len(files) or time.monotonic() - emitted_at >= RESULTS_EMIT_MS / 1000:
+                    self.results_ready.emit(job.job_id, chunk)
+                    self.progress_changed.emit(done, len(files))
+                    chunk, emitted_at = [], time.monotonic()
         except Exception as err:  # a model that cannot load, an unreadable folder: shown, never fatal
             self.job_failed.emit(job.job_id, str(err))
             return
@@ -278,7 +295,7 @@ class TrainingWorker(QObject):
         job.out_path.parent.mkdir(parents=True, exist_ok=True)
         try:
             synthetic = self._synthesize(job) if job.synth_per_word and job.synth_root is not None else None
-            hooks = TrainHooks(on_batch=self.batch_finished.emit, on_epoch=self.epoch_finished.emit,
+            hooks = TrainHooks(on_batch=self._on_batch, on_epoch=self.epoch_finished.emit,
                                should_stop=self.stop_requested.is_set, on_log=self.log_written.emit)
             result = train_custom_words(job.data_dirs, job.words, job.out_path, job.recipe,
                                         init_from=load_model(job.init_from), synthetic_dir=synthetic,
@@ -292,6 +309,11 @@ class TrainingWorker(QObject):
             return
         checkpoint_path(job.out_path).unlink(missing_ok=True)  # the GUI never resumes: keep only the model
         self.training_finished.emit(result)
+
+    def _on_batch(self, info: dict) -> None:
+        if info.get("batch") == 1:  # training has imported and loaded all it needs by now
+            freeze_long_lived_objects()
+        self.batch_finished.emit(info)
 
     def _synthesize(self, job: TrainingJob) -> Path:
         """The words' synthetic speech plus filler words and near misses for `_unknown_`, as `speech-app
