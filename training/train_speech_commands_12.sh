@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Recipe of the shipped model: the standard 12-class Speech Commands task
-# (yes no up down left right on off stop go _silence_ _unknown_), in two stages.
+# Recipe of the one-epoch fine-tune: the standard 12-class Speech Commands task
+# (yes no up down left right on off stop go _silence_ _unknown_), in two stages. It was shipped until
+# the weight average of it and the multi-epoch candidate replaced it (train_speech_commands_12_soup.sh,
+# whose main ingredient it is).
 # Its one epoch of fine-tuning warms the learning rate up over all of its 114 batches
 # (--warmup-steps 114: the schedule it was made with, before warm-up became 5% of a run), so it ends
 # at its peak. The multi-epoch candidate that did not pass the shipping rule is
@@ -18,13 +20,15 @@
 # Synthetic clips are made first, under runs/synth/, if absent; only voices whose licence allows
 # shipping the model are used (pico and rhvoice are optional Debian non-free packages,
 # ../shared/docs/tts-engines.md). The same seeds and installed voices give the same clips.
-# Usage: [DATA_DIR=...] [SYNTH_DIR=...] training/train_speech_commands_12.sh [extra speech-app train flags, e.g. --resume]
+# Usage: [DATA_DIR=...] [SYNTH_DIR=...] [OUT=...] training/train_speech_commands_12.sh [extra speech-app train flags, e.g. --resume]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA_DIR=${DATA_DIR:-../shared/data/speech_commands}
 SYNTH_DIR=${SYNTH_DIR:-runs/synth}
 BASE=${BASE:-runs/speech_commands_12_base.safetensors}
 BASE_COMMIT=9ea2327  # the previous shipped model
+OUT=${OUT:-runs/one_epoch/speech_commands_12.safetensors}
+REPORT_DIR=${REPORT_DIR:-runs/one_epoch/report}
 SYNTH_FLAGS=(--noise "$DATA_DIR/_background_noise_" --commercial-voices)
 ENGINES=espeak-ng,flite,festival,pico,rhvoice
 OTHER_WORDS=backward,bird,dog,follow,forward,four,house,learn,marvin,nine,seven,sheila,six,three,tree,two,visual,wow
@@ -35,12 +39,12 @@ mkdir -p "$(dirname "$BASE")"
     --out "$SYNTH_DIR/commands" --per-word 300 --engines espeak-ng,flite,festival,pico --seed 1 "${SYNTH_FLAGS[@]}"
 [ -d "$SYNTH_DIR/unknown" ] || speech-app synth --words "$OTHER_WORDS,$NEAR_MISSES" --out "$SYNTH_DIR/unknown" \
     --per-word 60 --engines "$ENGINES" --seed 5 "${SYNTH_FLAGS[@]}"
+mkdir -p "$(dirname "$OUT")"
 exec speech-app train "$DATA_DIR" \
   --words yes,no,up,down,left,right,on,off,stop,go \
   --synthetic "$SYNTH_DIR/commands" --synthetic "$SYNTH_DIR/unknown" \
   --init-from "$BASE" --testing-list training/devtest_list.txt --validation-percent 25 \
   --unknown-percent 30 --even-unknown \
-  --out model/speech_commands_12.safetensors \
-  --report-dir training/reports/speech_commands_12 \
+  --out "$OUT" --report-dir "$REPORT_DIR" \
   --epochs 1 --warmup-steps 114 --patience 1 --batch-size 128 --learning-rate 1e-3 --seed 0 --speed-perturb 0.1 \
   "$@"

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Recipe of the multi-epoch candidate (NOT shipped: training/DEFAULT_MODEL_STUDY.md, run A): the
+# Recipe of the multi-epoch fine-tune (not shipped alone, but 0.3 of the shipped weight average,
+# train_speech_commands_12_soup.sh; training/DEFAULT_MODEL_STUDY.md, run A): the
 # standard 12-class Speech Commands task (yes no up down left right on off stop go _silence_ _unknown_),
-# in two stages. On the development test it beats the shipped model on every class with 100+ clips
+# in two stages. On the development test it beats the one-epoch fine-tune on every class with 100+ clips
 # and on `_unknown_`, but loses 2 of the 8 off clips, so its predicted official accuracy is lower.
-# Ship it with OUT=model/speech_commands_12.safetensors REPORT_DIR=training/reports/speech_commands_12.
 #
 # 1. The base: the previous-but-one shipped model (training/train_speech_commands_12_base.sh: 22 epochs
 #    from scratch on the real clips plus synthetic speech of the commands, speed perturbation 0.9-1.1x),

@@ -1,7 +1,7 @@
 """Write a model card from a model file's own metadata plus a rejection measurement.
 
     python training/write_model_card.py model/speech_commands_12.safetensors DATA_DIR \
-        --recipe training/train_speech_commands_12.sh --notes training/notes_speech_commands_12.md \
+        --recipe training/train_speech_commands_12_soup.sh --notes training/notes_speech_commands_12.md \
         [--streaming runs/streaming.json --streaming-plot model/streaming_curve.png] > model/MODEL_CARD.md
 
 Every figure in the card comes from the model file (its validation metrics, written by training),
@@ -88,6 +88,30 @@ def devtest_section(model: Path, data_dir: Path, classifier: CommandClassifier) 
     return "\n".join(lines)
 
 
+def averaged_line(averaged: dict) -> str:
+    """What an average of two models (training/average_models.py) is made of."""
+    parts = [f"{averaged[role]['weight']:g} x `{averaged[role]['file']}`" for role in ("main", "other")]
+    return (f"- **A weight average** of two fine-tunes of one base: {' + '.join(parts)} ({averaged['rule']}); "
+            "best epoch and package below are the first model's.")
+
+
+def validation_section(meta: dict, counts: dict) -> str:
+    validation = meta.get("metrics", {}).get("validation")
+    if validation is None:  # an average: each ingredient's own validation run is not the average's
+        ingredients = meta.get("averaged", {})
+        scored = [f"`{ingredients[r]['file']}` {ingredients[r]['metrics']['validation']['accuracy']:.4f}"
+                  for r in ("main", "other") if "validation" in ingredients.get(r, {}).get("metrics", {})]
+        return ("## Validation on real speech\n\nAn average has no validation run of its own (the development "
+                "test above is its figure); the averaged models' validation accuracy: " + ", ".join(scored) + ".\n")
+    lines = [f"## Validation on real speech\n\nAccuracy **{validation['accuracy']:.4f}** on {validation['clips']} "
+             "validation clips (what training chose its best epoch on: speakers this training run never saw; a fine-tuned "
+             "model's base may have trained on them, so the development test above is the figure to trust).\n",
+             class_table(validation, counts) + "\n"]
+    lines += [f"{name}: accuracy {figures['accuracy']:.4f} on {figures['clips']} clips.\n"
+              for name, figures in meta["metrics"].items() if name != "validation"]
+    return "\n".join(lines)
+
+
 def streaming_section(result: dict, plot: Path | None) -> str:
     default = result["default"]
     rows = [r for r in result["curve"] if r["averaging_ms"] == default["averaging_ms"]]
@@ -124,7 +148,6 @@ def main() -> None:
     rejection = measure_rejection(classifier, [args.data_dir], progress=False)
     trained, training = meta.get("trained_on", {}), meta.get("training", {})
     counts = trained.get("clips", {})
-    validation = meta["metrics"]["validation"]
     features, model = meta["features"], meta["model"]
     print(f"# Model card: {args.model.name}\n")
     print(f"Labels: {', '.join(meta['labels'])}.\n")
@@ -137,17 +160,13 @@ def main() -> None:
              + [data_name(d, "synthetic speech") for d in trained.get("synthetic", [])])
     print(f"- Trained on: {', '.join(names)}; best epoch {training.get('best_epoch')} "
           f"of {training.get('epochs_run')}; package {meta.get('package_version')}.")
+    if "averaged" in meta:
+        print(averaged_line(meta["averaged"]))
     print(f"- Reproduce: `{args.recipe}` (the exact command is in that file).\n")
     print(devtest_section(args.model, args.data_dir, classifier))
     if args.streaming:
         print(streaming_section(json.loads(args.streaming.read_text()), args.streaming_plot))
-    print(f"## Validation on real speech\n\nAccuracy **{validation['accuracy']:.4f}** on {validation['clips']} "
-          "validation clips (what training chose its best epoch on: speakers this training run never saw; a fine-tuned "
-          "model's base may have trained on them, so the development test above is the figure to trust).\n")
-    print(class_table(validation, counts) + "\n")
-    for name, figures in meta["metrics"].items():
-        if name != "validation":
-            print(f"{name}: accuracy {figures['accuracy']:.4f} on {figures['clips']} clips.\n")
+    print(validation_section(meta, counts))
     print("## Rejecting what is not a command\n")
     print(f"Measured on real clips of the other words of the data folder, from validation/testing "
           f"speakers only, and on one-second windows (every {0.5:g} s, at full and 30% volume) of the "
