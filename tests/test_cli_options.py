@@ -70,6 +70,14 @@ def test_the_top_level_help_imports_no_torch():
     assert done.stdout.strip().endswith("False"), done.stdout + done.stderr
 
 
+def test_classify_imports_neither_the_streaming_nor_the_synthesis_modules():
+    # classify's start-up is measured against importing torch alone (benchmarks/RESULTS.md)
+    code = ("import sys\nfrom speech_app.cli import build_parser\nbuild_parser(commands=('classify',)).parse_args(['classify', 'x.wav'])\n"
+            "print(sorted(m for m in ('speech_app.streaming', 'speech_app.synth') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert done.stdout.strip().endswith("[]"), done.stdout + done.stderr
+
+
 def test_a_bare_train_command_takes_every_setting_from_the_dataclasses():
     args = build_parser().parse_args(BARE_TRAIN)
     assert train_command.dataset_config(args, text_only=False) == TrainConfig()

@@ -16,11 +16,13 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from ..streaming import LIVE_PRECISION, LIVE_TORCH_THREADS, Detection, RecognizerSettings, StreamingRecognizer
 from .exit_status import EXIT_NO_AUDIO, EXIT_OK, EXIT_USAGE
 from .options import add_model_option, add_setting_option, given
+
+if TYPE_CHECKING:  # the streaming module is imported when listen runs, not for every command
+    from ..streaming import Detection, RecognizerSettings, StreamingRecognizer
 
 HELP = "recognize commands live from a microphone, one line per detection"
 SETTING_OPTIONS = {"threshold": "P", "suppression_ms": "MS"}  # RecognizerSettings fields -> metavar
@@ -30,6 +32,8 @@ OVERFLOW_REPORT_S = 5.0  # a busy machine overflows in bursts: one line per burs
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from ..streaming import LIVE_PRECISION, RecognizerSettings
+
     add_model_option(parser)
     parser.add_argument("--device", help="input device: its number or part of its name (default: the system's)")
     parser.add_argument("--format", choices=("text", "jsonl"), default="text",
@@ -81,6 +85,7 @@ def _make_recognizer(args) -> StreamingRecognizer:
     import torch
 
     from ..inference import CommandClassifier
+    from ..streaming import LIVE_TORCH_THREADS, StreamingRecognizer
 
     torch.set_num_threads(LIVE_TORCH_THREADS)
     classifier = CommandClassifier.from_file(args.model, "cpu", args.precision)
@@ -89,6 +94,8 @@ def _make_recognizer(args) -> StreamingRecognizer:
 
 def recognizer_settings(args) -> RecognizerSettings:
     """The streaming settings: the options given, RecognizerSettings' defaults for the rest."""
+    from ..streaming import RecognizerSettings
+
     return RecognizerSettings(**given(args, {name: name for name in SETTING_OPTIONS}))
 
 

@@ -7,14 +7,18 @@ import sys
 from pathlib import Path
 
 from ..audio import is_audio_file
-from ..synth.engines import engine_names
-from ..synth.generator import DEFAULT_CLIPS_PER_WORD, NoEngineError, SynthUsageError, synthesize_words
 from .exit_status import EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE
 
 HELP = "make synthetic training speech with offline TTS engines"
 
 
+# The synth package is imported when this subcommand runs, not for every command (start-up of classify).
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from ..synth.engines import engine_names
+    from ..synth.generator import DEFAULT_CLIPS_PER_WORD
+
     parser.description = ("Write one-second 16 kHz clips of words and phrases with every installed offline "
                           "speech engine, varying voice, pitch and speed, then adding reverb, noise, gain and shift.")
     parser.add_argument("--words", required=True, help='comma-separated words or phrases, e.g. "yes,lights on,marvin"')
@@ -36,6 +40,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def noise_files_from(paths: list[Path]) -> list[Path]:
     """Files as given; folders expanded to the audio files directly inside them."""
+    from ..synth.generator import SynthUsageError
+
     files = []
     for path in paths:
         if path.is_dir():
@@ -49,6 +55,8 @@ def noise_files_from(paths: list[Path]) -> list[Path]:
 
 def run(args: argparse.Namespace) -> int:
     """0: every clip written; 1: some clips failed; 2: bad arguments or no engine to use."""
+    from ..synth.generator import NoEngineError, SynthUsageError, synthesize_words
+
     try:
         summary = synthesize_words(args.words.split(","), args.out, per_word=args.per_word, engines=args.engines,
                                    seed=args.seed, jobs=args.jobs, noise_files=noise_files_from(args.noise) or None,
