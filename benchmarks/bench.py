@@ -504,7 +504,8 @@ def section_live(args) -> dict:
     gap = np.zeros(16_000, dtype=np.float32)
     stream = np.concatenate([part for p in clips for part in (load_audio(p), gap)] * args.live_repeats)
     block = 1600  # 100 ms: what a microphone callback hands over
-    result = {"stream_s": len(stream) / 16_000, "precision": default.precision}
+    result = {"stream_s": len(stream) / 16_000, "precision": default.precision,
+              "hop_ms": StreamingRecognizer(default).settings.hop_ms}
     outcomes = {}
     variants = (("default", default, True), ("bfloat16", bfloat16, True), ("recompute", default, False))
     for _ in range(2):  # alternate twice: the second round is the one reported (warm caches)

@@ -89,14 +89,17 @@ def live_notes(live: dict) -> list[str]:
     if not live.get("default"):
         return []
     default = live["default"]
+    hop_ms = live.get("hop_ms", 100.0)
     return [
-        f"- Live recognition ({live['precision']}): {default['ms_per_hop']:.2f} ms of CPU per 100 ms hop, of which "
+        f"- Live recognition ({live['precision']}): {default['ms_per_hop']:.2f} ms of CPU per {hop_ms:g} ms hop, of which "
         f"the model on one window takes {default.get('model_ms_batch1', float('nan')):.2f} ms (two bidirectional LSTM "
         "layers stepping through 51 frames at batch 1, each step a small matrix-vector product). "
         f"bfloat16 instead: {live['bfloat16_vs_default']:.2f}x the CPU (same detections: "
         f"{live['same_detections_as_bfloat16']}); sharing feature frames between overlapping windows: "
-        f"{live['shared_vs_recompute']:.2f}x (same detections: {live['same_detections_recomputed']}). Below 3% of a "
-        "core (3 ms a hop) on a busy machine needs a model whose one-window pass is cheaper, or a longer hop."]
+        f"{live['shared_vs_recompute']:.2f}x (same detections: {live['same_detections_recomputed']}). The hop is "
+        f"{hop_ms:g} ms (speech_app/streaming.py: 100 ms cost 3.6% of a core on a quiet machine; {hop_ms:g} ms kept the "
+        "streaming benchmark's recall and precision); below 3% of a core on a busy machine needs a model whose "
+        "one-window pass is cheaper."]
 
 
 def training_notes(training: dict) -> list[str]:

@@ -13,6 +13,7 @@ import pytest
 from stand_ins import SAMPLES_DIR, WAIT_MS, FakeAudio, write_takes
 
 from speech_app.gui.services import load_command_classifier
+from speech_app.streaming import HOP_MS
 from speech_app.training.custom_words import CustomWordsRecipe
 
 PROBE_MS = 10  # the probe timer's period
@@ -21,8 +22,9 @@ PROBE_MS = 10  # the probe timer's period
 # (190 ms of CPU each, run by whichever thread allocated, holding the GIL); the workers now freeze
 # those objects out of the full passes (gui/workers.py).
 MAX_STALL_MS = 250
-MAX_TABLE_SHARE = 0.1  # of the busy time, what the GUI thread may spend putting batch results in the
-# table (one signal and one QStandardItemModel row per file kept the probe's median period near 50 ms)
+MAX_TABLE_MS_PER_ROW = 0.5  # the GUI thread's time to put one batch result in the table (chunked
+# inserts: about 0.1-0.2 ms; one signal and one QStandardItemModel row per file kept the probe's median
+# period near 50 ms). Per row, since a quieter machine classifies more files in BUSY_S.
 BUSY_S = 8.0  # how long all three kinds of work run together
 BATCH_COPIES = 500  # the sample folder this many times: more files than BUSY_S can classify on a quiet
 # machine (300 copies, 3,900 files, were all done within BUSY_S on a quiet one)
@@ -82,12 +84,12 @@ def test_event_loop_stays_responsive_during_inference_and_training(make_window, 
     probe.stop()
     assert window.batch.is_busy() and panel.training  # all three really ran together...
     assert len(window.batch.rows()) > rows_before and len(batches) > batches_before  # ...and made progress
-    assert len(predictions) - predictions_before >= BUSY_S * 5  # about 10 model evaluations a second
+    assert len(predictions) - predictions_before >= BUSY_S * 500 / HOP_MS  # half the evaluations a hop makes
     longest_ms = 1000 * float(np.max(np.diff(fired)))
     rows_added = len(window.batch.rows()) - rows_before
     print(f"longest GUI stall {longest_ms:.0f} ms; median probe period {1000 * np.median(np.diff(fired)):.1f} ms; "
           f"{rows_added} table rows in {1000 * sum(table_seconds):.0f} ms of the GUI thread")
     assert longest_ms < MAX_STALL_MS, f"the GUI froze for {longest_ms:.0f} ms"
-    assert sum(table_seconds) < MAX_TABLE_SHARE * BUSY_S
+    assert 1000 * sum(table_seconds) < MAX_TABLE_MS_PER_ROW * rows_added
     panel.cancel()
     window.batch.cancel()

@@ -11,7 +11,7 @@ import torch
 from speech_app.audio import load_audio
 from speech_app.features import FeatureConfig, MfccFrontend, SharedFrameMfcc
 from speech_app.inference import CommandClassifier
-from speech_app.streaming import StreamingRecognizer, iter_blocks
+from speech_app.streaming import RecognizerSettings, StreamingRecognizer, iter_blocks
 
 SAMPLES_DIR = Path(__file__).resolve().parent.parent / "datasets" / "samples"
 FEATURE_TOLERANCE = 1e-3  # MFCC values span about +-300; float32 rounding differs with the batch shape
@@ -64,7 +64,7 @@ def test_recognizer_with_shared_features_scores_as_without(shipped_classifier, b
             scores.append(recognizer.last_frame.probabilities.copy() if recognizer.last_frame else None)
         runs[share] = (scores, detections, recognizer.evaluations)
     (plain_scores, plain_detections, plain_n), (shared_scores, shared_detections, shared_n) = runs[False], runs[True]
-    assert shared_n == plain_n == len(stream) // 1600
+    assert shared_n == plain_n == len(stream) // RecognizerSettings().hop_samples
     assert shared_detections == plain_detections and len(plain_detections) >= 3
     for a, b in zip(plain_scores, shared_scores):
         assert (a is None) == (b is None)
