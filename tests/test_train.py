@@ -210,14 +210,17 @@ def test_evaluate_one_split_and_bad_inputs(tiny_model, tiny_dataset, tmp_path, c
                  "--report-dir", str(tmp_path / "r2")]) == 2
 
 
-def test_train_command_reports_missing_words_as_usage_error(tiny_dataset, tmp_path, capsys):
+@pytest.mark.parametrize("flags, named", [
+    (["--words", "yes,sheila"], "sheila"),  # a word the data folder does not have
+    (["--warmup-steps", "0"], "--warmup-steps"),  # a warm-up of no steps
+])
+def test_train_command_reports_bad_settings_as_one_line_usage_errors(tiny_dataset, tmp_path, capsys, flags, named):
     from speech_app.cli import main
 
-    status = main(["train", str(tiny_dataset.root), "--out", str(tmp_path / "m.safetensors"),
-                   "--words", "yes,sheila", "--quiet"])
+    status = main(["train", str(tiny_dataset.root), "--out", str(tmp_path / "m.safetensors"), *flags, "--quiet"])
     assert status == 2
     err = capsys.readouterr().err
-    assert "sheila" in err and len(err.strip().splitlines()) == 1
+    assert named in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "m.safetensors").exists()
 
 
@@ -331,14 +334,3 @@ def test_split_options_from_the_command_line(tmp_path):
                                    "testing_speakers": frozenset({"0a1b2c3d", "ffee0011"}), "testing_percent": 0.0}
     plain = build_parser().parse_args(["train", "data", "--out", "m.safetensors"])
     assert split_options(plain) == {"validation_percent": 10.0, "unknown_percent": 10.0, "even_unknown": False}
-
-
-def test_a_warm_up_of_no_steps_is_a_usage_error(tiny_dataset, tmp_path, capsys):
-    from speech_app.cli import main
-
-    status = main(["train", str(tiny_dataset.root), "--out", str(tmp_path / "m.safetensors"),
-                   "--warmup-steps", "0", "--quiet"])
-    assert status == 2
-    err = capsys.readouterr().err
-    assert "--warmup-steps" in err and len(err.strip().splitlines()) == 1
-    assert not (tmp_path / "m.safetensors").exists()

@@ -23,25 +23,14 @@
 # Usage: [DATA_DIR=...] [SYNTH_DIR=...] [OUT=...] training/train_speech_commands_12.sh [extra speech-app train flags, e.g. --resume]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DATA_DIR=${DATA_DIR:-../shared/data/speech_commands}
-SYNTH_DIR=${SYNTH_DIR:-runs/synth}
-BASE=${BASE:-runs/speech_commands_12_base.safetensors}
-BASE_COMMIT=9ea2327  # the previous shipped model
+# shellcheck source=training/speech_commands_12_common.sh
+source training/speech_commands_12_common.sh
 OUT=${OUT:-runs/one_epoch/speech_commands_12.safetensors}
 REPORT_DIR=${REPORT_DIR:-runs/one_epoch/report}
-SYNTH_FLAGS=(--noise "$DATA_DIR/_background_noise_" --commercial-voices)
-ENGINES=espeak-ng,flite,festival,pico,rhvoice
-OTHER_WORDS=backward,bird,dog,follow,forward,four,house,learn,marvin,nine,seven,sheila,six,three,tree,two,visual,wow
-NEAR_MISSES=of,won,top,goal,town,lift,yet,cup,stock,own
-mkdir -p "$(dirname "$BASE")"
-[ -f "$BASE" ] || git show "$BASE_COMMIT:model/speech_commands_12.safetensors" > "$BASE"
-[ -d "$SYNTH_DIR/commands" ] || speech-app synth --words yes,no,up,down,left,right,on,off,stop,go \
-    --out "$SYNTH_DIR/commands" --per-word 300 --engines espeak-ng,flite,festival,pico --seed 1 "${SYNTH_FLAGS[@]}"
-[ -d "$SYNTH_DIR/unknown" ] || speech-app synth --words "$OTHER_WORDS,$NEAR_MISSES" --out "$SYNTH_DIR/unknown" \
-    --per-word 60 --engines "$ENGINES" --seed 5 "${SYNTH_FLAGS[@]}"
+prepare_base_and_synth
 mkdir -p "$(dirname "$OUT")"
 exec speech-app train "$DATA_DIR" \
-  --words yes,no,up,down,left,right,on,off,stop,go \
+  --words "$COMMANDS" \
   --synthetic "$SYNTH_DIR/commands" --synthetic "$SYNTH_DIR/unknown" \
   --init-from "$BASE" --testing-list training/devtest_list.txt --validation-percent 25 \
   --unknown-percent 30 --even-unknown \

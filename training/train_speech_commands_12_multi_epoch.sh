@@ -27,32 +27,21 @@
 # Usage: [DATA_DIR=...] [SYNTH_DIR=...] [EPOCHS=14 STEPS=125] training/train_speech_commands_12_multi_epoch.sh [extra speech-app train flags, e.g. --resume]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DATA_DIR=${DATA_DIR:-../shared/data/speech_commands}
-SYNTH_DIR=${SYNTH_DIR:-runs/synth}
+# shellcheck source=training/speech_commands_12_common.sh
+source training/speech_commands_12_common.sh
 OUT=${OUT:-runs/multi_epoch/speech_commands_12.safetensors}
 REPORT_DIR=${REPORT_DIR:-runs/multi_epoch/report}
-BASE=${BASE:-runs/speech_commands_12_base.safetensors}
-BASE_COMMIT=9ea2327  # the base: the model shipped before the one-epoch fine-tune
 EPOCHS=${EPOCHS:-14}
 STEPS=${STEPS:-125}  # batches per epoch (about one pass over the ~16,600 training clips)
-SYNTH_FLAGS=(--noise "$DATA_DIR/_background_noise_" --commercial-voices)
-ENGINES=espeak-ng,flite,festival,pico,rhvoice
-OTHER_WORDS=backward,bird,dog,follow,forward,four,house,learn,marvin,nine,seven,sheila,six,three,tree,two,visual,wow
-NEAR_MISSES=of,won,top,goal,town,lift,yet,cup,stock,own
 MORE_NEAR_MISSES=dawn,gown,noun,cough,loft,so,low,dough,goat,pup,spot,shop,note,new,let,ride
-mkdir -p "$(dirname "$BASE")"
-[ -f "$BASE" ] || git show "$BASE_COMMIT:model/speech_commands_12.safetensors" > "$BASE"
-[ -d "$SYNTH_DIR/commands" ] || speech-app synth --words yes,no,up,down,left,right,on,off,stop,go \
-    --out "$SYNTH_DIR/commands" --per-word 300 --engines espeak-ng,flite,festival,pico --seed 1 "${SYNTH_FLAGS[@]}"
-[ -d "$SYNTH_DIR/unknown" ] || speech-app synth --words "$OTHER_WORDS,$NEAR_MISSES" --out "$SYNTH_DIR/unknown" \
-    --per-word 60 --engines "$ENGINES" --seed 5 "${SYNTH_FLAGS[@]}"
+prepare_base_and_synth
 [ -d "$SYNTH_DIR/onoff_voices" ] || speech-app synth --words on,off --out "$SYNTH_DIR/onoff_voices" \
     --per-word 300 --engines flite,festival,pico,rhvoice --seed 7 "${SYNTH_FLAGS[@]}"
 [ -d "$SYNTH_DIR/near_misses" ] || speech-app synth --words "$MORE_NEAR_MISSES" --out "$SYNTH_DIR/near_misses" \
     --per-word 60 --engines "$ENGINES" --seed 9 "${SYNTH_FLAGS[@]}"
 mkdir -p "$(dirname "$OUT")"
 exec speech-app train "$DATA_DIR" \
-  --words yes,no,up,down,left,right,on,off,stop,go \
+  --words "$COMMANDS" \
   --synthetic "$SYNTH_DIR/commands" --synthetic "$SYNTH_DIR/unknown" \
   --synthetic "$SYNTH_DIR/onoff_voices" --synthetic "$SYNTH_DIR/near_misses" \
   --init-from "$BASE" --testing-list training/devtest_list.txt --validation-percent 25 \
