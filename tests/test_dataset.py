@@ -9,7 +9,9 @@ import re
 from collections import Counter, defaultdict
 from pathlib import Path
 
+import numpy as np
 import pytest
+import soundfile as sf
 
 from speech_app.data.dataset import (
     SILENCE_LABEL,
@@ -326,3 +328,14 @@ def test_even_unknown_spreads_the_draw_over_the_other_words(tmp_path):
     assert abs(even["bed"] - even["cat"]) <= 1 and even["bed"] > n_rare  # ... and the rest share alike
     assert sum(even.values()) <= sum(plain.values()) <= sum(even.values()) + 2
     assert plain["rare"] < n_rare  # drawn in proportion, the scarce word is mostly left out
+
+
+def test_noise_files_are_the_recordings_not_the_readme(tmp_path):
+    from speech_app.data.dataset import BACKGROUND_NOISE_DIR, noise_files_of
+
+    folder = tmp_path / BACKGROUND_NOISE_DIR
+    folder.mkdir()
+    (folder / "README.md").write_text("the official archive ships one beside the recordings")
+    sf.write(folder / "white_noise.wav", np.zeros(1600, np.float32), 16_000)
+    assert noise_files_of(tmp_path) == [folder / "white_noise.wav"]
+    assert noise_files_of(tmp_path / "elsewhere") == []

@@ -32,6 +32,7 @@ OVERFLOW_REPORT_S = 5.0  # a busy machine overflows in bursts: one line per burs
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from ..inference import PRECISIONS
     from ..streaming import LIVE_PRECISION, RecognizerSettings
 
     add_model_option(parser)
@@ -44,7 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="recognize a recording through the same streaming path, instead of the microphone")
     parser.add_argument("--list-devices", action="store_true", help="print the input devices and exit")
     parser.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this much audio")
-    parser.add_argument("--precision", default=LIVE_PRECISION, choices=("auto", "float32", "bfloat16", "int8"),
+    parser.add_argument("--precision", default=LIVE_PRECISION, choices=PRECISIONS,
                         help="auto: bfloat16 where the CPU has it in hardware, else float32")
 
 

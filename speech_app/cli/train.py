@@ -313,12 +313,12 @@ def split_options(args) -> dict:
 
 def synthesize_for(args, words: list[str], seed: int) -> Path:
     """The dataset recipe's synthetic speech of `words` and filler words, with the data's own noise."""
+    from ..data.dataset import noise_files_of
     from ..synth import NoEngineError, SynthUsageError
     from ..synth.generator import DEFAULT_CLIPS_PER_WORD
     from ..synth.text_training import synthesize_training_set
 
-    noise = [f for d in args.data_dirs if (d / "_background_noise_").is_dir()
-             for f in sorted((d / "_background_noise_").iterdir()) if f.is_file()]
+    noise = [f for d in args.data_dirs for f in noise_files_of(d)]
     try:
         return synthesize_training_set(words, per_word=args.synth_per_word or DEFAULT_CLIPS_PER_WORD, seed=seed,
                                        engines=args.synth_engines, noise_files=noise, progress=not args.quiet)

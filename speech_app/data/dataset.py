@@ -141,12 +141,12 @@ def build_index(data_dirs: list[Path], words: list[str] | None = None, *, seed: 
     words = list(words) if words else default_words(data_dirs or synthetic_dirs)
     wanted, unknown_pool, noise_files = [], [], []
     for data_dir in data_dirs:
-        noise_files += _noise_files(data_dir)
+        noise_files += noise_files_of(data_dir)
         _scan(data_dir, words, "real", wanted, unknown_pool, validation_percent, testing_percent,
               testing_speakers=testing_speakers)
     real_words = {e.word for e in wanted} | ({UNKNOWN_LABEL} if unknown_pool else set())
     for data_dir in synthetic_dirs:
-        noise_files += _noise_files(data_dir)
+        noise_files += noise_files_of(data_dir)
         _scan(data_dir, words, "synthetic", wanted, unknown_pool, validation_percent, testing_percent, real_words)
     wanted = [e for e in wanted if not (e.source == "real" and e.word in holdout_real and e.split == "training")]
     missing = [w for w in words if not any(e.word == w for e in wanted)]
@@ -168,7 +168,8 @@ def build_index(data_dirs: list[Path], words: list[str] | None = None, *, seed: 
     return DatasetIndex(labels=labels, examples=examples, noise_files=noise_files)
 
 
-def _noise_files(data_dir: Path) -> list[Path]:
+def noise_files_of(data_dir: Path) -> list[Path]:
+    """The background-noise recordings of a Speech Commands folder (not the README beside them)."""
     noise_dir = data_dir / BACKGROUND_NOISE_DIR
     return sorted(p for p in noise_dir.iterdir() if is_audio_file(p)) if noise_dir.is_dir() else []
 

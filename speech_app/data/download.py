@@ -32,6 +32,7 @@ from pathlib import Path, PurePosixPath
 from tqdm import tqdm
 
 from .. import __version__
+from ..atomic_files import write_text
 
 DEFAULT_CHUNK_BYTES = 1024 * 1024  # 1 MiB: large enough for throughput, small for smooth progress
 HASH_CHUNK_BYTES = 4 * 1024 * 1024  # 4 MiB reads when hashing a finished file
@@ -267,7 +268,7 @@ def download_file(url: str, dest: Path, *, sha256: str | None = None, size_bytes
     os.replace(part, final)
     if expected is None:
         _warn(f"no published checksum for {url}; computed sha256 {actual}, recorded in {final}{CHECKSUM_SUFFIX}")
-        Path(f"{final}{CHECKSUM_SUFFIX}").write_text(f"{actual}  {final.name}\n")
+        write_text(f"{final}{CHECKSUM_SUFFIX}", f"{actual}  {final.name}\n")  # whole or absent
     return final
 
 

@@ -37,12 +37,18 @@ SILENCE_DBFS = -90.0
 DEFAULT_TORCH_THREADS = torch.get_num_threads()
 
 
-def freeze_long_lived_objects() -> None:
+_frozen_by: set[str] = set()  # the kinds of work that have frozen their imports already
+
+
+def freeze_long_lived_objects(kind: str) -> None:
     """Leave the objects that exist now (modules, models, the GUI) out of the garbage collector's full
     passes. With torch, librosa and the GUI loaded, a full pass scans about 400,000 objects: 190 ms of
     CPU, which a worker thread holding the GIL meanwhile turns into a 350-470 ms freeze of the window
-    on two busy cores (tests/test_gui_responsive.py). Called once a worker has loaded what it needs."""
-    gc.freeze()
+    on two busy cores (tests/test_gui_responsive.py). Once per kind of work, after its first load:
+    frozen objects are never collected, so freezing after every job would keep each job's garbage."""
+    if kind not in _frozen_by:
+        _frozen_by.add(kind)
+        gc.freeze()
 
 
 class WorkerThread:
@@ -123,7 +129,7 @@ class LiveRecognitionWorker(QObject):
             self._offset_s += self.recognizer.fed_seconds
         self.recognizer, self._evaluations_reported = recognizer, 0
         self.model_loaded.emit(path, list(recognizer.labels))
-        freeze_long_lived_objects()
+        freeze_long_lived_objects("live")
 
     @Slot(float)
     def set_threshold(self, threshold: float) -> None:
@@ -236,11 +242,12 @@ class BatchWorker(QObject):
             self.job_finished.emit(job.job_id, True)
             return
         torch.set_num_threads(DEFAULT_TORCH_THREADS)
+        chunk = []
         try:
             files = expand_paths(job.inputs, recursive=True)
             self.files_found.emit(job.job_id, files)
             classifier = self._classifier(job.model_path)
-            freeze_long_lived_objects()
+            freeze_long_lived_objects("batch")
             chunk, emitted_at = [], time.monotonic()
             for done, result in enumerate(classifier.classify_files(files, batch_size=BATCH_SIZE), start=1):
                 if job.job_id <= self.cancelled_through:
@@ -252,6 +259,8 @@ class BatchWorker(QObject):
                     self.progress_changed.emit(done, len(files))
                     chunk, emitted_at = [], time.monotonic()
         except Exception as err:  # a model that cannot load, an unreadable folder: shown, never fatal
+            if chunk:  # the results finished before the failure still reach the table
+                self.results_ready.emit(job.job_id, chunk)
             self.job_failed.emit(job.job_id, str(err))
             return
         self.job_finished.emit(job.job_id, False)
@@ -312,7 +321,7 @@ class TrainingWorker(QObject):
 
     def _on_batch(self, info: dict) -> None:
         if info.get("batch") == 1:  # training has imported and loaded all it needs by now
-            freeze_long_lived_objects()
+            freeze_long_lived_objects("training")
         self.batch_finished.emit(info)
 
     def _synthesize(self, job: TrainingJob) -> Path:

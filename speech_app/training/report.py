@@ -142,8 +142,8 @@ def write_report(report_dir: Path, labels: list[str], matrices: dict[str, np.nda
         if plots:
             plot_training_curves(history, report_dir / "training_curves.png")
             sections.append("## Training curves\n\n![training curves](training_curves.png)\n")
-    _write_text(report_dir / "metrics.json", json.dumps(summary, indent=2))
-    _write_text(report_dir / "report.md", "\n".join(sections))
+    write_text(report_dir / "metrics.json", json.dumps(summary, indent=2))
+    write_text(report_dir / "report.md", "\n".join(sections))
     return summary
 
 
@@ -159,6 +159,3 @@ def publish_report(report_dir: Path, labels: list[str], matrices: dict[str, np.n
         swap_in_folder(staging, report_dir, REPORT_FILE_PATTERNS)
     return summary
 
-
-def _write_text(path: Path, text: str) -> None:
-    write_text(path, text)
