@@ -154,6 +154,12 @@ def test_recipe_trains_rejection_classes_and_writes_the_estimate(tiny_model, tmp
     estimate = meta["estimate"]
     assert {w: total for w, (_, total) in estimate["per_word"].items()} == {"yes": 3, "no": 3}
     assert estimate["false_accepts"][1] == negatives  # every bundled negative held out once
+    # the held-out clips' confusion matrix (the GUI draws it) agrees with the figures
+    confusion = np.array(estimate["confusion"])
+    assert estimate["labels"] == meta["labels"] and confusion.shape == (4, 4)
+    assert [int(confusion[i].sum()) for i in (1, 2, 3)] == [negatives, 3, 3] and confusion[0].sum() == 0
+    assert [int(confusion[i, i]) for i in (2, 3)] == [right for right, _ in estimate["per_word"].values()]
+    assert int(confusion[1, 2:].sum()) == estimate["false_accepts"][0]
     assert meta["model"]["hidden_size"] == load_model(tiny_model).model.config.hidden_size
     printed = "\n".join(custom_words.summary_lines(result))
     assert "What to expect" in printed and "held-out takes" in printed
