@@ -204,3 +204,31 @@ def test_the_window_holds_the_takes_spoken_part(tmp_path):
     takes = custom_words.collect_takes([tmp_path / "takes"], ["lights on"])
     assert 1.4 < custom_words.custom_window_seconds(takes, 1.0) <= 2.0
     assert custom_words.custom_window_seconds({"x": []}, 1.0) == custom_words.TEXT_ONLY_WINDOW_SECONDS
+
+
+def test_the_recipes_synthetic_voices_are_those_a_shipped_model_may_use(tmp_path, monkeypatch):
+    """By default the custom recipe synthesizes only with commercial-use voices (RHVoice's evgeniy-eng
+    and lyubov are CC-BY-NC-ND); `--all-voices` lets the others in; the set records its engines."""
+    import json
+
+    from speech_app.cli import build_parser
+    from speech_app.cli.train import custom_recipe
+    from speech_app.synth import available_engines, text_training
+    from speech_app.synth.generator import engine_and_voice
+
+    rhvoice = next((e for e in available_engines() if e.name == "rhvoice"), None)
+    if rhvoice is None or all(rhvoice.commercial_use(v) for v in rhvoice.voices()):
+        pytest.skip("RHVoice with its non-commercial voices is not installed")
+    monkeypatch.setattr(text_training, "FILLER_WORDS", ("hello",))
+    monkeypatch.setattr(text_training, "FILLER_CLIPS_PER_WORD", 1)
+    base = ["train", "--words", "marvin", "--synth", "--out", "m.safetensors"]
+    shippable, everything = (custom_recipe(build_parser().parse_args(base + extra)) for extra in ([], ["--all-voices"]))
+    voices = {}
+    for name, recipe in (("shippable", shippable), ("everything", everything)):
+        recipe = replace(recipe, synth_per_word=12, near_miss_clips=0)
+        folder = custom_words.synthesize_for_words(["marvin"], recipe, engines="rhvoice", progress=False,
+                                                   cache_root=tmp_path, jobs=1)
+        voices[name] = {engine_and_voice(p)[1] for p in (folder / "marvin").glob("*.wav")}
+        assert json.loads((folder / ".complete.json").read_text())["clips_per_engine"] == {"rhvoice": 12 + 1}
+    assert voices["shippable"] and all(rhvoice.commercial_use(v) for v in voices["shippable"])
+    assert not all(rhvoice.commercial_use(v) for v in voices["everything"])

@@ -21,7 +21,7 @@ import json
 import sys
 import tempfile
 import time
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -82,8 +82,22 @@ VARIANTS = {
     "espeak0.5": {"synth_variety": SynthVariety(robotic_share=0.5)},
     "prosody_wide": {"synth_variety": SynthVariety(speed_range=(0.7, 1.35), pitch_semitones=5.0)},
     "room_more": {"synth_variety": SynthVariety(effects=VoiceEffects(reverb_probability=0.8, pitch_tempo_probability=0.6))},
+    "clip1.5": {"synth_variety": SynthVariety(clip_seconds=1.5)},
     "room_less": {"synth_variety": SynthVariety(effects=VoiceEffects(reverb_probability=0.2, noise_probability=0.4))},
 }
+
+
+def variant_fields(name: str) -> dict:
+    """The fields of a variant; "a+b" merges variants a and b (their synthetic-speech settings too)."""
+    merged: dict = {}
+    for part in name.split("+"):
+        for key, value in VARIANTS[part].items():
+            if key == "synth_variety" and key in merged:
+                changed = {f.name: getattr(value, f.name) for f in fields(value)
+                           if getattr(value, f.name) != getattr(SynthVariety(), f.name)}
+                value = replace(merged[key], **changed)
+            merged[key] = value
+    return merged
 
 
 def onset_swapped(word: str) -> bool:
@@ -153,9 +167,10 @@ def main() -> None:
         counts = {w: len(t) for w, t in takes.items()}
         seeds = [int(x) for x in args.seeds.split(",")] if args.seeds else [None]
         for name, seed in ((n, s) for n in args.variants.split(",") for s in seeds):
-            fields = {k: v for k, v in VARIANTS[name].items() if not k.startswith("_")}
-            fields.update({"seed": seed} if seed is not None else {})
-            recipe = replace(CustomWordsRecipe(device="cpu"), **fields)
+            variant = variant_fields(name)
+            settings = {k: v for k, v in variant.items() if not k.startswith("_")}
+            settings.update({"seed": seed} if seed is not None else {})
+            recipe = replace(CustomWordsRecipe(device="cpu"), **settings)
             if recipe.steps is None:
                 recipe = replace(recipe, steps=step_budget(counts))
             recipe = replace(recipe, speed=augment_speed(counts, recipe))
@@ -173,7 +188,7 @@ def main() -> None:
             labels = trainer.splits["training"][1]
             began = time.monotonic()
             row = {"variant": name, "takes": args.takes, "draw": args.draw, "seed": recipe.seed,
-                   "fields": json.loads(json.dumps(VARIANTS[name], default=str)), "steps": recipe.steps,
+                   "fields": json.loads(json.dumps(variant, default=str)), "steps": recipe.steps,
                    "speed": recipe.speed}
             if args.estimate and name == "base":
                 guess = estimate(trainer, groups, recipe)
@@ -181,7 +196,7 @@ def main() -> None:
                                    "seconds": round(time.monotonic() - began, 1)}
                 began = time.monotonic()
             dropped = None
-            if VARIANTS[name].get("_misses") == "no onset swaps":
+            if variant.get("_misses") == "no onset swaps":
                 dropped = np.array([onset_swapped(e.word) for e in trainer.index.split("training")])
             trainer.restart(recipe.steps, draw_weights(labels, groups, len(WORDS), recipe, dropped))
             trainer.run_epoch()

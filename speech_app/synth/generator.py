@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..audio import AudioDecodeError, load_audio, write_wav
+from ..audio import CLIP_SECONDS, AudioDecodeError, load_audio, write_wav
 from ..data.dataset import speaker_of
 from ..data.noise import NoiseBank
 from .effects import VoiceEffects, augment_utterance, pitch_shift, warm_up
@@ -42,6 +42,9 @@ class SynthVariety:
     pitch_semitones: float = VOICE_PITCH_SEMITONES
     effects: VoiceEffects = VoiceEffects()
     robotic_share: float | None = None  # cap on engines with `max_share` (None: the engine's own)
+    # the clip's length: as long as the model's window, a clip's room and noise fill it, and a slow
+    # word is not squeezed into CLIP_SECONDS
+    clip_seconds: float = CLIP_SECONDS
 
 
 DEFAULT_VARIETY = SynthVariety()
@@ -157,7 +160,7 @@ class ClipMaker:
         result = dict(word=word, index=index, engine=engine.name, voice=voice, licence=engine.voice_licence(voice))
         try:
             speech = speak(engine, voice, word, speed, pitch)
-            write_wav(path, augment_utterance(speech, rng, self.noise, self.variety.effects))
+            write_wav(path, augment_utterance(speech, rng, self.noise, self.variety.effects, self.variety.clip_seconds))
         except (SynthesisError, AudioDecodeError) as err:
             return ClipResult(**result, path=None, error=f"{word!r} #{index}: {err}")
         except Exception as err:  # noqa: BLE001 - one odd utterance must not end a run of thousands
