@@ -107,6 +107,15 @@ def test_text_alone_gets_the_wider_speed_perturbation_unless_one_is_set():
     assert custom_words.augment_speed({"a": 0}, replace(recipe, speed=0.05)) == 0.05  # set by the user
 
 
+def test_text_alone_draws_more_synthetic_filler_words_unless_a_share_is_set():
+    recipe = CustomWordsRecipe()
+    text_only = custom_words.text_only_settings({"a": 0, "b": 0}, recipe)
+    assert text_only.filler_share == recipe.text_only_filler_share != recipe.filler_share
+    assert text_only.speed == recipe.text_only_speed
+    assert custom_words.text_only_settings({"a": 5, "b": 0}, recipe) == recipe  # some takes: the defaults
+    assert custom_words.text_only_settings({"a": 0}, replace(recipe, filler_share=0.2)).filler_share == 0.2
+
+
 def test_the_estimate_says_how_low_a_few_takes_leave_it():
     perfect_few = custom_words.Estimate({"a": [5, 5], "b": [5, 5]}, [0, 600], 3, 40)
     assert perfect_few.word_accuracy == 1.0

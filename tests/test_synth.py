@@ -137,6 +137,21 @@ def test_augmented_clips_never_clip_and_silence_is_refused():
         augment_utterance(np.zeros(8000, np.float32), np.random.default_rng(0), NoiseBank.generated(0))
 
 
+def test_a_clip_as_long_as_the_window_keeps_a_slow_word_whole():
+    """The custom recipe's clips are as long as its window: a 1.2 s word is not squeezed to 0.9 s."""
+    plain = VoiceEffects(pitch_tempo_probability=0.0, reverb_probability=0.0, noise_probability=0.0)
+    slow_word = _tone(1.2)
+    short = augment_utterance(slow_word, np.random.default_rng(0), NoiseBank.generated(0), plain)
+    long = augment_utterance(slow_word, np.random.default_rng(0), NoiseBank.generated(0), plain, clip_seconds=1.5)
+    assert short.shape == (SAMPLE_RATE,) and long.shape == (int(1.5 * SAMPLE_RATE),)
+    def span_seconds(clip):  # from the first to the last sample of the word (no noise was added)
+        sounding = np.flatnonzero(np.abs(clip) > 1e-3)
+        return (sounding[-1] - sounding[0]) / SAMPLE_RATE
+
+    assert span_seconds(short) == pytest.approx(0.9, abs=0.01)  # squeezed into the one-second clip
+    assert span_seconds(long) == pytest.approx(1.2, abs=0.01)
+
+
 # --- whole runs ---------------------------------------------------------------------------------
 
 def test_run_writes_the_word_folder_layout_and_counts_match(first_run: SynthSummary):

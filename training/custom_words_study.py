@@ -49,8 +49,9 @@ def pick_takes(wake_words: Path, n: int, seed: int, folder: Path) -> dict[str, l
     return rest
 
 
-def run_train(folder: Path | None, out: Path, log: Path) -> float:
+def run_train(folder: Path | None, out: Path, log: Path, train_seed: int | None = None) -> float:
     command = [sys.executable, "-m", "speech_app", "train", "--words", ",".join(WORDS), "--out", str(out), "--quiet"]
+    command += ["--seed", str(train_seed)] if train_seed is not None else []
     command += [str(folder)] if folder else ["--synth"]
     started = time.monotonic()
     with open(log, "w") as handle:
@@ -76,6 +77,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("custom_words_study"))
     parser.add_argument("--seed", type=int, default=0, help="which takes are drawn")
     parser.add_argument("--takes", default=",".join(map(str, TAKE_COUNTS)), help="take counts to run")
+    parser.add_argument("--train-seed", type=int, help="train with --seed S (default: the tool's default): "
+                        "text only has no draw of takes, so its run-to-run noise is measured by this seed")
     parser.add_argument("--table", action="store_true", help="only print the table of the runs in --out")
     args = parser.parse_args()
     if args.table:
@@ -85,18 +88,18 @@ def main() -> None:
         return
     args.out.mkdir(parents=True, exist_ok=True)
     for n in (int(x) for x in args.takes.split(",")):
-        run_dir = args.out / f"takes_{n}_seed_{args.seed}"
+        run_dir = args.out / (f"takes_{n}_seed_{args.seed}" + (f"_train_{args.train_seed}" if args.train_seed is not None else ""))
         run_dir.mkdir(parents=True, exist_ok=True)
         folder = run_dir / "takes" if n else None
         rest = pick_takes(args.wake_words, n, args.seed, folder) if n else {
             w: sorted((args.wake_words / w).iterdir()) for w in WORDS}
         model = run_dir / "model.safetensors"
-        seconds = run_train(folder, model, run_dir / "train.log")
+        seconds = run_train(folder, model, run_dir / "train.log", args.train_seed)
         classifier = CommandClassifier.from_file(model)
         per_word = takes_right(classifier, rest)
         rejection = measure_rejection(classifier, [args.speech_commands], progress=False)
         estimate = json.loads(json.dumps(classifier.bundle.info.get("estimate")))
-        row = {"takes": n, "seed": args.seed, "seconds": round(seconds, 1), "per_word": per_word,
+        row = {"takes": n, "seed": args.seed, "train_seed": args.train_seed, "seconds": round(seconds, 1), "per_word": per_word,
                "takes_right": sum(v[0] for v in per_word.values()) / sum(v[1] for v in per_word.values()),
                "other_speech": [rejection.speech_clips - rejection.speech_false_accepts, rejection.speech_clips],
                "rejected": 1 - rejection.speech_false_accepts / rejection.speech_clips,

@@ -30,7 +30,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from speech_app.audio import decode_files, fit_to_window, seconds_to_samples  # noqa: E402
-from speech_app.training.custom_words import (CustomWordsRecipe, augment_speed, build_custom_index,  # noqa: E402
+from speech_app.training.custom_words import (CustomWordsRecipe, build_custom_index, text_only_settings,  # noqa: E402
                                               collect_takes, custom_window_seconds, draw_weights, estimate,
                                               step_budget, synthesize_for_words, train_config)
 from speech_app.synth.effects import VoiceEffects  # noqa: E402
@@ -55,7 +55,6 @@ VARIANTS = {
     "speed0.25": {"speed": 0.25},
     "synth300": {"synth_per_word": 300},
     "nearmiss0": {"near_miss_share": 0.0},
-    "filler0.5": {"filler_share": 0.5},
     "steps320_nm0": {"steps": 320, "near_miss_share": 0.0},
     "steps320_nm0.1": {"steps": 320, "near_miss_share": 0.1},
     "lr2e-3_nm0": {"learning_rate": 2e-3, "near_miss_share": 0.0},
@@ -82,6 +81,7 @@ VARIANTS = {
     "espeak0.5": {"synth_variety": SynthVariety(robotic_share=0.5)},
     "prosody_wide": {"synth_variety": SynthVariety(speed_range=(0.7, 1.35), pitch_semitones=5.0)},
     "room_more": {"synth_variety": SynthVariety(effects=VoiceEffects(reverb_probability=0.8, pitch_tempo_probability=0.6))},
+    "filler0.5": {"filler_share": 0.5},
     "clip1.5": {"synth_variety": SynthVariety(clip_seconds=1.5)},
     "room_less": {"synth_variety": SynthVariety(effects=VoiceEffects(reverb_probability=0.2, noise_probability=0.4))},
 }
@@ -173,7 +173,7 @@ def main() -> None:
             recipe = replace(CustomWordsRecipe(device="cpu"), **settings)
             if recipe.steps is None:
                 recipe = replace(recipe, steps=step_budget(counts))
-            recipe = replace(recipe, speed=augment_speed(counts, recipe))
+            recipe = text_only_settings(counts, recipe)
             data_key = (recipe.synth_per_word, recipe.near_miss_clips, recipe.negatives_per_word,
                         recipe.commercial_voices, recipe.synth_variety)
             if data_key not in built:

@@ -1,4 +1,5 @@
-"""Write N synthetic one-second clips per word, spread over every installed engine and voice.
+"""Write N synthetic clips per word (one second unless SynthVariety says otherwise), spread over every
+installed engine and voice.
 
 Each clip draws its engine, voice, speed, pitch and augmentation from a generator seeded by
 (seed, word, clip index) alone, so the files do not depend on --jobs or on the order workers finish.
