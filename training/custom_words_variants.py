@@ -70,6 +70,11 @@ VARIANTS = {
     "seed2": {"seed": 2},
     "speed0.25_seed1": {"speed": 0.25, "seed": 1},
     "speed0.25_seed2": {"speed": 0.25, "seed": 2},
+    # training arithmetic (TrainConfig.precision), compared at two seeds for the run-to-run noise
+    "float32": {"precision": "float32"},
+    "bfloat16": {"precision": "bfloat16"},
+    "float32_seed1": {"precision": "float32", "seed": 1},
+    "bfloat16_seed1": {"precision": "bfloat16", "seed": 1},
 }
 
 
