@@ -432,8 +432,7 @@ def section_training(args) -> dict:
                            "until_first_batch_s": first_batch_at - start,
                            "wall_clips_per_s": clips / (batches[-1][0] - first_batch_at), "clips_per_cpu_s": clips_per_s,
                            "gflops": clips_per_s * flops / 1e9, "matmul_gflops": rate,
-                           "vs_matmul": clips_per_s * flops / 1e9 / rate,
-                           "val_accuracy": outcome.val_accuracy}
+                           "vs_matmul": clips_per_s * flops / 1e9 / rate}
     result["training_vs_matmul"] = result["cached"]["vs_matmul"]  # against float32 matmul, whatever the precision
     result["default_vs_float32"] = result["cached"]["clips_per_cpu_s"] / result["cached_float32"]["clips_per_cpu_s"]
     if precision == "bfloat16":  # the honest yardstick for bfloat16 arithmetic too
