@@ -73,10 +73,14 @@ VARIANTS = {
     "seed2": {"seed": 2},
     "speed0.25_seed1": {"speed": 0.25, "seed": 1},
     "speed0.25_seed2": {"speed": 0.25, "seed": 2},
+    # training arithmetic (TrainConfig.precision), compared at two seeds for the run-to-run noise
+    "float32": {"precision": "float32"},
+    "bfloat16": {"precision": "bfloat16"},
+    "float32_seed1": {"precision": "float32", "seed": 1},
+    "bfloat16_seed1": {"precision": "bfloat16", "seed": 1},
     # the synthetic speech itself (text only: the words are nothing else); base applies the recipe's
     # text-only speed since this round, as `speech-app train` does
     "commercial": {"commercial_voices": True},
-    "synth300": {"synth_per_word": 300},
     "espeak0.15": {"synth_variety": SynthVariety(robotic_share=0.15)},
     "espeak0.5": {"synth_variety": SynthVariety(robotic_share=0.5)},
     "prosody_wide": {"synth_variety": SynthVariety(speed_range=(0.7, 1.35), pitch_semitones=5.0)},

@@ -47,6 +47,7 @@ RECIPE_OPTIONS = (  # in the order of `speech-app train --help`
     RecipeOption("seed", "seed", "seed"),
     RecipeOption("speed_perturb", "augment.speed", "speed", metavar="R", flag="--speed-perturb"),
     RecipeOption("device", "device", "device"),
+    RecipeOption("precision", "precision", "precision"),
 )
 SYNTHETIC_SHARE = RecipeOption("synthetic_share", dataset="synthetic_share", metavar="S")
 
@@ -80,7 +81,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def add_recipe_option(group, option: RecipeOption) -> None:
     """The option of one RecipeOption; its help names each recipe's default where they differ."""
-    from ..device import DEVICE_CHOICES
+    from ..device import DEVICE_CHOICES, TRAINING_PRECISIONS
     from ..training.custom_words import CustomWordsRecipe
     from ..training.trainer import KEEP_CHOICES, TEXT_ONLY_SETTINGS, TrainConfig
 
@@ -94,6 +95,8 @@ def add_recipe_option(group, option: RecipeOption) -> None:
         default_text = (f"default {describe_default(setting_default(TrainConfig, name))}; "
                         f"{TEXT_ONLY_SETTINGS[option.dest]} when training from text alone (--synth, no DATA_DIR)")
     extra = {"choices": DEVICE_CHOICES} if option.dest == "device" else {}
+    if option.dest == "precision":
+        extra = {"choices": TRAINING_PRECISIONS}
     if option.dest == "keep":
         extra = {"choices": KEEP_CHOICES}
     add_setting_option(group, config, name, option.flag or "--" + option.dest.replace("_", "-"), dest=option.dest,

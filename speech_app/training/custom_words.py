@@ -118,6 +118,7 @@ class CustomWordsRecipe:
         "help": "batches per estimate run", "default_text": "half the training batches"})
     seed: int = 0
     device: str = "auto"
+    precision: str = "auto"  # see TrainConfig.precision
 
 
 DEFAULT_SPEED = CustomWordsRecipe.speed  # a recipe with this speed gets text_only_speed from text alone
@@ -336,7 +337,7 @@ def train_config(recipe: CustomWordsRecipe, window_seconds: float):
 
     return TrainConfig(epochs=1, steps_per_epoch=recipe.steps, batch_size=recipe.batch_size,
                        learning_rate=recipe.learning_rate, warmup_steps=recipe.warmup_steps, patience=1,
-                       seed=recipe.seed, device=recipe.device, window_seconds=window_seconds,
+                       seed=recipe.seed, device=recipe.device, precision=recipe.precision, window_seconds=window_seconds,
                        augment=AugmentConfig(speed=recipe.speed))
 
 
