@@ -46,6 +46,7 @@ RECIPE_OPTIONS = (  # in the order of `speech-app train --help`
     RecipeOption("window_seconds", dataset="window_seconds"),
     RecipeOption("seed", "seed", "seed"),
     RecipeOption("speed_perturb", "augment.speed", "speed", metavar="R", flag="--speed-perturb"),
+    RecipeOption("reverb", dataset="augment.reverb", metavar="P"),
     RecipeOption("device", "device", "device"),
 )
 SYNTHETIC_SHARE = RecipeOption("synthetic_share", dataset="synthetic_share", metavar="S")
@@ -247,7 +248,7 @@ def run_custom_train(args, words: list[str] | None) -> int:
     for flag, value in (("--epochs", args.epochs), ("--patience", args.patience), ("--resume", args.resume),
                         ("--synthetic", args.synthetic), ("--holdout-real", args.holdout_real),
                         ("--steps-per-epoch", args.steps_per_epoch), ("--warmup-steps", args.warmup_steps),
-                        ("--keep", args.keep), ("--teacher", args.teacher)):
+                        ("--keep", args.keep), ("--teacher", args.teacher), ("--reverb", args.reverb)):
         if value:
             raise UsageError(f"{flag} belongs to --recipe dataset; the custom recipe trains for --steps")
     if args.init_from == "none":
@@ -310,6 +311,8 @@ def check_train_numbers(args) -> None:
         raise UsageError(f"--window-seconds must be above 0 and at most {MAX_WINDOW_SECONDS:g}, not {args.window_seconds}")
     if args.learning_rate is not None and not 0 < args.learning_rate < float("inf"):
         raise UsageError(f"--learning-rate must be above 0, not {args.learning_rate}")
+    if args.reverb is not None and not 0.0 <= args.reverb <= 1.0:
+        raise UsageError(f"--reverb must be in [0, 1], not {args.reverb}")
     if args.distill_weight is not None and not 0.0 <= args.distill_weight <= 1.0:
         raise UsageError(f"--distill-weight must be in [0, 1], not {args.distill_weight}")
     if args.distill_temperature is not None and not 0 < args.distill_temperature < float("inf"):
