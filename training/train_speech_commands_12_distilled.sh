@@ -8,7 +8,7 @@
 #   the multi-epoch fine-tune A, last epoch (train_speech_commands_12_multi_epoch.sh),
 #   run B, last epoch (the same recipe with EPOCHS=6 STEPS=100).
 # Each teacher and the starting model are trained first with their own recipes if absent.
-# Usage: [STUDENT=...] [OUT=...] [EPOCHS=3 STEPS=125] [LR=5e-4] [DISTILL_WEIGHT=0.7] [TEMPERATURE=2]
+# Usage: [STUDENT=...] [OUT=...] [EPOCHS=3 STEPS=125] [LR=5e-4] [DISTILL_WEIGHT=0.7] [TEMPERATURE=2] [REVERB=0] [TEACHERS=A,B,..]
 #        training/train_speech_commands_12_distilled.sh [extra speech-app train flags, e.g. --resume]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,6 +25,10 @@ STEPS=${STEPS:-125}
 LR=${LR:-5e-4}
 DISTILL_WEIGHT=${DISTILL_WEIGHT:-0.7}
 TEMPERATURE=${TEMPERATURE:-2}
+REVERB=${REVERB:-0}  # share of training clips played through a synthetic room
+TEACHERS=${TEACHERS-$ONE_EPOCH,$MULTI_EPOCH,$RUN_B}  # TEACHERS= (empty): the same fine-tune without teachers
+DISTILL=()
+[ -z "$TEACHERS" ] || DISTILL=(--teacher "$TEACHERS" --distill-weight "$DISTILL_WEIGHT" --distill-temperature "$TEMPERATURE")
 [ -f "$STUDENT" ] || ONE_EPOCH="$ONE_EPOCH" MULTI_EPOCH="$MULTI_EPOCH" OUT="$STUDENT" training/train_speech_commands_12_soup.sh
 [ -f "$RUN_B" ] || EPOCHS=6 STEPS=100 OUT="$RUN_B" REPORT_DIR="$(dirname "$RUN_B")/report" \
     training/train_speech_commands_12_multi_epoch.sh
@@ -33,8 +37,7 @@ exec speech-app train "$DATA_DIR" \
   --words "$COMMANDS" \
   --synthetic "$SYNTH_DIR/commands" --synthetic "$SYNTH_DIR/unknown" \
   --synthetic "$SYNTH_DIR/onoff_voices" --synthetic "$SYNTH_DIR/near_misses" \
-  --init-from "$STUDENT" --teacher "$ONE_EPOCH,$MULTI_EPOCH,$RUN_B" \
-  --distill-weight "$DISTILL_WEIGHT" --distill-temperature "$TEMPERATURE" \
+  --init-from "$STUDENT" "${DISTILL[@]}" --reverb "$REVERB" \
   --testing-list training/devtest_list.txt --validation-percent 25 --unknown-percent 30 --even-unknown \
   --out "$OUT" --report-dir "$REPORT_DIR" \
   --epochs "$EPOCHS" --steps-per-epoch "$STEPS" --patience "$EPOCHS" --keep last --batch-size 128 --learning-rate "$LR" \
