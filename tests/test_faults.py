@@ -236,10 +236,9 @@ def test_train_checks_its_output_before_training(capsys, tiny_dataset, tmp_path,
         if os.geteuid() == 0:
             pytest.skip("root may write into any folder; the read-only case is covered by a read-only mount")
         out.parent.chmod(0o500)
-    started = time.monotonic()
     status, _, err = run_cli(capsys, "train", tiny_dataset.root, "--out", out, *TINY_TRAIN_ARGS)
     assert status == 2 and str(out) in one_line(err)
-    assert "epoch" not in err and time.monotonic() - started < 10
+    assert "epoch" not in err  # refused before the first epoch, not after it
 
 
 def test_a_full_disk_at_the_final_save_keeps_the_previous_model_and_report(capsys, tiny_dataset, tiny_model,
