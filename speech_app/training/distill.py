@@ -23,14 +23,7 @@ class TeacherEnsemble:
     """Frozen models whose softened probabilities, averaged, are the student's soft targets."""
 
     def __init__(self, bundles: list[ModelBundle], labels: list[str], clip_samples: int, device: torch.device):
-        for bundle in bundles:
-            name = bundle.path.name if bundle.path else "a teacher"
-            if list(bundle.labels) != list(labels):
-                raise ValueError(f"{name}: a teacher must have the student's labels ({', '.join(labels)}), "
-                                 f"not {', '.join(bundle.labels)}")
-            if bundle.features.clip_samples != clip_samples:
-                raise ValueError(f"{name}: a teacher must take the student's window ({clip_samples} samples), "
-                                 f"not {bundle.features.clip_samples}")
+        check_teachers(bundles, labels, clip_samples)
         # each teacher keeps its own MFCC settings: it only knows the features it was trained on
         self.members = [(MfccFrontend(b.features).to(device), b.model.to(device).eval()) for b in bundles]
         self.paths = [str(b.path) if b.path else "" for b in bundles]
@@ -40,6 +33,19 @@ class TeacherEnsemble:
         """(B, samples) augmented waveforms -> (B, n_classes) mean of the teachers' softmax(logits / T)."""
         return torch.stack([torch.softmax(model(frontend(waves)).float() / temperature, dim=-1)
                             for frontend, model in self.members]).mean(dim=0)
+
+
+def check_teachers(bundles: list[ModelBundle], labels: list[str], clip_samples: int | None = None) -> None:
+    """ValueError naming the first teacher whose labels (or window, once known) are not the student's:
+    the training run checks the labels before it decodes its data."""
+    for bundle in bundles:
+        name = bundle.path.name if bundle.path else "a teacher"
+        if list(bundle.labels) != list(labels):
+            raise ValueError(f"{name}: a teacher must have the student's labels ({', '.join(labels)}), "
+                             f"not {', '.join(bundle.labels)}")
+        if clip_samples is not None and bundle.features.clip_samples != clip_samples:
+            raise ValueError(f"{name}: a teacher must take the student's window ({clip_samples} samples), "
+                             f"not {bundle.features.clip_samples}")
 
 
 def distillation_loss(student_logits: torch.Tensor, teacher_probabilities: torch.Tensor,

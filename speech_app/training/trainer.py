@@ -33,7 +33,7 @@ from ..inference import predict_logits
 from ..model import BiLstmClassifier, ModelConfig, count_parameters, flops_per_clip
 from ..modelfile import ModelBundle, model_file_bytes
 from ..data.noise import NoiseBank
-from .distill import TeacherEnsemble, distillation_loss
+from .distill import TeacherEnsemble, check_teachers, distillation_loss
 from .report import REPORT_FILE_PATTERNS, accuracy, confusion_matrix, write_report
 
 WINDOW_SAMPLE_CLIPS = 300  # training takes decoded to choose the window length from the data
@@ -555,6 +555,7 @@ def _train_locked(data_dirs, out_path: Path, report_dir: Path, words, config: Tr
     if not any(e.path for e in index.split("validation")):  # nothing to measure: val loss NaN, best epoch a guess
         raise ValueError("too few recordings: no clip is left to check the model on; give every word takes "
                          "from at least 2 speakers (or sessions), or more clips")
+    check_teachers(teachers, index.labels)  # now, not after decoding the data
     trainer = Trainer(index, config, model_config, init_from, progress, hooks, features=features, teachers=teachers)
     log(describe(trainer), trainer.dist, trainer.hooks)
     if resume and checkpoint.is_file():
