@@ -136,6 +136,9 @@ def add_synthetic_arguments(g) -> None:
                                     f"{setting_default(CustomWordsRecipe, 'synth_per_word')} in the custom recipe")
     g.add_argument("--no-synth", action="store_true", help="custom recipe: no synthetic speech (it is on by default)")
     g.add_argument("--synth-engines", default="auto", metavar="E", help="as `speech-app synth --engines`")
+    g.add_argument("--all-voices", action="store_true",
+                   help="custom recipe: also synthetic voices whose licence forbids commercial use (mbrola, "
+                        "RHVoice evgeniy-eng and lyubov); by default only voices a shipped model may be trained on")
     g.add_argument("--init-from", default="auto", metavar="MODEL",
                    help="fine-tune from this model file ('shipped': the shipped model; 'none': from scratch; "
                         "default 'auto': the shipped model when there is no real data, else none)")
@@ -161,6 +164,8 @@ def custom_recipe(args):
     values = {o.custom: getattr(args, o.dest) for o in RECIPE_OPTIONS if o.custom and getattr(args, o.dest) is not None}
     if args.synth_per_word is not None:
         values["synth_per_word"] = args.synth_per_word
+    if args.all_voices:
+        values["commercial_voices"] = False
     return CustomWordsRecipe(**values)
 
 
