@@ -61,7 +61,7 @@ class TrainConfig:
     device: str = field(default="auto", metadata={"help": "where to train"})
     precision: str = field(default="auto", metadata={
         "help": "arithmetic of the forward and backward passes, the weights staying float32 (autocast): auto is "
-                "bfloat16 on a CPU that has it in hardware (AMX or AVX-512 BF16; about twice as fast), float16 "
+                "bfloat16 on a CPU that has it in hardware (AMX or AVX-512 BF16; about 1.5x as fast), float16 "
                 "on CUDA, float32 elsewhere"})
     window_seconds: float | None = field(default=None, metadata={
         "help": "input window in seconds", "default_text": "chosen from the data"})
