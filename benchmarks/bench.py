@@ -57,19 +57,20 @@ def timed_repeat(fn, min_seconds: float = MIN_TIMING_S) -> float:
             return elapsed / calls
 
 
-def matmul_gflops() -> float:
-    """GFLOP per CPU-second of torch.matmul on square float32 matrices (the machine's BLAS peak)."""
+def matmul_gflops(dtype_name: str = "float32") -> float:
+    """GFLOP per CPU-second of torch.matmul on square matrices (the machine's BLAS peak for that type)."""
     import torch
 
-    a, b = torch.randn(MATMUL_SIZE, MATMUL_SIZE), torch.randn(MATMUL_SIZE, MATMUL_SIZE)
+    dtype = getattr(torch, dtype_name)
+    a, b = torch.randn(MATMUL_SIZE, MATMUL_SIZE, dtype=dtype), torch.randn(MATMUL_SIZE, MATMUL_SIZE, dtype=dtype)
     return 2 * MATMUL_SIZE**3 / timed_repeat(lambda: torch.matmul(a, b), MIN_TIMING_S / 2) / 1e9
 
 
-def around_matmul(fn):
+def around_matmul(fn, dtype_name: str = "float32"):
     """Run fn between two matmul measurements; the rate is their mean (the load drifts meanwhile)."""
-    before = matmul_gflops()
+    before = matmul_gflops(dtype_name)
     result = fn()
-    after = matmul_gflops()
+    after = matmul_gflops(dtype_name)
     return result, (before + after) / 2
 
 
@@ -392,25 +393,30 @@ def link_dataset(data_dir: Path, folder: Path, per_word: int, words: list[str]) 
 
 
 def section_training(args) -> dict:
-    """Training throughput: a cold first epoch (decoding into the cache) and a cached epoch."""
+    """Training throughput in the trainer's default precision (`--precision auto`): a cold first epoch
+    (decoding into the cache) and a cached epoch, then a cached epoch in float32 for comparison. The
+    rate is set against float32 torch.matmul (the target's yardstick) and, when training runs in
+    bfloat16, also against bfloat16 torch.matmul measured in the same run."""
     import tempfile
 
     import torch
 
+    from speech_app.device import training_precision
     from speech_app.model import flops_per_clip
     from speech_app.training.trainer import TrainConfig, TrainHooks, train
 
     words = ["yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go", "bed", "cat", "happy"]
     torch.set_num_threads(1)  # CPU time measures the work alone with one thread (see section_forward)
-    result = {}
+    precision = training_precision("auto", torch.device("cpu"))
+    result = {"precision": precision}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         link_dataset(Path(args.data_dir), tmp / "data", args.train_per_word, words)
         os.environ["XDG_CACHE_HOME"] = str(tmp / "cache")  # cold: the first run decodes every clip
-        for run in ("cold", "cached"):
+        for run, run_precision in (("cold", "auto"), ("cached", "auto"), ("cached_float32", "float32")):
             batches: list[tuple[float, float]] = []  # (wall, CPU) at the end of each batch
             hooks = TrainHooks(on_batch=lambda info: batches.append((time.perf_counter(), time.process_time())))
-            config = TrainConfig(epochs=1, batch_size=128, patience=99, device="cpu", seed=0)
+            config = TrainConfig(epochs=1, batch_size=128, patience=99, device="cpu", seed=0, precision=run_precision)
             start = time.perf_counter()
             outcome, rate = around_matmul(lambda: train([tmp / "data"], tmp / f"{run}.safetensors", words[:10], config,
                                                         progress=False, hooks=hooks))
@@ -422,11 +428,16 @@ def section_training(args) -> dict:
 
             bundle = modelfile.load_model(tmp / f"{run}.safetensors")
             flops = 3 * flops_per_clip(bundle.model.config, bundle.features.n_frames)  # forward + backward
-            result[run] = {"wall_s": wall, "until_first_batch_s": first_batch_at - start,
+            result[run] = {"precision": training_precision(run_precision, torch.device("cpu")), "wall_s": wall,
+                           "until_first_batch_s": first_batch_at - start,
                            "wall_clips_per_s": clips / (batches[-1][0] - first_batch_at), "clips_per_cpu_s": clips_per_s,
                            "gflops": clips_per_s * flops / 1e9, "matmul_gflops": rate,
                            "vs_matmul": clips_per_s * flops / 1e9 / rate}
-    result["training_vs_matmul"] = result["cached"]["vs_matmul"]
+    result["training_vs_matmul"] = result["cached"]["vs_matmul"]  # against float32 matmul, whatever the precision
+    result["default_vs_float32"] = result["cached"]["clips_per_cpu_s"] / result["cached_float32"]["clips_per_cpu_s"]
+    if precision == "bfloat16":  # the honest yardstick for bfloat16 arithmetic too
+        result["bfloat16_matmul_gflops"] = matmul_gflops("bfloat16")
+        result["cached"]["vs_bfloat16_matmul"] = result["cached"]["gflops"] / result["bfloat16_matmul_gflops"]
     result["step"] = training_step_precisions()
     result["threads"] = 1
     result["peak_mib"] = peak_rss_mib()

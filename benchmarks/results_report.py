@@ -106,18 +106,29 @@ def training_notes(training: dict) -> list[str]:
     if not training.get("cached"):
         return []
     cached = training["cached"]
+    precision = training.get("precision", "float32")
     lines = [
-        f"- Training: {cached['gflops']:.0f} GFLOP per CPU-second (forward and backward counted as 3x the forward "
-        f"pass) against {cached['matmul_gflops']:.0f} for matmul. A profile of a cached epoch (cProfile, one "
-        "thread) puts about 90% of it in the LSTM's forward and backward passes; augmentation, MFCC, SpecAugment "
-        "and the optimizer share the rest, so caching or vectorizing those cannot reach the target."]
+        f"- Training (`--precision auto`: {precision} on this CPU): {cached['gflops']:.0f} GFLOP per CPU-second "
+        f"(forward and backward counted as 3x the forward pass) against {cached['matmul_gflops']:.0f} for float32 "
+        f"matmul ({cached['vs_matmul']:.0%}, the target's yardstick)."]
+    if "vs_bfloat16_matmul" in cached:
+        lines[-1] += (f" Against bfloat16 matmul ({training['bfloat16_matmul_gflops']:.0f} GFLOP per CPU-second in "
+                      f"the same run) it is {cached['vs_bfloat16_matmul']:.0%}: bfloat16 arithmetic, with the weights "
+                      "and the optimizer in float32 (autocast).")
+    if training.get("cached_float32"):
+        fp32 = training["cached_float32"]
+        lines.append(f"  - The same cached epoch in float32: {fp32['gflops']:.0f} GFLOP per CPU-second "
+                     f"({fp32['vs_matmul']:.0%} of float32 matmul); the default ran {training['default_vs_float32']:.2f}x "
+                     "its clips per CPU-second. training/PRECISION.md compares models trained both ways on "
+                     "held-out data.")
+    lines.append(
+        "  - A profile of a cached float32 epoch (cProfile, one thread) put about 90% of it in the LSTM's forward and "
+        "backward passes; augmentation, MFCC, SpecAugment and the optimizer share the rest.")
     step = training.get("step")
     if step:
         lines.append(
-            f"  - One training step of the same model: {step['float32_vs_matmul']:.0%} of the matmul rate in float32, "
-            f"{step['bfloat16_autocast_vs_matmul']:.0%} under CPU bfloat16 autocast (this CPU has AMX). The trainer "
-            "autocasts only on CUDA; bfloat16 training on the CPU would meet the target but changes the trained "
-            "model's numerics, so it is left to the training recipe's owners to adopt and validate.")
+            f"  - One training step of the same model, features ready: {step['float32_vs_matmul']:.0%} of the float32 "
+            f"matmul rate in float32, {step['bfloat16_autocast_vs_matmul']:.0%} under CPU bfloat16 autocast.")
     return lines
 
 

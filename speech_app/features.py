@@ -118,9 +118,11 @@ class MfccFrontend(torch.nn.Module):
         frames = samples.unfold(-1, cfg.window_samples, cfg.hop_samples)  # (B, T, win)
         spectrum = torch.fft.rfft(frames * self.window, n=cfg.n_fft)  # (B, T, n_freqs)
         # power as (real, imag) pairs squared in one pass over contiguous memory, summed by the mel
-        # product (each band weight stored twice): 3 strided passes were a third of the front end
-        squares = torch.view_as_real(spectrum).square().flatten(-2)  # (B, T, 2 * n_freqs)
-        return 10.0 * torch.log10(torch.clamp(squares @ self.mel_basis_pairs, min=AMPLITUDE_FLOOR))
+        # product (each band weight stored twice): 3 strided passes were a third of the front end.
+        # In place, on temporaries nothing else holds: a new spectrum-sized tensor cost a fifth of the
+        # front end (one thread, 256 real clips, alternated) for the same values
+        squares = torch.view_as_real(spectrum).square_().flatten(-2)  # (B, T, 2 * n_freqs)
+        return torch.clamp_(squares @ self.mel_basis_pairs, min=AMPLITUDE_FLOOR).log10_().mul_(10.0)
 
     def cepstra(self, log_mel: torch.Tensor) -> torch.Tensor:
         """(batch, frames, n_mels) dB -> (batch, n_mfcc, frames): floor each clip at top_db under its own

@@ -6,6 +6,7 @@ Loading never unpickles: safetensors stores raw tensors and a JSON header only.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from . import __version__
 from .atomic_files import write_bytes
 from .features import FeatureConfig
 from .model import BiLstmClassifier, ModelConfig
+from .messages import one_line
 
 METADATA_KEY = "speech_app"
 FORMAT_VERSION = 1
@@ -72,6 +74,24 @@ def model_file_bytes(path: Path, bundle: ModelBundle) -> bytes:
 
 def read_metadata(path: str | os.PathLike) -> dict:
     path = Path(path)
+    with _open_model_file(path) as handle:
+        return _parsed_metadata(path, handle)
+
+
+@contextlib.contextmanager
+def _open_model_file(path: Path):
+    """The file's safetensors handle, opened once for its metadata and its tensors; a path that is no
+    readable file gets its own message."""
+    try:
+        handle = safe_open(str(path), framework="pt", device="cpu")
+    except (SafetensorError, OSError, ValueError) as err:
+        _check_readable(path)
+        raise ModelFileError(f"{path}: not a safetensors model file ({' '.join(str(err).split())})") from None
+    with handle:
+        yield handle
+
+
+def _check_readable(path: Path) -> None:
     if path.is_dir():
         raise ModelFileError(f"{path}: is a folder, not a model file")
     if not path.exists():
@@ -81,11 +101,10 @@ def read_metadata(path: str | os.PathLike) -> dict:
             pass
     except OSError as err:
         raise ModelFileError(f"{path}: cannot read the model file ({(err.strerror or str(err)).lower()})") from None
-    try:
-        with safe_open(str(path), framework="pt") as handle:
-            raw = (handle.metadata() or {}).get(METADATA_KEY)
-    except (SafetensorError, OSError, ValueError) as err:
-        raise ModelFileError(f"{path}: not a safetensors model file ({' '.join(str(err).split())})") from None
+
+
+def _parsed_metadata(path: Path, handle) -> dict:
+    raw = (handle.metadata() or {}).get(METADATA_KEY)
     if raw is None:
         raise ModelFileError(f"{path}: safetensors file without speech-app metadata")
     try:
@@ -105,13 +124,14 @@ def read_metadata(path: str | os.PathLike) -> dict:
 def load_model(path: str | os.PathLike | None = None, device: str | torch.device = "cpu") -> ModelBundle:
     """Rebuild a model from its file alone; with no path, the shipped model."""
     path = Path(path) if path is not None else shipped_model_path()
-    metadata = read_metadata(path)
-    labels, features, config = _checked_settings(path, metadata)
-    try:
-        model = BiLstmClassifier(config)
-    except (ValueError, TypeError, RuntimeError) as err:
-        raise ModelFileError(f"{path}: unusable model settings ({_one_line(err)})") from None
-    tensors = _read_tensors(path)
+    with _open_model_file(path) as handle:
+        metadata = _parsed_metadata(path, handle)
+        labels, features, config = _checked_settings(path, metadata)
+        try:
+            model = BiLstmClassifier(config)
+        except (ValueError, TypeError, RuntimeError) as err:
+            raise ModelFileError(f"{path}: unusable model settings ({one_line(err)})") from None
+        tensors = _read_tensors(path, handle)
     own = model.state_dict()
     missing, unexpected = sorted(set(own) - set(tensors)), sorted(set(tensors) - set(own))
     if missing or unexpected:
@@ -156,7 +176,7 @@ def _checked_settings(path: Path, metadata: dict) -> tuple[list[str], FeatureCon
         features = FeatureConfig.from_dict(metadata["features"])
         config = ModelConfig.from_dict(metadata["model"])
     except (TypeError, ValueError) as err:
-        raise ModelFileError(f"{path}: unusable settings in the metadata ({_one_line(err)})") from None
+        raise ModelFileError(f"{path}: unusable settings in the metadata ({one_line(err)})") from None
     if features.clip_seconds > MAX_CLIP_SECONDS or features.n_mfcc > features.n_mels:
         raise ModelFileError(f"{path}: unusable feature settings (clip of {features.clip_seconds} s, "
                              f"{features.n_mfcc} MFCCs from {features.n_mels} mel bands)")
@@ -165,12 +185,11 @@ def _checked_settings(path: Path, metadata: dict) -> tuple[list[str], FeatureCon
     return labels, features, config
 
 
-def _read_tensors(path: Path) -> dict[str, torch.Tensor]:
+def _read_tensors(path: Path, handle) -> dict[str, torch.Tensor]:
     try:
-        with safe_open(str(path), framework="pt", device="cpu") as handle:
-            return {name: handle.get_tensor(name) for name in handle.keys()}
+        return {name: handle.get_tensor(name) for name in handle.keys()}
     except (SafetensorError, OSError, ValueError, RuntimeError) as err:
-        raise ModelFileError(f"{path}: damaged weights ({_one_line(err)})") from None
+        raise ModelFileError(f"{path}: damaged weights ({one_line(err)})") from None
 
 
 def _short(value) -> str:
@@ -178,8 +197,6 @@ def _short(value) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def _one_line(err: BaseException) -> str:
-    return " ".join((str(err) or type(err).__name__).split())[:200]
 
 
 def shipped_model_path() -> Path:

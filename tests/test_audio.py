@@ -13,6 +13,7 @@ from speech_app.audio import (
     is_audio_file,
     load_audio,
     load_clip,
+    resample,
     write_wav,
 )
 
@@ -44,6 +45,47 @@ def test_wav_subtypes_decode_to_the_source_samples(tmp_path, subtype, tolerance)
     assert decoded.dtype == np.float32
     assert decoded.ndim == 1 and len(decoded) == len(source)
     assert np.max(np.abs(decoded - source)) < tolerance
+
+
+@pytest.mark.parametrize("channels, rate", [(1, SAMPLE_RATE), (2, SAMPLE_RATE), (2, 44_100), (3, 8_000)])
+def test_16_bit_wav_gives_libsndfiles_samples_exactly(tmp_path, channels, rate):
+    """16-bit WAV is read by the standard library's wave module (cheaper); it must give what libsndfile
+    gives, sample for sample, after the same mono mix and resampling."""
+    source = np.random.default_rng(channels).uniform(-1, 1, (rate // 2, channels))
+    path = tmp_path / "clip.wav"
+    sf.write(str(path), source, rate, subtype="PCM_16")
+    reference, _ = sf.read(str(path), dtype="float32", always_2d=True)
+    mono = reference[:, 0] if channels == 1 else reference.mean(axis=1)
+    expected = mono if rate == SAMPLE_RATE else resample(mono, rate)
+    np.testing.assert_array_equal(load_audio(path), expected)
+
+
+def test_a_16_bit_wav_cut_short_gives_the_whole_frames_that_are_there(tmp_path):
+    source = np.random.default_rng(5).uniform(-1, 1, (4000, 2))
+    path = tmp_path / "cut.wav"
+    sf.write(str(path), source, SAMPLE_RATE, subtype="PCM_16")
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) - 4 * 1000 - 3])  # 1000 stereo frames and 3 bytes of one more gone
+    decoded = load_audio(path)
+    reference, _ = sf.read(str(path), dtype="float32", always_2d=True)
+    assert len(decoded) == 2999
+    np.testing.assert_array_equal(decoded, reference[: len(decoded)].mean(axis=1))
+
+
+def test_a_folder_named_like_audio_says_it_is_a_folder(tmp_path):
+    path = tmp_path / "take.wav"
+    path.mkdir()
+    with pytest.raises(AudioDecodeError, match="is a folder") as info:
+        load_audio(path)
+    _assert_one_line_naming(info.value, path)
+
+
+def test_a_broken_link_says_so(tmp_path):
+    path = tmp_path / "take.wav"
+    path.symlink_to(tmp_path / "gone.wav")
+    with pytest.raises(AudioDecodeError, match="broken symbolic link") as info:
+        load_audio(path)
+    _assert_one_line_naming(info.value, path)
 
 
 def test_flac_decodes_losslessly_to_16_bit(tmp_path):

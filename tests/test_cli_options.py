@@ -113,7 +113,8 @@ def test_each_train_setting_has_exactly_one_option_showing_its_default():
 
 @pytest.mark.parametrize("option", train_command.RECIPE_OPTIONS, ids=lambda o: o.dest)
 def test_a_given_train_option_sets_its_fields_and_nothing_else(option):
-    value = {"device": "cpu", "learning_rate": "0.0004", "speed_perturb": "0.05", "keep": "last"}.get(option.dest, "7")
+    value = {"device": "cpu", "learning_rate": "0.0004", "speed_perturb": "0.05", "keep": "last",
+             "precision": "float32"}.get(option.dest, "7")
     flag = option.flag or "--" + option.dest.replace("_", "-")
     args = build_parser().parse_args([*BARE_TRAIN, flag, value])
     parsed = getattr(args, option.dest)

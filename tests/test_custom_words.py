@@ -154,6 +154,12 @@ def test_recipe_trains_rejection_classes_and_writes_the_estimate(tiny_model, tmp
     estimate = meta["estimate"]
     assert {w: total for w, (_, total) in estimate["per_word"].items()} == {"yes": 3, "no": 3}
     assert estimate["false_accepts"][1] == negatives  # every bundled negative held out once
+    # the held-out clips' confusion matrix (the GUI draws it) agrees with the figures
+    confusion = np.array(estimate["confusion"])
+    assert estimate["labels"] == meta["labels"] and confusion.shape == (4, 4)
+    assert [int(confusion[i].sum()) for i in (1, 2, 3)] == [negatives, 3, 3] and confusion[0].sum() == 0
+    assert [int(confusion[i, i]) for i in (2, 3)] == [right for right, _ in estimate["per_word"].values()]
+    assert int(confusion[1, 2:].sum()) == estimate["false_accepts"][0]
     assert meta["model"]["hidden_size"] == load_model(tiny_model).model.config.hidden_size
     printed = "\n".join(custom_words.summary_lines(result))
     assert "What to expect" in printed and "held-out takes" in printed
@@ -198,3 +204,31 @@ def test_the_window_holds_the_takes_spoken_part(tmp_path):
     takes = custom_words.collect_takes([tmp_path / "takes"], ["lights on"])
     assert 1.4 < custom_words.custom_window_seconds(takes, 1.0) <= 2.0
     assert custom_words.custom_window_seconds({"x": []}, 1.0) == custom_words.TEXT_ONLY_WINDOW_SECONDS
+
+
+def test_the_recipes_synthetic_voices_are_those_a_shipped_model_may_use(tmp_path, monkeypatch):
+    """By default the custom recipe synthesizes only with commercial-use voices (RHVoice's evgeniy-eng
+    and lyubov are CC-BY-NC-ND); `--all-voices` lets the others in; the set records its engines."""
+    import json
+
+    from speech_app.cli import build_parser
+    from speech_app.cli.train import custom_recipe
+    from speech_app.synth import available_engines, text_training
+    from speech_app.synth.generator import engine_and_voice
+
+    rhvoice = next((e for e in available_engines() if e.name == "rhvoice"), None)
+    if rhvoice is None or all(rhvoice.commercial_use(v) for v in rhvoice.voices()):
+        pytest.skip("RHVoice with its non-commercial voices is not installed")
+    monkeypatch.setattr(text_training, "FILLER_WORDS", ("hello",))
+    monkeypatch.setattr(text_training, "FILLER_CLIPS_PER_WORD", 1)
+    base = ["train", "--words", "marvin", "--synth", "--out", "m.safetensors"]
+    shippable, everything = (custom_recipe(build_parser().parse_args(base + extra)) for extra in ([], ["--all-voices"]))
+    voices = {}
+    for name, recipe in (("shippable", shippable), ("everything", everything)):
+        recipe = replace(recipe, synth_per_word=12, near_miss_clips=0)
+        folder = custom_words.synthesize_for_words(["marvin"], recipe, engines="rhvoice", progress=False,
+                                                   cache_root=tmp_path, jobs=1)
+        voices[name] = {engine_and_voice(p)[1] for p in (folder / "marvin").glob("*.wav")}
+        assert json.loads((folder / ".complete.json").read_text())["clips_per_engine"] == {"rhvoice": 12 + 1}
+    assert voices["shippable"] and all(rhvoice.commercial_use(v) for v in voices["shippable"])
+    assert not all(rhvoice.commercial_use(v) for v in voices["everything"])

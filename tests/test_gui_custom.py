@@ -14,7 +14,7 @@ from stand_ins import TAKES_PER_WORD, WAIT_MS, FakeAudio, tone_word, write_takes
 from speech_app.audio import SAMPLE_RATE
 from speech_app.gui import custom_tab
 from speech_app.gui.services import load_command_classifier
-from speech_app.training.custom_words import CustomWordsRecipe
+from speech_app.training.custom_words import CustomWordsRecipe, Estimate
 
 # two rotation runs of one batch, then two batches: the recipe's shape at a test's size
 TINY_RECIPE = CustomWordsRecipe(steps=2, batch_size=8, warmup_steps=1, estimate_folds=2, estimate_steps=1,
@@ -53,6 +53,37 @@ def test_typed_words_wait_for_a_clear_confirm_step(custom_window, qtbot):
     tab.set_words_button.click()
     assert tab.takes_tree.topLevelItemCount() == 2 and not tab.set_words_button.isEnabled()
     assert "2 words ready" in tab.countdown_label.text()
+
+
+def test_typed_words_are_used_when_the_field_is_left(custom_window, qtbot):
+    window, _ = custom_window
+    tab = window.custom
+    tab.words_edit.setFocus()
+    qtbot.keyClicks(tab.words_edit, "alpha, beta")
+    assert tab.takes_tree.topLevelItemCount() == 0
+    tab.take_seconds.setFocus()  # the user moves on without Enter or the button
+    qtbot.waitUntil(lambda: tab.takes_tree.topLevelItemCount() == 2, timeout=WAIT_MS)
+    assert window.settings.value("custom/words") == "alpha, beta"
+    assert not tab.set_words_button.isEnabled()
+
+
+def test_training_uses_and_saves_words_typed_but_not_confirmed(custom_window, qtbot):
+    window, _ = custom_window
+    tab, panel = window.custom, window.custom.training
+    qtbot.keyClicks(tab.words_edit, "alpha")
+    panel.synth_check.setChecked(False)
+    panel.on_train_button_clicked()  # e.g. from the keyboard: the field never lost its focus
+    assert "none yet for alpha" in panel.stage_label.text()
+    assert window.settings.value("custom/words") == "alpha" and tab.takes_tree.topLevelItemCount() == 1
+
+
+def test_typed_words_survive_closing_the_window(make_window, tmp_path, qtbot):
+    first = make_window(FakeAudio().services(load_classifier=load_command_classifier))
+    qtbot.keyClicks(first.custom.words_edit, "lights on, _bad")  # not confirmed, and not even valid
+    first.close()
+    again = make_window(FakeAudio().services(load_classifier=load_command_classifier))
+    assert again.custom.words_edit.text() == "lights on, _bad"
+    assert "_bad" in again.custom.countdown_label.text()  # still explained, not dropped
 
 
 def test_a_bad_word_is_explained(custom_window):
@@ -122,12 +153,30 @@ def test_train_see_the_evaluation_and_use_the_model_live(custom_window, qtbot, c
     assert [row[3].split("/")[1] for row in panel.evaluation_rows()[:2]] == [str(TAKES_PER_WORD)] * 2  # every take once
     assert "What to expect" in panel.accuracy_label.text() and "Estimate:" in panel.stage_label.text()
     assert "validation" not in panel.stage_label.text()
+    # the held-out clips' confusion matrix: each take row sums to the word's held-out takes, the
+    # diagonal to those recognized, the `_unknown_` row to the held-out real clips of other words
+    confusion = panel.confusion.matrix
+    assert panel.confusion.labels == ["_silence_", "_unknown_", "alpha", "beta"]
+    for row, (word, _, right, count) in zip((2, 3), panel.evaluation_rows()):
+        assert int(confusion[row].sum()) == int(count.split("/")[1]) and int(confusion[row, row]) == int(count.split("/")[0])
+    kept, clips = map(int, panel.evaluation_rows()[2][3].split("/"))
+    assert int(confusion[1].sum()) == clips and int(confusion[1, :2].sum()) == kept
     assert panel.trained_model in window.custom.models.paths()
     panel.use_button.click()
     qtbot.waitUntil(lambda: window.live.model_path == panel.trained_model, timeout=WAIT_MS)
     assert window.tabs.currentWidget() is window.live
     assert window.live.confidence_bars.labels == ["_silence_", "_unknown_", "alpha", "beta"]
     assert window.batch.model_path == panel.trained_model
+
+
+def test_the_estimate_fills_the_confusion_matrix(custom_window):
+    panel = custom_window[0].custom.training
+    labels = ["_silence_", "_unknown_", "alpha"]
+    matrix = [[0, 0, 0], [1, 8, 1], [0, 1, 3]]
+    panel.show_estimate(Estimate({"alpha": [3, 4]}, [1, 10], 3, 5, 1, labels, matrix), [])
+    assert panel.confusion.labels == labels and panel.confusion.matrix.tolist() == matrix
+    panel.show_estimate(Estimate({"alpha": [3, 4]}, [1, 10], 3, 5, 1), [])  # a model from before
+    assert panel.confusion.labels == [] and panel.evaluation.rowCount() == 2
 
 
 def test_training_on_too_few_takes_asks_first(custom_window, monkeypatch):

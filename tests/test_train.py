@@ -151,6 +151,54 @@ def test_keep_last_writes_the_last_epochs_weights(tiny_dataset, tmp_path):
     assert training["kept_epoch"] == training["epochs_run"] == len(result.history) == config.epochs
 
 
+@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
+def test_train_precision_reaches_autocast_and_the_model_file_stays_float32(tiny_dataset, tmp_path, precision):
+    """`train --precision`: the LSTM computes in that precision while training (CPU autocast); the
+    weights, and so the model file, stay float32, and the file loads and classifies."""
+    import torch
+    from safetensors import safe_open
+
+    from speech_app.cli import main
+    from speech_app.inference import CommandClassifier
+
+    seen: set = set()  # dtypes of the LSTM's output in training mode
+
+    def record(module, _inputs, output):
+        if isinstance(module, torch.nn.LSTM) and module.training:
+            seen.add(output[0].dtype)
+
+    out = tmp_path / "m.safetensors"
+    hook = torch.nn.modules.module.register_module_forward_hook(record)
+    try:
+        status = main(["train", str(tiny_dataset.root), "--out", str(out), "--words", ",".join(WANTED_WORDS),
+                       "--recipe", "dataset", "--epochs", "1", "--steps-per-epoch", "2", "--batch-size", "8",
+                       "--hidden-size", "16", "--layers", "1", "--device", "cpu", "--precision", precision, "--quiet"])
+    finally:
+        hook.remove()
+    assert status == 0
+    assert seen == {getattr(torch, precision)}
+    with safe_open(str(out), "pt") as handle:
+        dtypes = {handle.get_tensor(k).dtype for k in handle.keys()}
+    assert {d for d in dtypes if d.is_floating_point} == {torch.float32}  # (batch norm also counts batches, int64)
+    classifier = CommandClassifier.from_file(out)
+    probabilities = classifier.probabilities(np.zeros((2, classifier.window_samples), np.float32))
+    assert np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_train_precision_auto_follows_the_hardware_and_refuses_what_a_device_cannot_run():
+    import torch
+
+    from speech_app.device import native_bfloat16, training_precision
+
+    assert training_precision("auto", torch.device("cpu")) == ("bfloat16" if native_bfloat16() else "float32")
+    assert training_precision("auto", torch.device("cuda")) == "float16"  # the CUDA path as it was
+    assert training_precision("float32", torch.device("cpu")) == "float32"
+    with pytest.raises(ValueError, match="MPS"):
+        training_precision("bfloat16", torch.device("mps"))
+    with pytest.raises(ValueError, match="--precision float16"):
+        training_precision("float16", torch.device("cpu"))
+
+
 def test_without_resume_training_starts_over(tiny_dataset, tmp_path):
     out = tmp_path / "again.safetensors"
     config = TrainConfig(**{**TINY_TRAIN, "steps_per_epoch": 1, "window_seconds": 1.0})

@@ -1,6 +1,6 @@
 """Fast comparison of custom-word recipe variants (the inner loop behind CUSTOM_WORDS_STUDY.md).
 
-    python training/custom_words_variants.py --takes 5 --variants base,steps320 [--draw 1]
+    python training/custom_words_variants.py --takes 5 --variants base,steps320 [--draw 1] [--seeds 1,2]
 
 One condition (N takes per word, 0: text only) is decoded once; each variant is a set of
 CustomWordsRecipe fields (see VARIANTS) trained from the shipped model on that decoded set and
@@ -8,7 +8,9 @@ tested on the other takes and on real speech of other words. To keep the default
 on the study's own test data, variants are compared on another draw of takes (--draw 1; the study
 uses draw 0) and on the Speech Commands speakers of the "validation" split whose hash is even
 (the study measures all validation and testing speakers).
-Appends one JSON line per variant to --out.
+With --seeds, each variant runs once per training seed (the synthetic set stays seed 0's): text only
+has no draw of takes, so its run-to-run noise is measured by seed. Synthesis runs on one core.
+Appends one JSON line per variant (and seed) to --out.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import json
 import sys
 import tempfile
 import time
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -28,9 +30,11 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from speech_app.audio import decode_files, fit_to_window, seconds_to_samples  # noqa: E402
-from speech_app.training.custom_words import (CustomWordsRecipe, build_custom_index, collect_takes,  # noqa: E402
-                                     custom_window_seconds, draw_weights, estimate, step_budget,
-                                     synthesize_for_words, train_config)
+from speech_app.training.custom_words import (CustomWordsRecipe, augment_speed, build_custom_index,  # noqa: E402
+                                              collect_takes, custom_window_seconds, draw_weights, estimate,
+                                              step_budget, synthesize_for_words, train_config)
+from speech_app.synth.effects import VoiceEffects  # noqa: E402
+from speech_app.synth.generator import SynthVariety  # noqa: E402
 from speech_app.data.dataset import word_folders, which_set  # noqa: E402
 from speech_app.inference import predict_logits  # noqa: E402
 from speech_app.modelfile import load_model  # noqa: E402
@@ -70,7 +74,34 @@ VARIANTS = {
     "seed2": {"seed": 2},
     "speed0.25_seed1": {"speed": 0.25, "seed": 1},
     "speed0.25_seed2": {"speed": 0.25, "seed": 2},
+    # training arithmetic (TrainConfig.precision), compared at two seeds for the run-to-run noise
+    "float32": {"precision": "float32"},
+    "bfloat16": {"precision": "bfloat16"},
+    "float32_seed1": {"precision": "float32", "seed": 1},
+    "bfloat16_seed1": {"precision": "bfloat16", "seed": 1},
+    # the synthetic speech itself (text only: the words are nothing else); base applies the recipe's
+    # text-only speed since this round, as `speech-app train` does
+    "commercial": {"commercial_voices": True},
+    "espeak0.15": {"synth_variety": SynthVariety(robotic_share=0.15)},
+    "espeak0.5": {"synth_variety": SynthVariety(robotic_share=0.5)},
+    "prosody_wide": {"synth_variety": SynthVariety(speed_range=(0.7, 1.35), pitch_semitones=5.0)},
+    "room_more": {"synth_variety": SynthVariety(effects=VoiceEffects(reverb_probability=0.8, pitch_tempo_probability=0.6))},
+    "clip1.5": {"synth_variety": SynthVariety(clip_seconds=1.5)},
+    "room_less": {"synth_variety": SynthVariety(effects=VoiceEffects(reverb_probability=0.2, noise_probability=0.4))},
 }
+
+
+def variant_fields(name: str) -> dict:
+    """The fields of a variant; "a+b" merges variants a and b (their synthetic-speech settings too)."""
+    merged: dict = {}
+    for part in name.split("+"):
+        for key, value in VARIANTS[part].items():
+            if key == "synth_variety" and key in merged:
+                changed = {f.name: getattr(value, f.name) for f in fields(value)
+                           if getattr(value, f.name) != getattr(SynthVariety(), f.name)}
+                value = replace(merged[key], **changed)
+            merged[key] = value
+    return merged
 
 
 def onset_swapped(word: str) -> bool:
@@ -115,6 +146,7 @@ def main() -> None:
     parser.add_argument("--takes", type=int, default=5)
     parser.add_argument("--draw", type=int, default=1)
     parser.add_argument("--variants", default="base")
+    parser.add_argument("--seeds", default="", help="comma-separated training seeds for every variant")
     parser.add_argument("--estimate", action="store_true", help="also run the default estimate (base recipe)")
     parser.add_argument("--wake-words", type=Path, default=Path("/work/shared/data/wake_words"))
     parser.add_argument("--speech-commands", type=Path, default=Path("/work/shared/data/speech_commands"))
@@ -136,14 +168,20 @@ def main() -> None:
         test_takes = {w: [a for a in decode_files([str(p) for p in files], False) if isinstance(a, np.ndarray)]
                       for w, files in rest.items()}
         takes = collect_takes([folder] if args.takes else [], list(WORDS))
-        for name in args.variants.split(","):
-            fields = {k: v for k, v in VARIANTS[name].items() if not k.startswith("_")}
-            recipe = replace(CustomWordsRecipe(device="cpu"), **fields)
+        counts = {w: len(t) for w, t in takes.items()}
+        seeds = [int(x) for x in args.seeds.split(",")] if args.seeds else [None]
+        for name, seed in ((n, s) for n in args.variants.split(",") for s in seeds):
+            variant = variant_fields(name)
+            settings = {k: v for k, v in variant.items() if not k.startswith("_")}
+            settings.update({"seed": seed} if seed is not None else {})
+            recipe = replace(CustomWordsRecipe(device="cpu"), **settings)
             if recipe.steps is None:
-                recipe = replace(recipe, steps=step_budget({w: len(t) for w, t in takes.items()}))
-            data_key = (recipe.synth_per_word, recipe.near_miss_clips, recipe.negatives_per_word)
+                recipe = replace(recipe, steps=step_budget(counts))
+            recipe = replace(recipe, speed=augment_speed(counts, recipe))
+            data_key = (recipe.synth_per_word, recipe.near_miss_clips, recipe.negatives_per_word,
+                        recipe.commercial_voices, recipe.synth_variety)
             if data_key not in built:
-                synthetic = synthesize_for_words(list(WORDS), replace(recipe, seed=0), progress=False)
+                synthetic = synthesize_for_words(list(WORDS), replace(recipe, seed=0), progress=False, jobs=1)
                 index, groups = build_custom_index(takes, synthetic, recipe.negatives_per_word)
                 window = custom_window_seconds(takes, start.features.clip_seconds)
                 trainer = Trainer(index, train_config(recipe, window), None, start, False, None)
@@ -153,14 +191,16 @@ def main() -> None:
             trainer.augmenter.config = trainer.config.augment  # built with the first variant's speed
             labels = trainer.splits["training"][1]
             began = time.monotonic()
-            row = {"variant": name, "takes": args.takes, "draw": args.draw, "fields": VARIANTS[name], "steps": recipe.steps}
+            row = {"variant": name, "takes": args.takes, "draw": args.draw, "seed": recipe.seed,
+                   "fields": json.loads(json.dumps(variant, default=str)), "steps": recipe.steps,
+                   "speed": recipe.speed}
             if args.estimate and name == "base":
                 guess = estimate(trainer, groups, recipe)
                 row["estimate"] = {"word_accuracy": guess.word_accuracy, "rejection": guess.rejection,
                                    "seconds": round(time.monotonic() - began, 1)}
                 began = time.monotonic()
             dropped = None
-            if VARIANTS[name].get("_misses") == "no onset swaps":
+            if variant.get("_misses") == "no onset swaps":
                 dropped = np.array([onset_swapped(e.word) for e in trainer.index.split("training")])
             trainer.restart(recipe.steps, draw_weights(labels, groups, len(WORDS), recipe, dropped))
             trainer.run_epoch()

@@ -131,7 +131,8 @@ def _listen_to_microphone(recognizer: StreamingRecognizer, args, out) -> int:
         while not stop.is_set():
             for detection in recognizer.feed(capture.read(READ_TIMEOUT_S)):
                 print(format_detection(detection, args.format), file=out, flush=True)
-            for notice in capture.pop_notices() + overflows.check(capture.stats().overflows):
+            # the overflow count alone: stats() asks PortAudio for the latency and builds a record each time
+            for notice in capture.pop_notices() + overflows.check(capture.overflows):
                 print(f"speech-app listen: {notice}", file=sys.stderr, flush=True)
             if args.duration and recognizer.fed_seconds >= args.duration:
                 break

@@ -48,6 +48,7 @@ RECIPE_OPTIONS = (  # in the order of `speech-app train --help`
     RecipeOption("speed_perturb", "augment.speed", "speed", metavar="R", flag="--speed-perturb"),
     RecipeOption("reverb", dataset="augment.reverb", metavar="P"),
     RecipeOption("device", "device", "device"),
+    RecipeOption("precision", "precision", "precision"),
 )
 SYNTHETIC_SHARE = RecipeOption("synthetic_share", dataset="synthetic_share", metavar="S")
 DISTILL_OPTIONS = (RecipeOption("distill_weight", dataset="distill_weight", metavar="W"),
@@ -84,7 +85,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def add_recipe_option(group, option: RecipeOption) -> None:
     """The option of one RecipeOption; its help names each recipe's default where they differ."""
-    from ..device import DEVICE_CHOICES
+    from ..device import DEVICE_CHOICES, TRAINING_PRECISIONS
     from ..training.custom_words import CustomWordsRecipe
     from ..training.trainer import KEEP_CHOICES, TEXT_ONLY_SETTINGS, TrainConfig
 
@@ -98,6 +99,8 @@ def add_recipe_option(group, option: RecipeOption) -> None:
         default_text = (f"default {describe_default(setting_default(TrainConfig, name))}; "
                         f"{TEXT_ONLY_SETTINGS[option.dest]} when training from text alone (--synth, no DATA_DIR)")
     extra = {"choices": DEVICE_CHOICES} if option.dest == "device" else {}
+    if option.dest == "precision":
+        extra = {"choices": TRAINING_PRECISIONS}
     if option.dest == "keep":
         extra = {"choices": KEEP_CHOICES}
     add_setting_option(group, config, name, option.flag or "--" + option.dest.replace("_", "-"), dest=option.dest,
@@ -137,6 +140,9 @@ def add_synthetic_arguments(g) -> None:
                                     f"{setting_default(CustomWordsRecipe, 'synth_per_word')} in the custom recipe")
     g.add_argument("--no-synth", action="store_true", help="custom recipe: no synthetic speech (it is on by default)")
     g.add_argument("--synth-engines", default="auto", metavar="E", help="as `speech-app synth --engines`")
+    g.add_argument("--all-voices", action="store_true",
+                   help="custom recipe: also synthetic voices whose licence forbids commercial use (mbrola, "
+                        "RHVoice evgeniy-eng and lyubov); by default only voices a shipped model may be trained on")
     g.add_argument("--init-from", default="auto", metavar="MODEL",
                    help="fine-tune from this model file ('shipped': the shipped model; 'none': from scratch; "
                         "default 'auto': the shipped model when there is no real data, else none)")
@@ -170,6 +176,8 @@ def custom_recipe(args):
     values = {o.custom: getattr(args, o.dest) for o in RECIPE_OPTIONS if o.custom and getattr(args, o.dest) is not None}
     if args.synth_per_word is not None:
         values["synth_per_word"] = args.synth_per_word
+    if args.all_voices:
+        values["commercial_voices"] = False
     return CustomWordsRecipe(**values)
 
 

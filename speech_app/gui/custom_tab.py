@@ -43,7 +43,7 @@ class CustomWordsTab(QWidget):
         self._countdown_left = 0
         self._pending_word = ""
         self._recording = False
-        self.training = TrainingPanel(data, self.words)
+        self.training = TrainingPanel(data, self.committed_words)
         self.models = ModelsPanel(data)
         self._build()
         self.recorder = TakeRecorder(services)
@@ -112,7 +112,8 @@ class CustomWordsTab(QWidget):
         words_row = QHBoxLayout()
         self.words_edit = QLineEdit()
         self.words_edit.setPlaceholderText("lights on, lights off, music")
-        self.words_edit.returnPressed.connect(self.on_words_edit_editing_finished)
+        # Enter and leaving the field both use the words: typed words are never left unsaved
+        self.words_edit.editingFinished.connect(self.on_words_edit_editing_finished)
         self.words_edit.textEdited.connect(self.on_words_edit_text_edited)
         self.set_words_button = QPushButton("Use these words")
         self.set_words_button.setToolTip("Lists the words below, ready for takes (Enter does the same)")
@@ -146,6 +147,12 @@ class CustomWordsTab(QWidget):
             return clean_words(self.words_edit.text())
         except ValueError:
             return []
+
+    def committed_words(self) -> list[str]:
+        """The words as typed, saved and listed first if they were not yet (training reads them)."""
+        if self.words_edit.text() != str(self.settings.value("custom/words", "")):
+            self.on_words_edit_editing_finished()
+        return self.words()
 
     def set_words(self, text: str) -> None:
         self.words_edit.setText(text)
@@ -232,6 +239,7 @@ class CustomWordsTab(QWidget):
             self.refresh_takes()
 
     def shutdown(self) -> None:
+        self.settings.setValue("custom/words", self.words_edit.text())  # typed, even if never used
         self.countdown_timer.stop()
         self.recorder_thread.stop()
         self.training.shutdown()
@@ -247,12 +255,12 @@ class CustomWordsTab(QWidget):
 
     @Slot()
     def on_words_edit_editing_finished(self) -> None:
+        self.settings.setValue("custom/words", self.words_edit.text())  # as typed: a bad word is fixed, not lost
         try:
             words = clean_words(self.words_edit.text())
         except ValueError as err:
             self.countdown_label.setText(str(err))
             return
-        self.settings.setValue("custom/words", self.words_edit.text())
         self.set_words_button.setEnabled(False)
         self.refresh_takes()
         if words:

@@ -284,11 +284,14 @@ class TrainingPanel(QGroupBox):
 
     def show_estimate(self, estimate: Estimate | None, warnings: list[str]) -> None:
         """What the user can expect, measured on held-out takes and unseen speakers of other words
-        (never a validation figure on a few clips): a row per word, and one for other speech."""
+        (never a validation figure on a few clips): a row per word, one for other speech, and the
+        held-out clips' confusion matrix."""
         self.show_metrics({})
         if estimate is None:
             self.accuracy_label.setText("No estimate was made. " + " ".join(warnings))
             return
+        if estimate.confusion is not None and estimate.labels:  # what each held-out clip was taken for
+            self.confusion.set_matrix(estimate.confusion, estimate.labels)
         rows = [(word, right / total, f"{right}/{total}") for word, (right, total) in estimate.per_word.items() if total]
         if estimate.rejection is not None:
             accepted, total = estimate.false_accepts

@@ -14,6 +14,7 @@ from ..data.noise import NoiseBank
 
 TRIM_TOP_DB = 40.0  # quieter than this below the peak counts as leading/trailing silence
 MAX_SPEECH_SECONDS = 0.9  # longer utterances are time-compressed, leaving room for a time shift
+SHIFT_ROOM_SECONDS = CLIP_SECONDS - MAX_SPEECH_SECONDS  # kept free in a clip of any length
 SPEECH_PEAK = 0.5  # speech is scaled to this peak (-6 dBFS) before the random gain
 SILENT_PEAK = 1e-4  # an engine result below this peak holds no speech
 CLIP_PEAK_LIMIT = 0.99  # the finished clip is scaled down to this peak if it would clip
@@ -108,19 +109,19 @@ def add_noise(clip: np.ndarray, speech_power: float, noise: NoiseBank, rng: np.r
 
 
 def augment_utterance(speech: np.ndarray, rng: np.random.Generator, noise: NoiseBank,
-                      settings: VoiceEffects = VoiceEffects()) -> np.ndarray:
-    """16 kHz utterance (any length) -> one-second float32 clip, trimmed, shifted, reverberant, noisy."""
+                      settings: VoiceEffects = VoiceEffects(), clip_seconds: float = CLIP_SECONDS) -> np.ndarray:
+    """16 kHz utterance (any length) -> float32 clip of `clip_seconds`, trimmed, shifted, reverberant, noisy."""
     s = settings
     if rng.random() < s.pitch_tempo_probability:
         speech = pitch_shift(speech, rng.uniform(-s.pitch_shift_semitones, s.pitch_shift_semitones))
         speech = change_tempo(speech, rng.uniform(*s.tempo_range))
-    speech = fit_duration(trim_silence(speech))
+    speech = fit_duration(trim_silence(speech), clip_seconds - SHIFT_ROOM_SECONDS)
     if len(speech) == 0 or np.max(np.abs(speech)) < SILENT_PEAK:
         raise ValueError("the engine produced silence")
     speech = speech * (SPEECH_PEAK / np.max(np.abs(speech)))
     speech = speech * 10.0 ** (rng.uniform(*s.gain_db) / 20.0)
     speech_power = float(np.mean(speech.astype(np.float64) ** 2))  # over the spoken part only
-    clip = place_in_window(speech, rng, seconds_to_samples(CLIP_SECONDS))
+    clip = place_in_window(speech, rng, seconds_to_samples(clip_seconds))
     if rng.random() < s.reverb_probability:
         clip = add_reverb(clip, rng, rng.uniform(*s.rt60_seconds), rng.uniform(*s.direct_to_reverb_db))
     if rng.random() < s.noise_probability:

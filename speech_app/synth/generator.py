@@ -19,10 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..audio import AudioDecodeError, load_audio, write_wav
+from ..audio import CLIP_SECONDS, AudioDecodeError, load_audio, write_wav
 from ..data.dataset import speaker_of
 from ..data.noise import NoiseBank
-from .effects import augment_utterance, pitch_shift, warm_up
+from .effects import VoiceEffects, augment_utterance, pitch_shift, warm_up
 from .engines import (ALL_ENGINES, INSTALL_COMMAND, SpeechEngine, SynthesisError, available_engines,
                       engine_names)
 
@@ -31,6 +31,23 @@ DEFAULT_CLIPS_PER_WORD = 200  # synthetic clips of each word unless asked otherw
 SPEED_RANGE = (0.8, 1.25)  # speaking-rate multiplier drawn per clip, given to the engine
 VOICE_PITCH_SEMITONES = 3.0  # per-clip pitch offset from the voice's own, drawn from [-this, +this]
 SEED_MASK = 2**63 - 1  # SeedSequence wants non-negative entropy
+
+
+@dataclass(frozen=True)
+class SynthVariety:
+    """How varied the clips are: the prosody drawn per clip, what the room and the microphone add,
+    and how much of the speech may come from the robotic engine (espeak-ng)."""
+
+    speed_range: tuple[float, float] = SPEED_RANGE
+    pitch_semitones: float = VOICE_PITCH_SEMITONES
+    effects: VoiceEffects = VoiceEffects()
+    robotic_share: float | None = None  # cap on engines with `max_share` (None: the engine's own)
+    # the clip's length: as long as the model's window, a clip's room and noise fill it, and a slow
+    # word is not squeezed into CLIP_SECONDS
+    clip_seconds: float = CLIP_SECONDS
+
+
+DEFAULT_VARIETY = SynthVariety()
 
 
 class SynthUsageError(ValueError):
@@ -50,33 +67,39 @@ class VoicePool:
     shares: tuple[float, ...]  # per engine, summing to 1
 
     @classmethod
-    def from_engines(cls, engines: list[SpeechEngine], commercial_only: bool = False) -> VoicePool:
-        """commercial_only leaves out voices whose licence forbids shipping a model trained on them."""
+    def from_engines(cls, engines: list[SpeechEngine], commercial_only: bool = False,
+                     robotic_share: float | None = None) -> VoicePool:
+        """commercial_only leaves out voices whose licence forbids shipping a model trained on them;
+        robotic_share replaces the cap of engines that have one (`max_share`)."""
         voices = [tuple(v for v in e.voices() if not commercial_only or e.commercial_use(v)) for e in engines]
         kept = [(e, v) for e, v in zip(engines, voices) if v]
         if not kept:
             raise NoEngineError("none of the chosen engines has a voice whose licence allows commercial use; "
                                 "install the main-section engines: " + INSTALL_COMMAND)
         engines, voices = [e for e, _ in kept], tuple(v for _, v in kept)
-        return cls(tuple(engines), voices, tuple(engine_shares(engines, [len(v) for v in voices])))
+        return cls(tuple(engines), voices, tuple(engine_shares(engines, [len(v) for v in voices], robotic_share)))
 
     def pick(self, rng: np.random.Generator) -> tuple[SpeechEngine, str]:
         i = int(rng.choice(len(self.engines), p=self.shares))
         return self.engines[i], self.voices[i][int(rng.integers(len(self.voices[i])))]
 
 
-def engine_shares(engines: list[SpeechEngine], voice_counts: list[int]) -> list[float]:
+def engine_shares(engines: list[SpeechEngine], voice_counts: list[int],
+                  robotic_share: float | None = None) -> list[float]:
     """Share of clips per engine: by number of voices (about the number of speakers), except that an
-    engine with `max_share` (robotic espeak-ng) is held to it whenever other engines exist."""
+    engine with `max_share` (robotic espeak-ng) is held to it, or to `robotic_share` when given,
+    whenever other engines exist."""
     total = sum(voice_counts)
     shares = [n / total for n in voice_counts]
-    capped = [i for i, e in enumerate(engines) if e.max_share is not None and shares[i] > e.max_share]
+    caps = {i: e.max_share if robotic_share is None else robotic_share
+            for i, e in enumerate(engines) if e.max_share is not None}
+    capped = [i for i, cap in caps.items() if shares[i] > cap]
     free = [i for i in range(len(engines)) if i not in capped]
     if not capped or not free:
         return shares
-    left = 1.0 - sum(engines[i].max_share for i in capped)
+    left = 1.0 - sum(caps[i] for i in capped)
     free_voices = sum(voice_counts[i] for i in free)
-    return [engines[i].max_share if i in capped else left * voice_counts[i] / free_voices
+    return [caps[i] if i in capped else left * voice_counts[i] / free_voices
             for i in range(len(engines))]
 
 
@@ -123,20 +146,21 @@ class ClipResult:
 class ClipMaker:
     """Everything one process needs to render clips: the voices, the noise, the seed."""
 
-    def __init__(self, pool: VoicePool, out_dir: Path, seed: int, noise_files: list[Path] | None):
-        self.pool, self.out_dir, self.seed = pool, out_dir, seed
+    def __init__(self, pool: VoicePool, out_dir: Path, seed: int, noise_files: list[Path] | None,
+                 variety: SynthVariety = DEFAULT_VARIETY):
+        self.pool, self.out_dir, self.seed, self.variety = pool, out_dir, seed, variety
         self.noise = NoiseBank.from_files(noise_files, seed) if noise_files else NoiseBank.generated(seed)
 
     def __call__(self, word: str, index: int) -> ClipResult:
         rng = clip_rng(self.seed, word, index)
         engine, voice = self.pool.pick(rng)
-        speed = rng.uniform(*SPEED_RANGE)
-        pitch = rng.uniform(-VOICE_PITCH_SEMITONES, VOICE_PITCH_SEMITONES)
+        speed = rng.uniform(*self.variety.speed_range)
+        pitch = rng.uniform(-self.variety.pitch_semitones, self.variety.pitch_semitones)
         path = self.out_dir / word / clip_file_name(engine.name, voice, index)
         result = dict(word=word, index=index, engine=engine.name, voice=voice, licence=engine.voice_licence(voice))
         try:
             speech = speak(engine, voice, word, speed, pitch)
-            write_wav(path, augment_utterance(speech, rng, self.noise))
+            write_wav(path, augment_utterance(speech, rng, self.noise, self.variety.effects, self.variety.clip_seconds))
         except (SynthesisError, AudioDecodeError) as err:
             return ClipResult(**result, path=None, error=f"{word!r} #{index}: {err}")
         except Exception as err:  # noqa: BLE001 - one odd utterance must not end a run of thousands
@@ -269,24 +293,26 @@ def check_words(words: list[str]) -> list[str]:
 
 def synthesize_words(words: list[str], out_dir: Path, per_word: int = DEFAULT_CLIPS_PER_WORD, engines: str | list[str] = "auto",
                      seed: int = 0, jobs: int | None = None, noise_files: list[Path] | None = None,
-                     progress: bool = True, commercial_only: bool = False) -> SynthSummary:
+                     progress: bool = True, commercial_only: bool = False,
+                     variety: SynthVariety = DEFAULT_VARIETY) -> SynthSummary:
     """Write `per_word` clips for each word to `out_dir/<word>/<engine>-<voice>_nohash_<n>.wav`.
 
     Raises SynthUsageError for bad arguments and NoEngineError when no wanted engine is installed;
     clips that fail are counted in the summary, not raised. jobs=None uses every core.
     commercial_only: only voices whose licence allows shipping a model trained on them.
+    variety: prosody, effects and the robotic engine's share (the defaults of `speech-app synth`).
     """
     words = check_words(words.split(",") if isinstance(words, str) else words)
     if per_word < 1:
         raise SynthUsageError(f"--per-word must be at least 1, not {per_word}")
     if jobs is not None and jobs < 1:
         raise SynthUsageError(f"--jobs must be at least 1, not {jobs}")
-    pool = VoicePool.from_engines(choose_engines(engines), commercial_only)
+    pool = VoicePool.from_engines(choose_engines(engines), commercial_only, variety.robotic_share)
     out_dir = Path(out_dir)
     tasks = [(word, index) for word in words for index in range(per_word)]
     jobs = min(jobs or os.cpu_count() or 1, len(tasks))
     started = time.perf_counter()
-    maker = ClipMaker(pool, out_dir, seed, noise_files)
+    maker = ClipMaker(pool, out_dir, seed, noise_files, variety)
     if jobs == 1:  # in this process: no start-up cost, and easier to debug
         results = _run_in_process(tasks, maker, progress)
     else:

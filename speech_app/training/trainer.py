@@ -28,7 +28,7 @@ from ..audio import decode_files
 from ..data.clips import choose_window_seconds, failed_rows, load_split_clips, to_float
 from ..data.dataset import SILENCE_LABEL, DatasetIndex, build_index
 from ..features import FeatureConfig, MfccFrontend, SpecAugment
-from ..device import autocast_for, pick_device
+from ..device import autocast_for, pick_device, training_precision
 from ..inference import predict_logits
 from ..model import BiLstmClassifier, ModelConfig, count_parameters, flops_per_clip
 from ..modelfile import ModelBundle, model_file_bytes
@@ -60,6 +60,10 @@ class TrainConfig:
     max_clip_norm: float = 5.0
     seed: int = field(default=0, metadata={"help": "seed of the random draws (data order, augmentation, initial weights)"})
     device: str = field(default="auto", metadata={"help": "where to train"})
+    precision: str = field(default="auto", metadata={
+        "help": "arithmetic of the forward and backward passes, the weights staying float32 (autocast): auto is "
+                "bfloat16 on a CPU that has it in hardware (AMX or AVX-512 BF16; about 1.5x as fast), float16 "
+                "on CUDA, float32 elsewhere"})
     window_seconds: float | None = field(default=None, metadata={
         "help": "input window in seconds", "default_text": "chosen from the data"})
     spec_augment: bool = True
@@ -258,6 +262,7 @@ class Trainer:
         self.config, self.index, self.progress = config, index, progress
         self.hooks = hooks or TrainHooks()
         self.device = pick_device(config.device)
+        training_precision(config.precision, self.device)  # a precision this device cannot run: before any work
         self.dist = Distributed(self.device)
         if self.device.type == "cuda":
             self.device = torch.device("cuda", self.dist.local_rank)
@@ -333,6 +338,7 @@ class Trainer:
         self.augmenter.rng = np.random.default_rng([cfg.seed, self.dist.rank, self.epoch])
         torch.manual_seed(cfg.seed * 100_003 + self.epoch * 101 + self.dist.rank)
         self.train_model.train()
+        precision = training_precision(cfg.precision, self.device)  # from the config of this epoch (see restart)
         sums = [0.0, 0.0, 0.0]  # loss * n, correct, n
         bar = tqdm(range(self.steps_per_epoch), desc=f"epoch {self.epoch + 1}/{cfg.epochs}", unit="batch",
                    disable=not (self.progress and self.dist.is_main), leave=False)
@@ -345,7 +351,7 @@ class Trainer:
             features = self.frontend(waves)  # float32 always: a loud frame's power overflows float16
             if self.masking is not None:
                 features = self.masking(features)
-            with autocast_for(self.device):  # float16 on CUDA (loss scaled below); a no-op on CPU and MPS
+            with autocast_for(self.device, precision):  # float16 on CUDA (loss scaled below), bfloat16 on AMX CPUs
                 logits = self.train_model(features)
                 loss = self.loss(logits, targets, waves)
             for group in self.optimizer.param_groups:
