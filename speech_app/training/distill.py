@@ -30,9 +30,15 @@ class TeacherEnsemble:
 
     @torch.no_grad()
     def probabilities(self, waves: torch.Tensor, temperature: float) -> torch.Tensor:
-        """(B, samples) augmented waveforms -> (B, n_classes) mean of the teachers' softmax(logits / T)."""
-        return torch.stack([torch.softmax(model(frontend(waves)).float() / temperature, dim=-1)
-                            for frontend, model in self.members]).mean(dim=0)
+        """(B, samples) augmented waveforms -> (B, n_classes) mean of the teachers' softmax(logits / T).
+        The models run in the caller's precision (autocast); their MFCCs always in float32, as the
+        student's: a loud frame's power overflows float16."""
+        probabilities = []
+        for frontend, model in self.members:
+            with torch.autocast(waves.device.type, enabled=False):
+                features = frontend(waves.float())
+            probabilities.append(torch.softmax(model(features).float() / temperature, dim=-1))
+        return torch.stack(probabilities).mean(dim=0)
 
 
 def check_teachers(bundles: list[ModelBundle], labels: list[str], clip_samples: int | None = None) -> None:
