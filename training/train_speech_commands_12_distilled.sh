@@ -7,7 +7,8 @@
 #   the one-epoch fine-tune (train_speech_commands_12.sh),
 #   the multi-epoch fine-tune A, last epoch (train_speech_commands_12_multi_epoch.sh),
 #   run B, last epoch (the same recipe with EPOCHS=6 STEPS=100).
-# Each teacher and the starting model are trained first with their own recipes if absent.
+# Each teacher and the starting model are trained first with their own recipes if absent. float32, as
+# the study's runs were made (before `--precision` existed).
 # Usage: [STUDENT=...] [OUT=...] [EPOCHS=3 STEPS=125] [LR=5e-4] [DISTILL_WEIGHT=0.7] [TEMPERATURE=2] [REVERB=0] [TEACHERS=A,B,..]
 #        training/train_speech_commands_12_distilled.sh [extra speech-app train flags, e.g. --resume]
 set -euo pipefail
@@ -41,5 +42,5 @@ exec speech-app train "$DATA_DIR" \
   --testing-list training/devtest_list.txt --validation-percent 25 --unknown-percent 30 --even-unknown \
   --out "$OUT" --report-dir "$REPORT_DIR" \
   --epochs "$EPOCHS" --steps-per-epoch "$STEPS" --patience "$EPOCHS" --keep last --batch-size 128 --learning-rate "$LR" \
-  --seed 0 --speed-perturb 0.1 \
+  --seed 0 --speed-perturb 0.1 --precision float32 \
   "$@"
