@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
+from .messages import one_line
+
 SAMPLE_RATE = 16_000  # Hz: every model and feature in the package runs at this rate
 CLIP_SECONDS = 1.0  # Speech Commands clips are one second long
 ENERGY_HOP_MS = 10.0  # granularity of the search for the loudest window when cropping
@@ -81,9 +83,9 @@ def _read_with_libsndfile(path: Path) -> tuple[np.ndarray, int]:
     try:  # bytes: a name that is not valid UTF-8 still opens (str would fail to encode)
         samples, file_rate = soundfile.read(os.fsencode(path), dtype="float32", always_2d=True)
     except soundfile.LibsndfileError as err:  # its own text repeats the path (as bytes): keep only the reason
-        raise AudioDecodeError(f"{path}: cannot decode audio ({_one_line(err.error_string)})") from None
+        raise AudioDecodeError(f"{path}: cannot decode audio ({one_line(err.error_string)})") from None
     except (RuntimeError, TypeError, ValueError, OSError) as err:
-        raise AudioDecodeError(f"{path}: cannot decode audio ({_one_line(err)})") from None
+        raise AudioDecodeError(f"{path}: cannot decode audio ({one_line(err)})") from None
     except MemoryError:
         raise AudioDecodeError(f"{path}: too long to decode in the memory available") from None
     mono = _mixed_to_mono(samples)
@@ -202,9 +204,6 @@ def write_wav(path: str | os.PathLike, samples: np.ndarray, sample_rate: int = S
         soundfile.write(handle, np.clip(samples, -1.0, 1.0), sample_rate, subtype="PCM_16", format="WAV")
 
 
-def _one_line(err: BaseException | str) -> str:
-    text = str(err).strip() or type(err).__name__
-    return " ".join(text.split())
 
 
 def expand_paths(inputs: Iterable[str | os.PathLike], recursive: bool = False) -> list[Path]:

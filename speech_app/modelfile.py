@@ -20,6 +20,7 @@ from . import __version__
 from .atomic_files import write_bytes
 from .features import FeatureConfig
 from .model import BiLstmClassifier, ModelConfig
+from .messages import one_line
 
 METADATA_KEY = "speech_app"
 FORMAT_VERSION = 1
@@ -129,7 +130,7 @@ def load_model(path: str | os.PathLike | None = None, device: str | torch.device
         try:
             model = BiLstmClassifier(config)
         except (ValueError, TypeError, RuntimeError) as err:
-            raise ModelFileError(f"{path}: unusable model settings ({_one_line(err)})") from None
+            raise ModelFileError(f"{path}: unusable model settings ({one_line(err)})") from None
         tensors = _read_tensors(path, handle)
     own = model.state_dict()
     missing, unexpected = sorted(set(own) - set(tensors)), sorted(set(tensors) - set(own))
@@ -175,7 +176,7 @@ def _checked_settings(path: Path, metadata: dict) -> tuple[list[str], FeatureCon
         features = FeatureConfig.from_dict(metadata["features"])
         config = ModelConfig.from_dict(metadata["model"])
     except (TypeError, ValueError) as err:
-        raise ModelFileError(f"{path}: unusable settings in the metadata ({_one_line(err)})") from None
+        raise ModelFileError(f"{path}: unusable settings in the metadata ({one_line(err)})") from None
     if features.clip_seconds > MAX_CLIP_SECONDS or features.n_mfcc > features.n_mels:
         raise ModelFileError(f"{path}: unusable feature settings (clip of {features.clip_seconds} s, "
                              f"{features.n_mfcc} MFCCs from {features.n_mels} mel bands)")
@@ -188,7 +189,7 @@ def _read_tensors(path: Path, handle) -> dict[str, torch.Tensor]:
     try:
         return {name: handle.get_tensor(name) for name in handle.keys()}
     except (SafetensorError, OSError, ValueError, RuntimeError) as err:
-        raise ModelFileError(f"{path}: damaged weights ({_one_line(err)})") from None
+        raise ModelFileError(f"{path}: damaged weights ({one_line(err)})") from None
 
 
 def _short(value) -> str:
@@ -196,8 +197,6 @@ def _short(value) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def _one_line(err: BaseException) -> str:
-    return " ".join((str(err) or type(err).__name__).split())[:200]
 
 
 def shipped_model_path() -> Path:

@@ -69,3 +69,18 @@ def test_speed_off_leaves_the_augmentation_as_it_was():
     sped = WaveformAugmenter(AugmentConfig(speed=0.2), noise, seed=3)(waves, silence)
     assert np.array_equal(plain.numpy(), again.numpy())
     assert not np.allclose(plain.numpy(), sped.numpy())
+
+
+def test_reverb_adds_a_decaying_tail_and_stays_out_of_the_random_stream_when_off():
+    click = np.zeros((1, SAMPLE_RATE), np.float32)
+    click[0, 1000] = 0.5
+    speech = np.zeros(1, bool)
+    dry = dict(time_shift_ms=0.0, noise_probability=0.0, gain_db=0.0)
+    noise = NoiseBank.generated(0)
+    plain = WaveformAugmenter(AugmentConfig(**dry), noise, seed=3)(click, speech).numpy()[0]
+    off = WaveformAugmenter(AugmentConfig(**dry, reverb=0.0), noise, seed=3)(click, speech).numpy()[0]
+    wet = WaveformAugmenter(AugmentConfig(**dry, reverb=1.0), noise, seed=3)(click, speech).numpy()[0]
+    assert np.array_equal(plain, off) and np.count_nonzero(plain) == 1
+    assert wet[1000] == pytest.approx(0.5, rel=1e-4) and np.abs(wet[:1000]).max() < 1e-6  # direct sound first
+    early, late = (float(np.sum(wet[start : start + 800] ** 2)) for start in (1001, 1801))  # 50 ms each
+    assert early > late > 0.0  # a tail that decays

@@ -46,10 +46,13 @@ RECIPE_OPTIONS = (  # in the order of `speech-app train --help`
     RecipeOption("window_seconds", dataset="window_seconds"),
     RecipeOption("seed", "seed", "seed"),
     RecipeOption("speed_perturb", "augment.speed", "speed", metavar="R", flag="--speed-perturb"),
+    RecipeOption("reverb", dataset="augment.reverb", metavar="P"),
     RecipeOption("device", "device", "device"),
     RecipeOption("precision", "precision", "precision"),
 )
 SYNTHETIC_SHARE = RecipeOption("synthetic_share", dataset="synthetic_share", metavar="S")
+DISTILL_OPTIONS = (RecipeOption("distill_weight", dataset="distill_weight", metavar="W"),
+                   RecipeOption("distill_temperature", dataset="distill_temperature", metavar="T"))
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -77,6 +80,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     add_split_arguments(p.add_argument_group("splits"))
     add_synthetic_arguments(p.add_argument_group("synthetic speech"))
+    add_distill_arguments(p.add_argument_group("distillation (dataset recipe)"))
 
 
 def add_recipe_option(group, option: RecipeOption) -> None:
@@ -144,11 +148,19 @@ def add_synthetic_arguments(g) -> None:
                         "default 'auto': the shipped model when there is no real data, else none)")
 
 
+def add_distill_arguments(d) -> None:
+    d.add_argument("--teacher", metavar="MODEL[,MODEL...]",
+                   help="learn from these models' averaged probabilities as well as from the labels (an ensemble "
+                        "distilled into one model); they must have the same labels and window")
+    for option in DISTILL_OPTIONS:
+        add_recipe_option(d, option)
+
+
 def dataset_config(args, text_only: bool):
     """The dataset recipe's TrainConfig: the options given, TrainConfig's defaults for the rest."""
     from ..training.trainer import TEXT_ONLY_SETTINGS, TrainConfig
 
-    values = {o.dataset: getattr(args, o.dest) for o in (*RECIPE_OPTIONS, SYNTHETIC_SHARE)
+    values = {o.dataset: getattr(args, o.dest) for o in (*RECIPE_OPTIONS, SYNTHETIC_SHARE, *DISTILL_OPTIONS)
               if o.dataset and getattr(args, o.dest) is not None}
     if text_only:
         values = {**TEXT_ONLY_SETTINGS, **values}
@@ -198,7 +210,8 @@ def run_dataset_train(args, words: list[str] | None) -> int:
     """Epochs with validation and early stopping; when fine-tuning, the model's settings are the
     starting model's, and when resuming, the checkpoint's (a different explicit one stops here)."""
     from ..model import ModelConfig
-    from ..modelfile import ModelFileError
+    from ..modelfile import ModelFileError, load_model
+    from ..training.distill import teacher_paths
     from ..training.trainer import check_outputs, default_report_dir, starting_settings, train
 
     config = dataset_config(args, text_only=args.synth and not args.data_dirs)
@@ -210,10 +223,12 @@ def run_dataset_train(args, words: list[str] | None) -> int:
                         else ModelConfig(**explicit) if explicit else None)
         if init_from is not None:
             check_window(args, init_from, "leave it out or use --init-from none")
+        teachers = [load_model(path) for path in teacher_paths(args.teacher or "")]
         synthetic = list(args.synthetic) + ([synthesize_for(args, words, config.seed)] if args.synth else [])
         train(args.data_dirs, args.out, words, config, model_config, resume=args.resume, init_from=init_from,
               report_dir=args.report_dir, progress=not args.quiet, synthetic_dirs=synthetic,
-              holdout_real=tuple(parse_words(args.holdout_real) or ()), split_options=split_options(args))
+              holdout_real=tuple(parse_words(args.holdout_real) or ()), split_options=split_options(args),
+              teachers=teachers)
     except (FileNotFoundError, ValueError, ModelFileError) as err:
         raise UsageError(str(err)) from None
     return EXIT_OK
@@ -241,7 +256,7 @@ def run_custom_train(args, words: list[str] | None) -> int:
     for flag, value in (("--epochs", args.epochs), ("--patience", args.patience), ("--resume", args.resume),
                         ("--synthetic", args.synthetic), ("--holdout-real", args.holdout_real),
                         ("--steps-per-epoch", args.steps_per_epoch), ("--warmup-steps", args.warmup_steps),
-                        ("--keep", args.keep)):
+                        ("--keep", args.keep), ("--teacher", args.teacher), ("--reverb", args.reverb)):
         if value:
             raise UsageError(f"{flag} belongs to --recipe dataset; the custom recipe trains for --steps")
     if args.init_from == "none":
@@ -304,6 +319,12 @@ def check_train_numbers(args) -> None:
         raise UsageError(f"--window-seconds must be above 0 and at most {MAX_WINDOW_SECONDS:g}, not {args.window_seconds}")
     if args.learning_rate is not None and not 0 < args.learning_rate < float("inf"):
         raise UsageError(f"--learning-rate must be above 0, not {args.learning_rate}")
+    if args.reverb is not None and not 0.0 <= args.reverb <= 1.0:
+        raise UsageError(f"--reverb must be in [0, 1], not {args.reverb}")
+    if args.distill_weight is not None and not 0.0 <= args.distill_weight <= 1.0:
+        raise UsageError(f"--distill-weight must be in [0, 1], not {args.distill_weight}")
+    if args.distill_temperature is not None and not 0 < args.distill_temperature < float("inf"):
+        raise UsageError(f"--distill-temperature must be above 0, not {args.distill_temperature}")
 
 
 def split_options(args) -> dict:

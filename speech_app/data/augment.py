@@ -1,4 +1,5 @@
-"""Training-time waveform augmentation: speed, time shift, gain, and background noise at random volume."""
+"""Training-time waveform augmentation: speed, room reverberation, time shift, gain, and background noise
+at random volume."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import soxr
 import torch
 
 from ..audio import SAMPLE_RATE
+from ..synth.effects import add_reverb
 from .noise import SILENCE_MAX_VOLUME, NoiseBank
 
 # soxr's medium quality: flat to 7.2 kHz (the MFCCs reach 7.6 kHz) at half the time of "HQ"; "LQ"
@@ -26,6 +28,12 @@ class AugmentConfig:
     # matters for words with few speakers; 0 leaves clips (and the random stream) as they were
     speed: float = field(default=0.0, metadata={
         "help": "play each training clip at a random speed in [1-R, 1+R] (pitch follows)"})
+    # a share of the clips played through a synthetic room (decaying noise, synth.effects): the users'
+    # rooms echo more than the close-talking recordings of the data; 0 leaves the random stream as it was
+    reverb: float = field(default=0.0, metadata={
+        "help": "share of training clips played through a synthetic room (reverberation time 0.1-0.6 s)"})
+    rt60_seconds: tuple[float, float] = (0.1, 0.6)  # time for the reverb tail to decay by 60 dB
+    direct_to_reverb_db: tuple[float, float] = (0.0, 12.0)  # 0 dB: across a room; 12 dB: close to the mic
 
 
 class WaveformAugmenter:
@@ -45,6 +53,8 @@ class WaveformAugmenter:
                 out[i] = self.noise.window(rng, n_samples) * rng.uniform(0.0, SILENCE_MAX_VOLUME)
                 continue
             wave = _change_speed(waves[i], rng.uniform(1.0 - cfg.speed, 1.0 + cfg.speed)) if cfg.speed else waves[i]
+            if cfg.reverb and rng.random() < cfg.reverb:
+                wave = add_reverb(wave, rng, rng.uniform(*cfg.rt60_seconds), rng.uniform(*cfg.direct_to_reverb_db))
             out[i] = _shift(wave, int(rng.integers(-max_shift, max_shift + 1)))
             out[i] *= 10.0 ** (rng.uniform(-cfg.gain_db, cfg.gain_db / 2) / 20.0)
             if rng.random() < cfg.noise_probability:

@@ -33,6 +33,7 @@ from tqdm import tqdm
 
 from .. import __version__
 from ..atomic_files import write_text
+from ..messages import one_line
 
 DEFAULT_CHUNK_BYTES = 1024 * 1024  # 1 MiB: large enough for throughput, small for smooth progress
 HASH_CHUNK_BYTES = 4 * 1024 * 1024  # 4 MiB reads when hashing a finished file
@@ -80,9 +81,6 @@ SPEECH_COMMANDS = {
 # --------------------------------------------------------------------------- helpers
 
 
-def _one_line(text: str) -> str:
-    """Collapse whitespace so every DownloadError prints as a single line."""
-    return re.sub(r"\s+", " ", text).strip()
 
 
 def _describe(error: BaseException) -> str:
@@ -91,10 +89,10 @@ def _describe(error: BaseException) -> str:
         return f"HTTP {error.code} {error.reason}"
     if isinstance(error, urllib.error.URLError):
         reason = error.reason
-        return _one_line(str(reason) if not isinstance(reason, BaseException) else _describe(reason))
+        return one_line(str(reason) if not isinstance(reason, BaseException) else _describe(reason))
     if isinstance(error, http.client.IncompleteRead):
         return f"connection closed early ({len(error.partial)} bytes of this chunk read)"
-    return _one_line(str(error)) or type(error).__name__
+    return one_line(str(error)) or type(error).__name__
 
 
 def _warn(message: str) -> None:

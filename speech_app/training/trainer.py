@@ -33,6 +33,7 @@ from ..inference import predict_logits
 from ..model import BiLstmClassifier, ModelConfig, count_parameters, flops_per_clip
 from ..modelfile import ModelBundle, model_file_bytes
 from ..data.noise import NoiseBank
+from .distill import TeacherEnsemble, check_teachers, distillation_loss
 from .report import REPORT_FILE_PATTERNS, accuracy, confusion_matrix, write_report
 
 WINDOW_SAMPLE_CLIPS = 300  # training takes decoded to choose the window length from the data
@@ -61,7 +62,7 @@ class TrainConfig:
     device: str = field(default="auto", metadata={"help": "where to train"})
     precision: str = field(default="auto", metadata={
         "help": "arithmetic of the forward and backward passes, the weights staying float32 (autocast): auto is "
-                "bfloat16 on a CPU that has it in hardware (AMX or AVX-512 BF16; about twice as fast), float16 "
+                "bfloat16 on a CPU that has it in hardware (AMX or AVX-512 BF16; about 1.5x as fast), float16 "
                 "on CUDA, float32 elsewhere"})
     window_seconds: float | None = field(default=None, metadata={
         "help": "input window in seconds", "default_text": "chosen from the data"})
@@ -75,6 +76,11 @@ class TrainConfig:
     final_lr_fraction: float = FINAL_LR_FRACTION
     keep: str = field(default="best", metadata={
         "help": "the epoch whose weights are written: the best on validation, or the last (a decayed run has settled)"})
+    distill_weight: float = field(default=0.5, metadata={
+        "help": "with --teacher: share of the loss that follows the teachers' averaged probabilities "
+                "(the rest follows the labels)"})
+    distill_temperature: float = field(default=2.0, metadata={
+        "help": "with --teacher: temperature that softens the teachers' and the student's probabilities"})
 
 
 # Training from text alone (`train --words ... --synth`, no recordings, dataset recipe): a few
@@ -252,7 +258,7 @@ class Trainer:
 
     def __init__(self, index: DatasetIndex, config: TrainConfig, model_config: ModelConfig | None = None,
                  init_from: ModelBundle | None = None, progress: bool = True, hooks: TrainHooks | None = None,
-                 *, features: FeatureConfig | None = None):
+                 *, features: FeatureConfig | None = None, teachers: list[ModelBundle] = ()):
         self.config, self.index, self.progress = config, index, progress
         self.hooks = hooks or TrainHooks()
         self.device = pick_device(config.device)
@@ -276,6 +282,8 @@ class Trainer:
             self.model.set_feature_statistics(*feature_statistics(self.frontend.cpu(), self.splits["training"][0], config.seed))
             self.frontend.to(self.device)
         self.model.to(self.device)
+        self.teachers = (TeacherEnsemble(list(teachers), index.labels, self.features.clip_samples, self.device)
+                         if teachers else None)
         self.train_model = self.model
         if self.dist.world > 1:
             ids = [self.dist.local_rank] if self.device.type == "cuda" else None
@@ -345,7 +353,7 @@ class Trainer:
                 features = self.masking(features)
             with autocast_for(self.device, precision):  # float16 on CUDA (loss scaled below), bfloat16 on AMX CPUs
                 logits = self.train_model(features)
-                loss = F.cross_entropy(logits.float(), targets, label_smoothing=cfg.label_smoothing)
+                loss = self.loss(logits, targets, waves)
             for group in self.optimizer.param_groups:
                 group["lr"] = learning_rate_at(cfg, self.step, self.steps_per_epoch)
             self.optimizer.zero_grad(set_to_none=True)
@@ -369,6 +377,17 @@ class Trainer:
                 raise TrainingCancelled("training cancelled")
         loss_sum, correct, seen = self.dist.all_sum(sums)
         return loss_sum / max(seen, 1), correct / max(seen, 1)
+
+    def loss(self, logits: torch.Tensor, targets: torch.Tensor, waves: torch.Tensor) -> torch.Tensor:
+        """The label loss, mixed with the distillation loss when the run has teachers (they see the same
+        augmented clips, without the student's spectrogram masking)."""
+        cfg = self.config
+        hard = F.cross_entropy(logits.float(), targets, label_smoothing=cfg.label_smoothing)
+        if self.teachers is None:
+            return hard
+        soft = distillation_loss(logits, self.teachers.probabilities(waves, cfg.distill_temperature),
+                                 cfg.distill_temperature)
+        return (1.0 - cfg.distill_weight) * hard + cfg.distill_weight * soft
 
     def validate(self) -> tuple[float, np.ndarray]:
         clips, labels = self.splits["validation"]
@@ -503,7 +522,8 @@ def train(data_dirs: list[Path], out_path: Path, words: list[str] | None = None,
           model_config: ModelConfig | None = None, *, resume: bool = False, init_from: ModelBundle | None = None,
           report_dir: Path | None = None, progress: bool = True, index: DatasetIndex | None = None,
           hooks: TrainHooks | None = None, synthetic_dirs: list[Path] = (),
-          holdout_real: tuple[str, ...] = (), split_options: dict | None = None) -> TrainResult:
+          holdout_real: tuple[str, ...] = (), split_options: dict | None = None,
+          teachers: list[ModelBundle] = ()) -> TrainResult:
     config = config or TrainConfig()
     out_path = Path(out_path)
     report_dir = Path(report_dir) if report_dir else default_report_dir(out_path)
@@ -511,7 +531,7 @@ def train(data_dirs: list[Path], out_path: Path, words: list[str] | None = None,
     is_main = int(os.environ.get("RANK", "0")) == 0  # under torchrun, only rank 0 writes (and locks)
     with output_lock(out_path) if is_main else _no_lock(), output_lock(report_dir) if is_main else _no_lock():
         return _train_locked(data_dirs, out_path, report_dir, words, config, model_config, resume, init_from,
-                             progress, index, hooks, synthetic_dirs, holdout_real, split_options)
+                             progress, index, hooks, synthetic_dirs, holdout_real, split_options, teachers)
 
 
 def _no_lock():
@@ -522,7 +542,7 @@ def _no_lock():
 
 def _train_locked(data_dirs, out_path: Path, report_dir: Path, words, config: TrainConfig, model_config, resume: bool,
                   init_from, progress: bool, index, hooks, synthetic_dirs, holdout_real,
-                  split_options: dict | None) -> TrainResult:
+                  split_options: dict | None, teachers: list[ModelBundle] = ()) -> TrainResult:
     if init_from is not None:
         config = replace(config, window_seconds=init_from.features.clip_seconds)
     checkpoint = checkpoint_path(out_path)
@@ -541,7 +561,8 @@ def _train_locked(data_dirs, out_path: Path, report_dir: Path, words, config: Tr
     if not any(e.path for e in index.split("validation")):  # nothing to measure: val loss NaN, best epoch a guess
         raise ValueError("too few recordings: no clip is left to check the model on; give every word takes "
                          "from at least 2 speakers (or sessions), or more clips")
-    trainer = Trainer(index, config, model_config, init_from, progress, hooks, features=features)
+    check_teachers(teachers, index.labels)  # now, not after decoding the data
+    trainer = Trainer(index, config, model_config, init_from, progress, hooks, features=features, teachers=teachers)
     log(describe(trainer), trainer.dist, trainer.hooks)
     if resume and checkpoint.is_file():
         trainer.load_checkpoint(checkpoint)
@@ -618,6 +639,7 @@ def model_info(trainer: Trainer, data_dirs: list[Path], synthetic_dirs: list[Pat
                     for split, v in summary.items() if split != "history"},
         "parameters": count_parameters(trainer.model),
         "flops_per_clip": flops_per_clip(trainer.model_config, trainer.features.n_frames),
+        **({"distilled_from": trainer.teachers.paths} if trainer.teachers else {}),
         **(extra_info or {}),
     }
     return info
