@@ -7,6 +7,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 
 from conftest import SAMPLE_RATE, TINY_MODEL, TINY_TRAIN, word_sound
 from speech_app.model import ModelConfig
@@ -241,3 +242,42 @@ def test_the_recipes_synthetic_voices_are_those_a_shipped_model_may_use(tmp_path
         assert json.loads((folder / ".complete.json").read_text())["clips_per_engine"] == {"rhvoice": 12 + 1}
     assert voices["shippable"] and all(rhvoice.commercial_use(v) for v in voices["shippable"])
     assert not all(rhvoice.commercial_use(v) for v in voices["everything"])
+
+
+def test_text_alone_keeps_the_average_of_runs_with_consecutive_seeds(tiny_model, tmp_path):
+    from speech_app.training.trainer import Trainer
+
+    synthetic = write_takes(tmp_path / "synth", ("yes", "no"), 3)  # stands for synthetic speech of the words
+    recipe = CustomWordsRecipe(steps=2, batch_size=8, warmup_steps=1, negatives_per_word=2, estimate_folds=0,
+                               device="cpu", precision="float32")
+    index, groups = custom_words.build_custom_index({"yes": [], "no": []}, synthetic, recipe.negatives_per_word)
+    trainer = Trainer(index, custom_words.train_config(recipe, 1.0), None, load_model(tiny_model), False)
+    weights = custom_words.draw_weights(trainer.splits["training"][1], groups, 2, recipe)
+
+    def final(runs, seed=0):
+        trainer.config = replace(trainer.config, seed=seed)
+        custom_words.final_runs(trainer, weights, recipe.steps, runs)
+        return {k: v.clone() for k, v in trainer.model.state_dict().items()}
+
+    first, second, averaged = final(1), final(1, seed=1), final(2)
+    floats = [k for k, v in first.items() if v.is_floating_point()]
+    assert any(not torch.equal(first[k], second[k]) for k in floats)  # the seeds draw other batches
+    for k in floats:
+        torch.testing.assert_close(averaged[k], (first[k] + second[k]) / 2)
+
+
+def test_with_takes_there_is_one_run_whatever_text_only_runs_says(tiny_model, tmp_path):
+    from safetensors.torch import load_file
+
+    takes = write_takes(tmp_path / "takes", ("yes", "no"), 3)
+    recipe = CustomWordsRecipe(steps=2, batch_size=8, warmup_steps=1, negatives_per_word=2, estimate_folds=0,
+                               device="cpu", precision="float32")
+
+    def weights(runs):
+        out = tmp_path / f"runs_{runs}.safetensors"
+        train_custom_words([takes], ["yes", "no"], out, replace(recipe, text_only_runs=runs),
+                           init_from=load_model(tiny_model), progress=False)
+        return load_file(out)
+
+    one, two = weights(1), weights(2)
+    assert all(torch.equal(one[k], two[k]) for k in one)

@@ -117,6 +117,11 @@ class CustomWordsRecipe:
     # against 53 s for the retraining alone
     estimate_steps: int | None = field(default=None, metadata={
         "help": "batches per estimate run", "default_text": "half the training batches"})
+    # from text alone: the final model averages the weights of this many runs from the same start (the
+    # same synthetic set and initial output rows) with seeds seed, seed + 1, ...: the draws and augmentation
+    # move a text-only run by several points. Measured (the study, seeds 0-3): 2 runs recognized 94.6% of
+    # real takes on average against 94.0% (range 92.7-96.3% against 91.3-95.7%), rejection 98.1% (98.2%)
+    text_only_runs: int = 2
     seed: int = 0
     device: str = "auto"
     precision: str = "auto"  # see TrainConfig.precision
@@ -385,6 +390,26 @@ def estimate(trainer, groups: np.ndarray, recipe: CustomWordsRecipe,
     return Estimate(per_word, false_accepts, folds, steps, runs, list(trainer.index.labels), confusion.tolist())
 
 
+def final_runs(trainer, weights: np.ndarray, steps: int, runs: int) -> tuple[float, float]:
+    """Train `runs` models from the same start with seeds seed, seed + 1, ... and keep the average of
+    their weights (every float tensor; the first run's integer tensors). Returns the first run's loss
+    and accuracy."""
+    import torch
+
+    final_config, states, first = trainer.config, [], None
+    for k in range(runs):
+        trainer.config = replace(final_config, seed=final_config.seed + k)
+        trainer.restart(steps, weights)
+        result = trainer.run_epoch()
+        first = first or result
+        states.append({name: t.detach().clone() for name, t in trainer.model.state_dict().items()})
+    trainer.config = final_config
+    if runs > 1:
+        trainer.model.load_state_dict({name: torch.stack([s[name] for s in states]).mean(0)
+                                       if t.is_floating_point() else t for name, t in states[0].items()})
+    return first
+
+
 def train_custom_words(take_dirs: list[Path], words: list[str], out_path: Path,
                        recipe: CustomWordsRecipe | None = None, *, init_from=None, synthetic_dir: Path | None = None,
                        report_dir: Path | None = None, progress: bool = True, hooks=None,
@@ -424,8 +449,8 @@ def train_custom_words(take_dirs: list[Path], words: list[str], out_path: Path,
         result_estimate = estimate(trainer, groups, recipe, on_stage)
     if on_stage:
         on_stage("training")
-    trainer.restart(recipe.steps, draw_weights(labels, groups, len(words), recipe))
-    loss, accuracy = trainer.run_epoch()
+    runs = recipe.text_only_runs if not any(len(t) for t in takes.values()) else 1
+    loss, accuracy = final_runs(trainer, draw_weights(labels, groups, len(words), recipe), recipe.steps, runs)
     trainer.epoch = 1
     trainer.history = [{"epoch": 1, "train_loss": loss, "train_accuracy": accuracy, "val_loss": math.nan,
                         "val_accuracy": math.nan, "seconds": time.monotonic() - started}]
