@@ -46,6 +46,8 @@ def training_precision(precision: str, device: torch.device) -> str:
         raise ValueError(f"--precision {precision}: choose one of {', '.join(TRAINING_PRECISIONS)}")
     if precision == "bfloat16" and device.type == "mps":
         raise ValueError("--precision bfloat16: Apple MPS autocast does not cover LSTMs; use float32")
+    if precision == "bfloat16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise ValueError(f"--precision bfloat16: {torch.cuda.get_device_name(device)} has no bfloat16; use auto")
     if precision != "auto":
         return precision
     if device.type == "cuda":

@@ -189,7 +189,7 @@ class CommandClassifier:
         if not good:
             return list(errors.values())
         probabilities = self.probabilities(windows[:good], good)  # (good, n_classes)
-        best = np.argsort(probabilities, axis=1)[:, ::-1][:, :top_k]  # (good, k), best first, as top_k orders them
+        best = np.argsort(probabilities, axis=1)[:, ::-1][:, :max(1, top_k)]  # (good, k), best first, as top_k orders them
         labels, confidences = np.asarray(self.labels)[best].tolist(), np.take_along_axis(probabilities, best, 1).tolist()
         rows = iter(zip(labels, confidences))
         return [errors[i] if i in errors else Prediction(*next(rows)) for i in range(len(batch))]

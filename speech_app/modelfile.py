@@ -86,7 +86,7 @@ def _open_model_file(path: Path):
         handle = safe_open(str(path), framework="pt", device="cpu")
     except (SafetensorError, OSError, ValueError) as err:
         _check_readable(path)
-        raise ModelFileError(f"{path}: not a safetensors model file ({' '.join(str(err).split())})") from None
+        raise ModelFileError(f"{path}: not a safetensors model file ({one_line(err)})") from None
     with handle:
         yield handle
 

@@ -59,3 +59,12 @@ def test_bfloat16_and_int8_keep_the_float32_labels_on_real_clips():
         probabilities = reduced.probabilities(waves)
         assert (probabilities.argmax(1) == reference.argmax(1)).all()
         assert np.abs(probabilities - reference).max() < 0.1
+
+
+def test_top_k_below_one_still_gives_the_best_label():
+    # the CLI refuses --top-k 0; library callers (the GUI) get the best label rather than none
+    paths = sorted(p for p in SAMPLES_DIR.iterdir() if p.suffix == ".wav")[:2]
+    classifier = CommandClassifier.from_file()
+    best = [r.labels for r in classifier.classify_files(paths, top_k=1)]
+    for k in (0, -1):
+        assert [r.labels for r in classifier.classify_files(paths, top_k=k)] == best
