@@ -242,7 +242,12 @@ def test_train_words_from_text_alone(custom_window, qtbot, monkeypatch):
     qtbot.waitUntil(lambda: not panel.training, timeout=TRAIN_WAIT_MS)
     assert panel.trained_model is not None, panel.stage_label.text()
     assert any("synthesizing 3 clips per word" in s for s in stages)
+    # from text alone the final model averages runs, each announced so the progress bar may start over
+    runs = TINY_RECIPE.text_only_runs
+    assert runs > 1 and [s for s in stages if s.startswith("training")] == [
+        f"training: run {k} of {runs}" for k in range(1, runs + 1)]
     meta = read_metadata(panel.trained_model)
+    assert meta["final_runs"] == runs
     assert meta["labels"] == ["_silence_", "_unknown_", "marvin"]
     # no takes: the word is synthetic speech only; the real clips are the bundled negatives
     assert meta["takes"] == {"marvin": 0} and meta["negatives"]["clips"] > 0

@@ -141,7 +141,7 @@ def add_synthetic_arguments(g) -> None:
     g.add_argument("--no-synth", action="store_true", help="custom recipe: no synthetic speech (it is on by default)")
     g.add_argument("--synth-engines", default="auto", metavar="E", help="as `speech-app synth --engines`")
     g.add_argument("--all-voices", action="store_true",
-                   help="custom recipe: also synthetic voices whose licence forbids commercial use (mbrola, "
+                   help="with --synth: also synthetic voices whose licence forbids commercial use (mbrola, "
                         "RHVoice evgeniy-eng and lyubov); by default only voices a shipped model may be trained on")
     g.add_argument("--init-from", default="auto", metavar="MODEL",
                    help="fine-tune from this model file ('shipped': the shipped model; 'none': from scratch; "
@@ -350,7 +350,8 @@ def synthesize_for(args, words: list[str], seed: int) -> Path:
     noise = [f for d in args.data_dirs for f in noise_files_of(d)]
     try:
         return synthesize_training_set(words, per_word=args.synth_per_word or DEFAULT_CLIPS_PER_WORD, seed=seed,
-                                       engines=args.synth_engines, noise_files=noise, progress=not args.quiet)
+                                       engines=args.synth_engines, noise_files=noise, progress=not args.quiet,
+                                       commercial_only=not args.all_voices)
     except (NoEngineError, SynthUsageError) as err:
         raise UsageError(str(err)) from None
 

@@ -234,7 +234,7 @@ class TrainingPanel(QGroupBox):
     def on_worker_stage_changed(self, stage: str) -> None:
         self.stage = stage.capitalize()
         self.stage_label.setText(self.stage + "...")
-        if stage == "training":  # the chart follows the final run, not the estimate's short ones
+        if stage.startswith("training"):  # the chart follows each final run, not the estimate's short ones
             self.chart.clear_points(1)
 
     @Slot(dict)

@@ -390,14 +390,19 @@ def estimate(trainer, groups: np.ndarray, recipe: CustomWordsRecipe,
     return Estimate(per_word, false_accepts, folds, steps, runs, list(trainer.index.labels), confusion.tolist())
 
 
-def final_runs(trainer, weights: np.ndarray, steps: int, runs: int) -> tuple[float, float]:
+def final_runs(trainer, weights: np.ndarray, steps: int, runs: int,
+               on_stage: Callable[[str], None] | None = None) -> tuple[float, float]:
     """Train `runs` models from the same start with seeds seed, seed + 1, ... and keep the average of
-    their weights (every float tensor; the first run's integer tensors). Returns the first run's loss
-    and accuracy."""
+    their weights (every float tensor, batch-norm statistics included: both runs start together and
+    stay close; the first run's integer tensors). Returns the first run's loss and accuracy."""
     import torch
 
+    if runs < 1:
+        raise ValueError(f"final runs: {runs}; at least one")
     final_config, states, first = trainer.config, [], None
     for k in range(runs):
+        if on_stage:  # each run its own stage: the GUI's progress bar and loss chart start over
+            on_stage("training" if runs == 1 else f"training: run {k + 1} of {runs}")
         trainer.config = replace(final_config, seed=final_config.seed + k)
         trainer.restart(steps, weights)
         result = trainer.run_epoch()
@@ -447,16 +452,15 @@ def train_custom_words(take_dirs: list[Path], words: list[str], out_path: Path,
     result_estimate = None
     if recipe.estimate_folds >= 1:
         result_estimate = estimate(trainer, groups, recipe, on_stage)
-    if on_stage:
-        on_stage("training")
     runs = recipe.text_only_runs if not any(len(t) for t in takes.values()) else 1
-    loss, accuracy = final_runs(trainer, draw_weights(labels, groups, len(words), recipe), recipe.steps, runs)
+    loss, accuracy = final_runs(trainer, draw_weights(labels, groups, len(words), recipe), recipe.steps, runs,
+                                on_stage)
     trainer.epoch = 1
     trainer.history = [{"epoch": 1, "train_loss": loss, "train_accuracy": accuracy, "val_loss": math.nan,
                         "val_accuracy": math.nan, "seconds": time.monotonic() - started}]
     out_path = Path(out_path)
     report_dir = Path(report_dir) if report_dir else default_report_dir(out_path)
-    info = {"recipe": {"name": "custom words", **asdict(recipe)}, "warnings": warnings,
+    info = {"recipe": {"name": "custom words", **asdict(recipe)}, "final_runs": runs, "warnings": warnings,
             "takes": {w: len(t) for w, t in takes.items()},
             "negatives": {"clips": int((groups == REAL_NEGATIVE).sum()), "credit": NEGATIVES_CREDIT}}
     if result_estimate is not None:

@@ -309,6 +309,7 @@ class Trainer:
         """Start over from the weights the run began with, for one epoch of `steps` batches drawn by
         `weights` (zero: never drawn). The custom-word recipe trains several models on one decoded set."""
         self.model.load_state_dict(self.initial_state)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.scaler.is_enabled())  # not the last run's scale
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=self.config.learning_rate,
                                            weight_decay=self.config.weight_decay)
         self.weights, self.draws = weights, steps * self.config.batch_size
