@@ -25,6 +25,7 @@ RECONNECT_INTERVAL_S = 1.0  # how often a lost input device is looked for again
 REINIT_AFTER_TRIES = 10  # reopen attempts before PortAudio itself is restarted (see _reopen)
 CLOSE_TIMEOUT_S = 3.0  # longest wait for PortAudio to stop a stream (see MicrophoneCapture._close)
 STALL_S = 5.0  # an open stream with no audio for this long is reported (an idle null sink stalls ~2 s)
+STALL_LOST_S = 10.0  # ... and for this long treated as lost and reopened: a server can die unnoticed by PortAudio
 
 
 class NoInputDeviceError(Exception):
@@ -319,8 +320,10 @@ class MicrophoneCapture:
 
     def _watch_device(self) -> None:
         now = time.monotonic()
-        if self.lost_since is None and self._stream is not None and not self._stream.active:
-            self.lost_since = now  # PortAudio stopped the stream: the device or the audio server went away
+        stopped = self._stream is not None and not self._stream.active  # PortAudio noticed the loss
+        silent_too_long = self._stream is not None and now - self._last_audio > STALL_LOST_S  # it did not
+        if self.lost_since is None and (stopped or silent_too_long):
+            self.lost_since = now  # the device or the audio server went away
             self._close(abort=True)
             self._notices.append(f"audio input lost: {self.device.name} stopped delivering audio; "
                                  f"waiting for it to come back")

@@ -216,3 +216,25 @@ def test_the_capture_callback_counts_overflows():
     microphone._callback(block, 160, None, SimpleNamespace(input_overflow=True))
     microphone._callback(block, 160, None, SimpleNamespace(input_overflow=False))
     assert microphone.overflows == 1 and microphone.ring.available() == 320
+
+
+def silent_microphone(seconds_without_audio: float) -> capture.MicrophoneCapture:
+    """A capture whose stream PortAudio still calls active but that has delivered nothing for a while:
+    what a hung or killed audio server can look like when PortAudio does not notice."""
+    microphone = capture.MicrophoneCapture.__new__(capture.MicrophoneCapture)
+    microphone._stream = SimpleNamespace(active=True, abort=lambda: None, stop=lambda: None, close=lambda: None)
+    microphone.device, microphone._notices = SimpleNamespace(name="test mic"), []
+    microphone.lost_since, microphone._stall_reported, microphone._next_retry = None, False, float("inf")
+    microphone._last_audio = time.monotonic() - seconds_without_audio
+    return microphone
+
+
+def test_a_silent_stream_is_reported_then_treated_as_lost():
+    stalled = silent_microphone(capture.STALL_S + 1)
+    stalled._watch_device()
+    assert stalled.lost_since is None and stalled._stream is not None
+    assert [n for n in stalled.pop_notices() if n.startswith("no audio from test mic")]
+    lost = silent_microphone(capture.STALL_LOST_S + 1)
+    lost._watch_device()  # closed, to be reopened every RECONNECT_INTERVAL_S until the server answers
+    assert lost.lost_since is not None and lost._stream is None
+    assert [n for n in lost.pop_notices() if n.startswith("audio input lost: test mic")]
