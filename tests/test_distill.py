@@ -39,9 +39,13 @@ def test_following_the_distillation_loss_takes_the_teachers_ranking():
 def test_train_with_a_teacher_records_it(tiny_dataset, tiny_model, tmp_path):
     out = tmp_path / "student.safetensors"
     config = TrainConfig(**{**TINY_TRAIN, "distill_weight": 0.8})
+    teacher = load_model(tiny_model)
+    before = {name: t.clone() for name, t in teacher.model.state_dict().items()}
     result = train([tiny_dataset.root], out, list(WANTED_WORDS), config, ModelConfig(**TINY_MODEL), progress=False,
-                   teachers=[load_model(tiny_model)])
+                   teachers=[teacher])
     assert torch.isfinite(torch.tensor(result.history[0]["train_loss"]))
+    after = teacher.model.state_dict()  # the student learns from the teacher; the teacher learns nothing
+    assert all(torch.equal(before[name], after[name]) for name in before)
     metadata = read_metadata(out)
     assert metadata["distilled_from"] == [str(tiny_model)]
     assert metadata["training"]["distill_weight"] == 0.8
