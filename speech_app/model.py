@@ -98,3 +98,10 @@ def flops_per_clip(config: ModelConfig, n_frames: int) -> int:
     macs += n_frames * width  # weighted sum
     macs += width * config.n_classes  # head
     return 2 * macs
+
+
+def average_weights(states: list[dict[str, torch.Tensor]], shares: list[float]) -> dict[str, torch.Tensor]:
+    """A weighted average of state dicts of one shape ("model soup"): every float tensor, batch-norm
+    statistics included; integer tensors (batch-norm step counters) from the first state."""
+    return {name: sum(share * state[name] for share, state in zip(shares, states)) if tensor.is_floating_point()
+            else tensor for name, tensor in states[0].items()}

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import torch
 
+from speech_app.model import average_weights
 from speech_app.modelfile import ModelBundle, ModelFileError, load_model, save_model
 
 SETTINGS_COMPARED = ("labels", "features", "model")  # what two averaged models must share
@@ -48,9 +49,7 @@ def check_compatible(main: ModelBundle, other: ModelBundle) -> None:
 
 
 def averaged_tensors(main: ModelBundle, other: ModelBundle, weight: float) -> dict[str, torch.Tensor]:
-    ours, theirs = main.model.state_dict(), other.model.state_dict()
-    return {name: (1 - weight) * tensor + weight * theirs[name] if tensor.is_floating_point() else tensor
-            for name, tensor in ours.items()}
+    return average_weights([main.model.state_dict(), other.model.state_dict()], [1 - weight, weight])
 
 
 def averaged_info(main: ModelBundle, other: ModelBundle, weight: float, note: str | None) -> dict:

@@ -393,9 +393,9 @@ def estimate(trainer, groups: np.ndarray, recipe: CustomWordsRecipe,
 def final_runs(trainer, weights: np.ndarray, steps: int, runs: int,
                on_stage: Callable[[str], None] | None = None) -> tuple[float, float]:
     """Train `runs` models from the same start with seeds seed, seed + 1, ... and keep the average of
-    their weights (every float tensor, batch-norm statistics included: both runs start together and
-    stay close; the first run's integer tensors). Returns the first run's loss and accuracy."""
-    import torch
+    their weights (batch-norm statistics included: the runs start together and stay close). Returns the
+    first run's loss and accuracy."""
+    from ..model import average_weights
 
     if runs < 1:
         raise ValueError(f"final runs: {runs}; at least one")
@@ -410,8 +410,7 @@ def final_runs(trainer, weights: np.ndarray, steps: int, runs: int,
         states.append({name: t.detach().clone() for name, t in trainer.model.state_dict().items()})
     trainer.config = final_config
     if runs > 1:
-        trainer.model.load_state_dict({name: torch.stack([s[name] for s in states]).mean(0)
-                                       if t.is_floating_point() else t for name, t in states[0].items()})
+        trainer.model.load_state_dict(average_weights(states, [1.0 / runs] * runs))
     return first
 
 
