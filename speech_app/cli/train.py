@@ -211,7 +211,6 @@ def run_dataset_train(args, words: list[str] | None) -> int:
     starting model's, and when resuming, the checkpoint's (a different explicit one stops here)."""
     from ..model import ModelConfig
     from ..modelfile import ModelFileError, load_model
-    from ..training.distill import teacher_paths
     from ..training.trainer import check_outputs, default_report_dir, starting_settings, train
 
     config = dataset_config(args, text_only=args.synth and not args.data_dirs)
@@ -223,7 +222,7 @@ def run_dataset_train(args, words: list[str] | None) -> int:
                         else ModelConfig(**explicit) if explicit else None)
         if init_from is not None:
             check_window(args, init_from, "leave it out or use --init-from none")
-        teachers = [load_model(path) for path in teacher_paths(args.teacher or "")]
+        teachers = [load_model(Path(path)) for path in parse_words(args.teacher) or []]
         synthetic = list(args.synthetic) + ([synthesize_for(args, words, config.seed)] if args.synth else [])
         train(args.data_dirs, args.out, words, config, model_config, resume=args.resume, init_from=init_from,
               report_dir=args.report_dir, progress=not args.quiet, synthetic_dirs=synthetic,

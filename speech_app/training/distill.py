@@ -10,8 +10,6 @@ distill_temperature; `speech-app train --teacher A,B,...`).
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 import torch.nn.functional as F
 
@@ -61,7 +59,3 @@ def distillation_loss(student_logits: torch.Tensor, teacher_probabilities: torch
     log_student = F.log_softmax(student_logits.float() / temperature, dim=-1)  # (B, C)
     return F.kl_div(log_student, teacher_probabilities, reduction="batchmean") * temperature ** 2
 
-
-def teacher_paths(text: str) -> list[Path]:
-    """`--teacher A,B,...` -> the model files."""
-    return [Path(part.strip()) for part in text.split(",") if part.strip()]
