@@ -197,8 +197,6 @@ def _short(value) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-
-
 def shipped_model_path() -> Path:
     """The model in the repository's model/ folder, or the copy a wheel carries inside the package."""
     package_dir = Path(__file__).resolve().parent
