@@ -36,6 +36,25 @@ def test_fine_tuning_takes_the_starting_models_settings(tiny_model, tiny_dataset
     assert torch_close(tuned[lstm], start.model.state_dict()[lstm])
 
 
+def test_a_new_output_layer_starts_at_zero_and_a_known_one_as_it_was(tiny_model, tiny_dataset):
+    """Other labels than the starting model's: its encoder, and an output layer at zero (not a random
+    start that the seed moves); the same labels: the whole model as it was."""
+    from speech_app.data.dataset import build_index
+    from speech_app.training.trainer import Trainer
+
+    start = load_model(tiny_model)
+    theirs = start.model.state_dict()
+    for words in (["yes"], [w for w in start.labels if not w.startswith("_")]):
+        index = build_index([tiny_dataset.root], words, seed=0, allow_missing=True)
+        ours = Trainer(index, TrainConfig(**TINY_TRAIN), None, start, False, None).model.state_dict()
+        assert torch.equal(ours["lstm.weight_ih_l0"], theirs["lstm.weight_ih_l0"])
+        head = [k for k in ours if k.startswith("head.")]
+        if index.labels == start.labels:
+            assert all(torch.equal(ours[k], theirs[k]) for k in head)
+        else:
+            assert all(float(ours[k].abs().max()) == 0.0 for k in head)
+
+
 def torch_close(a, b, tolerance=0.2):
     return float((a - b).abs().max()) < tolerance
 

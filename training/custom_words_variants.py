@@ -46,6 +46,10 @@ from custom_words_study import WORDS, pick_takes  # noqa: E402
 # name -> recipe fields; data fields (synth_per_word, near_miss_clips) rebuild the decoded set
 VARIANTS = {
     "base": {},
+    "hum0.3": {"hum": 0.3},
+    "head_zero": {"_head": "zero"},
+    "head_small": {"_head": "small"},
+    "hum0.5": {"hum": 0.5},
     "steps240": {"steps": 240},
     "steps320": {"steps": 320},
     "lr2e-3": {"learning_rate": 2e-3},
@@ -147,6 +151,8 @@ def main() -> None:
     parser.add_argument("--draw", type=int, default=1)
     parser.add_argument("--variants", default="base")
     parser.add_argument("--seeds", default="", help="comma-separated training seeds for every variant")
+    parser.add_argument("--synth-seed", choices=("0", "train"), default="0",
+                        help="the synthetic set: seed 0's for every run, or each training seed's own (as `train --seed`)")
     parser.add_argument("--estimate", action="store_true", help="also run the default estimate (base recipe)")
     parser.add_argument("--wake-words", type=Path, default=Path("/work/shared/data/wake_words"))
     parser.add_argument("--speech-commands", type=Path, default=Path("/work/shared/data/speech_commands"))
@@ -178,10 +184,11 @@ def main() -> None:
             if recipe.steps is None:
                 recipe = replace(recipe, steps=step_budget(counts))
             recipe = text_only_settings(counts, recipe)
+            synth_seed = recipe.seed if args.synth_seed == "train" else 0
             data_key = (recipe.synth_per_word, recipe.near_miss_clips, recipe.negatives_per_word,
-                        recipe.commercial_voices, recipe.synth_variety)
+                        recipe.commercial_voices, recipe.synth_variety, synth_seed)
             if data_key not in built:
-                synthetic = synthesize_for_words(list(WORDS), replace(recipe, seed=0), progress=False, jobs=1)
+                synthetic = synthesize_for_words(list(WORDS), replace(recipe, seed=synth_seed), progress=False, jobs=1)
                 index, groups = build_custom_index(takes, synthetic, recipe.negatives_per_word)
                 window = custom_window_seconds(takes, start.features.clip_seconds)
                 trainer = Trainer(index, train_config(recipe, window), None, start, False, None)
@@ -191,7 +198,7 @@ def main() -> None:
             trainer.augmenter.config = trainer.config.augment  # built with the first variant's speed
             labels = trainer.splits["training"][1]
             began = time.monotonic()
-            row = {"variant": name, "takes": args.takes, "draw": args.draw, "seed": recipe.seed,
+            row = {"variant": name, "takes": args.takes, "draw": args.draw, "seed": recipe.seed, "synth_seed": synth_seed,
                    "fields": json.loads(json.dumps(variant, default=str)), "steps": recipe.steps,
                    "speed": recipe.speed}
             if args.estimate and name == "base":
@@ -202,7 +209,12 @@ def main() -> None:
             dropped = None
             if variant.get("_misses") == "no onset swaps":
                 dropped = np.array([onset_swapped(e.word) for e in trainer.index.split("training")])
+            initial = {k: v.clone() for k, v in trainer.initial_state.items()}
+            if variant.get("_head") in ("zero", "small"):  # the new output layer's start, not a random one
+                for key in ("head.1.weight", "head.1.bias"):
+                    trainer.initial_state[key] *= 0.0 if variant["_head"] == "zero" else 0.1
             trainer.restart(recipe.steps, draw_weights(labels, groups, len(WORDS), recipe, dropped))
+            trainer.initial_state = initial
             trainer.run_epoch()
             row["train_seconds"] = round(time.monotonic() - began, 1)
             window = seconds_to_samples(trainer.config.window_seconds)
