@@ -47,8 +47,7 @@ from custom_words_study import WORDS, pick_takes  # noqa: E402
 VARIANTS = {
     "base": {},
     "hum0.3": {"hum": 0.3},
-    "head_zero": {"_head": "zero"},
-    "head_small": {"_head": "small"},
+    "head_random": {"_head": "random"},  # the output layer's start before it became zero
     "hum0.5": {"hum": 0.5},
     "steps240": {"steps": 240},
     "steps320": {"steps": 320},
@@ -210,9 +209,10 @@ def main() -> None:
             if variant.get("_misses") == "no onset swaps":
                 dropped = np.array([onset_swapped(e.word) for e in trainer.index.split("training")])
             initial = {k: v.clone() for k, v in trainer.initial_state.items()}
-            if variant.get("_head") in ("zero", "small"):  # the new output layer's start, not a random one
-                for key in ("head.1.weight", "head.1.bias"):
-                    trainer.initial_state[key] *= 0.0 if variant["_head"] == "zero" else 0.1
+            if variant.get("_head") == "random":  # nn.Linear's own random start, drawn by the seed
+                torch.manual_seed(recipe.seed)
+                layer = torch.nn.Linear(*reversed(trainer.initial_state["head.1.weight"].shape))
+                trainer.initial_state.update({"head.1.weight": layer.weight.detach(), "head.1.bias": layer.bias.detach()})
             trainer.restart(recipe.steps, draw_weights(labels, groups, len(WORDS), recipe, dropped))
             trainer.initial_state = initial
             trainer.run_epoch()

@@ -16,9 +16,6 @@ from .noise import SILENCE_MAX_VOLUME, NoiseBank
 # soxr's medium quality: flat to 7.2 kHz (the MFCCs reach 7.6 kHz) at half the time of "HQ"; "LQ"
 # already loses a tenth of the level at 6 kHz
 SPEED_RESAMPLER = "MQ"
-HUM_TOP_HZ = 1000.0  # harmonics of a hum up to this frequency
-HUM_DRIFT = 0.01  # its pitch wanders by up to this share
-HUM_MAX_SILENCE = 0.05  # RMS of a hum in a `_silence_` draw, drawn from [0, this]
 
 
 @dataclass(frozen=True)
@@ -37,12 +34,6 @@ class AugmentConfig:
         "help": "share of training clips played through a synthetic room (reverberation time 0.1-0.6 s)"})
     rt60_seconds: tuple[float, float] = (0.1, 0.6)  # time for the reverb tail to decay by 60 dB
     direct_to_reverb_db: tuple[float, float] = (0.0, 12.0)  # 0 dB: across a room; 12 dB: close to the mic
-    # a share of the clips under a low hum (mains, fans, engines: a tone and its harmonics below 1 kHz):
-    # the bundled noise recordings have none, and real takes with a loud low-frequency floor were the
-    # ones missed from text alone (training/CUSTOM_WORDS_STUDY.md); 0 leaves the random stream as it was
-    hum: float = 0.0
-    hum_f0_hz: tuple[float, float] = (50.0, 250.0)
-    hum_below_speech_db: tuple[float, float] = (15.0, 40.0)  # hum level under the clip's own level
 
 
 class WaveformAugmenter:
@@ -60,8 +51,6 @@ class WaveformAugmenter:
         for i in range(batch):
             if is_silence[i]:
                 out[i] = self.noise.window(rng, n_samples) * rng.uniform(0.0, SILENCE_MAX_VOLUME)
-                if cfg.hum and rng.random() < cfg.hum:  # a hum alone is no word either
-                    out[i] += low_hum(rng, n_samples, rng.uniform(*cfg.hum_f0_hz)) * rng.uniform(0.0, HUM_MAX_SILENCE)
                 continue
             wave = _change_speed(waves[i], rng.uniform(1.0 - cfg.speed, 1.0 + cfg.speed)) if cfg.speed else waves[i]
             if cfg.reverb and rng.random() < cfg.reverb:
@@ -70,22 +59,7 @@ class WaveformAugmenter:
             out[i] *= 10.0 ** (rng.uniform(-cfg.gain_db, cfg.gain_db / 2) / 20.0)
             if rng.random() < cfg.noise_probability:
                 out[i] += self.noise.window(rng, n_samples) * rng.uniform(0.0, cfg.noise_max_volume)
-            if cfg.hum and rng.random() < cfg.hum:
-                level = np.sqrt(np.mean(out[i] ** 2)) * 10.0 ** (-rng.uniform(*cfg.hum_below_speech_db) / 20.0)
-                out[i] += low_hum(rng, n_samples, rng.uniform(*cfg.hum_f0_hz)) * level
         return torch.from_numpy(np.clip(out, -1.0, 1.0))
-
-
-def low_hum(rng: np.random.Generator, n_samples: int, f0_hz: float) -> np.ndarray:
-    """A hum of unit RMS: a tone at `f0_hz` and its harmonics up to HUM_TOP_HZ, each at a random level
-    and phase and drifting slightly in pitch, as mains hum, fans and engines do."""
-    t = np.arange(n_samples) / SAMPLE_RATE
-    drift = 1.0 + HUM_DRIFT * np.sin(2 * np.pi * rng.uniform(0.1, 1.0) * t + rng.uniform(0, 2 * np.pi))
-    phase = 2 * np.pi * np.cumsum(f0_hz * drift) / SAMPLE_RATE
-    hum = np.zeros(n_samples)
-    for k in range(1, int(HUM_TOP_HZ // f0_hz) + 1):
-        hum += rng.uniform(0.0, 1.0) / k * np.sin(k * phase + rng.uniform(0, 2 * np.pi))
-    return (hum / max(np.sqrt(np.mean(hum**2)), 1e-9)).astype(np.float32)
 
 
 def _shift(wave: np.ndarray, offset: int) -> np.ndarray:

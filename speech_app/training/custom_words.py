@@ -122,7 +122,6 @@ class CustomWordsRecipe:
     # move a text-only run by several points. Measured (the study, seeds 0-3): 2 runs recognized 94.6% of
     # real takes on average against 94.0% (range 92.7-96.3% against 91.3-95.7%), rejection 98.1% (98.2%)
     text_only_runs: int = 2
-    hum: float = 0.0  # share of draws under a low hum (AugmentConfig.hum)
     seed: int = 0
     device: str = "auto"
     precision: str = "auto"  # see TrainConfig.precision
@@ -345,7 +344,7 @@ def train_config(recipe: CustomWordsRecipe, window_seconds: float):
     return TrainConfig(epochs=1, steps_per_epoch=recipe.steps, batch_size=recipe.batch_size,
                        learning_rate=recipe.learning_rate, warmup_steps=recipe.warmup_steps, patience=1,
                        seed=recipe.seed, device=recipe.device, precision=recipe.precision, window_seconds=window_seconds,
-                       augment=AugmentConfig(speed=recipe.speed, hum=recipe.hum))
+                       augment=AugmentConfig(speed=recipe.speed))
 
 
 def estimate_plan(recipe: CustomWordsRecipe) -> tuple[int, int, int]:
