@@ -131,17 +131,19 @@ def _sounddevice():
         except OSError as err:  # the PortAudio library itself is missing
             outcome["error"] = NoInputDeviceError(f"no audio input: PortAudio is not installed ({err})")
 
-    if _starting_portaudio["thread"] is None:
-        # sounddevice points standard error at /dev/null while PortAudio starts (to hide ALSA's chatter):
-        # keep a copy, so that a start that never ends does not silence our own messages too
-        _starting_portaudio["stderr"] = os.dup(2)
-        _starting_portaudio["thread"] = threading.Thread(target=start_portaudio, name="portaudio-start", daemon=True)
-        _starting_portaudio["thread"].start()
-    thread = _starting_portaudio["thread"]
-    try:
+    try:  # Ctrl-C at any point here gets standard error back
+        if _starting_portaudio["thread"] is None:
+            # sounddevice points standard error at /dev/null while PortAudio starts (to hide ALSA's chatter):
+            # keep a copy, so that a start that never ends does not silence our own messages too
+            _starting_portaudio["stderr"] = os.dup(2)
+            _starting_portaudio["thread"] = threading.Thread(target=start_portaudio, name="portaudio-start",
+                                                             daemon=True)
+            _starting_portaudio["thread"].start()
+        thread = _starting_portaudio["thread"]
         thread.join(AUDIO_SERVER_TIMEOUT_S)  # Ctrl-C still interrupts this wait
     except BaseException:
-        os.dup2(_starting_portaudio["stderr"], 2)
+        if "stderr" in _starting_portaudio:
+            os.dup2(_starting_portaudio["stderr"], 2)
         raise
     if thread.is_alive():
         os.dup2(_starting_portaudio["stderr"], 2)

@@ -78,12 +78,17 @@ def test_listen_gives_up_on_a_server_that_never_answers(silent_server, tiny_mode
 
 
 def test_ctrl_c_ends_the_wait_for_a_silent_server(silent_server):
-    script = ("import sys; from speech_app import capture; capture.AUDIO_SERVER_TIMEOUT_S = 600; "
-              "print('waiting', flush=True); capture.list_input_devices()")
+    # "waiting" once PortAudio's start thread runs (not merely before the call: on a loaded machine the
+    # signal could land before the wait begins, which is not what this test is about)
+    script = ("import threading; from speech_app import capture; capture.AUDIO_SERVER_TIMEOUT_S = 600\n"
+              "start = threading.Thread.start\n"
+              "def announced(self): start(self); print('waiting', flush=True)\n"
+              "threading.Thread.start = announced\n"
+              "capture.list_input_devices()")
     process = subprocess.Popen([sys.executable, "-c", script], env=env_with_server(silent_server),
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert process.stdout.readline().strip() == "waiting"
-    time.sleep(1.0)  # inside the wait by now
+    time.sleep(1.0)  # the start thread is inside its connection attempt by now
     process.send_signal(signal.SIGINT)
     started = time.monotonic()
     _, err = process.communicate(timeout=30)
