@@ -118,12 +118,12 @@ def _sounddevice():
     Starting PortAudio connects to the audio server, and a server that accepts the connection but
     never answers would block it for minutes, deaf to Ctrl-C. So the import runs in a helper thread
     and is given up after AUDIO_SERVER_TIMEOUT_S (the thread stays blocked, harmlessly, as a daemon)."""
+    state = _starting_portaudio
     module = sys.modules.get("sounddevice")
-    if module is not None:
+    if module is not None and state["thread"] is None:  # a module still starting in our thread is half made
         return module
-    outcome: dict = {}
 
-    def start_portaudio() -> None:
+    def start_portaudio(outcome: dict) -> None:
         try:
             import sounddevice
 
@@ -132,31 +132,37 @@ def _sounddevice():
             outcome["error"] = NoInputDeviceError(f"no audio input: PortAudio is not installed ({err})")
 
     try:  # Ctrl-C at any point here gets standard error back
-        if _starting_portaudio["thread"] is None:
+        if state["thread"] is None:
             # sounddevice points standard error at /dev/null while PortAudio starts (to hide ALSA's chatter):
             # keep a copy, so that a start that never ends does not silence our own messages too
-            _starting_portaudio["stderr"] = os.dup(2)
-            _starting_portaudio["thread"] = threading.Thread(target=start_portaudio, name="portaudio-start",
-                                                             daemon=True)
-            _starting_portaudio["thread"].start()
-        thread = _starting_portaudio["thread"]
+            state["outcome"], state["stderr"] = {}, os.dup(2)
+            state["thread"] = threading.Thread(target=start_portaudio, args=(state["outcome"],),
+                                               name="portaudio-start", daemon=True)
+            state["thread"].start()
+        thread = state["thread"]
         thread.join(AUDIO_SERVER_TIMEOUT_S)  # Ctrl-C still interrupts this wait
     except BaseException:
-        if "stderr" in _starting_portaudio:
-            os.dup2(_starting_portaudio["stderr"], 2)
+        if state["thread"] is None or state["thread"].ident is None:  # interrupted before the start began
+            state["thread"] = None
+            if "stderr" in state:
+                os.close(state.pop("stderr"))
+        else:
+            os.dup2(state["stderr"], 2)
         raise
     if thread.is_alive():
-        os.dup2(_starting_portaudio["stderr"], 2)
+        os.dup2(state["stderr"], 2)
         raise NoInputDeviceError(f"the audio server does not answer ({_audio_server_name()}; waited "
                                  f"{AUDIO_SERVER_TIMEOUT_S:.0f} s): restart it, or check PULSE_SERVER")
-    _starting_portaudio["thread"] = None
-    os.close(_starting_portaudio.pop("stderr"))
+    state["thread"] = None
+    os.close(state.pop("stderr"))
+    outcome = state.pop("outcome")
     if "error" in outcome:
         raise outcome["error"]
     return outcome["module"]
 
 
-_starting_portaudio: dict = {"thread": None}  # a start still waiting on a silent server is not repeated
+# a start still waiting on a silent server is not repeated: its thread, what it made, standard error's copy
+_starting_portaudio: dict = {"thread": None}
 
 
 def _audio_server_name() -> str:

@@ -77,12 +77,25 @@ def test_listen_gives_up_on_a_server_that_never_answers(silent_server, tiny_mode
         assert elapsed < capture.AUDIO_SERVER_TIMEOUT_S + 25
 
 
+def test_asking_again_while_portaudio_still_starts_says_the_same(silent_server):
+    """A second look for devices while the first start still hangs: the same one-line answer, not the
+    half-imported sounddevice module (which knows no devices)."""
+    script = ("from speech_app import capture; capture.AUDIO_SERVER_TIMEOUT_S = 1.0\n"
+              "for _ in range(2):\n"
+              "    try: print('devices:', len(capture.list_input_devices()), flush=True)\n"
+              "    except capture.NoInputDeviceError as err: print('error:', err, flush=True)\n")
+    done = subprocess.run([sys.executable, "-c", script], env=env_with_server(silent_server), capture_output=True,
+                          text=True, timeout=60)
+    lines = done.stdout.splitlines()
+    assert len(lines) == 2 and all("does not answer" in line for line in lines), done.stdout + done.stderr
+
+
 def test_ctrl_c_ends_the_wait_for_a_silent_server(silent_server):
     # "waiting" once PortAudio's start thread runs (not merely before the call: on a loaded machine the
     # signal could land before the wait begins, which is not what this test is about)
     script = ("import threading; from speech_app import capture; capture.AUDIO_SERVER_TIMEOUT_S = 600\n"
               "start = threading.Thread.start\n"
-              "def announced(self): start(self); print('waiting', flush=True)\n"
+              "def announced(self): start(self); self.name == 'portaudio-start' and print('waiting', flush=True)\n"
               "threading.Thread.start = announced\n"
               "capture.list_input_devices()")
     process = subprocess.Popen([sys.executable, "-c", script], env=env_with_server(silent_server),

@@ -44,8 +44,9 @@ def test_a_new_output_layer_starts_at_zero_and_a_known_one_as_it_was(tiny_model,
 
     start = load_model(tiny_model)
     theirs = start.model.state_dict()
-    for words in (["yes"], [w for w in start.labels if not w.startswith("_")]):
+    for same, words in ((False, ["yes"]), (True, [w for w in start.labels if not w.startswith("_")])):
         index = build_index([tiny_dataset.root], words, seed=0, allow_missing=True)
+        assert (index.labels == start.labels) == same  # both cases are tested
         ours = Trainer(index, TrainConfig(**TINY_TRAIN), None, start, False, None).model.state_dict()
         assert torch.equal(ours["lstm.weight_ih_l0"], theirs["lstm.weight_ih_l0"])
         head = [k for k in ours if k.startswith("head.")]

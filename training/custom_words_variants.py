@@ -46,9 +46,7 @@ from custom_words_study import WORDS, pick_takes  # noqa: E402
 # name -> recipe fields; data fields (synth_per_word, near_miss_clips) rebuild the decoded set
 VARIANTS = {
     "base": {},
-    "hum0.3": {"hum": 0.3},
     "head_random": {"_head": "random"},  # the output layer's start before it became zero
-    "hum0.5": {"hum": 0.5},
     "steps240": {"steps": 240},
     "steps320": {"steps": 320},
     "lr2e-3": {"learning_rate": 2e-3},
