@@ -23,6 +23,7 @@ FILE_BLOCK_MS = 20.0  # block size of a FileCapture
 AUDIO_SERVER_TIMEOUT_S = 5.0  # PortAudio starts in well under a second when the audio server answers
 RECONNECT_INTERVAL_S = 1.0  # how often a lost input device is looked for again
 REINIT_AFTER_TRIES = 10  # reopen attempts before PortAudio itself is restarted (see _reopen)
+JOIN_SLICE_S = 0.1  # the wait for PortAudio's start checks for Ctrl-C this often
 CLOSE_TIMEOUT_S = 3.0  # longest wait for PortAudio to stop a stream (see MicrophoneCapture._close)
 STALL_S = 5.0  # an open stream with no audio for this long is reported (an idle null sink stalls ~2 s)
 STALL_LOST_S = 10.0  # ... and for this long treated as lost and reopened: a server can die unnoticed by PortAudio
@@ -140,7 +141,11 @@ def _sounddevice():
                                                name="portaudio-start", daemon=True)
             state["thread"].start()
         thread = state["thread"]
-        thread.join(AUDIO_SERVER_TIMEOUT_S)  # Ctrl-C still interrupts this wait
+        # short waits: Ctrl-C lands at once even when the kernel hands SIGINT to another thread (PortAudio's,
+        # the audio library's), which leaves one long wait asleep until it times out
+        deadline = time.monotonic() + AUDIO_SERVER_TIMEOUT_S
+        while thread.is_alive() and time.monotonic() < deadline:
+            thread.join(min(JOIN_SLICE_S, max(0.0, deadline - time.monotonic())))
     except BaseException:
         if state["thread"] is None or state["thread"].ident is None:  # interrupted before the start began
             state["thread"] = None

@@ -90,21 +90,33 @@ def test_asking_again_while_portaudio_still_starts_says_the_same(silent_server):
     assert len(lines) == 2 and all("does not answer" in line for line in lines), done.stdout + done.stderr
 
 
-def test_ctrl_c_ends_the_wait_for_a_silent_server(silent_server):
-    # "waiting" once PortAudio's start thread runs (not merely before the call: on a loaded machine the
-    # signal could land before the wait begins, which is not what this test is about)
-    script = ("import threading; from speech_app import capture; capture.AUDIO_SERVER_TIMEOUT_S = 600\n"
+@pytest.mark.parametrize("to", ["process", "start thread"])
+def test_ctrl_c_ends_the_wait_for_a_silent_server(silent_server, to):
+    """Ctrl-C during the wait for a silent server ends it at once, also when the kernel hands SIGINT to
+    another thread than the waiting one (any thread that does not block it may get it)."""
+    # "waiting" once PortAudio's start thread runs (on a loaded machine a signal sent earlier could land
+    # before the wait begins); "start thread": the child signals that thread itself after a second
+    script = ("import signal, threading; from speech_app import capture; capture.AUDIO_SERVER_TIMEOUT_S = 600\n"
               "start = threading.Thread.start\n"
-              "def announced(self): start(self); self.name == 'portaudio-start' and print('waiting', flush=True)\n"
+              "def announced(self):\n"
+              "    start(self)\n"
+              "    if self.name == 'portaudio-start':\n"
+              f"        if {to == 'start thread'}:\n"
+              "            threading.Timer(1.0, signal.pthread_kill, (self.ident, signal.SIGINT)).start()\n"
+              "        print('waiting', flush=True)\n"
               "threading.Thread.start = announced\n"
               "capture.list_input_devices()")
     process = subprocess.Popen([sys.executable, "-c", script], env=env_with_server(silent_server),
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert process.stdout.readline().strip() == "waiting"
     time.sleep(1.0)  # the start thread is inside its connection attempt by now
-    process.send_signal(signal.SIGINT)
+    if to == "process":
+        process.send_signal(signal.SIGINT)
     started = time.monotonic()
-    _, err = process.communicate(timeout=30)
+    try:
+        _, err = process.communicate(timeout=30)
+    finally:
+        process.kill()
     assert time.monotonic() - started < 15 and "KeyboardInterrupt" in err
 
 
