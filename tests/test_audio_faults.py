@@ -96,7 +96,10 @@ def test_ctrl_c_ends_the_wait_for_a_silent_server(silent_server, to):
     another thread than the waiting one (any thread that does not block it may get it)."""
     # "waiting" once PortAudio's start thread runs (on a loaded machine a signal sent earlier could land
     # before the wait begins); "start thread": the child signals that thread itself after a second
-    script = ("import signal, threading; from speech_app import capture; capture.AUDIO_SERVER_TIMEOUT_S = 600\n"
+    # Ctrl-C as in a terminal: a test run started in the background (`make test &`) hands its children
+    # SIGINT ignored, and Python then installs no KeyboardInterrupt for it
+    script = ("import signal, threading; signal.signal(signal.SIGINT, signal.default_int_handler)\n"
+              "from speech_app import capture; capture.AUDIO_SERVER_TIMEOUT_S = 600\n"
               "start = threading.Thread.start\n"
               "def announced(self):\n"
               "    start(self)\n"
