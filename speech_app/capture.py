@@ -16,6 +16,7 @@ from typing import Protocol
 import numpy as np
 
 from .audio import SAMPLE_RATE, load_audio
+from .messages import one_line
 
 BLOCK_MS = 20.0  # audio per PortAudio callback
 RING_SECONDS = 10.0  # audio kept for a reader that falls behind; older audio is dropped and counted
@@ -113,7 +114,7 @@ class AudioRingBuffer:
             return self._write - self._read
 
 
-def _sounddevice():
+def sounddevice_module():
     """sounddevice, imported late: PortAudio reads PULSE_SERVER and friends when it starts.
 
     Starting PortAudio connects to the audio server, and a server that accepts the connection but
@@ -131,16 +132,19 @@ def _sounddevice():
             outcome["module"] = sounddevice
         except OSError as err:  # the PortAudio library itself is missing
             outcome["error"] = NoInputDeviceError(f"no audio input: PortAudio is not installed ({err})")
+        except Exception as err:  # PortAudio would not start (sounddevice.PortAudioError, ...)
+            outcome["error"] = NoInputDeviceError(one_line(f"no audio input: PortAudio did not start ({err})"))
 
     try:  # Ctrl-C at any point here gets standard error back
-        if state["thread"] is None:
-            # sounddevice points standard error at /dev/null while PortAudio starts (to hide ALSA's chatter):
-            # keep a copy, so that a start that never ends does not silence our own messages too
-            state["outcome"], state["stderr"] = {}, os.dup(2)
-            state["thread"] = threading.Thread(target=start_portaudio, args=(state["outcome"],),
-                                               name="portaudio-start", daemon=True)
-            state["thread"].start()
-        thread = state["thread"]
+        with _start_lock:  # the GUI's workers may look for devices at the same time
+            if state["thread"] is None:
+                # sounddevice points standard error at /dev/null while PortAudio starts (to hide ALSA's
+                # chatter): keep a copy, so that a start that never ends does not silence our messages too
+                state["outcome"], state["stderr"] = {}, os.dup(2)
+                state["thread"] = threading.Thread(target=start_portaudio, args=(state["outcome"],),
+                                                   name="portaudio-start", daemon=True)
+                state["thread"].start()
+            thread, outcome = state["thread"], state["outcome"]
         # short waits: Ctrl-C lands at once even when the kernel hands SIGINT to another thread (PortAudio's,
         # the audio library's), which leaves one long wait asleep until it times out
         deadline = time.monotonic() + AUDIO_SERVER_TIMEOUT_S
@@ -158,9 +162,11 @@ def _sounddevice():
         os.dup2(state["stderr"], 2)
         raise NoInputDeviceError(f"the audio server does not answer ({_audio_server_name()}; waited "
                                  f"{AUDIO_SERVER_TIMEOUT_S:.0f} s): restart it, or check PULSE_SERVER")
-    state["thread"] = None
-    os.close(state.pop("stderr"))
-    outcome = state.pop("outcome")
+    with _start_lock:
+        if state["thread"] is thread:  # the first of the callers that waited on it tidies up
+            state["thread"] = None
+            os.close(state.pop("stderr"))
+            state.pop("outcome")
     if "error" in outcome:
         raise outcome["error"]
     return outcome["module"]
@@ -168,6 +174,7 @@ def _sounddevice():
 
 # a start still waiting on a silent server is not repeated: its thread, what it made, standard error's copy
 _starting_portaudio: dict = {"thread": None}
+_start_lock = threading.Lock()
 
 
 def _audio_server_name() -> str:
@@ -179,12 +186,12 @@ def _skip_portaudio_exit_handler() -> None:
     stuck in a dead server the program would never end. The process's exit releases it anyway."""
     import atexit
 
-    atexit.unregister(_sounddevice()._exit_handler)
+    atexit.unregister(sounddevice_module()._exit_handler)
 
 
 def reinitialize_audio() -> None:
     """Restart PortAudio so that it sees devices (or audio servers) that appeared since it started."""
-    sd = _sounddevice()
+    sd = sounddevice_module()
     sd._terminate()
     sd._initialize()
 
@@ -196,7 +203,7 @@ def list_input_devices() -> list[InputDevice]:
     if importlib.util.find_spec("sounddevice") is None:
         raise NoInputDeviceError("no audio input: the sounddevice package is not installed "
                                  "(pip install 'speech-app[mic]')")
-    sd = _sounddevice()
+    sd = sounddevice_module()
     try:
         devices = sd.query_devices()
         default_input = sd.default.device[0]
@@ -256,7 +263,7 @@ class MicrophoneCapture:
     @staticmethod
     def _pick_rate(device: InputDevice) -> int:
         """16 kHz when the device takes it, else its own rate (resampled on reading)."""
-        sd = _sounddevice()
+        sd = sounddevice_module()
         try:
             sd.check_input_settings(device=device.index, samplerate=SAMPLE_RATE, channels=1, dtype="float32")
             return SAMPLE_RATE
@@ -274,7 +281,7 @@ class MicrophoneCapture:
         self._last_audio = time.monotonic()
 
     def _open(self) -> None:
-        sd = _sounddevice()
+        sd = sounddevice_module()
         try:
             self._stream = sd.InputStream(device=self.device.index, samplerate=self.device_rate, channels=1,
                                           dtype="float32", blocksize=int(self.device_rate * self.block_ms / 1000),

@@ -78,16 +78,22 @@ def test_listen_gives_up_on_a_server_that_never_answers(silent_server, tiny_mode
 
 
 def test_asking_again_while_portaudio_still_starts_says_the_same(silent_server):
-    """A second look for devices while the first start still hangs: the same one-line answer, not the
-    half-imported sounddevice module (which knows no devices)."""
-    script = ("from speech_app import capture; capture.AUDIO_SERVER_TIMEOUT_S = 1.0\n"
-              "for _ in range(2):\n"
+    """Two threads looking for devices at once (the GUI's workers), then a third look while the start
+    still hangs: the same one-line answer each time, not a crash or the half-imported sounddevice
+    module (which knows no devices)."""
+    script = ("import threading; from speech_app import capture; capture.AUDIO_SERVER_TIMEOUT_S = 1.0\n"
+              "def ask():\n"
               "    try: print('devices:', len(capture.list_input_devices()), flush=True)\n"
-              "    except capture.NoInputDeviceError as err: print('error:', err, flush=True)\n")
+              "    except capture.NoInputDeviceError as err: print('error:', err, flush=True)\n"
+              "    except Exception as err: print('crash:', repr(err), flush=True)\n"
+              "both = [threading.Thread(target=ask) for _ in range(2)]\n"
+              "for t in both: t.start()\n"
+              "for t in both: t.join()\n"
+              "ask()\n")
     done = subprocess.run([sys.executable, "-c", script], env=env_with_server(silent_server), capture_output=True,
                           text=True, timeout=60)
     lines = done.stdout.splitlines()
-    assert len(lines) == 2 and all("does not answer" in line for line in lines), done.stdout + done.stderr
+    assert len(lines) == 3 and all("does not answer" in line for line in lines), done.stdout + done.stderr
 
 
 @pytest.mark.parametrize("to", ["process", "start thread"])

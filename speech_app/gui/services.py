@@ -13,7 +13,7 @@ from typing import Callable
 import numpy as np
 
 from ..audio import SAMPLE_RATE
-from ..capture import AudioSource, InputDevice, MicrophoneCapture, list_input_devices
+from ..capture import AudioSource, InputDevice, MicrophoneCapture, list_input_devices, sounddevice_module
 from ..streaming import Classifier
 
 
@@ -25,16 +25,10 @@ def load_command_classifier(path: Path | None) -> Classifier:
 
 
 def play_with_sounddevice(samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> None:
-    """Start playing and return at once; raises sounddevice.PortAudioError without an output."""
-    import sounddevice
+    """Start playing and return at once; raises sounddevice.PortAudioError without an output, and
+    NoInputDeviceError when the audio server does not answer (PortAudio starts as for the microphone)."""
+    sounddevice_module().play(samples, sample_rate)
 
-    sounddevice.play(samples, sample_rate)
-
-
-def stop_playback() -> None:
-    import sounddevice
-
-    sounddevice.stop()
 
 
 @dataclass
