@@ -209,8 +209,6 @@ def write_wav(path: str | os.PathLike, samples: np.ndarray, sample_rate: int = S
         soundfile.write(handle, np.clip(samples, -1.0, 1.0), sample_rate, subtype="PCM_16", format="WAV")
 
 
-
-
 def expand_paths(inputs: Iterable[str | os.PathLike], recursive: bool = False) -> list[Path]:
     """Folders become the audio files inside them (by extension, hidden files skipped); files named
     explicitly are always kept, whatever their extension, so the user hears why they failed."""

@@ -133,8 +133,13 @@ class CommandClassifier:
         return torch.softmax(logits, dim=-1).numpy()
 
     def top_k(self, probabilities: np.ndarray, k: int = 1) -> Prediction:
-        order = np.argsort(probabilities)[::-1][: max(1, k)]
-        return Prediction([self.labels[i] for i in order], [float(probabilities[i]) for i in order])
+        return self.top_k_rows(probabilities[None, :], k)[0]
+
+    def top_k_rows(self, probabilities: np.ndarray, k: int = 1) -> list[Prediction]:
+        """(N, n_classes) -> the k best labels of each row, best first, from one sort of the whole batch."""
+        best = np.argsort(probabilities, axis=1)[:, ::-1][:, : max(1, k)]  # (N, k)
+        labels, confidences = np.asarray(self.labels)[best].tolist(), np.take_along_axis(probabilities, best, 1).tolist()
+        return [Prediction(*row) for row in zip(labels, confidences)]
 
     def classify(self, samples: np.ndarray, k: int = 1) -> Prediction:
         """One clip of any length (16 kHz mono): cropped to its loudest window or padded."""
@@ -188,8 +193,5 @@ class CommandClassifier:
         good = len(batch) - len(errors)
         if not good:
             return list(errors.values())
-        probabilities = self.probabilities(windows[:good], good)  # (good, n_classes)
-        best = np.argsort(probabilities, axis=1)[:, ::-1][:, :max(1, top_k)]  # (good, k), best first, as top_k orders them
-        labels, confidences = np.asarray(self.labels)[best].tolist(), np.take_along_axis(probabilities, best, 1).tolist()
-        rows = iter(zip(labels, confidences))
-        return [errors[i] if i in errors else Prediction(*next(rows)) for i in range(len(batch))]
+        rows = iter(self.top_k_rows(self.probabilities(windows[:good], good), top_k))
+        return [errors[i] if i in errors else next(rows) for i in range(len(batch))]

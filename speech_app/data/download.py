@@ -81,8 +81,6 @@ SPEECH_COMMANDS = {
 # --------------------------------------------------------------------------- helpers
 
 
-
-
 def _describe(error: BaseException) -> str:
     """A short reason for an urllib/socket/http.client failure."""
     if isinstance(error, urllib.error.HTTPError):
@@ -92,7 +90,7 @@ def _describe(error: BaseException) -> str:
         return one_line(str(reason) if not isinstance(reason, BaseException) else _describe(reason))
     if isinstance(error, http.client.IncompleteRead):
         return f"connection closed early ({len(error.partial)} bytes of this chunk read)"
-    return one_line(str(error)) or type(error).__name__
+    return one_line(error)  # an exception without text gives its type's name
 
 
 def _warn(message: str) -> None:

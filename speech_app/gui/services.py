@@ -17,7 +17,6 @@ from ..capture import AudioSource, InputDevice, MicrophoneCapture, list_input_de
 from ..streaming import Classifier
 
 
-
 def load_command_classifier(path: Path | None) -> Classifier:
     from ..inference import CommandClassifier
 
@@ -28,7 +27,6 @@ def play_with_sounddevice(samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -
     """Start playing and return at once; raises sounddevice.PortAudioError without an output, and
     NoInputDeviceError when the audio server does not answer (PortAudio starts as for the microphone)."""
     sounddevice_module().play(samples, sample_rate)
-
 
 
 @dataclass
