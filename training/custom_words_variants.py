@@ -173,7 +173,9 @@ def main() -> None:
         takes = collect_takes([folder] if args.takes else [], list(WORDS))
         counts = {w: len(t) for w, t in takes.items()}
         seeds = [int(x) for x in args.seeds.split(",")] if args.seeds else [None]
-        for name, seed in ((n, s) for n in args.variants.split(",") for s in seeds):
+        # seeds outer: with --synth-seed train each seed has its own synthetic data, and an earlier
+        # seed's is dropped (every Trainer holds its decoded clips)
+        for seed, name in ((s, n) for s in seeds for n in args.variants.split(",")):
             variant = variant_fields(name)
             settings = {k: v for k, v in variant.items() if not k.startswith("_")}
             settings.update({"seed": seed} if seed is not None else {})
@@ -184,6 +186,8 @@ def main() -> None:
             synth_seed = recipe.seed if args.synth_seed == "train" else 0
             data_key = (recipe.synth_per_word, recipe.near_miss_clips, recipe.negatives_per_word,
                         recipe.commercial_voices, recipe.synth_variety, synth_seed)
+            for stale in [key for key in built if key[-1] != synth_seed]:  # an earlier seed's data
+                del built[stale]
             if data_key not in built:
                 synthetic = synthesize_for_words(list(WORDS), replace(recipe, seed=synth_seed), progress=False, jobs=1)
                 index, groups = build_custom_index(takes, synthetic, recipe.negatives_per_word)
