@@ -45,6 +45,8 @@ DEFAULT_FOLDS = PROJECT / "runs" / "folds"
 
 
 def clips_of(data_dir: Path, word: str) -> list[Path]:
+    if not (data_dir / word).is_dir():
+        raise SystemExit(f"{data_dir / word}: no such folder (a Speech Commands data folder has one per word)")
     return sorted(p for p in (data_dir / word).iterdir() if is_audio_file(p))
 
 
@@ -121,6 +123,8 @@ def score(data_dir: Path, list_file: Path, folds_dir: Path, models: list[Path]) 
     labels = classifiers[0].labels
     if any(c.labels != labels for c in classifiers):
         raise SystemExit(f"{models[1]}: labels differ from {models[0]}'s")
+    if not set(SCARCE) <= set(labels):
+        raise SystemExit(f"{models[0]}: recognizes no {' or '.join(w for w in SCARCE if w not in labels)}")
     covers = " + ".join(f"fold {k}'s speakers" for k in range(len(models))) + " + the development test"
     for word in SCARCE:
         files = clips_of(data_dir, word)
