@@ -29,6 +29,7 @@ from speech_app.audio import SAMPLE_RATE, write_wav
 REPO = Path(__file__).resolve().parent.parent
 WAIT_S = 30.0  # generous: the machine may be busy
 POLL_S = 0.05
+CHILD_WAIT_S = 600  # the Ctrl-C test's wait for a silent server: far longer than any machine needs to react
 
 
 @pytest.fixture
@@ -66,15 +67,14 @@ def env_with_server(path: Path) -> dict[str, str]:
 @pytest.mark.parametrize("extra", [["--list-devices"], ["--model", "TINY"]])
 def test_listen_gives_up_on_a_server_that_never_answers(silent_server, tiny_model, extra):
     extra = [str(tiny_model) if arg == "TINY" else arg for arg in extra]
-    started = time.monotonic()
     done = subprocess.run([sys.executable, "-m", "speech_app", "listen", *extra],
-                          env=env_with_server(silent_server), capture_output=True, text=True, timeout=150)
-    elapsed = time.monotonic() - started
+                          env=env_with_server(silent_server), capture_output=True, text=True, timeout=300)
     ours = [line for line in done.stderr.splitlines() if line.startswith("speech-app")]
     assert done.returncode == listen.EXIT_NO_AUDIO and len(ours) == 1 and "Traceback" not in done.stderr, done.stderr
-    assert "audio server does not answer" in ours[0] and str(silent_server) in ours[0]
-    if extra == ["--list-devices"]:  # no model to load: the wait itself, not the ~120 s PortAudio waits alone
-        assert elapsed < capture.AUDIO_SERVER_TIMEOUT_S + 25
+    # our own wait gave up (the message says how long it waited), not PortAudio's ~120 s of its own
+    # (which would say that PortAudio did not start): no wall-clock bound, which a busy machine breaks
+    waited = f"waited {capture.AUDIO_SERVER_TIMEOUT_S:.0f} s"
+    assert "audio server does not answer" in ours[0] and str(silent_server) in ours[0] and waited in ours[0]
 
 
 def test_asking_again_while_portaudio_still_starts_says_the_same(silent_server):
@@ -105,7 +105,7 @@ def test_ctrl_c_ends_the_wait_for_a_silent_server(silent_server, to):
     # Ctrl-C as in a terminal: a test run started in the background (`make test &`) hands its children
     # SIGINT ignored, and Python then installs no KeyboardInterrupt for it
     script = ("import signal, threading; signal.signal(signal.SIGINT, signal.default_int_handler)\n"
-              "from speech_app import capture; capture.AUDIO_SERVER_TIMEOUT_S = 600\n"
+              f"from speech_app import capture; capture.AUDIO_SERVER_TIMEOUT_S = {CHILD_WAIT_S}\n"
               "start = threading.Thread.start\n"
               "def announced(self):\n"
               "    start(self)\n"
@@ -121,12 +121,11 @@ def test_ctrl_c_ends_the_wait_for_a_silent_server(silent_server, to):
     time.sleep(1.0)  # the start thread is inside its connection attempt by now
     if to == "process":
         process.send_signal(signal.SIGINT)
-    started = time.monotonic()
-    try:
-        _, err = process.communicate(timeout=30)
+    try:  # ending long before the child's wait would, with KeyboardInterrupt, is the Ctrl-C's doing
+        _, err = process.communicate(timeout=CHILD_WAIT_S / 2)
     finally:
         process.kill()
-    assert time.monotonic() - started < 15 and "KeyboardInterrupt" in err
+    assert "KeyboardInterrupt" in err and "does not answer" not in err, err
 
 
 def wait_for(condition, what: str) -> None:

@@ -25,6 +25,7 @@ from speech_app.audio import SAMPLE_RATE, write_wav
 REPO = Path(__file__).resolve().parent.parent
 READY_TIMEOUT_S = 60.0  # a cold start imports torch: slow on a busy machine
 SETTLE_S = 1.5  # silence after the last clip, so its detection has time to come out
+PLAYER_START_MARGIN_S = 8.0  # audio the stream hears beyond the clip: the player may start late on a busy machine
 
 
 def parse(*argv: str) -> argparse.Namespace:
@@ -82,20 +83,36 @@ def test_a_bad_threshold_is_a_usage_error(capsys):
 
 # -- through the PulseAudio virtual microphone ---------------------------------------------------
 
+class ReadyStderr(io.StringIO):
+    """Standard error that notes when `listen` says it is listening (its stream is open)."""
+
+    def __init__(self):
+        super().__init__()
+        self.listening = threading.Event()
+
+    def write(self, text: str) -> int:
+        if "listening on" in text:
+            self.listening.set()
+        return super().write(text)
+
+
 @pytest.mark.audio
-def test_live_tone_words_through_the_virtual_microphone(quiet_mic, tone_model, tmp_path):
+def test_live_tone_words_through_the_virtual_microphone(quiet_mic, tone_model, tmp_path, monkeypatch):
     """The whole live path (PulseAudio, PortAudio, ring buffer, recognizer, output) with a stand-in model."""
     words = ["low", "mid", "high"]
-    for word in words:
-        write_wav(tmp_path / f"{word}.wav", np.concatenate([tone_word(word), np.zeros(SAMPLE_RATE, np.float32)]))
+    sentence, _ = tone_sentence(words)
+    write_wav(tmp_path / "words.wav", sentence)  # one clip: no pause between players on a busy machine
+    # --duration counts seconds of audio heard, so the stream must outlast the clip and the player's start
+    duration_s = len(sentence) / SAMPLE_RATE + PLAYER_START_MARGIN_S
+    stderr = ReadyStderr()
+    monkeypatch.setattr(sys, "stderr", stderr)
     out = io.StringIO()
-    args = parse("--format", "jsonl", "--duration", "7")
+    args = parse("--format", "jsonl", "--duration", str(duration_s))
     worker = threading.Thread(target=lambda: listen.run(args, out=out))
     worker.start()
-    time.sleep(0.5)
-    for word in words:
-        quiet_mic.play(tmp_path / f"{word}.wav")
-    worker.join(timeout=30)
+    assert stderr.listening.wait(READY_TIMEOUT_S), stderr.getvalue()  # played before, a word would be lost
+    quiet_mic.play(tmp_path / "words.wav")
+    worker.join(timeout=READY_TIMEOUT_S + duration_s)
     assert [json.loads(line)["label"] for line in out.getvalue().splitlines()] == words
 
 
@@ -112,6 +129,20 @@ def start_listen_process(*extra: str) -> subprocess.Popen:
             return process
     process.kill()
     pytest.fail("listen did not start in time")
+
+
+def read_lines(process: subprocess.Popen, count: int, timeout_s: float) -> list[str]:
+    """Up to `count` lines of the process's standard output, or fewer if none come for `timeout_s`."""
+    lines: list[str] = []
+
+    def read():
+        while len(lines) < count and (line := process.stdout.readline()):
+            lines.append(line.rstrip("\n"))
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(timeout_s)
+    return list(lines)
 
 
 def stop_listen_process(process: subprocess.Popen) -> tuple[int, str, str]:
@@ -138,9 +169,11 @@ def test_shipped_model_listen_prints_each_spoken_word_once(quiet_mic, reliable_w
         for word in reliable_words:
             quiet_mic.play(sample_clip(word))
             time.sleep(0.5)
-        time.sleep(SETTLE_S)
+        # a busy machine may lag behind the audio: wait for the detections, not for a fixed time
+        heard = read_lines(process, len(reliable_words), READY_TIMEOUT_S)
+        time.sleep(SETTLE_S)  # a detection too many would come out by now
     finally:
         status, out, err = stop_listen_process(process)
     assert status == 0, err
-    records = [json.loads(line) for line in out.splitlines()]
+    records = [json.loads(line) for line in heard + out.splitlines()]
     assert [r["label"] for r in records] == list(reliable_words), records
