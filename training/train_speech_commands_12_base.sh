@@ -8,7 +8,7 @@
 # from a real one, which the scarce words need most. Only voices whose licence allows shipping the
 # model are used; pico and rhvoice are optional Debian non-free packages
 # (../shared/docs/tts-engines.md says how to install them). The same seeds and the same installed voices give the same clips.
-# training/SYNTHETIC_STUDY.md compares this recipe with real-only and scarce-words-only ones.
+# training/studies/SYNTHETIC_STUDY.md compares this recipe with real-only and scarce-words-only ones.
 # Usage: [DATA_DIR=...] [SYNTH_DIR=...] training/train_speech_commands_12.sh [extra speech-app train flags, e.g. --resume]
 set -euo pipefail
 cd "$(dirname "$0")/.."
