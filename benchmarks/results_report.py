@@ -119,7 +119,7 @@ def training_notes(training: dict) -> list[str]:
         fp32 = training["cached_float32"]
         lines.append(f"  - The same cached epoch in float32: {fp32['gflops']:.0f} GFLOP per CPU-second "
                      f"({fp32['vs_matmul']:.0%} of float32 matmul); the default ran {training['default_vs_float32']:.2f}x "
-                     "its clips per CPU-second. training/PRECISION.md compares models trained both ways on "
+                     "its clips per CPU-second. training/studies/PRECISION.md compares models trained both ways on "
                      "held-out data.")
     lines.append(
         "  - A profile of a cached float32 epoch (cProfile, one thread) put about 90% of it in the LSTM's forward and "

@@ -40,7 +40,7 @@ def training_precision(precision: str, device: torch.device) -> str:
     """The arithmetic of a training run's forward and backward passes (the weights and the optimizer stay
     float32: autocast). auto: float16 on CUDA (its loss is scaled), bfloat16 on a CPU that has it in
     hardware (one training step reached 86% of the float32 matmul rate against 38% in float32, and the
-    custom-word and development-test comparisons in training/PRECISION.md found no loss of accuracy),
+    custom-word and development-test comparisons in training/studies/PRECISION.md found no loss of accuracy),
     float32 elsewhere (Apple MPS autocast does not cover LSTMs)."""
     if precision not in TRAINING_PRECISIONS:
         raise ValueError(f"--precision {precision}: choose one of {', '.join(TRAINING_PRECISIONS)}")

@@ -1,4 +1,4 @@
-"""training/onoff_folds.py: the two folds of the scarce on/off speakers that the sixth step of the
+"""training/studies/onoff_folds.py: the two folds of the scarce on/off speakers that the sixth step of the
 default-model study is measured on."""
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def _load_script():
     before = list(sys.path)
-    try:  # the script puts training/ on the path to import its neighbour devtest.py
-        spec = importlib.util.spec_from_file_location("onoff_folds", ROOT / "training" / "onoff_folds.py")
+    try:  # the script puts training/ on the path to import the development test, devtest.py
+        spec = importlib.util.spec_from_file_location("onoff_folds", ROOT / "training" / "studies" / "onoff_folds.py")
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         return module

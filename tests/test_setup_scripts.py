@@ -13,7 +13,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SYSTEM_DEPS = ROOT / ".ci" / "system-deps"
-SHELL_SCRIPTS = sorted([SYSTEM_DEPS, ROOT / ".ci" / "run", *ROOT.glob("training/*.sh"), *ROOT.glob("benchmarks/*.sh")])
+SHELL_SCRIPTS = sorted([SYSTEM_DEPS, ROOT / ".ci" / "run", *ROOT.glob("training/*.sh"), *ROOT.glob("training/studies/*.sh"),
+                        *ROOT.glob("benchmarks/*.sh")])
 
 
 def _fake_bin(tmp_path: Path, missing: set[str], uid: int) -> tuple[Path, Path]:

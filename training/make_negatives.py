@@ -4,7 +4,7 @@ short background noise, from Speech Commands (CC BY 4.0).
     python training/make_negatives.py /work/shared/data/speech_commands
 
 Only speakers that the dataset's speaker hash puts in *training* are taken. The custom-words study
-(training/custom_words_study.py) measures false accepts on speakers of the other splits, so the
+(training/studies/custom_words_study.py) measures false accepts on speakers of the other splits, so the
 bundled negatives never flatter that figure. Clips are trimmed to their spoken part and stored as
 Ogg Vorbis at 16 kHz: about 4 KB each.
 """

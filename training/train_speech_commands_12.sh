@@ -6,12 +6,12 @@
 # Its one epoch of fine-tuning warms the learning rate up over all of its 114 batches
 # (--warmup-steps 114: the schedule it was made with, before warm-up became 5% of a run), so it ends
 # at its peak. The multi-epoch candidate that did not pass the shipping rule is
-# train_speech_commands_12_multi_epoch.sh (training/DEFAULT_MODEL_STUDY.md).
+# train_speech_commands_12_multi_epoch.sh (training/studies/DEFAULT_MODEL_STUDY.md).
 #
 # 1. The base: the previous shipped model (training/train_speech_commands_12_base.sh: 22 epochs from
 #    scratch on the real clips plus synthetic speech of the commands, speed perturbation 0.9-1.1x),
 #    taken from the project's history (commit 9ea2327) so that this stage needs no retraining.
-# 2. Fine-tuning it (training/DEFAULT_MODEL_STUDY.md says why) on what it lacked:
+# 2. Fine-tuning it (training/studies/DEFAULT_MODEL_STUDY.md says why) on what it lacked:
 #    - the real clips of stop now in ../shared/data (909, from 629 speakers; the base had 27);
 #    - `_unknown_` drawn evenly across all the other words (--even-unknown) and three times as large
 #      (--unknown-percent 30), with synthetic speech of the 18 scarce other words and of near misses
@@ -27,7 +27,7 @@ cd "$(dirname "$0")/.."
 source training/speech_commands_12_common.sh
 OUT=${OUT:-runs/one_epoch/speech_commands_12.safetensors}
 REPORT_DIR=${REPORT_DIR:-runs/one_epoch/report}
-# float32: the shipped ingredients were trained before bfloat16 became the CPU default (training/PRECISION.md)
+# float32: the shipped ingredients were trained before bfloat16 became the CPU default (training/studies/PRECISION.md)
 prepare_base_and_synth
 mkdir -p "$(dirname "$OUT")"
 exec speech-app train "$DATA_DIR" \

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Recipe of the multi-epoch fine-tune (not shipped alone, but 0.3 of the shipped weight average,
-# train_speech_commands_12_soup.sh; training/DEFAULT_MODEL_STUDY.md, run A): the
+# train_speech_commands_12_soup.sh; training/studies/DEFAULT_MODEL_STUDY.md, run A): the
 # standard 12-class Speech Commands task (yes no up down left right on off stop go _silence_ _unknown_),
 # in two stages. On the development test it beats the one-epoch fine-tune on every class with 100+ clips
 # and on `_unknown_`, but loses 2 of the 8 off clips, so its predicted official accuracy is lower.
@@ -8,7 +8,7 @@
 # 1. The base: the previous-but-one shipped model (training/train_speech_commands_12_base.sh: 22 epochs
 #    from scratch on the real clips plus synthetic speech of the commands, speed perturbation 0.9-1.1x),
 #    taken from the project's history (commit 9ea2327) so that this stage needs no retraining.
-# 2. Fine-tuning it for EPOCHS x STEPS batches of 128 (training/DEFAULT_MODEL_STUDY.md says why) on
+# 2. Fine-tuning it for EPOCHS x STEPS batches of 128 (training/studies/DEFAULT_MODEL_STUDY.md says why) on
 #    what it lacked:
 #    - the real clips of stop now in ../shared/data (909, from 629 speakers; the base had 27);
 #    - `_unknown_` drawn evenly across all the other words (--even-unknown) and three times as large
@@ -34,7 +34,7 @@ REPORT_DIR=${REPORT_DIR:-runs/multi_epoch/report}
 EPOCHS=${EPOCHS:-14}
 STEPS=${STEPS:-125}  # batches per epoch (about one pass over the ~16,600 training clips)
 MORE_NEAR_MISSES=dawn,gown,noun,cough,loft,so,low,dough,goat,pup,spot,shop,note,new,let,ride
-# float32: the shipped ingredients were trained before bfloat16 became the CPU default (training/PRECISION.md)
+# float32: the shipped ingredients were trained before bfloat16 became the CPU default (training/studies/PRECISION.md)
 prepare_base_and_synth
 [ -d "$SYNTH_DIR/onoff_voices" ] || speech-app synth --words on,off --out "$SYNTH_DIR/onoff_voices" \
     --per-word 300 --engines flite,festival,pico,rhvoice --seed 7 "${SYNTH_FLAGS[@]}"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Recipe of the shipped model: the standard 12-class Speech Commands task
 # (yes no up down left right on off stop go _silence_ _unknown_) as a weight average ("model soup")
-# of two fine-tunes of the same base (training/DEFAULT_MODEL_STUDY.md, "Averaging the two fine-tunes"):
+# of two fine-tunes of the same base (training/studies/DEFAULT_MODEL_STUDY.md, "Averaging the two fine-tunes"):
 #   0.7 x the one-epoch fine-tune        (train_speech_commands_12.sh; shipped before this one)
 #   0.3 x the multi-epoch fine-tune      (train_speech_commands_12_multi_epoch.sh, its last epoch)
 # Every float tensor is averaged; the batch-norm step counter and the training history come from the

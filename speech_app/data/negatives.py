@@ -19,7 +19,7 @@ MIN_PREFIX_LETTERS = 3
 # No rhymes with another onset ("harvis", "bomputer"): measured, they cost real takes and gained no
 # rejection. One consonant apart, real voices and microphones blur them into the word itself:
 # text only, "computer" went from 80.7% to 86.7-87.3% of real takes without them (rejection of
-# other speech 98.5% -> 98.1-99.3%; training/CUSTOM_WORDS_STUDY.md, variants).
+# other speech 98.5% -> 98.1-99.3%; training/studies/CUSTOM_WORDS_STUDY.md, variants).
 
 
 def bundled_speech(exclude_words: list[str] = ()) -> dict[str, list[Path]]:

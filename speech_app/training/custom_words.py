@@ -97,7 +97,8 @@ class CustomWordsRecipe:
     # word is not squeezed into one second and the room and noise fill the model's whole window.
     # Measured (variants, text only, seeds 1 and 2): 94.0% / 95.0% of real takes against 93.7% / 94.0% with
     # one-second clips; with text_only_filler_share too, seeds 1-3: 95.0% / 97.0% / 98.0% (93.7% / 94.0% / 94.7%).
-    # Not confirmed by the study's four training seeds: 93.9% on average against 94.2% (CUSTOM_WORDS_STUDY.md)
+    # Not confirmed by the study's four training seeds: 93.9% on average against 94.2%
+    # (training/studies/CUSTOM_WORDS_STUDY.md)
     synth_variety: SynthVariety = SynthVariety(clip_seconds=TEXT_ONLY_WINDOW_SECONDS)
     filler_share: float = 0.3  # of the `_unknown_` draws: synthetic filler words; the rest are real clips
     # from text alone, unless `filler_share` is set to another value: every word draw is synthetic and most

@@ -330,7 +330,7 @@ class Trainer:
             # a new output layer starts at zero (every class alike), not at random: the random start moved
             # custom words from text alone by up to 3.6 points from seed to seed. Measured (the study, seeds
             # 0-5): 95.1% of real takes (94.0-96.0) against 94.8% (92.7-96.3); 5 takes 96.6% against 93.4%
-            # (training/CUSTOM_WORDS_STUDY.md)
+            # (training/studies/CUSTOM_WORDS_STUDY.md)
             with torch.no_grad():
                 for parameter in self.model.head.parameters():
                     parameter.zero_()

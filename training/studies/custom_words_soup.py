@@ -1,9 +1,9 @@
 """Text only: does averaging the weights of runs with other training seeds (a "model soup") beat one run?
 
-    python training/custom_words_soup.py --out runs/soup MODEL_A.safetensors MODEL_B.safetensors [MODEL_C ...]
+    python training/studies/custom_words_soup.py --out runs/soup MODEL_A.safetensors MODEL_B.safetensors [MODEL_C ...]
 
 Averages the models equally (training/average_models.py, pairwise with running weights) and measures
-the average as training/custom_words_study.py measures a text-only row: every wake-word take and the
+the average as training/studies/custom_words_study.py measures a text-only row: every wake-word take and the
 1,608 clips of other speech from unseen speakers. The models must be fine-tunes of the same shipped
 model for the same words (the study's `--takes 0 --train-seed S` rows).
 """
@@ -15,7 +15,8 @@ import json
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE), str(HERE.parent)]  # the study beside it, average_models.py in training/
 import custom_words_study as study  # noqa: E402
 from average_models import average  # noqa: E402
 

@@ -1,6 +1,6 @@
 """Custom words with the tool's default settings, measured on real voices.
 
-    python training/custom_words_study.py [--wake-words DIR] [--speech-commands DIR] [--out DIR]
+    python training/studies/custom_words_study.py [--wake-words DIR] [--speech-commands DIR] [--out DIR]
 
 For N = 20, 5 and 0 (text only) takes per word, `speech-app train` is run exactly as a user would
 run it (no flags beyond the words and the output), on N takes of each wake word drawn at random.
@@ -9,7 +9,7 @@ The model is then tested on
 - every clip of the 35 Speech Commands words from speakers the dataset's speaker hash puts in
   validation or testing: none of them is among the bundled negatives (training speakers only),
   so the false-accept figure is for unseen voices.
-Writes <out>/takes_<N>_seed_<S>/result.json and prints the table of training/CUSTOM_WORDS_STUDY.md.
+Writes <out>/takes_<N>_seed_<S>/result.json and prints the table of training/studies/CUSTOM_WORDS_STUDY.md.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]  # the repository, above training/studies/
 sys.path.insert(0, str(ROOT))
 from speech_app.audio import decode_files, fit_to_window  # noqa: E402
 from speech_app.data.dataset import word_folders  # noqa: E402

@@ -1,18 +1,18 @@
 #!/usr/bin/env bash
-# Recipe of a distilled candidate (training/DEFAULT_MODEL_STUDY.md, "Fourth step: an ensemble distilled
-# into one model"): the shipped weight average (train_speech_commands_12_soup.sh) fine-tuned for
+# Recipe of a distilled candidate (training/studies/DEFAULT_MODEL_STUDY.md, "Fourth step: an ensemble distilled
+# into one model"): the shipped weight average (training/train_speech_commands_12_soup.sh) fine-tuned for
 # EPOCHS x STEPS batches on the multi-epoch recipe's data, learning from the labels and, with weight
 # DISTILL_WEIGHT, from the averaged probabilities (temperature TEMPERATURE) of three teachers that
 # score better together than any of them alone on the development test:
-#   the one-epoch fine-tune (train_speech_commands_12.sh),
-#   the multi-epoch fine-tune A, last epoch (train_speech_commands_12_multi_epoch.sh),
+#   the one-epoch fine-tune (training/train_speech_commands_12.sh),
+#   the multi-epoch fine-tune A, last epoch (training/train_speech_commands_12_multi_epoch.sh),
 #   run B, last epoch (the same recipe with EPOCHS=6 STEPS=100).
 # Each teacher and the starting model are trained first with their own recipes if absent. float32, as
 # the study's runs were made (before `--precision` existed).
 # Usage: [STUDENT=...] [OUT=...] [EPOCHS=3 STEPS=125] [LR=5e-4] [DISTILL_WEIGHT=0.7] [TEMPERATURE=2] [REVERB=0] [TEACHERS=A,B,..]
-#        training/train_speech_commands_12_distilled.sh [extra speech-app train flags, e.g. --resume]
+#        training/studies/train_speech_commands_12_distilled.sh [extra speech-app train flags, e.g. --resume]
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."  # the repository root
 # shellcheck source=training/speech_commands_12_common.sh
 source training/speech_commands_12_common.sh
 ONE_EPOCH=${ONE_EPOCH:-runs/one_epoch/speech_commands_12.safetensors}

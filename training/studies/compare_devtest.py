@@ -1,7 +1,7 @@
 """Development-test figures of several models side by side, as the study's markdown table.
 
     python training/devtest.py score A.safetensors B.safetensors --json runs/scores/ab.json
-    python training/compare_devtest.py runs/scores/ab.json [more.json ...] [--rejection]
+    python training/studies/compare_devtest.py runs/scores/ab.json [more.json ...] [--rejection]
 
 Rows: recall per class (clips in brackets), `_unknown_` word-balanced, other words of the test taken
 for something else than `_unknown_`, predicted official accuracy (also without on and off, which the
@@ -17,7 +17,7 @@ import json
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # training/: the development test, devtest.py
 
 from devtest import DEFAULT_DATA, OFFICIAL_COUNTS  # noqa: E402
 
@@ -66,7 +66,7 @@ def without_on_off(score: dict) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("scores", type=Path, nargs="+", help="`devtest.py score --json` outputs")
+    parser.add_argument("scores", type=Path, nargs="+", help="`training/devtest.py score --json` outputs")
     parser.add_argument("--rejection", action="store_true")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     args = parser.parse_args()

@@ -5,10 +5,10 @@
 #   real       real clips only (on/off/stop have about 21 real training clips each)
 #   synthetic  synthetic clips of the commands only (their real clips are held out for validation)
 #   both       real and synthetic (at most half of a word's draws synthetic)
-# Usage: [DATA_DIR=...] [SYNTH_DIR=...] training/synthetic_study.sh; then
-#        python training/study_table.py runs/study/{real,synthetic,both}.safetensors
+# Usage: [DATA_DIR=...] [SYNTH_DIR=...] training/studies/synthetic_study.sh; then
+#        python training/studies/study_table.py runs/study/{real,synthetic,both}.safetensors
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."  # the repository root
 DATA_DIR=${DATA_DIR:-../shared/data/speech_commands}
 SYNTH_DIR=${SYNTH_DIR:-runs/synth_commands}
 WORDS=yes,no,up,down,left,right,on,off,stop,go

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # How far synthetic speech alone carries the scarce words, on more real speech than their 6-7
-# validation clips: the shipped model's recipe (same synthetic clips, same budget), except that the
-# real clips of on/off/stop are all held out of training. Every one of them
-# is then a test clip that the model never heard (85 clips, 56 speakers).
-# Usage: [DATA_DIR=...] [SYNTH_DIR=...] training/scarce_holdout.sh   (after train_speech_commands_12.sh made runs/synth/scarce)
+# validation clips: the recipe of the model shipped then (training/train_speech_commands_12_base.sh
+# without speed perturbation: same synthetic clips, same budget), except that the real clips of
+# on/off/stop are all held out of training. Every one of them is then a test clip that the model
+# never heard (85 clips, 56 speakers).
+# Usage: [DATA_DIR=...] [SYNTH_DIR=...] training/studies/scarce_holdout.sh
+#        (after training/train_speech_commands_12_base.sh made runs/synth/scarce)
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."  # the repository root
 DATA_DIR=${DATA_DIR:-../shared/data/speech_commands}
 SYNTH_DIR=${SYNTH_DIR:-runs/synth/scarce}
 SCARCE=(on off stop)

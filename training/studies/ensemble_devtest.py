@@ -1,6 +1,6 @@
 """Development-test figures of ensembles: the average of several models' class probabilities.
 
-    python training/ensemble_devtest.py A.safetensors,B.safetensors [A.safetensors,C.safetensors ...] [--json FILE]
+    python training/studies/ensemble_devtest.py A.safetensors,B.safetensors [A.safetensors,C.safetensors ...] [--json FILE]
 
 Each argument is one ensemble, its models separated by commas (one model alone is scored as it is).
 Every model is run once on the test however many ensembles hold it; the figures are
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # training/: the development test, devtest.py
 
 from devtest import DEFAULT_DATA, DEFAULT_LIST, load_devtest, print_score, score  # noqa: E402
 

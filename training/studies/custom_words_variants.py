@@ -1,6 +1,6 @@
 """Fast comparison of custom-word recipe variants (the inner loop behind CUSTOM_WORDS_STUDY.md).
 
-    python training/custom_words_variants.py --takes 5 --variants base,steps320 [--draw 1] [--seeds 1,2]
+    python training/studies/custom_words_variants.py --takes 5 --variants base,steps320 [--draw 1] [--seeds 1,2]
 
 One condition (N takes per word, 0: text only) is decoded once; each variant is a set of
 CustomWordsRecipe fields (see VARIANTS) trained from the shipped model on that decoded set and
@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]  # the repository, above training/studies/
 sys.path.insert(0, str(ROOT))
 from speech_app.audio import decode_files, fit_to_window, seconds_to_samples  # noqa: E402
 from speech_app.training.custom_words import (CustomWordsRecipe, build_custom_index, text_only_settings,  # noqa: E402
@@ -40,7 +40,7 @@ from speech_app.inference import predict_logits  # noqa: E402
 from speech_app.modelfile import load_model  # noqa: E402
 from speech_app.training.trainer import Trainer  # noqa: E402
 
-sys.path.insert(0, str(ROOT / "training"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # custom_words_study.py, beside it
 from custom_words_study import WORDS, pick_takes  # noqa: E402
 
 # name -> recipe fields; data fields (synth_per_word, near_miss_clips) rebuild the decoded set

@@ -1,13 +1,13 @@
 """Two-fold test of how a recipe recognizes on/off from speakers it never heard (DEFAULT_MODEL_STUDY.md,
 sixth step). The development test holds only 6 "on" and 8 "off" clips; ../shared/data has 29 of each.
 
-    python training/onoff_folds.py make [--folds runs/folds]     # runs/folds/fold{0,1}/speech_commands
+    python training/studies/onoff_folds.py make [--folds runs/folds]     # runs/folds/fold{0,1}/speech_commands
     for k in 0 1; do
       DATA_DIR=runs/folds/fold$k/speech_commands EPOCHS=20 OUT=runs/fold$k/m.safetensors \\
         training/train_speech_commands_12_multi_epoch.sh --init-from none --learning-rate 2e-3 \\
         --window-seconds 1.0 --precision bfloat16
     done
-    python training/onoff_folds.py score runs/fold0/m.safetensors [runs/fold1/m.safetensors]
+    python training/studies/onoff_folds.py score runs/fold0/m.safetensors [runs/fold1/m.safetensors]
 
 `--init-from none` matters: the recipe's default start (the base) has heard every on/off speaker. The
 recipe's `--testing-list` keeps the development test's speakers out of training.
@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # training/: the development test, devtest.py
 
 from devtest import DEFAULT_DATA, DEFAULT_LIST, PROJECT, read_list  # noqa: E402
 

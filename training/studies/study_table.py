@@ -1,9 +1,9 @@
 """Per-word recall on real validation speech for several models, as a markdown table.
 
-    python training/study_table.py runs/study/real.safetensors runs/study/synthetic.safetensors ...
+    python training/studies/study_table.py runs/study/real.safetensors runs/study/synthetic.safetensors ...
 """
 
-import sys
+import argparse
 from pathlib import Path
 
 from speech_app.modelfile import read_metadata
@@ -21,4 +21,6 @@ def main(paths: list[Path]) -> None:
 
 
 if __name__ == "__main__":
-    main([Path(p) for p in sys.argv[1:]])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("models", type=Path, nargs="+", help="model files, one column each")
+    main(parser.parse_args().models)

@@ -4,7 +4,7 @@
 # words for _unknown_), then scored on REAL recordings of the two words (../shared/data/wake_words,
 # 150 speakers' takes each) and on real Speech Commands speech of other words (false accepts).
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."  # the repository root
 WAKE=${WAKE_DIR:-../shared/data/wake_words}
 SC=${DATA_DIR:-../shared/data/speech_commands}
 ENGINES=espeak-ng,flite,festival,pico

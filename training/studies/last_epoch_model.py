@@ -1,10 +1,10 @@
 """A model file of a run's last epoch (training keeps its best validation epoch; the checkpoint next
 to the model holds the last weights), so both can be scored on the development test.
 
-    python training/last_epoch_model.py runs/x/model.safetensors runs/x/model_last.safetensors
+    python training/studies/last_epoch_model.py runs/x/model.safetensors runs/x/model_last.safetensors
 """
 
-import sys
+import argparse
 from pathlib import Path
 
 from speech_app.modelfile import load_model, save_model
@@ -21,4 +21,9 @@ def main(model: Path, out: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]), Path(sys.argv[2]))
+    parser = argparse.ArgumentParser(description="A model file of a run's last epoch, from the checkpoint "
+                                                 "beside the run's model file.")
+    parser.add_argument("model", type=Path, help="the run's model file (its checkpoint lies beside it)")
+    parser.add_argument("out", type=Path, help="the model file of the last epoch to write")
+    args = parser.parse_args()
+    main(args.model, args.out)
