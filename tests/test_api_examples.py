@@ -11,7 +11,10 @@ runs fails `test_every_example_is_run`.
 from __future__ import annotations
 
 import ast
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -84,6 +87,20 @@ def test_every_example_is_run():
     claimed = [[name for name, call in EXAMPLES.items() if call in code] for code in blocks]
     assert all(len(names) == 1 for names in claimed), f"examples not run, or run twice, by this test: {claimed}"
     assert sorted(name for names in claimed for name in names) == sorted(EXAMPLES)
+
+
+def test_every_public_name_resolves_and_none_loads_qt():
+    """`import speech_app` loads no torch; each exported name imports from its module, none of them Qt."""
+    script = ("import sys, speech_app\n"
+              "assert 'torch' not in sys.modules, 'import speech_app loaded torch'\n"
+              "missing = [n for n in speech_app.__all__ if getattr(speech_app, n, None) is None]\n"
+              "assert not missing, missing\n"
+              "assert set(speech_app.__all__) <= set(dir(speech_app))\n"
+              "assert 'PySide6' not in sys.modules, 'an export loaded Qt'\n")
+    path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))  # this checkout first
+    done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": path})
+    assert done.returncode == 0, done.stderr
 
 
 def test_the_classify_example_labels_its_clip_and_its_files(monkeypatch, capsys, shipped_classifier, reliable_words):
