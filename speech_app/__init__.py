@@ -22,7 +22,7 @@ _EXPORTS = {  # public name -> the module (relative to this package) that define
     "read_metadata": "modelfile",
     "ModelBundle": "modelfile",
     "ModelFileError": "modelfile",
-    "model_card": "gui.model_card",  # Markdown, no Qt: the card the app's Models panel shows
+    "model_card": "card",  # Markdown, no Qt: the card the app's Models panel shows
     "CommandClassifier": "inference",
     "Prediction": "inference",
     "FileResult": "inference",

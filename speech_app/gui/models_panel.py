@@ -9,7 +9,7 @@ from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (QFileDialog, QGroupBox, QHBoxLayout, QListWidget, QListWidgetItem, QPushButton,
                                QSplitter, QTextBrowser, QVBoxLayout)
 
-from .model_card import model_card
+from ..card import model_card
 from .userdata import DataFolder
 
 PATH_ROLE = Qt.ItemDataRole.UserRole

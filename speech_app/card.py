@@ -1,11 +1,11 @@
-"""A model file's card as Markdown, for the Models panel. No Qt."""
+"""A model file's card as Markdown: the app's Models panel and the Python API show it. No Qt."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from ..modelfile import ModelFileError, read_metadata
-from ..training.custom_words import card_lines
+from .modelfile import ModelFileError, read_metadata
+from .training.custom_words import card_lines
 
 
 def model_card(path: Path) -> str:
