@@ -11,6 +11,8 @@ voices. The recipe:
 - and estimates what the user will get from held-out clips: a third of the takes and of the bundled
   negative speakers are held out while a run of half the budget trains on the rest (or, with K runs,
   each take and each negative speaker is held out once by rotation).
+Both are TrainingPlans (plan.py) that the Trainer executes on the clips it decoded once:
+`estimate_plan` and `final_plan`, drawing by the recipe's class and group shares (`class_draws`).
 """
 
 from __future__ import annotations
