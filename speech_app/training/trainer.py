@@ -167,15 +167,6 @@ def feature_statistics(frontend: MfccFrontend, clips: np.ndarray, seed: int) -> 
     return feats.mean(dim=(0, 2)), feats.std(dim=(0, 2))
 
 
-def feature_statistics(frontend: MfccFrontend, clips: np.ndarray, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    rng = np.random.default_rng(seed)
-    rows = rng.choice(len(clips), min(len(clips), FEATURE_STATS_CLIPS), replace=False)
-    with torch.no_grad():
-        feats = torch.cat([frontend(torch.from_numpy(to_float(clips[rows[i : i + 256]])))
-                           for i in range(0, len(rows), 256)])  # (N, F, T)
-    return feats.mean(dim=(0, 2)), feats.std(dim=(0, 2))
-
-
 class Trainer:
     """The data, model and optimiser of a training run, decoded and built once. Two ways to train:
     `fit()` runs epochs with validation, early stopping and a checkpoint after each (the dataset
@@ -209,6 +200,7 @@ class Trainer:
         self.scaler = torch.amp.GradScaler("cuda", enabled=float16)  # float16 gradients underflow
         self.silence_id = index.labels.index(SILENCE_LABEL) if SILENCE_LABEL in index.labels else -1
         self.augmenter = WaveformAugmenter(config.augment, self.noise, seed=config.seed * 1000 + self.dist.rank)
+        # the epochs' draw (fit); a plan's runs bring their own
         synthetic = np.array([e.source == "synthetic" for e in index.split("training")], dtype=bool)
         self.weights = sampling_weights(self.splits["training"][1], synthetic, config.balance_power,
                                         config.synthetic_share)
