@@ -6,6 +6,7 @@ No torch here: everything is NumPy, so the capture thread and file decoding stay
 from __future__ import annotations
 
 import os
+import stat
 import wave
 from collections.abc import Iterable
 from pathlib import Path
@@ -34,6 +35,7 @@ def load_audio(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE) -> np.nd
     WAV may be 8/16/24/32-bit integer or 32/64-bit float; libsndfile handles all of them.
     """
     path = Path(path)
+    _check_regular_file(path)
     try:
         mono, file_rate = _decode_mono(path)
     except AudioDecodeError:
@@ -105,6 +107,25 @@ def _mixed_to_mono(samples: np.ndarray) -> np.ndarray:
     return samples[:, 0] if samples.shape[1] == 1 else samples.mean(axis=1)
 
 
+NOT_REGULAR_KINDS = ((stat.S_ISFIFO, "a named pipe"), (stat.S_ISCHR, "a character device"),
+                     (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
+def _check_regular_file(path: Path) -> None:
+    """Refuse, before opening it, a path that is no regular file: opening a named pipe with no writer (or a
+    terminal, `/dev/zero`) waits or reads forever, and the rest of a batch would wait with it. A path that
+    cannot be looked at is left to decoding, whose failure `_check_readable` then explains."""
+    try:
+        mode = os.stat(os.fsencode(path)).st_mode
+    except (OSError, ValueError):
+        return
+    if stat.S_ISDIR(mode):
+        raise AudioDecodeError(f"{path}: is a folder, not an audio file")
+    if not stat.S_ISREG(mode):
+        kind = next((name for test, name in NOT_REGULAR_KINDS if test(mode)), "a special file")
+        raise AudioDecodeError(f"{path}: is {kind}, not an audio file")
+
+
 def _check_readable(path: Path) -> None:
     """Say what is wrong with a path that is no audio file at all, in the user's terms."""
     if path.is_dir():
@@ -122,9 +143,9 @@ def _check_readable(path: Path) -> None:
 def decode_files(paths: list, progress: bool = False) -> list[np.ndarray | AudioDecodeError]:
     """Decoded audio per path, in input order, decoded in parallel threads; a file that cannot be
     decoded gives its AudioDecodeError in its place instead of stopping the others."""
-    from concurrent.futures import ThreadPoolExecutor
-
     from tqdm import tqdm
+
+    from .daemon_pool import DaemonThreadPool
 
     def decode(path):
         try:
@@ -132,8 +153,9 @@ def decode_files(paths: list, progress: bool = False) -> list[np.ndarray | Audio
         except AudioDecodeError as err:
             return err
 
-    with ThreadPoolExecutor(DECODE_THREADS) as pool:
-        results = pool.map(decode, paths)
+    with DaemonThreadPool(DECODE_THREADS, name="decode") as pool:  # Ctrl-C never waits for a read that hangs
+        futures = [pool.submit(decode, path) for path in paths]
+        results = (future.result() for future in futures)
         return list(tqdm(results, total=len(paths), desc="decoding", unit="clip", disable=not progress, leave=False))
 
 

@@ -1,0 +1,124 @@
+"""Faults found by probing the installed app (issue 25): a named pipe given as an audio file, Ctrl-C while
+workers are blocked in I/O and in the GUI, `export` onto a full disk or a folder, and word names that
+cannot be folder names or labels. docs/FAULTS.md lists them with what the user sees."""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from conftest import SAMPLE_RATE, word_sound
+from speech_app.audio import AudioDecodeError, load_audio
+from speech_app.cli import main
+from speech_app.cli.exit_status import EXIT_INTERRUPTED, EXIT_SOME_FAILED, EXIT_USAGE
+
+REPO = Path(__file__).resolve().parent.parent
+HANG_S = 120  # a child that has not ended this long after Ctrl-C hangs (it ends in about a second)
+UNBLOCK_POLL_S = 0.05
+
+
+def run_cli(capsys, *argv) -> tuple[int, str, str]:
+    status = main([str(a) if isinstance(a, Path) else a for a in argv])
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def one_line(err: str) -> str:
+    """The stderr of a failed command: exactly one line, no traceback."""
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+def leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.endswith((".tmp", ".lock")))
+
+
+def child_env(**extra) -> dict:
+    return {**os.environ, "PYTHONPATH": str(REPO), **extra}
+
+
+@pytest.fixture
+def clip(tmp_path) -> Path:
+    path = tmp_path / "yes.wav"
+    sf.write(str(path), word_sound("yes", np.random.default_rng(1)), SAMPLE_RATE, subtype="PCM_16")
+    return path
+
+
+@pytest.fixture
+def fifo(tmp_path):
+    """A named pipe `fifo.wav`. Whenever a reader opens it, a writer comes and goes at once, so a reader
+    (the old code) sees an empty file instead of waiting forever and the test fails instead of hanging."""
+    path = tmp_path / "fifo.wav"
+    os.mkfifo(path)
+    stop = threading.Event()
+
+    def unblock():
+        while not stop.wait(UNBLOCK_POLL_S):
+            try:
+                os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))  # ENXIO while nobody reads
+            except OSError as err:
+                if err.errno != errno.ENXIO:
+                    return
+
+    writer = threading.Thread(target=unblock, daemon=True)
+    writer.start()
+    yield path
+    stop.set()
+    writer.join()
+
+
+# -- 1. a named pipe, and Ctrl-C while a worker is blocked in I/O ----------------------------------------
+
+def test_a_named_pipe_is_refused_before_it_is_opened(fifo):
+    with pytest.raises(AudioDecodeError) as caught:
+        load_audio(fifo)  # the same for classify, the Batch tab, training's takes, listen --file
+    assert str(caught.value) == f"{fifo}: is a named pipe, not an audio file"
+
+
+def test_classify_gives_a_named_pipe_a_row_with_its_error(capsys, fifo, clip):
+    status, out, err = run_cli(capsys, "classify", fifo, clip)
+    rows = out.splitlines()
+    assert status == EXIT_SOME_FAILED and rows[0] == "path,label,confidence,error"
+    assert rows[1] == f'{fifo},,,"{fifo}: is a named pipe, not an audio file"' and rows[2].startswith(f"{clip},")
+    assert "1 of 2 files could not be classified" in err
+
+
+@pytest.mark.parametrize("output", ["stdout", "file"])
+def test_ctrl_c_ends_classify_while_a_worker_is_blocked_in_io(tmp_path, clip, output):
+    """Ctrl-C to the whole process group (as a terminal sends it) while a worker waits forever in a read
+    (a named pipe opened by code that does not check, standing for a hung network file): 130 at once,
+    and nothing left of the output."""
+    pipe = tmp_path / "never-written"
+    os.mkfifo(pipe)
+    out = tmp_path / "labels.csv"
+    script = ("import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler)\n"
+              "from speech_app import inference; from speech_app.cli import main\n"
+              "def blocked(path, *args, **kwargs):\n"
+              "    print('blocked', file=sys.stderr, flush=True)\n"
+              f"    open({str(pipe)!r}, 'rb').read()\n"
+              "inference.load_audio = blocked\n"
+              "sys.exit(main(sys.argv[1:]))\n")
+    argv = ["classify", str(clip), str(clip)] + (["-o", str(out)] if output == "file" else [])
+    child = subprocess.Popen([sys.executable, "-c", script, *argv], env=child_env(), stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        assert child.stderr.readline().strip() == "blocked"
+        os.killpg(child.pid, signal.SIGINT)
+        _, err = child.communicate(timeout=HANG_S)
+    except subprocess.TimeoutExpired:
+        pytest.fail("Ctrl-C did not end classify while a worker was blocked")
+    finally:
+        if child.poll() is None:
+            os.killpg(child.pid, signal.SIGKILL)
+    assert child.returncode == EXIT_INTERRUPTED and err.strip() == "interrupted", err
+    assert not out.exists() and leftovers(tmp_path) == []
