@@ -17,6 +17,7 @@ import pytest
 import soundfile as sf
 
 from conftest import SAMPLE_RATE, word_sound
+from test_faults import small_disk  # noqa: F401  (a fixture: a real tiny file system, root only)
 from speech_app.audio import AudioDecodeError, load_audio
 from speech_app.cli import main
 from speech_app.cli.exit_status import EXIT_INTERRUPTED, EXIT_SOME_FAILED, EXIT_USAGE
@@ -122,3 +123,60 @@ def test_ctrl_c_ends_classify_while_a_worker_is_blocked_in_io(tmp_path, clip, ou
             os.killpg(child.pid, signal.SIGKILL)
     assert child.returncode == EXIT_INTERRUPTED and err.strip() == "interrupted", err
     assert not out.exists() and leftovers(tmp_path) == []
+
+
+# -- 8. export writes as every other output --------------------------------------------------------------
+
+@pytest.fixture
+def no_export(monkeypatch):
+    """The exporter, failing the test if it runs: an output that cannot be written is refused before it."""
+    import torch
+
+    def exported(*args, **kwargs):
+        raise AssertionError("the export ran before the output was checked")
+
+    monkeypatch.setattr(torch.onnx, "export", exported)
+
+
+@pytest.mark.parametrize("target", ["a folder", "missing folder"])
+def test_export_refuses_an_output_it_cannot_write_before_exporting(capsys, random_model, tmp_path, no_export, target):
+    out = {"a folder": tmp_path, "missing folder": tmp_path / "nope" / "m.onnx"}[target]
+    status, _, err = run_cli(capsys, "export", "--model", random_model, out)
+    reason = "is a folder; give a file name" if target == "a folder" else \
+        f"cannot write (the folder {tmp_path / 'nope'} does not exist)"
+    assert status == EXIT_USAGE and one_line(err) == f"speech-app export: {out}: {reason}"
+    assert not (tmp_path / "nope").exists() and leftovers(tmp_path) == []
+
+
+def test_export_onto_a_full_disk_keeps_the_previous_file(capsys, random_model, small_disk):
+    pytest.importorskip("onnx")
+    disk = small_disk(size_kb=16)  # the model's ONNX file is larger
+    out = disk / "m.onnx"
+    out.write_bytes(b"the previous export")
+    status, _, err = run_cli(capsys, "export", "--model", random_model, out)
+    assert status == EXIT_USAGE and one_line(err) == f"speech-app export: {out}: cannot write (no space left on the disk)"
+    assert out.read_bytes() == b"the previous export" and leftovers(disk) == []
+
+
+def test_export_refuses_an_output_another_run_is_writing(capsys, random_model, tmp_path, no_export):
+    from speech_app.atomic_files import output_lock
+
+    out = tmp_path / "m.onnx"
+    with output_lock(out):
+        status, _, err = run_cli(capsys, "export", "--model", random_model, out)
+    assert status == EXIT_USAGE and "another speech-app run is writing this output" in one_line(err)
+
+
+def test_export_writes_a_model_onnx_runtime_loads(capsys, random_model, tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    out = tmp_path / "m.onnx"
+    status, printed, _ = run_cli(capsys, "export", "--model", random_model, out)
+    assert status == 0 and printed.strip() == str(out) and leftovers(tmp_path) == []
+    assert ort.InferenceSession(str(out), providers=["CPUExecutionProvider"]).get_modelmeta().custom_metadata_map["labels"]
+    assert out.stat().st_mode & 0o777 == 0o666 & ~current_umask()
+
+
+def current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
