@@ -180,3 +180,107 @@ def current_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+# -- 9-11. word names: checked once, before any work, in the CLI and the app ----------------------------
+
+LONG_WORD = "a" * 300
+
+
+@pytest.fixture
+def no_training_work(monkeypatch):
+    """Synthesis and training, failing the test if they start: a bad word is refused before them."""
+    from speech_app.synth import text_training
+    from speech_app.training import custom_words, trainer
+
+    def started(*args, **kwargs):
+        raise AssertionError("work started before the words were checked")
+
+    for module, name in ((custom_words, "synthesize_for_words"), (custom_words, "train_custom_words"),
+                         (text_training, "synthesize_training_set"), (trainer, "train")):
+        monkeypatch.setattr(module, name, started)
+
+
+@pytest.mark.parametrize("words, problem", [
+    (f"yes,{LONG_WORD}", "'aaaaaaaaaaaaaaaaaaaaaaaaaaa...': a word is at most 50 characters, not 300 (it becomes a folder name)"),
+    ("Yes,yes", "'Yes' and 'yes' are the same word (case and spacing do not count); give it once"),
+    ("lights on,Lights  On", "'lights on' and 'Lights  On' are the same word (case and spacing do not count); give it once"),
+    ("lights\non", "'lights\\non': a word cannot hold a line break or another control character (labels are printed one per line)"),
+    ("yes,_unknown_", "'_unknown_': use letters, digits, spaces, apostrophes and hyphens, not starting with '_' or '.'"),
+    ("on/off", "'on/off': use letters, digits, spaces, apostrophes and hyphens, not starting with '_' or '.'"),
+], ids=["long", "case", "spacing", "line break", "reserved", "slash"])
+@pytest.mark.parametrize("recipe", ["custom", "dataset"])
+def test_train_refuses_a_bad_word_before_any_work(capsys, tmp_path, no_training_work, words, problem, recipe):
+    out = tmp_path / "m.safetensors"
+    status, _, err = run_cli(capsys, "train", "--words", words, "--synth", "--recipe", recipe, "--out", out)
+    assert status == EXIT_USAGE and one_line(err) == f"speech-app train: --words: {problem}"
+    assert list(tmp_path.iterdir()) == []
+
+
+class StopBeforeTraining(Exception):
+    pass
+
+
+@pytest.fixture
+def words_trained_on(monkeypatch) -> list:
+    """The words the custom recipe is asked to train on; the training itself stops before it starts."""
+    from speech_app.training import custom_words
+
+    given = []
+
+    def record(takes, words, *args, **kwargs):
+        given.append(words)
+        raise StopBeforeTraining
+
+    monkeypatch.setattr(custom_words, "train_custom_words", record)
+    return given
+
+
+def test_the_same_word_twice_is_one_word(tmp_path, words_trained_on):
+    takes = write_word_folders(tmp_path / "takes", ["yes"])
+    with pytest.raises(StopBeforeTraining):
+        main(["train", str(takes), "--words", "yes, lights on,yes", "--no-synth", "--out", str(tmp_path / "m.safetensors")])
+    assert words_trained_on == [["yes", "lights on"]]
+
+
+def write_word_folders(root: Path, names: list[str]) -> Path:
+    for name in names:
+        (root / name).mkdir(parents=True)
+        sf.write(str(root / name / "take_nohash_0.wav"), word_sound("yes", np.random.default_rng(0)), SAMPLE_RATE,
+                 subtype="PCM_16")
+    return root
+
+
+@pytest.mark.parametrize("recipe", ["custom", "dataset"])
+def test_a_takes_folder_whose_name_is_no_word_is_named(capsys, tmp_path, no_training_work, recipe):
+    takes = write_word_folders(tmp_path / "takes", ["lights\non", "music"])
+    status, _, err = run_cli(capsys, "train", takes, "--recipe", recipe, "--no-synth" if recipe == "custom" else
+                             "--quiet", "--out", tmp_path / "m.safetensors")
+    assert status == EXIT_USAGE and one_line(err) == (
+        f"speech-app train: {takes}: the folder names are the words: 'lights\\non': a word cannot hold a line break "
+        f"or another control character (labels are printed one per line)")
+
+
+def test_takes_folders_named_with_spaces_and_unicode_are_words(tmp_path, words_trained_on):
+    takes = write_word_folders(tmp_path / "takes", ["lights on", "café", "o'clock", "привет"])
+    with pytest.raises(StopBeforeTraining):
+        main(["train", str(takes), "--no-synth", "--out", str(tmp_path / "m.safetensors")])
+    assert words_trained_on == [["café", "lights on", "o'clock", "привет"]]
+
+
+def test_synth_refuses_a_word_that_is_no_folder_name():
+    from speech_app.synth.generator import SynthUsageError, check_words
+
+    for bad in (["lights\non"], [LONG_WORD], ["Yes", "yes"]):
+        with pytest.raises(SynthUsageError):
+            check_words(bad)
+
+
+def test_the_custom_words_tab_merges_case_and_spacing_and_refuses_a_long_word(make_window):
+    from stand_ins import FakeAudio
+
+    window = make_window(FakeAudio().services())
+    window.custom.set_words("Yes, yes ,lights  on, Lights On")
+    assert window.custom.words() == ["yes", "lights on"]
+    window.custom.set_words(f"yes, {LONG_WORD}")
+    assert window.custom.words() == [] and "at most 50 characters" in window.custom.countdown_label.text()
