@@ -284,3 +284,37 @@ def test_the_custom_words_tab_merges_case_and_spacing_and_refuses_a_long_word(ma
     assert window.custom.words() == ["yes", "lights on"]
     window.custom.set_words(f"yes, {LONG_WORD}")
     assert window.custom.words() == [] and "at most 50 characters" in window.custom.countdown_label.text()
+
+
+# -- 2. Ctrl-C in the terminal closes the app as its menu does ------------------------------------------
+
+def test_ctrl_c_closes_the_app_as_its_quit_menu_does(tmp_path):
+    """Started as from a terminal (Python's own SIGINT handler: a test run in the background hands its
+    children SIGINT ignored), Ctrl-C to the process group once the window is shown: the window closes
+    as from its menu (its settings saved), no traceback, exit 130."""
+    script = ("import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler)\n"
+              "from PySide6.QtCore import QTimer\n"
+              "from speech_app.gui import app\n"
+              "opened = app.open_main_window\n"
+              "def announced(*args, **kwargs):\n"
+              "    window = opened(*args, **kwargs)\n"
+              "    QTimer.singleShot(0, lambda: print('shown', flush=True))  # once the event loop runs\n"
+              "    return window\n"
+              "app.open_main_window = announced\n"
+              "from speech_app.cli import main\n"
+              "sys.exit(main(sys.argv[1:]))\n")
+    env = child_env(QT_QPA_PLATFORM="offscreen", HOME=str(tmp_path), XDG_CONFIG_HOME=str(tmp_path / "config"))
+    child = subprocess.Popen([sys.executable, "-c", script, "gui", "--data-dir", str(tmp_path / "data")], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        assert child.stdout.readline().strip() == "shown", child.stderr.read()
+        os.killpg(child.pid, signal.SIGINT)
+        _, err = child.communicate(timeout=HANG_S)
+    except subprocess.TimeoutExpired:
+        pytest.fail("Ctrl-C did not close the app")
+    finally:
+        if child.poll() is None:
+            os.killpg(child.pid, signal.SIGKILL)
+    assert child.returncode == EXIT_INTERRUPTED and "Traceback" not in err and err.strip().endswith("interrupted"), err
+    settings = (tmp_path / "config" / "speech-app" / "speech-app.conf").read_text()
+    assert "geometry=" in settings  # written by the window's close, as after File > Quit
