@@ -5,6 +5,7 @@ No torch here: everything is NumPy, so the capture thread and file decoding stay
 
 from __future__ import annotations
 
+import io
 import os
 import stat
 import wave
@@ -222,13 +223,19 @@ def is_audio_file(path: Path) -> bool:
 
 
 def write_wav(path: str | os.PathLike, samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> None:
-    """Write 16-bit PCM through a temporary file and a rename, so a crash never leaves half a file."""
-    from .atomic_files import atomic_write
+    """Write 16-bit PCM through a temporary file and a rename, so a crash never leaves half a file;
+    OutputError when it cannot be written."""
+    from .atomic_files import OutputError, atomic_write, describe_os_error
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:  # a read-only or full disk: one line naming the file, as atomic_write says it
+        raise OutputError(describe_os_error(path, err)) from None
+    encoded = io.BytesIO()  # libsndfile writing to the file itself lost a full disk's error (an AssertionError)
+    soundfile.write(encoded, np.clip(samples, -1.0, 1.0), sample_rate, subtype="PCM_16", format="WAV")
     with atomic_write(path, "wb") as handle:
-        soundfile.write(handle, np.clip(samples, -1.0, 1.0), sample_rate, subtype="PCM_16", format="WAV")
+        handle.write(encoded.getbuffer())
 
 
 def expand_paths(inputs: Iterable[str | os.PathLike], recursive: bool = False) -> list[Path]:

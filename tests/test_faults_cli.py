@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -318,3 +319,32 @@ def test_ctrl_c_closes_the_app_as_its_quit_menu_does(tmp_path):
     assert child.returncode == EXIT_INTERRUPTED and "Traceback" not in err and err.strip().endswith("interrupted"), err
     settings = (tmp_path / "config" / "speech-app" / "speech-app.conf").read_text()
     assert "geometry=" in settings  # written by the window's close, as after File > Quit
+
+
+# -- the app's data folder on a read-only or full disk while a take is recorded --------------------------
+
+@pytest.mark.parametrize("disk", ["read-only", "full"])
+def test_a_take_that_cannot_be_saved_is_one_clear_message(make_window, small_disk, qtbot, monkeypatch, disk):
+    from speech_app.gui import custom_tab
+    from stand_ins import WAIT_MS, FakeAudio, tone_word
+
+    data = small_disk(read_only=True) if disk == "read-only" else small_disk(size_kb=16)  # a take is 48 KB
+    if disk == "full":
+        (data / "recordings" / "hello").mkdir(parents=True)
+        earlier = data / "recordings" / "hello" / "take-earlier_nohash_0.wav"
+        sf.write(str(earlier), tone_word("mid", 0.1), SAMPLE_RATE, subtype="PCM_16")
+        before = earlier.read_bytes()
+    monkeypatch.setattr(custom_tab, "COUNTDOWN_S", 1)
+    window = make_window(FakeAudio(signal=tone_word("mid", 2.0), speed=1.0, loop=True).services(), data_dir=data)
+    window.show_tab("custom")
+    window.custom.set_words("hello")
+    qtbot.waitUntil(window.custom.record_button.isEnabled, timeout=WAIT_MS)
+    window.custom.record_take()
+    qtbot.waitUntil(lambda: "Recording failed" in window.custom.countdown_label.text(), timeout=WAIT_MS)
+    reason = "read-only file system" if disk == "read-only" else "no space left on the disk"
+    takes = re.escape(str(data / "recordings" / "hello"))
+    assert re.fullmatch(rf"Recording failed: the take could not be saved: {takes}/take-[\w-]+\.wav: cannot write "
+                        rf"\({reason}\)", window.custom.countdown_label.text()), window.custom.countdown_label.text()
+    qtbot.waitUntil(window.custom.record_button.isEnabled, timeout=WAIT_MS)  # ready for the next take
+    if disk == "full":  # the earlier take is kept, and no half take is left
+        assert earlier.read_bytes() == before and sorted(p.name for p in earlier.parent.iterdir()) == [earlier.name]
