@@ -348,3 +348,22 @@ def test_a_take_that_cannot_be_saved_is_one_clear_message(make_window, small_dis
     qtbot.waitUntil(window.custom.record_button.isEnabled, timeout=WAIT_MS)  # ready for the next take
     if disk == "full":  # the earlier take is kept, and no half take is left
         assert earlier.read_bytes() == before and sorted(p.name for p in earlier.parent.iterdir()) == [earlier.name]
+
+
+# -- HOME unset --------------------------------------------------------------------------------------------
+
+def test_without_home_the_app_keeps_its_data_in_the_users_home():
+    """Qt alone took `/` for the home (data in /.local/share/speech-app); Python's home is the password
+    database's. Only the paths are asked for: nothing is written there."""
+    import pwd
+
+    script = ("from PySide6.QtCore import QSettings\n"
+              "from speech_app.gui.app import create_application, default_data_dir\n"
+              "create_application()\n"
+              "print(default_data_dir()); print(QSettings().fileName())\n")
+    env = {k: v for k, v in child_env(QT_QPA_PLATFORM="offscreen").items()
+           if k not in ("HOME", "XDG_DATA_HOME", "XDG_CONFIG_HOME", "SPEECH_APP_DATA_DIR")}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=HANG_S)
+    home = pwd.getpwuid(os.getuid()).pw_dir
+    assert done.stdout.splitlines() == [f"{home}/.local/share/speech-app", f"{home}/.config/speech-app/speech-app.conf"], \
+        done.stdout + done.stderr

@@ -274,7 +274,18 @@ class MainWindow(QMainWindow):
             self.set_theme("system")
 
 
+def give_qt_the_home_folder() -> None:
+    """Without HOME, Qt takes `/` for the user's home (takes and settings went to /.local/share and
+    /.config, or failed there), while Python looks the home up in the password database; Qt gets the
+    same answer. Before the QApplication exists: Qt reads it once."""
+    if not os.environ.get("HOME"):
+        home = os.path.expanduser("~")  # "~" again when the user has no entry either
+        if home != "~":
+            os.environ["HOME"] = home
+
+
 def create_application(argv: list[str] | None = None) -> QApplication:
+    give_qt_the_home_folder()
     app = QApplication.instance() or QApplication(argv or sys.argv[:1])
     app.setOrganizationName(APP_NAME)
     app.setApplicationName(APP_NAME)
