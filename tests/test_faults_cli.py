@@ -367,3 +367,28 @@ def test_without_home_the_app_keeps_its_data_in_the_users_home():
     home = pwd.getpwuid(os.getuid()).pw_dir
     assert done.stdout.splitlines() == [f"{home}/.local/share/speech-app", f"{home}/.config/speech-app/speech-app.conf"], \
         done.stdout + done.stderr
+
+
+# -- a takes folder of 10,000 files ------------------------------------------------------------------------
+
+def test_a_word_with_ten_thousand_takes_lists_only_the_newest(make_window, tmp_path, monkeypatch):
+    """Every listed take's header is read on the GUI thread: 10,000 froze the window for over a second."""
+    import io
+
+    from speech_app.gui import custom_tab
+    from stand_ins import FakeAudio, tone_word
+
+    folder = tmp_path / "data" / "recordings" / "hello"
+    folder.mkdir(parents=True)
+    encoded = io.BytesIO()
+    sf.write(encoded, tone_word("mid", 0.1), SAMPLE_RATE, subtype="PCM_16", format="WAV")
+    for i in range(10_000):
+        (folder / f"take-{i:05d}_nohash_0.wav").write_bytes(encoded.getvalue())
+    window = make_window(FakeAudio().services(), data_dir=tmp_path / "data")
+    read = []
+    monkeypatch.setattr(custom_tab, "_duration_s", lambda path: read.append(path) or 0.1)
+    window.custom.set_words("hello")
+    word = window.custom.takes_tree.topLevelItem(0)
+    assert word.text(0).startswith("hello  (10000 takes")
+    assert len(read) == custom_tab.MAX_LISTED_TAKES and read[-1].name == "take-09999_nohash_0.wav"
+    assert word.child(0).text(0) == f"{10_000 - custom_tab.MAX_LISTED_TAKES} older takes not listed"
