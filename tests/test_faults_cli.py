@@ -123,7 +123,7 @@ def test_ctrl_c_ends_classify_while_a_worker_is_blocked_in_io(tmp_path, clip, ou
         if child.poll() is None:
             os.killpg(child.pid, signal.SIGKILL)
     assert child.returncode == EXIT_INTERRUPTED and err.strip() == "interrupted", err
-    assert not out.exists() and leftovers(tmp_path) == []
+    assert not out.exists() and leftovers(tmp_path) == [], sorted(p.name for p in tmp_path.iterdir())
 
 
 # -- 8. export writes as every other output --------------------------------------------------------------
@@ -155,7 +155,8 @@ def test_export_onto_a_full_disk_keeps_the_previous_file(capsys, random_model, s
     out = disk / "m.onnx"
     out.write_bytes(b"the previous export")
     status, _, err = run_cli(capsys, "export", "--model", random_model, out)
-    assert status == EXIT_USAGE and one_line(err) == f"speech-app export: {out}: cannot write (no space left on the disk)"
+    assert status == EXIT_USAGE
+    assert one_line(err) == f"speech-app export: {out}: cannot write (no space left on the disk)"
     assert out.read_bytes() == b"the previous export" and leftovers(disk) == []
 
 
@@ -173,7 +174,8 @@ def test_export_writes_a_model_onnx_runtime_loads(capsys, random_model, tmp_path
     out = tmp_path / "m.onnx"
     status, printed, _ = run_cli(capsys, "export", "--model", random_model, out)
     assert status == 0 and printed.strip() == str(out) and leftovers(tmp_path) == []
-    assert ort.InferenceSession(str(out), providers=["CPUExecutionProvider"]).get_modelmeta().custom_metadata_map["labels"]
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    assert session.get_modelmeta().custom_metadata_map["labels"]
     assert out.stat().st_mode & 0o777 == 0o666 & ~current_umask()
 
 
@@ -186,6 +188,8 @@ def current_umask() -> int:
 # -- 9-11. word names: checked once, before any work, in the CLI and the app ----------------------------
 
 LONG_WORD = "a" * 300
+SAME_WORD = "are the same word (case and spacing do not count); give it once"
+ALLOWED = "use letters, digits, spaces, apostrophes and hyphens, not starting with '_' or '.'"
 
 
 @pytest.fixture
@@ -203,12 +207,14 @@ def no_training_work(monkeypatch):
 
 
 @pytest.mark.parametrize("words, problem", [
-    (f"yes,{LONG_WORD}", "'aaaaaaaaaaaaaaaaaaaaaaaaaaa...': a word is at most 50 characters, not 300 (it becomes a folder name)"),
-    ("Yes,yes", "'Yes' and 'yes' are the same word (case and spacing do not count); give it once"),
-    ("lights on,Lights  On", "'lights on' and 'Lights  On' are the same word (case and spacing do not count); give it once"),
-    ("lights\non", "'lights\\non': a word cannot hold a line break or another control character (labels are printed one per line)"),
-    ("yes,_unknown_", "'_unknown_': use letters, digits, spaces, apostrophes and hyphens, not starting with '_' or '.'"),
-    ("on/off", "'on/off': use letters, digits, spaces, apostrophes and hyphens, not starting with '_' or '.'"),
+    (f"yes,{LONG_WORD}",
+     "'aaaaaaaaaaaaaaaaaaaaaaaaaaa...': a word is at most 50 characters, not 300 (it becomes a folder name)"),
+    ("Yes,yes", f"'Yes' and 'yes' {SAME_WORD}"),
+    ("lights on,Lights  On", f"'lights on' and 'Lights  On' {SAME_WORD}"),
+    ("lights\non",
+     "'lights\\non': a word cannot hold a line break or another control character (labels are printed one per line)"),
+    ("yes,_unknown_", f"'_unknown_': {ALLOWED}"),
+    ("on/off", f"'on/off': {ALLOWED}"),
 ], ids=["long", "case", "spacing", "line break", "reserved", "slash"])
 @pytest.mark.parametrize("recipe", ["custom", "dataset"])
 def test_train_refuses_a_bad_word_before_any_work(capsys, tmp_path, no_training_work, words, problem, recipe):
@@ -240,7 +246,8 @@ def words_trained_on(monkeypatch) -> list:
 def test_the_same_word_twice_is_one_word(tmp_path, words_trained_on):
     takes = write_word_folders(tmp_path / "takes", ["yes"])
     with pytest.raises(StopBeforeTraining):
-        main(["train", str(takes), "--words", "yes, lights on,yes", "--no-synth", "--out", str(tmp_path / "m.safetensors")])
+        main(["train", str(takes), "--words", "yes, lights on,yes", "--no-synth",
+              "--out", str(tmp_path / "m.safetensors")])
     assert words_trained_on == [["yes", "lights on"]]
 
 
@@ -365,8 +372,8 @@ def test_without_home_the_app_keeps_its_data_in_the_users_home():
            if k not in ("HOME", "XDG_DATA_HOME", "XDG_CONFIG_HOME", "SPEECH_APP_DATA_DIR")}
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=HANG_S)
     home = pwd.getpwuid(os.getuid()).pw_dir
-    assert done.stdout.splitlines() == [f"{home}/.local/share/speech-app", f"{home}/.config/speech-app/speech-app.conf"], \
-        done.stdout + done.stderr
+    expected = [f"{home}/.local/share/speech-app", f"{home}/.config/speech-app/speech-app.conf"]
+    assert done.stdout.splitlines() == expected, done.stdout + done.stderr
 
 
 # -- a takes folder of 10,000 files ------------------------------------------------------------------------
