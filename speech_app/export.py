@@ -26,6 +26,7 @@ from pathlib import Path
 import torch
 
 from . import __version__
+from .atomic_files import atomic_write, check_writable, output_lock
 from .features import MfccFrontend
 from .modelfile import ModelBundle
 
@@ -84,8 +85,20 @@ def quiet_exporter(verbose: bool):
 
 
 def export_onnx(bundle: ModelBundle, out_path: str | os.PathLike, verbose: bool = False) -> Path:
-    """Write the model as ONNX through a temporary file and a rename; returns the path written."""
+    """Write the model as ONNX as every output is written (atomic_files: checked before the export, locked
+    against a second run, a unique temporary file fsynced and renamed); returns the path written.
+    Raises OutputError when `out_path` cannot be written."""
     out_path = Path(out_path)
+    check_writable(out_path)  # a missing folder, a folder in the way, a read-only disk: before the export
+    with output_lock(out_path):
+        proto = onnx_model(bundle, out_path, verbose)
+        with atomic_write(out_path, "wb") as handle:
+            handle.write(proto.SerializeToString())  # what onnx.save_model writes for a .onnx file
+    return out_path
+
+
+def onnx_model(bundle: ModelBundle, out_path: Path, verbose: bool = False):
+    """The ONNX ModelProto of the model, its metadata included; `out_path` only names the file in errors."""
     try:  # the `onnx` extra; imported here so the rest of the package never needs it
         import onnx
         import onnxscript  # noqa: F401  (torch's exporter needs it)
@@ -106,8 +119,4 @@ def export_onnx(bundle: ModelBundle, out_path: str | os.PathLike, verbose: bool 
     for key, value in onnx_metadata(bundle).items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_name(f".{out_path.name}.tmp")
-    onnx.save_model(proto, str(tmp))
-    os.replace(tmp, out_path)
-    return out_path
+    return proto
