@@ -241,8 +241,10 @@ def _checked_skeleton(path: Path, config: ModelConfig, stored: dict) -> BiLstmCl
 
 
 def _read_tensors(path: Path, handle) -> dict[str, torch.Tensor]:
+    """The stored tensors, copied: get_tensor's map the file, and a file overwritten in place or cut short
+    while the model runs (`cp` onto it) would change the weights or end the program with a bus error."""
     try:
-        return {name: handle.get_tensor(name) for name in handle.keys()}
+        return {name: handle.get_tensor(name).clone() for name in handle.keys()}
     except (SafetensorError, OSError, ValueError, RuntimeError) as err:
         raise ModelFileError(f"{path}: damaged weights ({one_line(err)})") from None
 

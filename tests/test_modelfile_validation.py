@@ -211,6 +211,28 @@ def test_the_loaded_weights_are_the_files_own(small_model):
         assert torch.isfinite(loaded.model(torch.randn(2, 40, 101))).all()
 
 
+DETACHED_PROBE = """
+import sys
+import torch
+from speech_app.modelfile import load_model
+
+model = load_model(sys.argv[1]).model
+before = model.head[1].weight.sum().item()
+open(sys.argv[1], "r+b").truncate(0)  # as `cp` onto it begins: the file is cut short, then rewritten
+with torch.no_grad():
+    assert torch.isfinite(model(torch.randn(1, 40, 101))).all()
+assert model.head[1].weight.sum().item() == before
+"""
+
+
+def test_a_loaded_model_keeps_its_weights_when_the_file_is_overwritten(small_model):
+    """The weights are copied out of the file, not mapped from it (a mapped file cut short is a bus error,
+    so this runs in a process of its own)."""
+    probe = subprocess.run([sys.executable, "-c", DETACHED_PROBE, str(small_model)], capture_output=True,
+                           text=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert probe.returncode == 0, (probe.returncode, probe.stderr[-2000:])
+
+
 @pytest.mark.parametrize("features", [
     FeatureConfig(),
     *(FeatureConfig(clip_seconds=float(s)) for s in np.arange(MIN_WINDOW_SECONDS, MAX_WINDOW_SECONDS + 1e-9,
