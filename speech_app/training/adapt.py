@@ -167,14 +167,17 @@ def adapt_plan(recipe: AdaptRecipe, labels: np.ndarray, groups: np.ndarray, labe
 
 def freeze(model, trainable: str) -> None:
     """Only the weights `trainable` names move (TRAINABLE_CHOICES); a frozen batch norm keeps its statistics."""
+    import torch
+
     if trainable not in TRAINABLE_CHOICES:
         raise AdaptError(f"trainable: {trainable!r}; one of {', '.join(TRAINABLE_CHOICES)}")
     prefixes = TRAINABLE_CHOICES[trainable]
     for name, parameter in model.named_parameters():
         parameter.requires_grad_(name.startswith(prefixes))  # AdamW skips a weight that gets no gradient
     for module in model.modules():
-        if hasattr(module, "momentum") and not any(p.requires_grad for p in module.parameters()):
-            module.momentum = 0.0  # running statistics unchanged by the training batches
+        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+            # a frozen one normalises training batches by their own statistics and never updates its running ones
+            module.track_running_stats = any(p.requires_grad for p in module.parameters())
 
 
 def train_config(recipe: AdaptRecipe, window_seconds: float):
