@@ -59,13 +59,13 @@ class AdaptRecipe:
 
     steps: int = field(default=60, metadata={"help": "training batches"})
     batch_size: int = 32
-    learning_rate: float = field(default=3e-4, metadata={"help": "peak learning rate (AdamW)"})
+    learning_rate: float = field(default=1e-3, metadata={"help": "peak learning rate (AdamW)"})
     warmup_steps: int = 6
     take_share: float = 0.5  # of a command's draws when it has takes; the rest replay bundled clips of it
     silence_share: float = 0.08  # of all draws
     unknown_share: float = 0.3  # of all draws; the commands share the rest equally
     replay_per_word: int | None = None  # bundled clips replayed per word (None: all, at most 24)
-    distill_weight: float = 0.5  # share of the loss that follows the base model's probabilities
+    distill_weight: float = 0.25  # share of the loss that follows the base model's probabilities
     distill_temperature: float = 2.0
     trainable: str = field(default="all", metadata={
         "help": f"which weights move: {', '.join(TRAINABLE_CHOICES)} (top: the last LSTM layer, attention "
