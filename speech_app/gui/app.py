@@ -141,6 +141,8 @@ class MainWindow(QMainWindow):
         words_menu = bar.addMenu("&Words")
         self._action(words_menu, "&Record take", self.on_record_action_triggered, "Ctrl+R")
         self._action(words_menu, "&Train", self.on_train_action_triggered, "Ctrl+T")
+        self._action(words_menu, "&Adapt to your voice...", self.open_voice_dialog, "Ctrl+Shift+V",
+                     "Record two takes of each command of the model in use and adapt it to your voice")
         view_menu = bar.addMenu("&View")
         for index, name in enumerate(("&Live", "&Batch", "&Custom words")):
             self._action(view_menu, name, lambda _=False, i=index: self.tabs.setCurrentIndex(i), f"Ctrl+{index + 1}")
@@ -257,6 +259,23 @@ class MainWindow(QMainWindow):
     def on_open_model_action_triggered(self) -> None:
         self.show_tab("custom")
         self.custom.models.on_open_button_clicked()
+
+    @Slot()
+    def open_voice_dialog(self):
+        """Adapt the Live tab's model to the user's voice (gui/voice_dialog.py); returns the dialog."""
+        from .voice_dialog import VoiceDialog
+
+        dialog = VoiceDialog(self.services, self.data, self.live.model_path, self.live.confidence_bars.labels,
+                             self.live.selected_device, self)
+        dialog.model_adapted.connect(self.on_voice_model_adapted)
+        dialog.base_requested.connect(self.use_model)
+        dialog.show()
+        return dialog
+
+    @Slot(object)
+    def on_voice_model_adapted(self, path: Path) -> None:
+        self.custom.models.refresh()
+        self.use_model(path)
 
     @Slot()
     def on_record_action_triggered(self) -> None:
