@@ -112,18 +112,25 @@ NOT_REGULAR_KINDS = ((stat.S_ISFIFO, "a named pipe"), (stat.S_ISCHR, "a characte
                      (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
 
 
+def special_file_kind(path: str | os.PathLike) -> str | None:
+    """What a path that exists but is no regular file is ("a folder", "a named pipe", ...); None for a
+    regular file or a path that cannot be looked at (its opening then says what is wrong)."""
+    try:
+        mode = os.stat(os.fsencode(path)).st_mode
+    except (OSError, ValueError):
+        return None
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    return next((name for test, name in NOT_REGULAR_KINDS if test(mode)), "a special file")
+
+
 def _check_regular_file(path: Path) -> None:
     """Refuse, before opening it, a path that is no regular file: opening a named pipe with no writer (or a
     terminal, `/dev/zero`) waits or reads forever, and the rest of a batch would wait with it. A path that
     cannot be looked at is left to decoding, whose failure `_check_readable` then explains."""
-    try:
-        mode = os.stat(os.fsencode(path)).st_mode
-    except (OSError, ValueError):
-        return
-    if stat.S_ISDIR(mode):
-        raise AudioDecodeError(f"{path}: is a folder, not an audio file")
-    if not stat.S_ISREG(mode):
-        kind = next((name for test, name in NOT_REGULAR_KINDS if test(mode)), "a special file")
+    if (kind := special_file_kind(path)) is not None:
         raise AudioDecodeError(f"{path}: is {kind}, not an audio file")
 
 

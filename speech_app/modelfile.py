@@ -19,6 +19,7 @@ from safetensors.torch import save as serialize_tensors
 
 from . import __version__
 from .atomic_files import write_bytes
+from .audio import special_file_kind
 from .features import FeatureConfig
 from .model import BiLstmClassifier, ModelConfig
 from .messages import one_line
@@ -81,6 +82,8 @@ def read_metadata(path: str | os.PathLike) -> dict:
 def _open_model_file(path: Path):
     """The file's safetensors handle, opened once for its metadata and its tensors; a path that is no
     readable file gets its own message."""
+    if (kind := special_file_kind(path)) is not None:  # opening a named pipe would wait for a writer forever
+        raise ModelFileError(f"{path}: is {kind}, not a model file")
     try:
         handle = safe_open(str(path), framework="pt", device="cpu")
     except (SafetensorError, OSError, ValueError) as err:

@@ -95,6 +95,14 @@ def test_classify_gives_a_named_pipe_a_row_with_its_error(capsys, fifo, clip):
     assert "1 of 2 files could not be classified" in err
 
 
+def test_a_named_pipe_given_as_the_model_is_refused_before_it_is_opened(fifo, clip):
+    """`--model fifo`: opening it would wait for a writer forever; refused in one line instead."""
+    done = subprocess.run([sys.executable, "-m", "speech_app", "classify", "--model", str(fifo), str(clip)],
+                          capture_output=True, text=True, timeout=HANG_S)  # the old code hung here
+    assert done.returncode == EXIT_USAGE and done.stdout == ""
+    assert done.stderr.strip() == f"speech-app classify: {fifo}: is a named pipe, not a model file"
+
+
 @pytest.mark.parametrize("output", ["stdout", "file"])
 def test_ctrl_c_ends_classify_while_a_worker_is_blocked_in_io(tmp_path, clip, output):
     """Ctrl-C to the whole process group (as a terminal sends it) while a worker waits forever in a read
