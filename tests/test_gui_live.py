@@ -154,6 +154,17 @@ def test_a_model_that_cannot_load_is_reported(make_window, fake_audio, qtbot):
     assert not window.live.start_button.isEnabled()
 
 
+def test_a_damaged_model_file_is_reported_by_name_once(make_window, fake_audio, qtbot, tmp_path):
+    from speech_app.gui.services import load_command_classifier
+
+    damaged = tmp_path / "damaged.safetensors"
+    damaged.write_bytes(b"not a model file at all")
+    window = make_window(fake_audio.services(load_classifier=load_command_classifier))
+    window.use_model(damaged)
+    qtbot.waitUntil(lambda: "Could not load the model" in window.live_status.text(), timeout=WAIT_MS)
+    assert window.live_status.text().count(str(damaged)) == 1, window.live_status.text()
+
+
 # -- through the PulseAudio virtual microphone ---------------------------------------------------
 
 def play_and_wait(window, qtbot, mic, clips, count: int) -> list[str]:

@@ -124,7 +124,9 @@ class LiveRecognitionWorker(QObject):
             classifier = self.services.load_classifier(path)
             recognizer = StreamingRecognizer(classifier, self.settings)
         except Exception as err:  # a model file can fail in many ways; the user sees why
-            self.model_failed.emit(f"{path or 'shipped model'}: {err}")
+            message = str(err)  # a ModelFileError already names its file
+            self.model_failed.emit(message if path is not None and str(path) in message
+                                   else f"{path or 'shipped model'}: {message}")
             return
         if self.recognizer is not None:
             self._offset_s += self.recognizer.fed_seconds
