@@ -21,6 +21,8 @@ from .messages import one_line
 
 BLOCK_SECONDS = 10.0  # audio decoded per read: large enough for few calls, small enough to stay cheap
 RESAMPLE_QUALITY = "HQ"  # soxr's quality: librosa's soxr_hq (audio.resample), so samples match load_audio
+RESAMPLE_MARGIN_SECONDS = 0.1  # read past `max_seconds` by this much, so the resampler's filter sees what
+# it sees resampling the whole file, and the samples before the cut are the whole file's (its filter is ~1 ms)
 
 
 class AudioBlockReader:
@@ -42,13 +44,19 @@ class AudioBlockReader:
         if not MIN_FILE_RATE_HZ <= self.rate_hz <= MAX_FILE_RATE_HZ:
             self.close()
             raise AudioDecodeError(f"{self.path}: unusable sample rate {self.rate_hz} Hz")
-        self.frames = frames if max_seconds is None else min(frames, int(round(max_seconds * self.rate_hz)))
+        self.frames = frames  # to be read, as the header says
+        self.max_samples = None  # at 16 kHz
+        if max_seconds is not None:
+            self.max_samples = int(round(max_seconds * SAMPLE_RATE))
+            margin = 0 if self.rate_hz == SAMPLE_RATE else RESAMPLE_MARGIN_SECONDS
+            self.frames = min(frames, int(round((max_seconds + margin) * self.rate_hz)))
         self.block_frames = max(1, int(block_seconds * self.rate_hz))
 
     @property
     def seconds(self) -> float:
-        """The audio to be read (the file's, or `max_seconds` of it), as the header says."""
-        return self.frames / self.rate_hz
+        """The audio to be given (the file's, or `max_seconds` of it), as the header says."""
+        seconds = self.frames / self.rate_hz
+        return seconds if self.max_samples is None else min(seconds, self.max_samples / SAMPLE_RATE)
 
     def __enter__(self) -> AudioBlockReader:
         return self
@@ -60,6 +68,15 @@ class AudioBlockReader:
         self._handle.close()
 
     def __iter__(self) -> Iterator[np.ndarray]:
+        given = 0
+        for block in self._resampled():
+            if self.max_samples is not None:
+                block = block[: self.max_samples - given]
+            given += len(block)
+            if len(block):
+                yield block
+
+    def _resampled(self) -> Iterator[np.ndarray]:
         resampler = None
         if self.rate_hz != SAMPLE_RATE:
             import soxr  # comes with librosa; the microphone's resampler too

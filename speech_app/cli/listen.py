@@ -35,6 +35,7 @@ READ_TIMEOUT_S = 0.05  # how long a read waits for audio: also how quickly Ctrl-
 FILE_BATCH_WINDOWS = 64  # windows per model call scanning a file (live: streaming.MAX_BATCH_WINDOWS)
 FILE_WORKERS = os.cpu_count() or 1  # threads scoring a file's windows; live recognition uses one
 PROGRESS_MIN_SECONDS = 300.0  # shorter files are scanned before a progress bar would tell anything
+PROGRESS_INTERVAL_S = 1.0  # redraws of the bar at most this often (a log file gets a line per redraw)
 PRECISIONS = ("auto", "float32", "bfloat16", "int8")  # inference.PRECISIONS (importing it imports torch)
 PROGRESS_FORMAT = "{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s of audio [{elapsed}<{remaining}]"
 RUNTIME_NAMES = {"OnnxClassifier": "ONNX Runtime", "CommandClassifier": "PyTorch"}
@@ -155,7 +156,8 @@ def _listen_to_file(recognizer: StreamingRecognizer, args, out) -> int:
     try:
         with AudioBlockReader(args.file, args.duration or None) as reader:
             bar = tqdm(total=round(reader.seconds), unit="s", desc="listening", file=sys.stderr, leave=False,
-                       disable=reader.seconds < PROGRESS_MIN_SECONDS, bar_format=PROGRESS_FORMAT)
+                       disable=reader.seconds < PROGRESS_MIN_SECONDS, bar_format=PROGRESS_FORMAT,
+                       mininterval=PROGRESS_INTERVAL_S)
 
             def blocks():
                 for block in reader:
