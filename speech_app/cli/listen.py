@@ -33,7 +33,8 @@ HELP = "recognize commands live from a microphone, one line per detection"
 SETTING_OPTIONS = {"threshold": "P", "suppression_ms": "MS"}  # RecognizerSettings fields -> metavar
 READ_TIMEOUT_S = 0.05  # how long a read waits for audio: also how quickly Ctrl-C is noticed
 FILE_BATCH_WINDOWS = 64  # windows per model call scanning a file (live: streaming.MAX_BATCH_WINDOWS)
-FILE_WORKERS = os.cpu_count() or 1  # threads scoring a file's windows; live recognition uses one
+FILE_WORKERS = os.cpu_count() or 1  # ONNX Runtime threads scoring a file's windows (independent runs); live: one.
+# PyTorch stays on one thread: two intra-op threads on a busy two-core machine took 17x longer for a file
 PROGRESS_MIN_SECONDS = 300.0  # shorter files are scanned before a progress bar would tell anything
 PROGRESS_INTERVAL_S = 1.0  # redraws of the bar at most this often (a log file gets a line per redraw)
 PRECISIONS = ("auto", "float32", "bfloat16", "int8")  # inference.PRECISIONS (importing it imports torch)
@@ -98,7 +99,8 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
 
 def _make_recognizer(args) -> StreamingRecognizer:
     """The recognizer on the runtime `--runtime` and `--precision` allow; scanning a file, it scores
-    FILE_BATCH_WINDOWS windows per call on FILE_WORKERS threads (the same scores as one at a time)."""
+    FILE_BATCH_WINDOWS windows per call (on FILE_WORKERS threads with ONNX Runtime): the same scores
+    as one at a time."""
     from ..onnx_runtime import choose_runtime, limit_numpy_threads
     from ..streaming import MAX_BATCH_WINDOWS, StreamingRecognizer
 
@@ -112,12 +114,12 @@ def _make_recognizer(args) -> StreamingRecognizer:
         classifier = choice.classifier
         classifier.workers = FILE_WORKERS if scanning else 1
     else:
-        classifier = _torch_classifier(args, FILE_WORKERS if scanning else None)
+        classifier = _torch_classifier(args)
     return StreamingRecognizer(classifier, recognizer_settings(args),
                                batch_windows=FILE_BATCH_WINDOWS if scanning else MAX_BATCH_WINDOWS)
 
 
-def _torch_classifier(args, threads: int | None):
+def _torch_classifier(args):
     import torch
 
     from ..inference import CommandClassifier
@@ -125,7 +127,7 @@ def _torch_classifier(args, threads: int | None):
 
     from ..modelfile import ModelFileError
 
-    torch.set_num_threads(threads or LIVE_TORCH_THREADS)
+    torch.set_num_threads(LIVE_TORCH_THREADS)
     try:
         return CommandClassifier.from_file(args.model, "cpu", args.precision)
     except ModelFileError as err:  # caught in run() as a ValueError: naming it there would import torch
