@@ -187,7 +187,7 @@ def streaming_benchmark_parity(data_dir: Path) -> dict:
     stream = bench_streaming_stream(bench_streaming, data_dir)
     found = {}
     for name, classifier in (("torch", CommandClassifier.from_file()), ("onnx", choose_runtime(None).classifier)):
-        detections = recognize_samples(StreamingRecognizer(classifier), stream.samples, 1_600)
+        detections = recognize_samples(StreamingRecognizer(classifier), stream.samples, bench_streaming.BLOCK_SAMPLES)
         found[name] = {"detections": [(d.label, round(d.time_s, 3)) for d in detections],
                        **bench_streaming.score_detections(stream, detections)}
     same = found["torch"]["detections"] == found["onnx"]["detections"]
