@@ -179,11 +179,14 @@ def streaming_benchmark_parity(data_dir: Path) -> dict:
     sys.path.insert(0, str(REPO / "benchmarks"))
     sys.path.insert(0, str(REPO / "training"))
     import bench_streaming
+    import torch
 
     from speech_app.inference import CommandClassifier
-    from speech_app.onnx_runtime import choose_runtime
+    from speech_app.onnx_runtime import choose_runtime, limit_numpy_threads
     from speech_app.streaming import StreamingRecognizer, recognize_samples
 
+    torch.set_num_threads(1)
+    limit_numpy_threads()  # as `listen` does
     stream = bench_streaming_stream(bench_streaming, data_dir)
     found = {}
     for name, classifier in (("torch", CommandClassifier.from_file()), ("onnx", choose_runtime(None).classifier)):
