@@ -193,6 +193,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from .atomic_files import OutputError
     from .modelfile import ModelFileError
+    from .onnx_runtime import EXIT_UNUSABLE_MODEL
 
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 2:
@@ -200,7 +201,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         print(export_streaming_onnx(argv[0], argv[1]))
-    except (ModelFileError, ExportError, OutputError, OSError) as err:
+    except ModelFileError as err:  # the model file itself is unusable: the caller says so, not "no export"
+        print(err, file=sys.stderr)
+        return EXIT_UNUSABLE_MODEL
+    except (ExportError, OutputError, OSError) as err:
         print(f"speech-app export: {err}", file=sys.stderr)
         return 1
     return 0

@@ -87,6 +87,13 @@ def find_export(model_path: Path, digest: str) -> OnnxClassifier | None:
     return None
 
 
+EXIT_UNUSABLE_MODEL = 2  # the exporting child's status for a model file that cannot be loaded at all
+
+
+class UnusableModelError(ValueError):
+    """The model file itself cannot be loaded (as modelfile.ModelFileError, which needs torch to import)."""
+
+
 def make_export(model_path: Path, digest: str) -> Path:
     """Export the model in a child process (torch stays out of this one) into the cache folder."""
     out = export_cache_dir() / f"{digest}{EXPORT_SUFFIX}"
@@ -97,6 +104,8 @@ def make_export(model_path: Path, digest: str) -> Path:
     done = subprocess.run(command, capture_output=True, text=True, timeout=EXPORT_TIMEOUT_S)
     if done.returncode != 0:
         reason = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
+        if done.returncode == EXIT_UNUSABLE_MODEL:  # PyTorch would refuse the file too: no fallback, one line
+            raise UnusableModelError(reason)
         out.parent.mkdir(parents=True, exist_ok=True)
         failed.write_text(reason + "\n")
         raise RuntimeUnavailableError(f"{model_path}: no ONNX export ({reason})")

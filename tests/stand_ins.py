@@ -52,6 +52,16 @@ def tone_word(word: str, seconds: float = WORD_SECONDS, amplitude: float = WORD_
     return (amplitude * fade * np.sin(2 * np.pi * TONE_HZ[word] * t)).astype(np.float32)
 
 
+PLAYER_LEAD_S = 0.3  # silence before a word played into the virtual microphone: a player that starts on a
+# busy machine may lose its first moments, which must not be the word's
+
+
+def played_tone_word(word: str, tail_s: float) -> np.ndarray:
+    """A tone word to play into the virtual microphone: a lead of silence, the word, `tail_s` of silence."""
+    return np.concatenate([np.zeros(int(PLAYER_LEAD_S * SAMPLE_RATE), np.float32), tone_word(word),
+                           np.zeros(int(tail_s * SAMPLE_RATE), np.float32)])
+
+
 def tone_sentence(words: list[str], gap_s: float = 1.2, lead_s: float = 0.5) -> tuple[np.ndarray, list[float]]:
     """Words separated by silence; returns the signal and the time each word ends."""
     parts, ends, position = [np.zeros(int(lead_s * SAMPLE_RATE), np.float32)], [], lead_s

@@ -18,7 +18,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from stand_ins import WAIT_MS, ToneClassifier, tone_word
+from stand_ins import WAIT_MS, ToneClassifier, played_tone_word
 from test_listen import parse
 
 import virtual_mic as virtual_mic_module
@@ -165,7 +165,7 @@ def word_clips(tmp_path) -> dict[str, Path]:
     clips = {}
     for word in ("low", "high"):
         clips[word] = tmp_path / f"{word}.wav"
-        write_wav(clips[word], np.concatenate([tone_word(word), np.zeros(SAMPLE_RATE, np.float32)]))
+        write_wav(clips[word], played_tone_word(word, tail_s=1.0))
     return clips
 
 

@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 import pytest
-from stand_ins import WAIT_MS, FakeAudio, ToneClassifier, sample_clip, tone_word
+from stand_ins import WAIT_MS, FakeAudio, ToneClassifier, played_tone_word, sample_clip
 
 from speech_app.audio import SAMPLE_RATE, write_wav
 from speech_app.capture import InputDevice
@@ -193,7 +193,7 @@ def test_live_tab_hears_the_virtual_microphone(quiet_mic, make_window, qtbot, tm
     clips = []
     for word in ("high", "low", "mid"):
         clips.append(tmp_path / f"{word}.wav")
-        write_wav(clips[-1], np.concatenate([tone_word(word), np.zeros(SAMPLE_RATE // 2, np.float32)]))
+        write_wav(clips[-1], played_tone_word(word, tail_s=0.5))
     window = make_window(AppServices(load_classifier=lambda path: ToneClassifier(), play=lambda s, r: None))
     qtbot.waitUntil(lambda: window.live.start_button.isEnabled(), timeout=WAIT_MS)
     assert play_and_wait(window, qtbot, quiet_mic, clips, 3) == ["high", "low", "mid"]
