@@ -1,6 +1,7 @@
-"""Custom-word retraining time: three words of 20 takes, with the tool's default recipe.
+"""Custom-word retraining time: four words of 20 takes, with the tool's default recipe.
 
-    python benchmarks/bench_custom_words.py [--threads 2] [--takes N] [--words computer,jarvis,sheila]
+    python benchmarks/bench_custom_words.py [--threads 2] [--takes N] [--words computer,jarvis,sheila,marvin]
+                                            [--text-only] [--synth-cache DIR]
 
 Measures side by side, in one process, on the same decoded data (wall and CPU seconds, load average):
 - synthesis of the words, filler words and near misses (a second run reuses the cache: timed too);
@@ -10,6 +11,10 @@ Measures side by side, in one process, on the same decoded data (wall and CPU se
   2-core CPU" target. The verdict is on the warm-up and the default run together (what a fresh
   `speech-app train` of new takes pays: imports, decoding every clip, training, the estimate), wall
   time at --threads torch threads (default 2).
+- where the CPU goes (this process and its children: the synthesis workers and engines), stage by
+  stage: synthesis, choosing the window, decoding, the estimate run, the final run, the report and
+  model file. A busy machine stretches wall time, not CPU time: the split is the figure to compare.
+  With --text-only, the same split for a model of the words from text alone (no takes).
 Takes come from the real recordings in /work/shared/data (wake_words/<word> or speech_commands/<word>).
 On a busy machine (load average above QUIET_LOAD before the runs) the wall times are not the
 target's: the verdict says so, and CPU seconds / threads is about what a quiet machine would take.
@@ -19,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import tempfile
 import time
@@ -28,6 +34,7 @@ from pathlib import Path
 import torch
 
 from speech_app.modelfile import load_model
+from speech_app.training import custom_words, outputs, trainer
 from speech_app.training.custom_words import CustomWordsRecipe, synthesize_for_words, train_custom_words
 
 DATA = Path("/work/shared/data")
@@ -53,6 +60,68 @@ def timed(label: str, function):
     return result, seconds, cpu
 
 
+def cpu_seconds() -> float:
+    """CPU of this process and of its finished children (synthesis workers and the engines they run)."""
+    return sum(r.ru_utime + r.ru_stime for r in map(resource.getrusage, (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)))
+
+
+class StageSplit:
+    """CPU seconds per stage of the recipe, by wrapping the functions that do each stage."""
+
+    STAGES = ((custom_words, "custom_window_seconds", "choosing the window"), (trainer, "prepare_data", "decoding"),
+              (outputs, "finish", "report and model file"))
+
+    def __init__(self):
+        self.seconds: dict[str, float] = {}
+        self._undo = []
+
+    def add(self, stage: str, seconds: float) -> None:
+        self.seconds[stage] = self.seconds.get(stage, 0.0) + seconds
+
+    def _wrap(self, owner, name, stage_of):
+        original = getattr(owner, name)
+
+        def wrapped(*args, **kwargs):
+            started = cpu_seconds()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                self.add(stage_of(args), cpu_seconds() - started)
+
+        setattr(owner, name, wrapped)
+        self._undo.append((owner, name, original))
+
+    def __enter__(self):
+        for owner, name, stage in self.STAGES:
+            self._wrap(owner, name, lambda args, stage=stage: stage)
+        # a plan that measures held-out clips is the estimate; the other is the final model
+        self._wrap(trainer.Trainer, "execute",
+                   lambda args: "estimate run(s)" if args[1].runs[0].measure is not None else "final run(s)")
+        return self
+
+    def __exit__(self, *exc):
+        for owner, name, original in reversed(self._undo):
+            setattr(owner, name, original)
+
+    def lines(self, total: float) -> list[str]:
+        rest = total - sum(self.seconds.values())
+        rows = [*self.seconds.items(), ("other (index, model set-up)", rest)]
+        return [f"  {stage:<30} {seconds:7.1f} s CPU  {seconds / total:4.0%}" for stage, seconds in rows]
+
+
+def split_run(label: str, words: list[str], takes: list[Path], recipe: CustomWordsRecipe, out: Path, start,
+              synth_cache: Path | None) -> None:
+    """One default run from synthesis to model file, with its CPU split by stage."""
+    with StageSplit() as split:
+        started = cpu_seconds()
+        synthetic = synthesize_for_words(words, recipe, progress=False, cache_root=synth_cache)
+        split.add("synthesis", cpu_seconds() - started)
+        train_custom_words(takes, words, out, recipe, init_from=start, synthetic_dir=synthetic, progress=False)
+        total = cpu_seconds() - started
+    print(f"CPU split, {label}: {total:.1f} s CPU in all")
+    print("\n".join(split.lines(total)), flush=True)
+
+
 def verdict(wall: float, cpu: float, threads: int, load: float) -> str:
     met = "MEETS" if wall < TARGET_SECONDS else "MISSES"
     line = (f"verdict: warm-up and default run took {wall:.1f} s wall at {threads} torch thread(s): {met} the "
@@ -65,9 +134,13 @@ def verdict(wall: float, cpu: float, threads: int, load: float) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--words", default="computer,jarvis,sheila")
+    parser.add_argument("--words", default="computer,jarvis,sheila,marvin")
     parser.add_argument("--takes", type=int, default=20)
     parser.add_argument("--threads", type=int, default=2, help="torch threads (the target machine has 2 cores)")
+    parser.add_argument("--text-only", action="store_true", help="also split a model of the words from text alone")
+    parser.add_argument("--synth-cache", type=Path, default=None,
+                        help="synthetic-speech cache (default: the user's; an empty folder times a first synthesis)")
+    parser.add_argument("--split-only", action="store_true", help="only the CPU split, not the side-by-side runs")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     words = args.words.split(",")
@@ -77,9 +150,15 @@ def main() -> None:
     start = load_model(None)
     with tempfile.TemporaryDirectory() as tmp:
         takes = take_folder(words, args.takes, Path(tmp) / "takes")
-        synthetic = timed("synthesis (first run, or cached)", lambda: synthesize_for_words(words, recipe, progress=False))[0]
-        timed("synthesis again (cached)", lambda: synthesize_for_words(words, recipe, progress=False))
         out = Path(tmp) / "m.safetensors"
+        split_run(f"{len(words)} words x {args.takes} takes (synthesis first, or cached)", words, [takes], recipe,
+                  out, start, args.synth_cache)
+        if args.text_only:
+            split_run(f"{len(words)} words from text alone", words, [], recipe, out, start, args.synth_cache)
+        if args.split_only:
+            return
+        synthetic = timed("synthesis again (cached)",
+                          lambda: synthesize_for_words(words, recipe, progress=False, cache_root=args.synth_cache))[0]
 
         def train(r: CustomWordsRecipe):
             return train_custom_words([takes], words, out, r, init_from=start, synthetic_dir=synthetic, progress=False)

@@ -22,6 +22,7 @@ MIN_WINDOW_SECONDS = 1.0
 MAX_WINDOW_SECONDS = 4.0
 # temporary files of interrupted runs: `<key>.<hex>.tmp.npy` (older versions) and `.<key>.npy.<random>.tmp`
 ORPHAN_PATTERNS = ("*.tmp.npy", ".*.npy.*.tmp")
+FOLDER_SEED = -1  # in the key of a folder's entry: its clips do not depend on the silence seed
 
 
 def cache_dir() -> Path:
@@ -52,14 +53,19 @@ def _cache_key(examples: list[Example], window_samples: int, seed: int) -> str:
 
 
 def load_split_clips(examples: list[Example], window_seconds: float, noise: NoiseBank, *, seed: int = 0,
-                     progress: bool = True, use_cache: bool = True) -> tuple[np.ndarray, list[str]]:
+                     progress: bool = True, use_cache: bool = True,
+                     by_folder: bool = False) -> tuple[np.ndarray, list[str]]:
     """(clips as int16 (N, window_samples), errors) for the examples, in their order.
 
     `_silence_` examples become noise windows drawn with a fixed seed, so validation is repeatable.
     A file that cannot be decoded becomes a silent row and an error line naming the file (see
     `failed_rows`: training leaves such rows out rather than teach silence as the word).
+    by_folder: cache each folder's clips on their own (the same clips either way), so that a change
+    in one folder (new takes) decodes only that folder, not the negatives and synthetic speech too.
     """
     window_samples = seconds_to_samples(window_seconds)
+    if by_folder and use_cache:
+        return _load_by_folder(examples, window_samples, noise, seed, progress)
     cache_file = cache_dir() / f"{_cache_key(examples, window_samples, seed)}.npy"
     if use_cache:
         remove_stale_temporaries(cache_file.parent, ORPHAN_PATTERNS, STALE_TEMP_SECONDS)
@@ -77,6 +83,41 @@ def load_split_clips(examples: list[Example], window_seconds: float, noise: Nois
         clips[row] = np.round(np.clip(fit_to_window(audio, window_samples, SAMPLE_RATE), -1, 1) * INT16_SCALE)
     if use_cache and not errors:
         write_cached_clips(cache_file, clips)
+    return clips, errors
+
+
+def _load_by_folder(examples: list[Example], window_samples: int, noise: NoiseBank, seed: int,
+                    progress: bool) -> tuple[np.ndarray, list[str]]:
+    """load_split_clips with one cache entry per folder of files; the silence rows, cheap, are drawn anew."""
+    folders: dict[str, list[int]] = {}
+    for row, example in enumerate(examples):
+        if example.path:
+            folders.setdefault(os.path.dirname(os.path.abspath(example.path)), []).append(row)
+    remove_stale_temporaries(cache_dir(), ORPHAN_PATTERNS, STALE_TEMP_SECONDS)
+    clips = np.zeros((len(examples), window_samples), dtype=np.int16)
+    missing: list[tuple[Path, list[int]]] = []
+    for rows in folders.values():
+        cache_file = cache_dir() / f"{_cache_key([examples[r] for r in rows], window_samples, FOLDER_SEED)}.npy"
+        cached = read_cached_clips(cache_file, (len(rows), window_samples))
+        if cached is None:
+            missing.append((cache_file, rows))
+        else:
+            clips[rows] = cached
+    to_decode = sorted(r for _, rows in missing for r in rows)  # one parallel decode for every folder
+    decoded = dict(zip(to_decode, decode_files([examples[r].path for r in to_decode], progress) if to_decode else []))
+    errors = [str(audio) for _, audio in sorted(decoded.items()) if isinstance(audio, AudioDecodeError)]
+    for cache_file, rows in missing:
+        audio = [decoded[r] for r in rows]
+        for row, one in zip(rows, audio):
+            if not isinstance(one, AudioDecodeError):
+                clips[row] = np.round(np.clip(fit_to_window(one, window_samples, SAMPLE_RATE), -1, 1) * INT16_SCALE)
+        if not any(isinstance(one, AudioDecodeError) for one in audio):
+            write_cached_clips(cache_file, clips[rows])
+    rng = np.random.default_rng(seed)  # in row order, as load_split_clips draws them
+    for row, example in enumerate(examples):
+        if not example.path:
+            clips[row] = np.round(np.clip(fit_to_window(noise.silence_clip(rng, window_samples), window_samples,
+                                                        SAMPLE_RATE), -1, 1) * INT16_SCALE)
     return clips, errors
 
 

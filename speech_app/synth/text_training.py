@@ -6,12 +6,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import sys
+import tempfile
 from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
 
-from .generator import DEFAULT_CLIPS_PER_WORD, DEFAULT_VARIETY, SynthVariety
+from .generator import DEFAULT_CLIPS_PER_WORD, DEFAULT_VARIETY, SynthVariety, engine_and_voice
 
 # Everyday words and the other Speech Commands words; whichever the user did not ask for become
 # `_unknown_`. Varied lengths and sounds, so the model learns "some other word", not one voice.
@@ -22,6 +24,10 @@ FILLER_WORDS = (
     "open", "close", "music", "light", "play", "pause", "next", "computer", "kitchen", "coffee",
 )
 FILLER_CLIPS_PER_WORD = 12
+WORD_STORE = "words"  # under the cache root: one folder of clips per word and request, shared by the sets
+WORD_DONE = ".complete.json"
+# what a word's clips depend on besides the word, its seed and its number of clips
+WORD_REQUEST_KEYS = ("engines", "noise", "commercial_only", "variety")
 
 
 def synth_cache_root() -> Path:
@@ -49,8 +55,6 @@ def synthesize_training_set(words: list[str], *, per_word: int = DEFAULT_CLIPS_P
     """A folder of synthetic clips for `words` plus filler words and, with `near_miss_clips`, that many
     clips of each near miss of each word (cached by the request). commercial_only and variety: as in
     `synthesize_words`. The folder's `.complete.json` records the clips made by each engine."""
-    from . import synthesize_words
-
     fillers = filler_words(words)
     misses = near_miss_words(words) if near_miss_clips else []
     request = {"words": list(words), "per_word": per_word, "seed": seed, "engines": engines,
@@ -64,22 +68,84 @@ def synthesize_training_set(words: list[str], *, per_word: int = DEFAULT_CLIPS_P
     if variety != DEFAULT_VARIETY:
         request["variety"] = asdict(variety)
     key = hashlib.sha1(json.dumps(request, sort_keys=True).encode()).hexdigest()[:16]
-    folder = (cache_root or synth_cache_root()) / key
+    root = cache_root or synth_cache_root()
+    folder = root / key
     done_marker = folder / ".complete.json"
     if done_marker.is_file():
         return folder
+    # each word's clips are drawn from (seed, word, clip index) alone, so a word's folder is the same in
+    # every set: the store keeps it once, and a new set synthesizes only the words no earlier set had
+    # (the filler words, shared by nearly every set, cost a new set nothing)
+    common = {k: v for k, v in request.items() if k in WORD_REQUEST_KEYS}
     runs = [(words, per_word, seed), (fillers, FILLER_CLIPS_PER_WORD, seed + 1)]
     runs += [(misses, near_miss_clips, seed + 2)] if misses else []
     clips_per_engine: Counter = Counter()
     for run_words, clips, run_seed in runs:
-        summary = synthesize_words(run_words, folder, clips, engines, run_seed, jobs, noise_files, progress,
-                                   commercial_only, variety)
-        clips_per_engine.update(summary.clips_per_engine)
+        stored = stored_words(root, run_words, {**common, "clips": clips, "seed": run_seed}, engines, jobs,
+                              noise_files, progress, commercial_only, variety)
+        for word, (word_folder, counts) in stored.items():
+            link_folder(word_folder, folder / word)
+            clips_per_engine.update(counts)
     if progress:  # which engines spoke: the user may have fewer (or more) installed than expected
         print("synthetic speech: " + engines_line(clips_per_engine), file=sys.stderr)
     done_marker.write_text(json.dumps({**request, "clips_per_engine": dict(sorted(clips_per_engine.items()))},
                                       indent=2))
     return folder
+
+
+def word_store_folder(root: Path, word: str, request: dict) -> Path:
+    """Where the store keeps one word's clips for a request (seed, clips, engines, noise, voices, variety)."""
+    key = hashlib.sha1(json.dumps({**request, "word": word}, sort_keys=True).encode()).hexdigest()[:16]
+    return root / WORD_STORE / key
+
+
+def stored_words(root: Path, words: list[str], request: dict, engines: str, jobs: int | None,
+                 noise_files: list[Path] | None, progress: bool, commercial_only: bool,
+                 variety: SynthVariety) -> dict[str, tuple[Path, dict]]:
+    """{word: (its clip folder in the store, clips per engine)}, synthesizing (in one pool) only the
+    words the store does not hold yet."""
+    from . import synthesize_words
+
+    places = {word: word_store_folder(root, word, request) for word in words}
+    missing = [word for word, place in places.items() if not (place / WORD_DONE).is_file()]
+    if missing:
+        root.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=root))
+        try:
+            summary = synthesize_words(missing, staging, request["clips"], engines, request["seed"], jobs,
+                                       noise_files, progress, commercial_only, variety)
+            for word in missing:
+                counts = Counter(engine_and_voice(p)[0] for p in summary.files if p.parent.name == word)
+                store_word(staging / word, places[word], {**request, "word": word, "clips_per_engine": counts})
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    return {word: (place / word, json.loads((place / WORD_DONE).read_text())["clips_per_engine"])
+            for word, place in places.items()}
+
+
+def store_word(clips: Path, place: Path, record: dict) -> None:
+    """Move a word's freshly made clips into its store folder, marked complete last."""
+    if (place / WORD_DONE).is_file():  # another process stored it meanwhile
+        return
+    shutil.rmtree(place, ignore_errors=True)  # an entry an interrupted run left unfinished
+    place.mkdir(parents=True)
+    clips.mkdir(exist_ok=True)  # a word whose every clip failed: an empty folder
+    os.replace(clips, place / clips.name)
+    (place / WORD_DONE).write_text(json.dumps(record))
+
+
+def link_folder(source: Path, target: Path) -> None:
+    """`target` with every file of `source`: hard links (no copy of the audio) where the file system
+    allows them, else copies."""
+    target.mkdir(parents=True, exist_ok=True)
+    for path in sorted(source.iterdir()):
+        destination = target / path.name
+        if destination.exists():
+            continue
+        try:
+            os.link(path, destination)
+        except OSError:
+            shutil.copy2(path, destination)
 
 
 def engines_line(clips_per_engine: Counter | dict) -> str:

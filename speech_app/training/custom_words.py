@@ -344,7 +344,7 @@ def train_config(recipe: CustomWordsRecipe, window_seconds: float):
     return TrainConfig(epochs=1, steps_per_epoch=recipe.steps, batch_size=recipe.batch_size,
                        learning_rate=recipe.learning_rate, warmup_steps=recipe.warmup_steps, patience=1,
                        seed=recipe.seed, device=recipe.device, precision=recipe.precision, window_seconds=window_seconds,
-                       augment=AugmentConfig(speed=recipe.speed))
+                       augment=AugmentConfig(speed=recipe.speed), cache_by_folder=True)
 
 
 def step_schedule(recipe: CustomWordsRecipe, steps: int) -> StepSchedule:

@@ -86,6 +86,9 @@ class TrainConfig:
         "help": f"batches of linear learning-rate warm-up, then a cosine decay to {FINAL_LR_FRACTION:g} x the peak "
                 "at the last batch", "default_text": f"one in {round(1 / WARMUP_FRACTION)} of the run's batches"})
     final_lr_fraction: float = FINAL_LR_FRACTION
+    # decoded clips cached per folder, not per split (load_split_clips): the custom recipe's takes change
+    # from run to run while its negatives and synthetic speech stay, and only the takes are decoded again
+    cache_by_folder: bool = False
     keep: str = field(default="best", metadata={
         "help": "the epoch whose weights are written: the best on validation, or the last (a decayed run has settled)"})
     distill_weight: float = field(default=0.5, metadata={
@@ -144,7 +147,8 @@ def prepare_data(index: DatasetIndex, config: TrainConfig, progress: bool, hooks
     splits, left_out = {}, set()
     for split_seed, name in enumerate(("training", "validation", "testing")):
         examples = index.split(name)
-        clips, errors = load_split_clips(examples, window, noise, seed=config.seed + split_seed, progress=progress)
+        clips, errors = load_split_clips(examples, window, noise, seed=config.seed + split_seed, progress=progress,
+                                         by_folder=config.cache_by_folder)
         for error in errors:
             log(f"left out: {error}", hooks=hooks)
         # an undecodable take is left out: kept as a silent row it would teach silence as its word

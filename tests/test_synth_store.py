@@ -1,0 +1,79 @@
+"""The synthetic-speech store: each word's clips are made once per request and shared by every set
+that needs them (text_training.synthesize_training_set)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from types import SimpleNamespace
+
+import pytest
+
+from speech_app.synth import text_training
+from speech_app.synth.generator import DEFAULT_VARIETY, clip_file_name
+
+
+@pytest.fixture
+def fake_synth(monkeypatch):
+    """synthesize_words that writes tiny files named as the real one does and records what it was asked."""
+    import speech_app.synth as synth
+
+    calls = []
+
+    def synthesize_words(words, out_dir, per_word, engines, seed, jobs, noise_files, progress, commercial_only,
+                         variety):
+        calls.append(sorted(words))
+        files = []
+        for word in words:
+            for index in range(per_word):
+                path = out_dir / word / clip_file_name("espeak-ng", "en", index)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(f"{word} {seed} {index} {commercial_only} {variety.clip_seconds}".encode())
+                files.append(path)
+        return SimpleNamespace(files=files)
+
+    monkeypatch.setattr(synth, "synthesize_words", synthesize_words)
+    monkeypatch.setattr(text_training, "FILLER_WORDS", ("hello", "water"))
+    monkeypatch.setattr(text_training, "FILLER_CLIPS_PER_WORD", 1)
+    return calls
+
+
+def make(words, tmp_path, **kwargs):
+    return text_training.synthesize_training_set(words, **{"per_word": 2, "progress": False,
+                                                          "cache_root": tmp_path, **kwargs})
+
+
+def test_a_new_set_synthesizes_only_the_words_no_earlier_set_had(fake_synth, tmp_path):
+    first = make(["alpha"], tmp_path)
+    assert fake_synth == [["alpha"], ["hello", "water"]]
+    second = make(["beta"], tmp_path)
+    assert fake_synth[2:] == [["beta"]]  # the filler words come from the store
+    assert second != first
+    for folder, word in ((first, "alpha"), (second, "beta")):
+        assert sorted(p.parent.name for p in folder.glob("*/*.wav")) == [word, word, "hello", "water"]
+        assert json.loads((folder / ".complete.json").read_text())["clips_per_engine"] == {"espeak-ng": 4}
+    assert (second / "hello" / clip_file_name("espeak-ng", "en", 0)).read_bytes() == b"hello 1 0 False 1.0"
+    assert make(["beta"], tmp_path) == second and len(fake_synth) == 3  # the whole set is cached too
+
+
+@pytest.mark.parametrize("change", ["seed", "commercial_only", "variety", "per_word"])
+def test_a_stored_word_is_made_again_when_what_it_depends_on_changes(fake_synth, tmp_path, change):
+    make(["alpha"], tmp_path)
+    other = {"seed": {"seed": 5}, "commercial_only": {"commercial_only": True}, "per_word": {"per_word": 3},
+             "variety": {"variety": replace(DEFAULT_VARIETY, clip_seconds=1.5)}}[change]
+    folder = make(["alpha"], tmp_path, **other)
+    made_again = [word for call in fake_synth[2:] for word in call]
+    # the number of a word's clips is no concern of the filler words' (their own count is fixed)
+    assert made_again == (["alpha"] if change == "per_word" else ["alpha", "hello", "water"])
+    clip = (folder / "alpha" / clip_file_name("espeak-ng", "en", 0)).read_bytes().decode()
+    assert clip == {"seed": "alpha 5 0 False 1.0", "commercial_only": "alpha 0 0 True 1.0",
+                    "per_word": "alpha 0 0 False 1.0", "variety": "alpha 0 0 False 1.5"}[change]
+
+
+def test_a_store_entry_left_unfinished_is_made_again(fake_synth, tmp_path):
+    make(["alpha"], tmp_path)
+    (marker,) = [p for p in (tmp_path / text_training.WORD_STORE).glob("*/.complete.json")
+                 if json.loads(p.read_text())["word"] == "hello"]
+    marker.unlink()  # as an interrupted run leaves it
+    make(["beta"], tmp_path)
+    assert fake_synth[2:] == [["beta"], ["hello"]]
