@@ -1,7 +1,7 @@
 """The development test: speakers never heard in training, in the official test's composition.
 
-    python training/devtest.py make  [--data DIR] [--out training/devtest_list.txt]
-    python training/devtest.py score MODEL [MODEL ...] [--data DIR] [--json FILE]
+    python training/devtest.py make  [--data DIR] [--extra DIR ...] [--out training/devtest_list.txt]
+    python training/devtest.py score MODEL [MODEL ...] [--data DIR] [--extra DIR ...] [--json FILE]
 
 `make` lists the clips (paths relative to the data folder) of every speaker the speaker hash puts
 outside training (the dataset's validation and testing bands, which the shipped model never trained
@@ -10,6 +10,11 @@ words, the official test's even spread. `score` adds 408 `_silence_` windows of 
 and reports recall per class, `_unknown_` per word, and two summaries that predict the official
 Speech Commands v0.02 test: overall accuracy with the official class counts as weights, and
 `_unknown_` recall with every other word weighted alike. training/DEVTEST.md says why.
+
+A second data folder in the same layout (`--extra`, by default ../shared/data/on_off_extra: real on/off
+from outside Speech Commands) gives the test part of its clips: every one-clip pseudo-speaker whose
+speaker hash falls in the lower EXTRA_HELD_OUT_PERCENT, never a self-recorded person (whose many takes
+train). Its lines are named `<folder name>/<word>/<file>`; the main folder's lines stay `<word>/<file>`.
 """
 
 from __future__ import annotations
@@ -17,14 +22,14 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 
 import numpy as np
 
 from speech_app.audio import decode_files, fit_to_window
-from speech_app.data.dataset import (BACKGROUND_NOISE_DIR, SILENCE_LABEL, STANDARD_WORDS, UNKNOWN_LABEL, which_set,
-                                word_folders)
+from speech_app.data.dataset import (BACKGROUND_NOISE_DIR, SILENCE_LABEL, STANDARD_WORDS, UNKNOWN_LABEL, speaker_of,
+                                which_set, word_folders)
 from speech_app.inference import CommandClassifier
 from speech_app.data.noise import SILENCE_MAX_VOLUME, NoiseBank
 
@@ -33,7 +38,10 @@ PROJECT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = next((d for d in (PROJECT.parent / "shared/data/speech_commands",
                                  PROJECT.parent.parent / "shared/data/speech_commands") if d.is_dir()),
                     PROJECT.parent / "shared/data/speech_commands")
+DEFAULT_EXTRA = DEFAULT_DATA.parent / "on_off_extra"
 DEFAULT_LIST = PROJECT / "training" / "devtest_list.txt"
+EXTRA_HELD_OUT_PERCENT = 50  # share of the second folder's one-clip speakers that test (the rest train)
+PERSON_MIN_TAKES = 10  # a speaker with this many clips in the second folder is one person's own takes
 MAX_PER_COMMAND = 400  # the official test has about 400 clips of every class
 UNKNOWN_PER_WORD = 16  # the official test's `_unknown_`: about 16 clips of each of the 25 other words
 SILENCE_WINDOWS = 408  # as many `_silence_` clips as the official test
@@ -58,6 +66,29 @@ def make_list(data_dir: Path) -> list[str]:
     return lines
 
 
+def make_extra_list(extra_dir: Path) -> list[str]:
+    """Lines of the second folder's held-out clips: one-clip speakers in the hash's lower band, all of
+    them (no cap: these are the scarce words the first folder cannot measure)."""
+    takes = Counter(speaker_of(p) for files in word_folders(extra_dir).values() for p in files)
+    lines = []
+    for files in word_folders(extra_dir).values():
+        lines += sorted(f"{extra_dir.name}/{p.relative_to(extra_dir).as_posix()}" for p in files
+                        if takes[speaker_of(p)] < PERSON_MIN_TAKES
+                        and which_set(p, EXTRA_HELD_OUT_PERCENT, 0.0) == "validation")
+    return lines
+
+
+def resolve(line: str, data_dir: Path, extra_dirs: list[Path]) -> tuple[Path, str]:
+    """(file, word) of a list line: `<extra folder name>/<word>/<file>` or `<word>/<file>` of `data_dir`."""
+    parts = line.split("/")
+    for extra in extra_dirs:
+        if len(parts) == 3 and parts[0] == extra.name:
+            return extra / parts[1] / parts[2], parts[1]
+    if len(parts) == 3:
+        raise SystemExit(f"{line}: a clip of a second data folder named {parts[0]!r}; pass it with --extra")
+    return data_dir / line, parts[0]
+
+
 def read_list(list_file: Path) -> list[str]:
     return [line.strip() for line in list_file.read_text().splitlines() if line.strip() and not line.startswith("#")]
 
@@ -68,15 +99,15 @@ def silence_windows(data_dir: Path, n_samples: int) -> np.ndarray:
     return np.stack([bank.window(rng, n_samples) * rng.uniform(0.0, SILENCE_MAX_VOLUME) for _ in range(SILENCE_WINDOWS)])
 
 
-def load_devtest(data_dir: Path, list_file: Path, n_samples: int) -> tuple[np.ndarray, list[str], list[str]]:
+def load_devtest(data_dir: Path, list_file: Path, n_samples: int,
+                 extra_dirs: list[Path] = ()) -> tuple[np.ndarray, list[str], list[str]]:
     """(waves (N, n_samples), label per clip, word per clip), `_silence_` windows last."""
-    relative = read_list(list_file)
-    decoded = decode_files([str(data_dir / r) for r in relative], progress=False)
+    files, clip_words = zip(*(resolve(line, data_dir, list(extra_dirs)) for line in read_list(list_file)))
+    decoded = decode_files([str(f) for f in files], progress=False)
     waves, labels, words = [], [], []
-    for rel, audio in zip(relative, decoded):
+    for path, word, audio in zip(files, clip_words, decoded):
         if not isinstance(audio, np.ndarray):
-            raise SystemExit(f"{data_dir / rel}: {audio}")
-        word = rel.split("/")[0]
+            raise SystemExit(f"{path}: {audio}")
         waves.append(fit_to_window(audio, n_samples))
         words.append(word)
         labels.append(word if word in STANDARD_WORDS else UNKNOWN_LABEL)
@@ -126,15 +157,18 @@ def main() -> None:
     sub = parser.add_subparsers(dest="command", required=True)
     make = sub.add_parser("make")
     make.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    make.add_argument("--extra", type=Path, action="append", help=f"a second data folder (default {DEFAULT_EXTRA})")
     make.add_argument("--out", type=Path, default=DEFAULT_LIST)
     run = sub.add_parser("score")
     run.add_argument("models", type=Path, nargs="+")
     run.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    run.add_argument("--extra", type=Path, action="append", help=f"a second data folder (default {DEFAULT_EXTRA})")
     run.add_argument("--list", type=Path, default=DEFAULT_LIST)
     run.add_argument("--json", type=Path, help="write every model's figures here")
     args = parser.parse_args()
+    extra_dirs = args.extra or ([DEFAULT_EXTRA] if DEFAULT_EXTRA.is_dir() else [])
     if args.command == "make":
-        lines = make_list(args.data)
+        lines = make_list(args.data) + [line for d in extra_dirs for line in make_extra_list(d)]
         args.out.write_text("# development test: `python training/devtest.py make` (see training/DEVTEST.md)\n"
                             + "\n".join(lines) + "\n")
         print(f"{args.out}: {len(lines)} clips")
@@ -144,7 +178,7 @@ def main() -> None:
         classifier = CommandClassifier.from_file(model)
         key = classifier.window_samples
         if key not in loaded:
-            loaded[key] = load_devtest(args.data, args.list, key)
+            loaded[key] = load_devtest(args.data, args.list, key, extra_dirs)
         results[str(model)] = score(classifier, *loaded[key])
         print_score(str(model), results[str(model)])
     if args.json:
