@@ -99,10 +99,15 @@ def silence_windows(data_dir: Path, n_samples: int) -> np.ndarray:
     return np.stack([bank.window(rng, n_samples) * rng.uniform(0.0, SILENCE_MAX_VOLUME) for _ in range(SILENCE_WINDOWS)])
 
 
+def default_extra_dirs() -> list[Path]:
+    return [DEFAULT_EXTRA] if DEFAULT_EXTRA.is_dir() else []
+
+
 def load_devtest(data_dir: Path, list_file: Path, n_samples: int,
-                 extra_dirs: list[Path] = ()) -> tuple[np.ndarray, list[str], list[str]]:
-    """(waves (N, n_samples), label per clip, word per clip), `_silence_` windows last."""
-    files, clip_words = zip(*(resolve(line, data_dir, list(extra_dirs)) for line in read_list(list_file)))
+                 extra_dirs: list[Path] | None = None) -> tuple[np.ndarray, list[str], list[str], list[str]]:
+    """(waves (N, n_samples), label, word and speaker per clip), `_silence_` windows last (speaker "")."""
+    extra_dirs = default_extra_dirs() if extra_dirs is None else list(extra_dirs)
+    files, clip_words = zip(*(resolve(line, data_dir, extra_dirs) for line in read_list(list_file)))
     decoded = decode_files([str(f) for f in files], progress=False)
     waves, labels, words = [], [], []
     for path, word, audio in zip(files, clip_words, decoded):
@@ -113,11 +118,25 @@ def load_devtest(data_dir: Path, list_file: Path, n_samples: int,
         labels.append(word if word in STANDARD_WORDS else UNKNOWN_LABEL)
     silence = silence_windows(data_dir, n_samples)
     return (np.concatenate([np.stack(waves), silence]).astype(np.float32),
-            labels + [SILENCE_LABEL] * len(silence), words + [SILENCE_LABEL] * len(silence))
+            labels + [SILENCE_LABEL] * len(silence), words + [SILENCE_LABEL] * len(silence),
+            [speaker_of(f) for f in files] + [""] * len(silence))
 
 
-def score(classifier: CommandClassifier, waves: np.ndarray, labels: list[str], words: list[str]) -> dict:
+def clustered_standard_error(right: list[bool], speakers: list[str]) -> float:
+    """Standard error of a recall whose clips come in speakers (a speaker's takes fail together):
+    sqrt(sum over speakers of (right - recall x clips)^2) / clips. Windows of noise are each their own."""
+    recall, by_speaker = float(np.mean(right)), defaultdict(lambda: [0, 0])
+    for i, (ok, speaker) in enumerate(zip(right, speakers)):
+        key = speaker or f"#{i}"
+        by_speaker[key][0] += ok
+        by_speaker[key][1] += 1
+    return float(np.sqrt(sum((c - recall * n) ** 2 for c, n in by_speaker.values()))) / len(right)
+
+
+def score(classifier: CommandClassifier, waves: np.ndarray, labels: list[str], words: list[str],
+          speakers: list[str] | None = None) -> dict:
     predicted = [classifier.labels[i] for i in classifier.probabilities(waves).argmax(axis=1)]
+    speakers = speakers or [""] * len(labels)
     per_class, per_word, confusions = defaultdict(lambda: [0, 0]), defaultdict(lambda: [0, 0]), defaultdict(int)
     for truth, word, guess in zip(labels, words, predicted):
         per_class[truth][0] += guess == truth
@@ -128,6 +147,9 @@ def score(classifier: CommandClassifier, waves: np.ndarray, labels: list[str], w
         if guess != truth:
             confusions[f"{word if truth == UNKNOWN_LABEL else truth}->{guess}"] += 1
     recall = {label: per_class[label][0] / per_class[label][1] for label in OFFICIAL_COUNTS if per_class[label][1]}
+    standard_error = {label: clustered_standard_error(
+        [g == t for t, g in zip(labels, predicted) if t == label], [s for t, s in zip(labels, speakers) if t == label])
+        for label in recall}
     word_recall = {w: c / n for w, (c, n) in sorted(per_word.items())}
     balanced_unknown = float(np.mean(list(word_recall.values())))
     weighted = {**recall, UNKNOWN_LABEL: balanced_unknown}
@@ -136,6 +158,7 @@ def score(classifier: CommandClassifier, waves: np.ndarray, labels: list[str], w
         "accuracy": sum(c for c, _ in per_class.values()) / len(labels),
         "clips": len(labels),
         "recall": recall,
+        "recall_standard_error": standard_error,
         "counts": {label: per_class[label][1] for label in recall},
         "unknown_word_balanced": balanced_unknown,
         "unknown_per_word": {w: per_word[w] for w in word_recall},
@@ -147,7 +170,9 @@ def print_score(name: str, result: dict) -> None:
     print(f"## {name}\npredicted official accuracy {result['predicted_official_accuracy']:.4f}; "
           f"plain accuracy {result['accuracy']:.4f} on {result['clips']} clips; "
           f"_unknown_ word-balanced {result['unknown_word_balanced']:.4f}")
-    print("  " + ", ".join(f"{label} {r:.3f} ({result['counts'][label]})" for label, r in result["recall"].items()))
+    errors = result.get("recall_standard_error", {})
+    print("  " + ", ".join(f"{label} {r:.3f}" + (f"+-{errors[label]:.3f}" if label in errors else "")
+                           + f" ({result['counts'][label]})" for label, r in result["recall"].items()))
     print("  unknown per word: " + ", ".join(f"{w} {c}/{n}" for w, (c, n) in result["unknown_per_word"].items()))
     print("  confusions: " + ", ".join(f"{k} {v}" for k, v in result["confusions"].items()))
 
@@ -166,7 +191,7 @@ def main() -> None:
     run.add_argument("--list", type=Path, default=DEFAULT_LIST)
     run.add_argument("--json", type=Path, help="write every model's figures here")
     args = parser.parse_args()
-    extra_dirs = args.extra or ([DEFAULT_EXTRA] if DEFAULT_EXTRA.is_dir() else [])
+    extra_dirs = args.extra or default_extra_dirs()
     if args.command == "make":
         lines = make_list(args.data) + [line for d in extra_dirs for line in make_extra_list(d)]
         args.out.write_text("# development test: `python training/devtest.py make` (see training/DEVTEST.md)\n"
