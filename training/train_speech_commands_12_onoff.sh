@@ -7,7 +7,7 @@
 # multi-epoch recipe's data: `_unknown_` drawn evenly across the other words, with synthetic speech
 # of the scarce other words and near misses; the development test's speakers kept out.
 # The learning rate warms up over 5% of the batches to LR, then decays (cosine) to 2% of it; the
-# last epoch is kept.
+# last epoch is kept. The model's metadata then names the start's training data as well.
 # Usage: START=... [OUT=...] [EXTRA_DIR=...] [EPOCHS=3 STEPS=100 LR=5e-4] training/train_speech_commands_12_onoff.sh [extra speech-app train flags, e.g. --resume]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,7 +26,7 @@ MORE_NEAR_MISSES=dawn,gown,noun,cough,loft,so,low,dough,goat,pup,spot,shop,note,
 [ -d "$SYNTH_DIR/near_misses" ] || speech-app synth --words "$MORE_NEAR_MISSES" --out "$SYNTH_DIR/near_misses" \
     --per-word 60 --engines "$ENGINES" --seed 9 "${SYNTH_FLAGS[@]}"
 mkdir -p "$(dirname "$OUT")"
-exec speech-app train "$DATA_DIR" "$EXTRA_DIR" \
+speech-app train "$DATA_DIR" "$EXTRA_DIR" \
   --words "$COMMANDS" \
   --synthetic "$SYNTH_DIR/unknown" --synthetic "$SYNTH_DIR/near_misses" \
   --init-from "$START" --testing-list training/devtest_list.txt --validation-percent 25 \
@@ -35,3 +35,5 @@ exec speech-app train "$DATA_DIR" "$EXTRA_DIR" \
   --epochs "$EPOCHS" --steps-per-epoch "$STEPS" --patience "$EPOCHS" --keep last --batch-size 128 \
   --learning-rate "$LR" --seed 0 --speed-perturb 0.1 --precision bfloat16 \
   "$@"
+# the weights learned from the start's data too: the card lists its voices (training/inherit_trained_on.py)
+"${PYTHON:-python}" training/inherit_trained_on.py "$START" "$OUT"
