@@ -21,6 +21,7 @@ BENCH_DATA ?= /work/shared/data/speech_commands
 bench: setup system-deps-test
 	$(BIN)/python benchmarks/bench.py --data-dir $(BENCH_DATA)
 	$(BIN)/python benchmarks/bench_live.py
+	$(BIN)/python benchmarks/bench_listen.py --data $(BENCH_DATA) --json benchmarks/listen_results.json
 
 setup: system-deps $(VENV)/.installed
 

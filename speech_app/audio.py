@@ -5,7 +5,9 @@ No torch here: everything is NumPy, so the capture thread and file decoding stay
 
 from __future__ import annotations
 
+import io
 import os
+import stat
 import wave
 from collections.abc import Iterable
 from pathlib import Path
@@ -34,6 +36,7 @@ def load_audio(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE) -> np.nd
     WAV may be 8/16/24/32-bit integer or 32/64-bit float; libsndfile handles all of them.
     """
     path = Path(path)
+    _check_regular_file(path)
     try:
         mono, file_rate = _decode_mono(path)
     except AudioDecodeError:
@@ -105,6 +108,32 @@ def _mixed_to_mono(samples: np.ndarray) -> np.ndarray:
     return samples[:, 0] if samples.shape[1] == 1 else samples.mean(axis=1)
 
 
+NOT_REGULAR_KINDS = ((stat.S_ISFIFO, "a named pipe"), (stat.S_ISCHR, "a character device"),
+                     (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
+def special_file_kind(path: str | os.PathLike) -> str | None:
+    """What a path that exists but is no regular file is ("a folder", "a named pipe", ...); None for a
+    regular file or a path that cannot be looked at (its opening then says what is wrong)."""
+    try:
+        mode = os.stat(os.fsencode(path)).st_mode
+    except (OSError, ValueError):
+        return None
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    return next((name for test, name in NOT_REGULAR_KINDS if test(mode)), "a special file")
+
+
+def _check_regular_file(path: Path) -> None:
+    """Refuse, before opening it, a path that is no regular file: opening a named pipe with no writer (or a
+    terminal, `/dev/zero`) waits or reads forever, and the rest of a batch would wait with it. A path that
+    cannot be looked at is left to decoding, whose failure `_check_readable` then explains."""
+    if (kind := special_file_kind(path)) is not None:
+        raise AudioDecodeError(f"{path}: is {kind}, not an audio file")
+
+
 def _check_readable(path: Path) -> None:
     """Say what is wrong with a path that is no audio file at all, in the user's terms."""
     if path.is_dir():
@@ -122,9 +151,9 @@ def _check_readable(path: Path) -> None:
 def decode_files(paths: list, progress: bool = False) -> list[np.ndarray | AudioDecodeError]:
     """Decoded audio per path, in input order, decoded in parallel threads; a file that cannot be
     decoded gives its AudioDecodeError in its place instead of stopping the others."""
-    from concurrent.futures import ThreadPoolExecutor
-
     from tqdm import tqdm
+
+    from .daemon_pool import DaemonThreadPool
 
     def decode(path):
         try:
@@ -132,8 +161,9 @@ def decode_files(paths: list, progress: bool = False) -> list[np.ndarray | Audio
         except AudioDecodeError as err:
             return err
 
-    with ThreadPoolExecutor(DECODE_THREADS) as pool:
-        results = pool.map(decode, paths)
+    with DaemonThreadPool(DECODE_THREADS, name="decode") as pool:  # Ctrl-C never waits for a read that hangs
+        futures = [pool.submit(decode, path) for path in paths]
+        results = (future.result() for future in futures)
         return list(tqdm(results, total=len(paths), desc="decoding", unit="clip", disable=not progress, leave=False))
 
 
@@ -200,13 +230,19 @@ def is_audio_file(path: Path) -> bool:
 
 
 def write_wav(path: str | os.PathLike, samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> None:
-    """Write 16-bit PCM through a temporary file and a rename, so a crash never leaves half a file."""
-    from .atomic_files import atomic_write
+    """Write 16-bit PCM through a temporary file and a rename, so a crash never leaves half a file;
+    OutputError when it cannot be written."""
+    from .atomic_files import OutputError, atomic_write, describe_os_error
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:  # a read-only or full disk: one line naming the file, as atomic_write says it
+        raise OutputError(describe_os_error(path, err)) from None
+    encoded = io.BytesIO()  # libsndfile writing to the file itself lost a full disk's error (an AssertionError)
+    soundfile.write(encoded, np.clip(samples, -1.0, 1.0), sample_rate, subtype="PCM_16", format="WAV")
     with atomic_write(path, "wb") as handle:
-        soundfile.write(handle, np.clip(samples, -1.0, 1.0), sample_rate, subtype="PCM_16", format="WAV")
+        handle.write(encoded.getbuffer())
 
 
 def expand_paths(inputs: Iterable[str | os.PathLike], recursive: bool = False) -> list[Path]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .modelfile import ModelFileError, read_metadata
+from .training.adapt import card_lines as adapted_lines
 from .training.custom_words import card_lines
 
 
@@ -32,6 +33,7 @@ def model_card(path: Path) -> str:
         lines += [f"**Trained on:** {sum(clips.values()):,} clips ({', '.join(trained.get('sources', []))}) "
                   f"from {', '.join(Path(d).name for d in trained.get('data', []))}", ""]
     lines += card_lines(meta)  # a custom-word model: what to expect, and the negatives' credit
+    lines += adapted_lines(meta)  # an adapted model: from which model, to how many takes
     card_file = Path(path).with_name("MODEL_CARD.md")
     if card_file.is_file() and Path(path).name.startswith("speech_commands"):
         lines += ["---", "", card_file.read_text(encoding="utf-8")]

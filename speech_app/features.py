@@ -6,6 +6,7 @@ so a model trained with other settings still gets the features it was trained on
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -17,6 +18,18 @@ from .audio import CLIP_SECONDS, SAMPLE_RATE
 AMPLITUDE_FLOOR = 1e-10  # mel power floor before decibels (-100 dB), as torchaudio and librosa
 CPU_CHUNK_CLIPS = 16  # clips per pass on a CPU, so one pass's frames and spectra stay in a core's cache:
 # one thread, 256 real clips, medians of 5 alternations: 0.25 ms a clip at 16, 0.29 at 8 and 32, 0.56 at 64
+
+# The settings a usable front end falls in, checked when a model file is loaded (`FeatureConfig.check`):
+# outside them a damaged or hand-edited file would fail, exhaust memory or quietly give wrong labels.
+WINDOW_MS_RANGE = (5.0, 100.0)  # speech front ends use 20-40 ms; under 5 ms a window holds less than one
+# pitch period, over 100 ms it spans several phonemes (and its FFT, which grows with it, 2048 points at most)
+MIN_HOP_MS = 1.0  # frames a millisecond apart at the finest; at most a window apart, or samples go unseen
+MAX_MEL_BANDS = 128  # the most that common front ends use (librosa's default); each must cover an FFT bin
+TOP_DB_RANGE = (10.0, 200.0)  # dB: under 10 the floor flattens all but each clip's loudest bands; over 200 it
+# never acts (the power floor is -100 dB, and no band of full-scale audio reaches +100 dB)
+MAX_CLIP_SECONDS = 60.0  # the model's input window; the recipes choose 1-4 s (data/clips.py)
+MAX_FRAMES_PER_CLIP = 6_001  # 60 s of 10 ms frames: the LSTM takes its steps one after another, and finer
+# frames of a long window would make every window take minutes on a CPU
 
 
 @dataclass(frozen=True)
@@ -61,6 +74,42 @@ class FeatureConfig:
         known = {name: values[name] for name in cls.__dataclass_fields__ if name in values}
         return cls(**known)
 
+    def check(self) -> None:
+        """Raise ValueError, naming the setting first, unless every setting is in its usable range (the
+        constants above). Cheap: nothing sized by the settings is allocated before they pass."""
+        if self.sample_rate != SAMPLE_RATE:  # every clip is decoded at this rate, whatever the model says
+            raise ValueError(f"sample_rate must be {SAMPLE_RATE} Hz, not {self.sample_rate}")
+        _check_range("window_ms", self.window_ms, *WINDOW_MS_RANGE, "ms")
+        _check_range("hop_ms", self.hop_ms, MIN_HOP_MS, self.window_ms, "ms (up to window_ms)")
+        _check_range("n_mels", self.n_mels, 1, MAX_MEL_BANDS, "bands")
+        _check_range("n_mfcc", self.n_mfcc, 1, self.n_mels, "coefficients (up to n_mels)")
+        _check_range("f_max_hz", self.f_max_hz, 0.0, self.sample_rate / 2, "Hz (up to half the sample rate)")
+        if not 0.0 <= self.f_min_hz < self.f_max_hz:
+            raise ValueError(f"f_min_hz must be at least 0 and below f_max_hz {self.f_max_hz:g}, not {self.f_min_hz:g}")
+        _check_range("top_db", self.top_db, *TOP_DB_RANGE, "dB")
+        _check_range("clip_seconds", self.clip_seconds, self.n_fft / self.sample_rate, MAX_CLIP_SECONDS,
+                     "s (at least one FFT frame)")
+        if self.n_frames > MAX_FRAMES_PER_CLIP:
+            raise ValueError(f"hop_ms {self.hop_ms:g} gives {self.n_frames} frames per {self.clip_seconds:g} s "
+                             f"window, more than {MAX_FRAMES_PER_CLIP}")
+        with warnings.catch_warnings():  # torchaudio warns of empty bands; said here in our own words
+            warnings.simplefilter("ignore", UserWarning)
+            empty = int((mel_filterbank(self).amax(dim=0) == 0).sum())
+        if empty:  # a band between two FFT bins: a feature that is always the floor
+            raise ValueError(f"n_mels {self.n_mels} bands over {self.f_min_hz:g}-{self.f_max_hz:g} Hz leave {empty} "
+                             f"without an FFT bin ({self.n_fft}-point FFT)")
+
+
+def _check_range(name: str, value: float, low: float, high: float, unit: str) -> None:
+    if not low <= value <= high:
+        raise ValueError(f"{name} must be {low:g}-{high:g} {unit}, not {value:g}")
+
+
+def mel_filterbank(config: FeatureConfig) -> torch.Tensor:
+    """(n_freqs, n_mels) weights of the slaney mel bands over the FFT bins."""
+    return torchaudio.functional.melscale_fbanks(config.n_fft // 2 + 1, config.f_min_hz, config.f_max_hz,
+                                                 config.n_mels, config.sample_rate, norm="slaney", mel_scale="slaney")
+
 
 def mirror_pad(waveforms: torch.Tensor, half: int) -> torch.Tensor:
     """(batch, samples) -> (batch, half + samples + half), each end mirrored without repeating the edge
@@ -88,11 +137,9 @@ class MfccFrontend(torch.nn.Module):
         super().__init__()
         self.config = config
         self.cpu_chunk_clips = cpu_chunk_clips  # 0: one pass (ONNX export, whose batch size is symbolic)
-        n_freqs = config.n_fft // 2 + 1
         self.window_offset = (config.n_fft - config.window_samples) // 2  # torch.stft centres the window
         self.register_buffer("window", torch.hann_window(config.window_samples), persistent=False)
-        mel_basis = torchaudio.functional.melscale_fbanks(n_freqs, config.f_min_hz, config.f_max_hz, config.n_mels,
-                                                          config.sample_rate, norm="slaney", mel_scale="slaney")
+        mel_basis = mel_filterbank(config)
         self.register_buffer("mel_basis", mel_basis, persistent=False)  # (n_freqs, n_mels)
         self.register_buffer("mel_basis_pairs", mel_basis.repeat_interleave(2, dim=0), persistent=False)
         dct = torchaudio.functional.create_dct(config.n_mfcc, config.n_mels, norm="ortho")

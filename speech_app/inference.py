@@ -7,7 +7,7 @@ import os
 import warnings
 from collections import deque
 from collections.abc import Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from .audio import AudioDecodeError, fit_to_window, load_audio
+from .daemon_pool import DaemonThreadPool
 from .device import autocast_for, native_bfloat16, pick_device
 from .features import MfccFrontend
 from .modelfile import ModelBundle, load_model
@@ -157,12 +158,15 @@ class CommandClassifier:
         worker, with torch's thread setting left alone, because changing it while other threads run torch
         ops stalls them (the GUI froze for 400 ms with live inference and training running), and workers
         beside an application's own busy threads oversubscribe the cores; only a caller that owns the
-        process (the CLI) should pass it."""
+        process (the CLI) should pass it.
+
+        The workers are daemon threads that nobody waits for once the caller stops (Ctrl-C, or a closed
+        generator): a file read that never returns cannot keep the process alive (see daemon_pool)."""
         paths = list(paths)
         batches = [paths[i : i + batch_size] for i in range(0, len(paths), batch_size)]
         workers = threads or 1
         one_thread = (lambda: torch.set_num_threads(1)) if threads else None  # per worker thread
-        with ThreadPoolExecutor(workers, initializer=one_thread) as pool:
+        with DaemonThreadPool(workers, initializer=one_thread, name="classify") as pool:
             pending: deque[tuple[list[Path], Future]] = deque()
             for batch in batches:
                 pending.append((batch, pool.submit(self._classify_batch, batch, top_k)))

@@ -28,6 +28,19 @@ class ModelConfig:
         known = {name: values[name] for name in cls.__dataclass_fields__ if name in values}
         return cls(**known)
 
+    def check(self) -> None:
+        """Raise ValueError, naming the setting first, unless each setting is in its usable range. Sizes
+        have no upper bound here: a model file's stored tensors bound them (modelfile.py)."""
+        for name in ("n_features", "n_classes", "hidden_size", "num_layers", "conv_kernel", "frame_stride"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be a whole number >= 1, not {getattr(self, name)}")
+        if self.conv_channels < 0:
+            raise ValueError(f"conv_channels must be >= 0 (0: no convolution), not {self.conv_channels}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be at least 0 and below 1, not {self.dropout:g}")
+        if self.frame_stride > self.conv_kernel:  # the stride would jump over frames no kernel position covers
+            raise ValueError(f"frame_stride {self.frame_stride} must not exceed conv_kernel {self.conv_kernel}")
+
 
 class BiLstmClassifier(nn.Module):
     """MFCC (batch, n_features, frames) -> logits (batch, n_classes)."""

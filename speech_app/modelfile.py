@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import torch
@@ -18,6 +19,7 @@ from safetensors.torch import save as serialize_tensors
 
 from . import __version__
 from .atomic_files import write_bytes
+from .audio import special_file_kind
 from .features import FeatureConfig
 from .model import BiLstmClassifier, ModelConfig
 from .messages import one_line
@@ -25,11 +27,9 @@ from .messages import one_line
 METADATA_KEY = "speech_app"
 FORMAT_VERSION = 1
 SHIPPED_MODEL_NAME = "speech_commands_12.safetensors"
-# bounds a model's settings must fall in: anything outside is a damaged or hand-edited file
-POSITIVE_INT_SETTINGS = {"model": ("n_features", "n_classes", "hidden_size", "num_layers", "frame_stride"),
-                         "features": ("sample_rate", "n_mels", "n_mfcc")}
-POSITIVE_FLOAT_SETTINGS = {"features": ("window_ms", "hop_ms", "clip_seconds", "f_max_hz", "top_db")}
-MAX_CLIP_SECONDS = 60.0
+# the ranges of the stored settings are FeatureConfig.check's and ModelConfig.check's
+MAX_STORED_INT = 2**63 - 1  # a whole number beyond 64 bits is no size or count torch could use
+SAFETENSORS_DTYPES = {torch.float32: "F32", torch.int64: "I64"}  # the header's names of the types a model holds
 
 
 class ModelFileError(Exception):
@@ -82,6 +82,8 @@ def read_metadata(path: str | os.PathLike) -> dict:
 def _open_model_file(path: Path):
     """The file's safetensors handle, opened once for its metadata and its tensors; a path that is no
     readable file gets its own message."""
+    if (kind := special_file_kind(path)) is not None:  # opening a named pipe would wait for a writer forever
+        raise ModelFileError(f"{path}: is {kind}, not a model file")
     try:
         handle = safe_open(str(path), framework="pt", device="cpu")
     except (SafetensorError, OSError, ValueError) as err:
@@ -114,38 +116,29 @@ def _parsed_metadata(path: Path, handle) -> dict:
     if not isinstance(metadata, dict):
         raise ModelFileError(f"{path}: corrupt metadata (a JSON {type(metadata).__name__}, not an object)")
     version = metadata.get("format_version", 0)
-    if not isinstance(version, int) or isinstance(version, bool):
-        raise ModelFileError(f"{path}: corrupt metadata (format_version {version!r} is not a number)")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 0:
+        raise ModelFileError(f"{path}: corrupt metadata (format_version {_short(version)} is not a version number)")
     if version > FORMAT_VERSION:
         raise ModelFileError(f"{path}: made by a newer speech-app ({metadata.get('package_version')}); upgrade")
     return metadata
 
 
 def load_model(path: str | os.PathLike | None = None, device: str | torch.device = "cpu") -> ModelBundle:
-    """Rebuild a model from its file alone; with no path, the shipped model."""
+    """Rebuild a model from its file alone; with no path, the shipped model.
+
+    Every stored setting is range-checked, and every tensor's shape and type (from the file's header)
+    checked against those settings, before anything the settings size is allocated: the weights then
+    take the memory the file's own tensors take, once (they become the model's parameters)."""
     path = Path(path) if path is not None else shipped_model_path()
     with _open_model_file(path) as handle:
         metadata = _parsed_metadata(path, handle)
         labels, features, config = _checked_settings(path, metadata)
-        try:
-            model = BiLstmClassifier(config)
-        except (ValueError, TypeError, RuntimeError) as err:
-            raise ModelFileError(f"{path}: unusable model settings ({one_line(err)})") from None
+        model = _checked_skeleton(path, config, _stored_layout(path, handle))
         tensors = _read_tensors(path, handle)
-    own = model.state_dict()
-    missing, unexpected = sorted(set(own) - set(tensors)), sorted(set(tensors) - set(own))
-    if missing or unexpected:
-        name, more = (missing or unexpected)[0], len(missing or unexpected) - 1
-        what = "lacks the tensor" if missing else "holds an unknown tensor"
-        raise ModelFileError(f"{path}: {what} {name}" + (f" (and {more} more)" if more else "")
-                             + "; the file is damaged or from another program")
     for name, tensor in tensors.items():
-        if tensor.shape != own[name].shape:
-            raise ModelFileError(f"{path}: tensor {name} has shape {tuple(tensor.shape)}, the stored model "
-                                 f"settings need {tuple(own[name].shape)}")
         if tensor.is_floating_point() and not torch.isfinite(tensor).all():
             raise ModelFileError(f"{path}: tensor {name} holds NaN or infinite values; the model is unusable")
-    model.load_state_dict(tensors)
+    model.load_state_dict(tensors, assign=True)  # the file's tensors replace the skeleton's shapeless ones
     info = {k: v for k, v in metadata.items() if k not in ("labels", "features", "model")}
     model.eval().to(device)
     return ModelBundle(model=model, labels=labels, features=features, info=info, path=path)
@@ -156,38 +149,105 @@ def _checked_settings(path: Path, metadata: dict) -> tuple[list[str], FeatureCon
     for key in ("labels", "features", "model"):
         if key not in metadata:
             raise ModelFileError(f"{path}: metadata lacks '{key}'")
-    labels = metadata["labels"]
-    if not isinstance(labels, list) or not labels or not all(isinstance(x, str) and x for x in labels):
-        raise ModelFileError(f"{path}: metadata 'labels' must be a list of names, not {_short(labels)}")
-    if len(set(labels)) != len(labels):
-        raise ModelFileError(f"{path}: metadata 'labels' names a word twice")
-    for key in ("features", "model"):
-        if not isinstance(metadata[key], dict):
-            raise ModelFileError(f"{path}: metadata '{key}' must be an object, not {_short(metadata[key])}")
-        for name in POSITIVE_INT_SETTINGS.get(key, ()):
-            value = metadata[key].get(name, 1)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ModelFileError(f"{path}: metadata {key}.{name} must be a whole number >= 1, not {_short(value)}")
-        for name in POSITIVE_FLOAT_SETTINGS.get(key, ()):
-            value = metadata[key].get(name, 1.0)
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 < value < float("inf"):
-                raise ModelFileError(f"{path}: metadata {key}.{name} must be a number above 0, not {_short(value)}")
-    try:
-        features = FeatureConfig.from_dict(metadata["features"])
-        config = ModelConfig.from_dict(metadata["model"])
-    except (TypeError, ValueError) as err:
-        raise ModelFileError(f"{path}: unusable settings in the metadata ({one_line(err)})") from None
-    if features.clip_seconds > MAX_CLIP_SECONDS or features.n_mfcc > features.n_mels:
-        raise ModelFileError(f"{path}: unusable feature settings (clip of {features.clip_seconds} s, "
-                             f"{features.n_mfcc} MFCCs from {features.n_mels} mel bands)")
+    labels = _checked_labels(path, metadata["labels"])
+    features = _checked_config(path, "features", metadata["features"], FeatureConfig)
+    config = _checked_config(path, "model", metadata["model"], ModelConfig)
+    if config.n_features != features.n_mfcc:
+        raise ModelFileError(f"{path}: metadata model.n_features {config.n_features} does not match "
+                             f"features.n_mfcc {features.n_mfcc}")
     if len(labels) != config.n_classes:
         raise ModelFileError(f"{path}: {len(labels)} labels for {config.n_classes} outputs")
     return labels, features, config
 
 
-def _read_tensors(path: Path, handle) -> dict[str, torch.Tensor]:
+def _checked_labels(path: Path, labels) -> list[str]:
+    if not isinstance(labels, list) or not labels or not all(isinstance(x, str) and x for x in labels):
+        raise ModelFileError(f"{path}: metadata 'labels' must be a list of names, not {_short(labels)}")
+    if len(set(labels)) != len(labels):
+        raise ModelFileError(f"{path}: metadata 'labels' names a word twice")
+    odd = next((x for x in labels if not x.isprintable()), None)
+    if odd is not None:  # it would break the one-line outputs and CSV rows that name it
+        raise ModelFileError(f"{path}: metadata 'labels' holds a name with a line break or control character: "
+                             f"{_short(odd)}")
+    return labels
+
+
+def _checked_config(path: Path, key: str, values, config_cls):
+    """A FeatureConfig or ModelConfig from the metadata's `key` object: each stored field of the type its
+    dataclass declares, then the ranges of the config's own `check`."""
+    if not isinstance(values, dict):
+        raise ModelFileError(f"{path}: metadata '{key}' must be an object, not {_short(values)}")
+    for setting in fields(config_cls):
+        if setting.name in values and not _is_number(values[setting.name], whole=setting.type == "int"):
+            kind = "a whole number" if setting.type == "int" else "a finite number"
+            raise ModelFileError(f"{path}: metadata {key}.{setting.name} must be {kind}, "
+                                 f"not {_short(values[setting.name])}")
+    config = config_cls.from_dict(values)
     try:
-        return {name: handle.get_tensor(name) for name in handle.keys()}
+        config.check()
+    except ValueError as err:
+        raise ModelFileError(f"{path}: metadata {key}.{err}") from None
+    return config
+
+
+def _is_number(value, whole: bool) -> bool:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    if isinstance(value, int):
+        return abs(value) <= MAX_STORED_INT
+    return not whole and math.isfinite(value)
+
+
+def _stored_layout(path: Path, handle) -> dict[str, tuple[tuple[int, ...], str]]:
+    """Each stored tensor's shape and type, from the file's header alone: nothing is read or allocated."""
+    try:
+        slices = {name: handle.get_slice(name) for name in handle.keys()}
+        return {name: (tuple(part.get_shape()), part.get_dtype()) for name, part in slices.items()}
+    except (SafetensorError, OSError, ValueError, RuntimeError) as err:
+        raise ModelFileError(f"{path}: damaged weights ({one_line(err)})") from None
+
+
+def _checked_skeleton(path: Path, config: ModelConfig, stored: dict) -> BiLstmClassifier:
+    """The model the settings describe, built on the meta device (shapes, no memory), once its tensors'
+    names, shapes and types match those the file stores. Before it is built, each size is bounded by
+    what the file holds, so that absurd settings cannot make even the skeleton large."""
+    stored_values = sum(math.prod(shape) for shape, _ in stored.values())
+    if config.num_layers > len(stored):  # each layer stores tensors of its own
+        raise ModelFileError(f"{path}: metadata model.num_layers {config.num_layers} is more than the "
+                             f"{len(stored)} tensors the file stores")
+    for setting in fields(ModelConfig):
+        value = getattr(config, setting.name)
+        if setting.type == "int" and value > stored_values:  # no layer is wider than all weights together
+            raise ModelFileError(f"{path}: metadata model.{setting.name} {value} is more than the "
+                                 f"{stored_values} weights the file stores")
+    try:
+        with torch.device("meta"):
+            skeleton = BiLstmClassifier(config)
+    except (ValueError, TypeError, RuntimeError) as err:
+        raise ModelFileError(f"{path}: unusable model settings ({one_line(err)})") from None
+    wanted = skeleton.state_dict()
+    missing, unexpected = sorted(set(wanted) - set(stored)), sorted(set(stored) - set(wanted))
+    if missing or unexpected:
+        name, more = (missing or unexpected)[0], len(missing or unexpected) - 1
+        what = "lacks the tensor" if missing else "holds an unknown tensor"
+        raise ModelFileError(f"{path}: {what} {name}" + (f" (and {more} more)" if more else "")
+                             + "; the file is damaged or from another program")
+    for name, tensor in wanted.items():
+        shape, dtype = stored[name]
+        if shape != tuple(tensor.shape):
+            raise ModelFileError(f"{path}: tensor {name} has shape {shape}, the stored model "
+                                 f"settings need {tuple(tensor.shape)}")
+        if dtype != SAFETENSORS_DTYPES.get(tensor.dtype):
+            raise ModelFileError(f"{path}: tensor {name} holds {dtype} values, not "
+                                 f"{SAFETENSORS_DTYPES.get(tensor.dtype)}; the file is damaged or from another program")
+    return skeleton
+
+
+def _read_tensors(path: Path, handle) -> dict[str, torch.Tensor]:
+    """The stored tensors, copied: get_tensor's map the file, and a file overwritten in place or cut short
+    while the model runs (`cp` onto it) would change the weights or end the program with a bus error."""
+    try:
+        return {name: handle.get_tensor(name).clone() for name in handle.keys()}
     except (SafetensorError, OSError, ValueError, RuntimeError) as err:
         raise ModelFileError(f"{path}: damaged weights ({one_line(err)})") from None
 

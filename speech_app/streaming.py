@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import os
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
 
-from .audio import SAMPLE_RATE, load_audio, seconds_to_samples
+from .audio import SAMPLE_RATE, seconds_to_samples
 
 # Calibrated with benchmarks/bench_streaming.py (174 commands and as many other words from held-out
 # speakers, 17 min) on the shipped model: a 500 ms average and a 0.70 threshold give recall 92.5% and
@@ -45,7 +45,7 @@ RELEASE_FRACTION = 0.5  # a word is re-armed once its smoothed score drops below
 MIN_EVALUATIONS = 2  # evaluations needed in the averaging window before anything is detected
 PREFIX_WAIT_MS = 400.0  # a word with a rival sharing its start waits this long for the rival to win
 SHARED_PREFIX_LETTERS = 4  # words sharing this many leading letters (or a whole first word) are rivals
-MAX_BATCH_WINDOWS = 32  # windows sent to the model in one call when many hops are due (file input)
+MAX_BATCH_WINDOWS = 32  # windows sent to the model in one call when many hops are due (a late read)
 FILE_TAIL_SECONDS = 1.0  # silence fed after a file's end, so a word at its very end still completes
 BACKGROUND_LABELS = ("_silence_", "_unknown_")
 LIVE_TORCH_THREADS = 1  # torch threads of live recognition (CLI and GUI): one window per hop is too
@@ -57,7 +57,10 @@ LIVE_PRECISION = "float32"
 
 
 class Classifier(Protocol):
-    """What the recognizer needs of a model (`inference.CommandClassifier` is one)."""
+    """What the recognizer needs of a model (`inference.CommandClassifier` and, without PyTorch,
+    `onnx_runtime.OnnxClassifier` are two). Either may also take features computed once per frame
+    and shared between overlapping windows: `probabilities_from_features`, with a `frontend`
+    (features.SharedFrameMfcc makes the features) or a `shared_features(window_samples)` that makes them."""
 
     labels: list[str]
     window_samples: int
@@ -114,18 +117,15 @@ class StreamingRecognizer:
     """
 
     def __init__(self, classifier: Classifier, settings: RecognizerSettings | None = None,
-                 share_features: bool = True):
+                 share_features: bool = True, batch_windows: int = MAX_BATCH_WINDOWS):
         self.classifier = classifier
         self.settings = settings or RecognizerSettings()
         self.labels = list(classifier.labels)
         self.window_samples = int(classifier.window_samples)
+        self.batch_windows = max(1, batch_windows)  # windows per model call when many hops are due
         # consecutive windows overlap by all but one hop: a classifier that takes features lets the
         # recognizer compute each feature frame once instead of a whole window's frames every hop
-        self._shared_features = None
-        if share_features and hasattr(classifier, "probabilities_from_features") and hasattr(classifier, "frontend"):
-            from .features import SharedFrameMfcc
-
-            self._shared_features = SharedFrameMfcc(classifier.frontend, self.window_samples)
+        self._shared_features = shared_feature_maker(classifier, self.window_samples) if share_features else None
         self._word_ids = np.array([i for i, label in enumerate(self.labels) if label not in BACKGROUND_LABELS])
         if len(self._word_ids) == 0:
             raise ValueError("the model has no words to detect (only _silence_ and _unknown_)")
@@ -170,8 +170,8 @@ class StreamingRecognizer:
         hop = self.settings.hop_samples
         due = np.arange(self._next_evaluation, end + 1, hop)  # hop ends covered by this block
         detections = []
-        for first in range(0, len(due), MAX_BATCH_WINDOWS):
-            ends = due[first : first + MAX_BATCH_WINDOWS]
+        for first in range(0, len(due), self.batch_windows):
+            ends = due[first : first + self.batch_windows]
             probabilities = self._evaluate(combined, start, ends - self.window_samples)  # (N, C)
             for at_sample, row in zip(ends, probabilities):
                 detection = self._update(int(at_sample), row)
@@ -238,6 +238,20 @@ class StreamingRecognizer:
         return self._last_detection
 
 
+def shared_feature_maker(classifier: Classifier, window_samples: int):
+    """What computes the features of overlapping windows once per frame for this classifier, or None
+    (the recognizer then gives it whole windows)."""
+    if not hasattr(classifier, "probabilities_from_features"):
+        return None
+    if hasattr(classifier, "shared_features"):
+        return classifier.shared_features(window_samples)
+    if hasattr(classifier, "frontend"):
+        from .features import SharedFrameMfcc  # PyTorch's front end
+
+        return SharedFrameMfcc(classifier.frontend, window_samples)
+    return None
+
+
 def prefix_rivals(labels: list[str]) -> dict[str, set[str]]:
     """For each word, the other words that start the same way: the same first word of a phrase
     ("lights on", "lights off") or the same first SHARED_PREFIX_LETTERS letters."""
@@ -269,8 +283,23 @@ def recognize_samples(recognizer: StreamingRecognizer, samples: np.ndarray, bloc
     return detections
 
 
+def recognize_blocks(recognizer: StreamingRecognizer, blocks: Iterable[np.ndarray],
+                     tail_seconds: float = FILE_TAIL_SECONDS) -> Iterator[Detection]:
+    """The detections of a stream given as blocks (a file read a block at a time), as they are found;
+    then `tail_seconds` of silence, as `recognize_samples` does."""
+    for block in blocks:
+        yield from recognizer.feed(block)
+    yield from recognizer.feed(np.zeros(seconds_to_samples(tail_seconds), dtype=np.float32))
+
+
 def recognize_file(path: str | os.PathLike, classifier: Classifier, settings: RecognizerSettings | None = None,
-                   block_samples: int | None = None) -> list[Detection]:
-    """The detections of a recording, found exactly as the microphone would find them."""
-    recognizer = StreamingRecognizer(classifier, settings)
-    return recognize_samples(recognizer, load_audio(path), block_samples)
+                   block_samples: int | None = None, max_seconds: float | None = None) -> list[Detection]:
+    """The detections of a recording, found exactly as the microphone would find them. The file is
+    read a block at a time (audio_blocks.py), so its length does not matter; `block_samples` cuts the
+    stream into blocks of that size (as a microphone delivers it) instead of the decoder's."""
+    from .audio_blocks import read_blocks
+
+    blocks = read_blocks(path, max_seconds)
+    if block_samples:
+        blocks = (piece for block in blocks for piece in iter_blocks(block, block_samples))
+    return list(recognize_blocks(StreamingRecognizer(classifier, settings), blocks))

@@ -40,8 +40,8 @@ def help_fields(config_cls: type) -> set[str]:
 def test_every_subcommand_is_listed_and_reachable():
     parser = build_parser()
     choices = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
-    assert list(choices) == list(SUBCOMMANDS) == ["classify", "train", "evaluate", "data", "export", "synth",
-                                                 "listen", "gui"]
+    assert list(choices) == list(SUBCOMMANDS) == ["classify", "train", "adapt", "evaluate", "data", "export",
+                                                 "synth", "listen", "gui"]
     for name, module in SUBCOMMANDS.items():
         assert choices[name].get_default("handler") is module.run
 

@@ -199,9 +199,9 @@ def test_recipe_trains_rejection_classes_and_writes_the_estimate(tiny_model, tmp
 
 
 def test_default_estimate_is_one_run_holding_out_a_third_for_half_the_batches(tiny_model, tmp_path):
-    folds, runs, steps = custom_words.estimate_plan(CustomWordsRecipe(steps=160))
+    folds, runs, steps = custom_words.estimate_budget(CustomWordsRecipe(steps=160))
     assert (folds, runs, steps) == (custom_words.ONE_RUN_FOLDS, 1, 80)
-    assert custom_words.estimate_plan(CustomWordsRecipe(steps=160, estimate_folds=3, estimate_steps=40)) == (3, 3, 40)
+    assert custom_words.estimate_budget(CustomWordsRecipe(steps=160, estimate_folds=3, estimate_steps=40)) == (3, 3, 40)
     root = write_takes(tmp_path / "takes", ("yes", "no"), 3)
     recipe = CustomWordsRecipe(steps=2, batch_size=8, warmup_steps=1, negatives_per_word=2, device="cpu")
     train_custom_words([root], ["yes", "no"], tmp_path / "m.safetensors", recipe, init_from=load_model(tiny_model),
@@ -272,11 +272,10 @@ def test_text_alone_keeps_the_average_of_runs_with_consecutive_seeds(tiny_model,
                                device="cpu", precision="float32")
     index, groups = custom_words.build_custom_index({"yes": [], "no": []}, synthetic, recipe.negatives_per_word)
     trainer = Trainer(index, custom_words.train_config(recipe, 1.0), None, load_model(tiny_model), False)
-    weights = custom_words.draw_weights(trainer.splits["training"][1], groups, 2, recipe)
+    weights = custom_words.draw_weights(trainer.training_labels, groups, 2, recipe)
 
     def final(runs, seed=0):
-        trainer.config = replace(trainer.config, seed=seed)
-        custom_words.final_runs(trainer, weights, recipe.steps, runs)
+        trainer.execute(custom_words.final_plan(replace(recipe, seed=seed), weights, runs))
         return {k: v.clone() for k, v in trainer.model.state_dict().items()}
 
     first, second, averaged = final(1), final(1, seed=1), final(2)
@@ -284,6 +283,7 @@ def test_text_alone_keeps_the_average_of_runs_with_consecutive_seeds(tiny_model,
     assert any(not torch.equal(first[k], second[k]) for k in floats)  # the seeds draw other batches
     for k in floats:
         torch.testing.assert_close(averaged[k], (first[k] + second[k]) / 2)
+    assert all(torch.equal(first[k], final(1)[k]) for k in first)  # each plan starts over: nothing carried
 
 
 def test_with_takes_there_is_one_run_whatever_text_only_runs_says(tiny_model, tmp_path):

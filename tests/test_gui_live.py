@@ -154,19 +154,35 @@ def test_a_model_that_cannot_load_is_reported(make_window, fake_audio, qtbot):
     assert not window.live.start_button.isEnabled()
 
 
+def test_a_damaged_model_file_is_reported_by_name_once(make_window, fake_audio, qtbot, tmp_path):
+    from speech_app.gui.services import load_command_classifier
+
+    damaged = tmp_path / "damaged.safetensors"
+    damaged.write_bytes(b"not a model file at all")
+    window = make_window(fake_audio.services(load_classifier=load_command_classifier))
+    window.use_model(damaged)
+    qtbot.waitUntil(lambda: "Could not load the model" in window.live_status.text(), timeout=WAIT_MS)
+    assert window.live_status.text().count(str(damaged)) == 1, window.live_status.text()
+
+
 # -- through the PulseAudio virtual microphone ---------------------------------------------------
 
 def play_and_wait(window, qtbot, mic, clips, count: int) -> list[str]:
+    captured = []
+    window.live.worker.audio_captured.connect(captured.append)
     window.live.start_listening()
-    qtbot.waitUntil(lambda: window.live.listening, timeout=WAIT_MS)
-    qtbot.wait(300)
+    # audio flowing, not a fixed wait: on a busy machine the stream's first block may come late
+    qtbot.waitUntil(lambda: window.live.listening and len(captured) > 0, timeout=WAIT_MS)
     for clip in clips:
         player = mic.play(clip, wait=False)
         qtbot.waitUntil(lambda: player.poll() is not None, timeout=WAIT_MS)
         qtbot.wait(int(CLIP_GAP_S * 1000))
     deadline = time.monotonic() + SETTLE_S
-    qtbot.waitUntil(lambda: time.monotonic() > deadline and len(window.live.detected_words()) >= count,
-                    timeout=WAIT_MS)
+    try:
+        qtbot.waitUntil(lambda: time.monotonic() > deadline and len(window.live.detected_words()) >= count,
+                        timeout=WAIT_MS)
+    except Exception:  # say what was heard, and whether audio was lost on the way
+        pytest.fail(f"heard {window.live.detected_words()} of {count} words; status: {window.live_status.text()}")
     qtbot.wait(300)
     return window.live.detected_words()
 

@@ -13,7 +13,7 @@ import torch
 
 from conftest import TINY_MODEL
 from speech_app.data.dataset import SILENCE_LABEL, UNKNOWN_LABEL, build_index
-from speech_app.training.trainer import sampling_weights
+from speech_app.training.draws import sampling_weights
 
 RATE = 16_000
 MAX_RELATIVE_CHANGE = 0.1  # of the encoder weights in a couple of fine-tuning steps (a fresh one: ~1.2)

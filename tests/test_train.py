@@ -19,8 +19,8 @@ from speech_app.data.dataset import SILENCE_LABEL, UNKNOWN_LABEL, build_index
 from speech_app.features import FeatureConfig
 from speech_app.model import ModelConfig
 from speech_app.modelfile import load_model, read_metadata
-from speech_app.training.trainer import (TrainConfig, checkpoint_path, learning_rate_at, read_checkpoint, train,
-                                         warmup_steps_for)
+from speech_app.training.schedule import learning_rate_at, warmup_steps_for
+from speech_app.training.trainer import TrainConfig, checkpoint_path, read_checkpoint, train
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

@@ -13,12 +13,13 @@ import argparse
 import sys
 
 from .. import __version__
-from . import classify, data, evaluate, export, gui, listen, synth, train
+from . import adapt, classify, data, evaluate, export, gui, listen, synth, train
 from .exit_status import EXIT_INTERRUPTED, EXIT_USAGE, UsageError, quiet_broken_pipe
 
 SUBCOMMANDS = {  # in the order of `speech-app --help`
     "classify": classify,
     "train": train,
+    "adapt": adapt,
     "evaluate": evaluate,
     "data": data,
     "export": export,

@@ -17,9 +17,11 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
+    from ..atomic_files import check_writable
     from ..export import ExportError, export_onnx
     from ..modelfile import ModelFileError, load_model
 
+    check_writable(args.out)  # before the model is read: the same rules as classify -o and train --out
     try:
         path = export_onnx(load_model(args.model), args.out)
     except (ModelFileError, ExportError) as err:

@@ -5,12 +5,17 @@
 
 Status goes to standard error, detections to standard output (flushed at once), so scripts and
 tests can read them as they happen. Ctrl-C ends it cleanly with status 0.
+
+The model runs on ONNX Runtime when it can (onnx_runtime.py: no PyTorch in the process, a tenth of
+the memory), else on PyTorch; `--runtime` chooses. `--file` reads the recording a block at a time and
+scores the windows of many hops per model call, on every core: the detections are the live path's.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import threading
@@ -27,12 +32,19 @@ if TYPE_CHECKING:  # the streaming module is imported when listen runs, not for 
 HELP = "recognize commands live from a microphone, one line per detection"
 SETTING_OPTIONS = {"threshold": "P", "suppression_ms": "MS"}  # RecognizerSettings fields -> metavar
 READ_TIMEOUT_S = 0.05  # how long a read waits for audio: also how quickly Ctrl-C is noticed
-FILE_BLOCK_SAMPLES = 1_600  # 100 ms: file input is fed in microphone-sized blocks
+FILE_BATCH_WINDOWS = 64  # windows per model call scanning a file (live: streaming.MAX_BATCH_WINDOWS)
+FILE_WORKERS = os.cpu_count() or 1  # ONNX Runtime threads scoring a file's windows (independent runs); live: one.
+# PyTorch stays on one thread: two intra-op threads on a busy two-core machine took 17x longer for a file
+PROGRESS_MIN_SECONDS = 300.0  # shorter files are scanned before a progress bar would tell anything
+PROGRESS_INTERVAL_S = 1.0  # redraws of the bar at most this often (a log file gets a line per redraw)
+PRECISIONS = ("auto", "float32", "bfloat16", "int8")  # inference.PRECISIONS (importing it imports torch)
+PROGRESS_FORMAT = "{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s of audio [{elapsed}<{remaining}]"
+RUNTIME_NAMES = {"OnnxClassifier": "ONNX Runtime", "CommandClassifier": "PyTorch"}
 OVERFLOW_REPORT_S = 5.0  # a busy machine overflows in bursts: one line per burst, not per block
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from ..inference import PRECISIONS
+    from ..onnx_runtime import RUNTIMES
     from ..streaming import LIVE_PRECISION, RecognizerSettings
 
     add_model_option(parser)
@@ -46,7 +58,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--list-devices", action="store_true", help="print the input devices and exit")
     parser.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this much audio")
     parser.add_argument("--precision", default=LIVE_PRECISION, choices=PRECISIONS,
-                        help="auto: bfloat16 where the CPU has it in hardware, else float32")
+                        help="auto: bfloat16 where the CPU has it in hardware, else float32 (PyTorch only)")
+    parser.add_argument("--runtime", choices=RUNTIMES, default="auto",
+                        help="auto: ONNX Runtime when it is installed and the precision is float32 (no PyTorch in "
+                             "memory; a model without an ONNX copy gets one made, once), else PyTorch")
 
 
 def format_detection(detection: Detection, fmt: str) -> str:
@@ -67,11 +82,11 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     settings = recognizer_settings(args)
     if not 0.0 < settings.threshold <= 1.0 or settings.suppression_ms < 0:
         return _fail("--threshold must be in (0, 1] and --suppression-ms at least 0", EXIT_USAGE)
-    from ..modelfile import ModelFileError
+    from ..onnx_runtime import RuntimeUnavailableError
 
     try:
         recognizer = _make_recognizer(args)
-    except (ModelFileError, ValueError) as err:
+    except (RuntimeUnavailableError, ValueError) as err:  # an unusable model file is a ValueError here
         return _fail(str(err), EXIT_USAGE)
     out = out or sys.stdout
     if args.file is not None:
@@ -83,14 +98,45 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
 
 
 def _make_recognizer(args) -> StreamingRecognizer:
+    """The recognizer on the runtime `--runtime` and `--precision` allow; scanning a file, it scores
+    FILE_BATCH_WINDOWS windows per call (on FILE_WORKERS threads with ONNX Runtime): the same scores
+    as one at a time."""
+    from ..onnx_runtime import choose_runtime, limit_numpy_threads
+    from ..streaming import MAX_BATCH_WINDOWS, StreamingRecognizer
+
+    scanning = args.file is not None
+    choice = choose_runtime(args.model, args.runtime, args.precision)
+    if choice.note:
+        print(f"speech-app listen: {choice.note}" + ("; running on PyTorch" if choice.runtime == "torch" else ""),
+              file=sys.stderr, flush=True)
+    if choice.runtime == "onnx":
+        limit_numpy_threads()  # the front end's NumPy; its model calls get FILE_WORKERS threads scanning a file
+        classifier = choice.classifier
+        classifier.workers = FILE_WORKERS if scanning else 1
+    else:
+        classifier = _torch_classifier(args)
+    return StreamingRecognizer(classifier, recognizer_settings(args),
+                               batch_windows=FILE_BATCH_WINDOWS if scanning else MAX_BATCH_WINDOWS)
+
+
+def _torch_classifier(args):
     import torch
 
     from ..inference import CommandClassifier
-    from ..streaming import LIVE_TORCH_THREADS, StreamingRecognizer
+    from ..streaming import LIVE_TORCH_THREADS
+
+    from ..modelfile import ModelFileError
 
     torch.set_num_threads(LIVE_TORCH_THREADS)
-    classifier = CommandClassifier.from_file(args.model, "cpu", args.precision)
-    return StreamingRecognizer(classifier, recognizer_settings(args))
+    try:
+        return CommandClassifier.from_file(args.model, "cpu", args.precision)
+    except ModelFileError as err:  # caught in run() as a ValueError: naming it there would import torch
+        raise ValueError(str(err)) from None
+
+
+def runtime_name(recognizer: StreamingRecognizer) -> str:
+    kind = type(recognizer.classifier).__name__
+    return RUNTIME_NAMES.get(kind, kind)
 
 
 def recognizer_settings(args) -> RecognizerSettings:
@@ -101,17 +147,31 @@ def recognizer_settings(args) -> RecognizerSettings:
 
 
 def _listen_to_file(recognizer: StreamingRecognizer, args, out) -> int:
-    from ..audio import AudioDecodeError, load_audio, seconds_to_samples
-    from ..streaming import recognize_samples
+    """The recording a block at a time (constant memory, `--duration` reads no further), through the
+    live path; a progress bar on standard error for long ones."""
+    from tqdm import tqdm
+
+    from ..audio import SAMPLE_RATE, AudioDecodeError
+    from ..audio_blocks import AudioBlockReader
+    from ..streaming import recognize_blocks
 
     try:
-        samples = load_audio(args.file)
+        with AudioBlockReader(args.file, args.duration or None) as reader:
+            bar = tqdm(total=round(reader.seconds), unit="s", desc="listening", file=sys.stderr, leave=False,
+                       disable=reader.seconds < PROGRESS_MIN_SECONDS, bar_format=PROGRESS_FORMAT,
+                       mininterval=PROGRESS_INTERVAL_S)
+
+            def blocks():
+                for block in reader:
+                    yield block
+                    bar.update(min(bar.total - bar.n, len(block) / SAMPLE_RATE))
+
+            with bar:
+                for detection in recognize_blocks(recognizer, blocks()):
+                    bar.clear()
+                    print(format_detection(detection, args.format), file=out, flush=True)
     except AudioDecodeError as err:
         return _fail(str(err), EXIT_USAGE)
-    if args.duration:
-        samples = samples[: seconds_to_samples(args.duration)]
-    for detection in recognize_samples(recognizer, samples, block_samples=FILE_BLOCK_SAMPLES):
-        print(format_detection(detection, args.format), file=out, flush=True)
     return EXIT_OK
 
 
@@ -124,7 +184,8 @@ def _listen_to_microphone(recognizer: StreamingRecognizer, args, out) -> int:
     capture.start()
     stats = capture.stats()
     print(f"listening on {stats.device_name} ({stats.device_rate_hz} Hz, latency {stats.latency_s * 1000:.0f} ms); "
-          f"words: {', '.join(w for w in recognizer.labels if not w.startswith('_'))}; Ctrl-C to stop",
+          f"words: {', '.join(w for w in recognizer.labels if not w.startswith('_'))}; "
+          f"model on {runtime_name(recognizer)}; Ctrl-C to stop",
           file=sys.stderr, flush=True)
     overflows = OverflowReporter()
     try:

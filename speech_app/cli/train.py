@@ -188,8 +188,31 @@ def model_settings(args) -> dict:
     return {name: getattr(args, name) for name in MODEL_SETTING_FLAGS if getattr(args, name) is not None}
 
 
-def parse_words(text: str | None) -> list[str] | None:
-    return [w.strip() for w in text.split(",") if w.strip()] if text else None
+def comma_list(text: str | None) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()] if text else []
+
+
+def parse_words(text: str | None, option: str = "--words") -> list[str] | None:
+    """The words of `option`, checked (speech_app.words) before any work; None when not given."""
+    from ..words import WordError, parse_words as checked_words
+
+    try:
+        return (checked_words(text) or None) if text else None
+    except WordError as err:
+        raise UsageError(f"{option}: {err}") from None
+
+
+def folder_words(data_dirs: list[Path]) -> list[str]:
+    """The words that DATA_DIR's folders name (the standard ten for Speech Commands data), checked:
+    a folder name is a label too."""
+    from ..data.dataset import default_words
+    from ..words import WordError, check_words
+
+    try:  # a missing folder is said later, as before, by whatever reads it
+        return check_words(default_words([d for d in data_dirs if d.is_dir()]))
+    except WordError as err:
+        folders = " ".join(os.fsdecode(d) for d in data_dirs)
+        raise UsageError(f"{folders}: the folder names are the words: {err}") from None
 
 
 def run(args) -> int:
@@ -215,6 +238,9 @@ def run_dataset_train(args, words: list[str] | None) -> int:
 
     config = dataset_config(args, text_only=args.synth and not args.data_dirs)
     explicit = model_settings(args)
+    holdout_real = tuple(parse_words(args.holdout_real, "--holdout-real") or ())
+    if words is None:
+        folder_words(args.data_dirs)  # the labels the trainer will take from the folders
     try:
         check_outputs(args.out, args.report_dir or default_report_dir(args.out))  # before hours of work
         init_from = starting_model(args.init_from, has_real_data=bool(args.data_dirs))
@@ -222,11 +248,11 @@ def run_dataset_train(args, words: list[str] | None) -> int:
                         else ModelConfig(**explicit) if explicit else None)
         if init_from is not None:
             check_window(args, init_from, "leave it out or use --init-from none")
-        teachers = [load_model(Path(path)) for path in parse_words(args.teacher) or []]
+        teachers = [load_model(Path(path)) for path in comma_list(args.teacher)]
         synthetic = list(args.synthetic) + ([synthesize_for(args, words, config.seed)] if args.synth else [])
         train(args.data_dirs, args.out, words, config, model_config, resume=args.resume, init_from=init_from,
               report_dir=args.report_dir, progress=not args.quiet, synthetic_dirs=synthetic,
-              holdout_real=tuple(parse_words(args.holdout_real) or ()), split_options=split_options(args),
+              holdout_real=holdout_real, split_options=split_options(args),
               teachers=teachers)
     except (FileNotFoundError, ValueError, ModelFileError) as err:
         raise UsageError(str(err)) from None
@@ -247,7 +273,6 @@ def resolve_recipe(args) -> str:
 def run_custom_train(args, words: list[str] | None) -> int:
     """The few-takes recipe (speech_app.training.custom_words): settings from the starting model, a fixed budget
     of steps, built-in negatives, and an estimate of what to expect printed at the end."""
-    from ..data.dataset import default_words
     from ..modelfile import ModelFileError
     from ..training.custom_words import summary_lines, train_custom_words
     from ..training.trainer import check_outputs, default_report_dir, starting_settings
@@ -264,7 +289,7 @@ def run_custom_train(args, words: list[str] | None) -> int:
     explicit = model_settings(args)
     try:
         check_outputs(args.out, args.report_dir or default_report_dir(args.out))  # before any work
-        words = words or default_words(args.data_dirs)
+        words = words or folder_words(args.data_dirs)
         if not words:  # said here, naming the folders, rather than as "no words" from the synthesizer
             folders = " ".join(os.fsdecode(d) for d in args.data_dirs)
             raise UsageError(f"{folders}: no word folders with recordings in it (and no --words given)")

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
+import socket
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import PySide6
-from PySide6.QtCore import QByteArray, QSettings, QStandardPaths, Qt, Slot, qVersion
+from PySide6.QtCore import QByteArray, QSettings, QSocketNotifier, QStandardPaths, Qt, Slot, qVersion
 from PySide6.QtGui import QAction, QActionGroup, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import QApplication, QMainWindow, QMessageBox, QTabWidget
 
@@ -137,6 +141,8 @@ class MainWindow(QMainWindow):
         words_menu = bar.addMenu("&Words")
         self._action(words_menu, "&Record take", self.on_record_action_triggered, "Ctrl+R")
         self._action(words_menu, "&Train", self.on_train_action_triggered, "Ctrl+T")
+        self._action(words_menu, "&Adapt to your voice...", self.open_voice_dialog, "Ctrl+Shift+V",
+                     "Record two takes of each command of the model in use and adapt it to your voice")
         view_menu = bar.addMenu("&View")
         for index, name in enumerate(("&Live", "&Batch", "&Custom words")):
             self._action(view_menu, name, lambda _=False, i=index: self.tabs.setCurrentIndex(i), f"Ctrl+{index + 1}")
@@ -255,6 +261,23 @@ class MainWindow(QMainWindow):
         self.custom.models.on_open_button_clicked()
 
     @Slot()
+    def open_voice_dialog(self):
+        """Adapt the Live tab's model to the user's voice (gui/voice_dialog.py); returns the dialog."""
+        from .voice_dialog import VoiceDialog
+
+        dialog = VoiceDialog(self.services, self.data, self.live.model_path, self.live.confidence_bars.labels,
+                             self.live.selected_device, self)
+        dialog.model_adapted.connect(self.on_voice_model_adapted)
+        dialog.base_requested.connect(self.use_model)
+        dialog.show()
+        return dialog
+
+    @Slot(object)
+    def on_voice_model_adapted(self, path: Path) -> None:
+        self.custom.models.refresh()
+        self.use_model(path)
+
+    @Slot()
     def on_record_action_triggered(self) -> None:
         self.show_tab("custom")
         self.custom.record_take()
@@ -270,7 +293,18 @@ class MainWindow(QMainWindow):
             self.set_theme("system")
 
 
+def give_qt_the_home_folder() -> None:
+    """Without HOME, Qt takes `/` for the user's home (takes and settings went to /.local/share and
+    /.config, or failed there), while Python looks the home up in the password database; Qt gets the
+    same answer. Before the QApplication exists: Qt reads it once."""
+    if not os.environ.get("HOME"):
+        home = os.path.expanduser("~")  # "~" again when the user has no entry either
+        if home != "~":
+            os.environ["HOME"] = home
+
+
 def create_application(argv: list[str] | None = None) -> QApplication:
+    give_qt_the_home_folder()
     app = QApplication.instance() or QApplication(argv or sys.argv[:1])
     app.setOrganizationName(APP_NAME)
     app.setApplicationName(APP_NAME)
@@ -296,6 +330,48 @@ def run_app(args: argparse.Namespace) -> int:
               "references with every call and will crash; install another PySide6-Essentials version "
               "(6.11.3 works)", file=sys.stderr)
     window = open_main_window(args)
-    status = app.exec()
+    with closed_by_ctrl_c(window) as pressed:
+        status = app.exec()
     window.close()  # when the loop ended some other way than by closing the window: stop the workers
+    if pressed:  # closed as from its menu; the command ends as any command does on Ctrl-C (130)
+        raise KeyboardInterrupt
     return status
+
+
+@contextlib.contextmanager
+def closed_by_ctrl_c(window: MainWindow) -> Iterator[list]:
+    """While the block runs, Ctrl-C in the terminal closes `window` as its Quit menu does; the list
+    yielded holds True once it has. A second Ctrl-C while it closes ends the process at once.
+
+    Python's own handler would raise KeyboardInterrupt in whatever slot runs next (a traceback, and the
+    window kept running), and Python runs handlers only between its own bytecodes, never while Qt's
+    event loop waits in C++. So the handler does nothing itself: the C-level handler also writes the
+    signal's number to a socket (signal.set_wakeup_fd), whose notifier wakes the event loop at once.
+    A process started with SIGINT ignored (in the background) keeps ignoring it."""
+    pressed: list = []
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        yield pressed
+        return
+    reader, writer = socket.socketpair()
+    for end in (reader, writer):
+        end.setblocking(False)
+    notifier = QSocketNotifier(reader.fileno(), QSocketNotifier.Type.Read)
+
+    def on_notifier_activated(*_) -> None:
+        with contextlib.suppress(BlockingIOError):
+            if signal.SIGINT in reader.recv(64) and not pressed:  # the numbers of the signals caught
+                pressed.append(True)
+                signal.signal(signal.SIGINT, signal.SIG_DFL)  # a second Ctrl-C: no more waiting
+                window.close()
+
+    notifier.activated.connect(on_notifier_activated)
+    previous_handler = signal.signal(signal.SIGINT, lambda *_: None)
+    previous_fd = signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
+    try:
+        yield pressed
+    finally:
+        signal.set_wakeup_fd(previous_fd)
+        signal.signal(signal.SIGINT, previous_handler)
+        notifier.setEnabled(False)
+        reader.close()
+        writer.close()

@@ -27,6 +27,7 @@ COUNTDOWN_FONT_PT = 16
 PATH_ROLE = Qt.ItemDataRole.UserRole
 WORD_ROLE = Qt.ItemDataRole.UserRole + 1
 TAKES_PANE_SHARE = 30  # percent of the tab's width for the words and takes
+MAX_LISTED_TAKES = 200  # newest takes listed per word: a folder of 10,000 took 1.3 s of the GUI thread to list
 
 
 class CustomWordsTab(QWidget):
@@ -169,6 +170,11 @@ class CustomWordsTab(QWidget):
             takes = self.data.takes(word)
             parent = QTreeWidgetItem([f"{word}  ({len(takes)} takes{take_advice(len(takes))})", ""])
             parent.setData(0, WORD_ROLE, word)
+            if len(takes) > MAX_LISTED_TAKES:  # each row reads its file's header on the GUI thread
+                older = QTreeWidgetItem([f"{len(takes) - MAX_LISTED_TAKES} older takes not listed", ""])
+                older.setData(0, WORD_ROLE, word)  # selecting it selects the word, as its takes do
+                parent.addChild(older)
+                takes = takes[-MAX_LISTED_TAKES:]  # take names sort by their time
             for path in takes:
                 child = QTreeWidgetItem([path.name, f"{_duration_s(path):.2f}"])
                 child.setData(0, PATH_ROLE, str(path))

@@ -18,8 +18,8 @@ from pathlib import Path
 
 from ..audio import is_audio_file
 from ..modelfile import ModelFileError, shipped_model_path
+from ..words import check_words
 
-WORD_PATTERN = re.compile(r"^[\w' -]+$")  # letters, digits, spaces, apostrophes: a folder name on any OS
 MODEL_SUFFIX = ".safetensors"
 
 
@@ -31,17 +31,10 @@ class ModelEntry:
 
 
 def clean_words(text: str) -> list[str]:
-    """'Lights on, lights off, yes' -> ['lights on', 'lights off', 'yes']; bad words raise ValueError."""
-    words = []
-    for part in text.split(","):
-        word = " ".join(part.strip().lower().split())
-        if not word:
-            continue
-        if word.startswith(("_", ".")) or not WORD_PATTERN.match(word):
-            raise ValueError(f"{word!r}: use letters, digits, spaces and apostrophes, not starting with _")
-        if word not in words:
-            words.append(word)
-    return words
+    """'Lights on, lights  off, yes, Yes' -> ['lights on', 'lights off', 'yes']: lower case and single
+    spaces, so words that differ only in those are merged; checked as every word is (speech_app.words),
+    a bad word raises WordError (a ValueError) naming it."""
+    return check_words(" ".join(part.lower().split()) for part in text.split(",") if part.strip())
 
 
 class DataFolder:

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 
+from ..atomic_files import OutputError
 from ..audio import SAMPLE_RATE, write_wav
 from ..capture import CaptureStats, NoInputDeviceError
 from ..streaming import LIVE_TORCH_THREADS, Detection, RecognizerSettings, StreamingRecognizer
@@ -123,7 +124,9 @@ class LiveRecognitionWorker(QObject):
             classifier = self.services.load_classifier(path)
             recognizer = StreamingRecognizer(classifier, self.settings)
         except Exception as err:  # a model file can fail in many ways; the user sees why
-            self.model_failed.emit(f"{path or 'shipped model'}: {err}")
+            message = str(err)  # a ModelFileError already names its file
+            self.model_failed.emit(message if path is not None and str(path) in message
+                                   else f"{path or 'shipped model'}: {message}")
             return
         if self.recognizer is not None:
             self._offset_s += self.recognizer.fed_seconds
@@ -371,6 +374,10 @@ class TakeRecorder(QObject):
                     self.level_changed.emit(level_dbfs(block))
         finally:
             source.stop()
-        write_wav(path, np.concatenate(parts)[:wanted])
         self.level_changed.emit(SILENCE_DBFS)
+        try:
+            write_wav(path, np.concatenate(parts)[:wanted])
+        except OutputError as err:  # a read-only or full data folder: the take is lost, and the user told why
+            self.recording_failed.emit(f"the take could not be saved: {err}")
+            return
         self.take_saved.emit(word, Path(path))

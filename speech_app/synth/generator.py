@@ -280,15 +280,17 @@ def choose_engines(engines: str | list[str] = "auto") -> list[SpeechEngine]:
 
 
 def check_words(words: list[str]) -> list[str]:
-    """Words and phrases as typed, each a folder name: stripped, de-duplicated, in order."""
-    cleaned = list(dict.fromkeys(w.strip() for w in words if w.strip()))
+    """Words and phrases as typed, each a folder name: stripped, de-duplicated, in order, and checked
+    as every word is (speech_app.words)."""
+    from ..words import WordError
+    from ..words import check_words as checked
+
+    try:
+        cleaned = checked(w.strip() for w in words if w.strip())
+    except WordError as err:
+        raise SynthUsageError(str(err)) from None
     if not cleaned:
         raise SynthUsageError("no words given")
-    for word in cleaned:
-        if "/" in word or "\\" in word or "\0" in word:
-            raise SynthUsageError(f"{word!r}: a word becomes a folder name, so it cannot hold a slash")
-        if word.startswith(("_", ".")):  # the dataset reader skips such folders (`_background_noise_`)
-            raise SynthUsageError(f"{word!r}: a word cannot start with '_' or '.'")
     return cleaned
 
 

@@ -11,6 +11,8 @@ voices. The recipe:
 - and estimates what the user will get from held-out clips: a third of the takes and of the bundled
   negative speakers are held out while a run of half the budget trains on the rest (or, with K runs,
   each take and each negative speaker is held out once by rotation).
+Both are TrainingPlans (plan.py) that the Trainer executes on the clips it decoded once:
+`estimate_plan` and `final_plan`, drawing by the recipe's class and group shares (`class_draws`).
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from ..data.augment import AugmentConfig
 from ..data.dataset import SILENCE_LABEL, UNKNOWN_LABEL, DatasetIndex, Example, speaker_of, word_folders
 from ..data.negatives import bundled_noise, bundled_speech
 from ..synth.generator import SynthVariety
+from .draws import ClassDraw, share_weights
+from .plan import RunOutcome, RunSpec, StepSchedule, TrainingPlan
 
 NEGATIVES_CREDIT = ("Negatives: real clips and background noise from Speech Commands: A Dataset for "
                     "Limited-Vocabulary Speech Recognition, P. Warden, 2018 (CC BY 4.0)")
@@ -279,29 +283,22 @@ def build_custom_index(takes: dict[str, list[Path]], synthetic_dir: Path | None,
     return DatasetIndex(labels, examples, bundled_noise()), np.array(groups)
 
 
-def draw_weights(labels: np.ndarray, groups: np.ndarray, n_words: int, recipe: CustomWordsRecipe,
-                 held_out: np.ndarray | None = None) -> np.ndarray:
-    """Draw weight of each clip: `_silence_` and `_unknown_` get their shares of the draws, the words
-    share the rest; inside a class each group gets its share, split evenly among its clips.
-    Held-out clips get no weight (a group left empty passes its share to the others)."""
-    usable = np.ones(len(labels), bool) if held_out is None else ~held_out
+def class_draws(recipe: CustomWordsRecipe, n_words: int) -> dict[int, ClassDraw]:
+    """The recipe's draw: `_silence_` (class 0) and `_unknown_` (class 1) get their shares of the
+    draws, the words share the rest; inside a class, each group of clips gets its share."""
     word_share = (1.0 - recipe.silence_share - recipe.unknown_share) / max(1, n_words)
     unknown_groups = {NEAR_MISS: recipe.near_miss_share, FILLER: recipe.filler_share,
                       REAL_NEGATIVE: 1.0 - recipe.near_miss_share - recipe.filler_share}
-    weights = np.zeros(len(labels))
-    for class_id in np.unique(labels):
-        in_class = usable & (labels == class_id)
-        if class_id == 0:
-            shares, mass = {SILENCE: 1.0}, recipe.silence_share
-        elif class_id == 1:
-            shares, mass = unknown_groups, recipe.unknown_share
-        else:
-            shares, mass = {TAKE: 1.0 - recipe.synthetic_share, SYNTH_WORD: recipe.synthetic_share}, word_share
-        present = {g: s for g, s in shares.items() if (in_class & (groups == g)).any()}
-        for group, share in present.items():
-            rows = in_class & (groups == group)
-            weights[rows] = mass * share / sum(present.values()) / rows.sum()
-    return weights
+    word = ClassDraw(word_share, {TAKE: 1.0 - recipe.synthetic_share, SYNTH_WORD: recipe.synthetic_share})
+    return {0: ClassDraw(recipe.silence_share, {SILENCE: 1.0}), 1: ClassDraw(recipe.unknown_share, unknown_groups),
+            **{class_id: word for class_id in range(2, 2 + n_words)}}
+
+
+def draw_weights(labels: np.ndarray, groups: np.ndarray, n_words: int, recipe: CustomWordsRecipe,
+                 held_out: np.ndarray | None = None) -> np.ndarray:
+    """Draw weight of each clip by the recipe's shares (`class_draws`), split evenly among a group's
+    clips. Held-out clips get no weight (a group left empty passes its share to the others)."""
+    return share_weights(labels, groups, class_draws(recipe, n_words), held_out)
 
 
 def fold_of(examples: list[Example], groups: np.ndarray, folds: int, seed: int) -> np.ndarray:
@@ -341,6 +338,7 @@ def custom_window_seconds(takes: dict[str, list[Path]], start_seconds: float) ->
 
 
 def train_config(recipe: CustomWordsRecipe, window_seconds: float):
+    """The Trainer's settings: the data, device and augmentation; the plans say how it trains."""
     from .trainer import TrainConfig
 
     return TrainConfig(epochs=1, steps_per_epoch=recipe.steps, batch_size=recipe.batch_size,
@@ -349,7 +347,11 @@ def train_config(recipe: CustomWordsRecipe, window_seconds: float):
                        augment=AugmentConfig(speed=recipe.speed))
 
 
-def estimate_plan(recipe: CustomWordsRecipe) -> tuple[int, int, int]:
+def step_schedule(recipe: CustomWordsRecipe, steps: int) -> StepSchedule:
+    return StepSchedule(steps, recipe.batch_size, recipe.learning_rate, recipe.warmup_steps)
+
+
+def estimate_budget(recipe: CustomWordsRecipe) -> tuple[int, int, int]:
     """(folds, runs, batches per run) of the estimate: one run holds out one fold of ONE_RUN_FOLDS;
     K >= 2 runs rotate over K folds."""
     runs = recipe.estimate_folds
@@ -358,62 +360,52 @@ def estimate_plan(recipe: CustomWordsRecipe) -> tuple[int, int, int]:
     return folds, runs, steps
 
 
-def estimate(trainer, groups: np.ndarray, recipe: CustomWordsRecipe,
-             on_stage: Callable[[str], None] | None = None) -> Estimate:
-    """Hold out one fold of takes and negative speakers, train a short run on the rest, count what
-    the held-out clips are taken for; once per run (the clips are decoded once for every run)."""
-    from .trainer import evaluate_clips
-
-    clips, labels = trainer.splits["training"]
-    examples = trainer.index.split("training")
-    words = trainer.index.labels[2:]
-    folds, runs, steps = estimate_plan(recipe)
+def estimate_plan(recipe: CustomWordsRecipe, examples: list[Example], labels: np.ndarray,
+                  groups: np.ndarray, n_words: int) -> TrainingPlan:
+    """The estimate's runs: run k holds out fold k of the takes and negative speakers (no draws),
+    trains a short run on the rest with other seeds than the final model's, and is measured on fold k."""
+    folds, runs, steps = estimate_budget(recipe)
     fold = fold_of(examples, groups, folds, recipe.seed)
-    per_word = {word: [0, 0] for word in words}
+    return TrainingPlan(step_schedule(recipe, steps), tuple(
+        RunSpec(draw_weights(labels, groups, n_words, recipe, fold == k), recipe.seed + ESTIMATE_SEED_OFFSET + k,
+                measure=fold == k, stage=f"estimating: run {k + 1} of {runs}") for k in range(runs)))
+
+
+def tally_estimate(outcomes: list[RunOutcome], labels: list[str], recipe: CustomWordsRecipe) -> Estimate:
+    """The estimate from the held-out clips' confusion matrices (labels: `_silence_`, `_unknown_`,
+    then the words): takes recognized per word, and other speech taken for a word."""
+    folds, runs, steps = estimate_budget(recipe)
+    per_word = {word: [0, 0] for word in labels[2:]}
     false_accepts = [0, 0]
-    confusion = np.zeros((len(trainer.index.labels),) * 2, dtype=np.int64)
-    final_config = trainer.config
-    for k in range(runs):
-        if on_stage:
-            on_stage(f"estimating: run {k + 1} of {runs}")
-        held_out = fold == k
-        trainer.restart(steps, draw_weights(labels, groups, len(words), recipe, held_out))
-        trainer.config = replace(final_config, seed=final_config.seed + ESTIMATE_SEED_OFFSET + k)  # other draws
-        trainer.run_epoch()
-        rows = np.flatnonzero(held_out)
-        matrix = evaluate_clips(trainer.model, trainer.frontend, clips[rows], labels[rows], len(trainer.index.labels))[1]
+    confusion = np.zeros((len(labels),) * 2, dtype=np.int64)
+    for outcome in outcomes:
+        matrix = outcome.confusion
         confusion += np.asarray(matrix, dtype=np.int64)
-        for i, word in enumerate(words, start=2):
+        for i, word in enumerate(labels[2:], start=2):
             per_word[word][0] += int(matrix[i, i])
             per_word[word][1] += int(matrix[i].sum())
         false_accepts[0] += int(matrix[1, 2:].sum())
         false_accepts[1] += int(matrix[1].sum())
-    trainer.config = final_config
-    return Estimate(per_word, false_accepts, folds, steps, runs, list(trainer.index.labels), confusion.tolist())
+    return Estimate(per_word, false_accepts, folds, steps, runs, list(labels), confusion.tolist())
 
 
-def final_runs(trainer, weights: np.ndarray, steps: int, runs: int,
-               on_stage: Callable[[str], None] | None = None) -> tuple[float, float]:
-    """Train `runs` models from the same start with seeds seed, seed + 1, ... and keep the average of
-    their weights (batch-norm statistics included: the runs start together and stay close). Returns the
-    first run's loss and accuracy."""
-    from ..model import average_weights
+def estimate(trainer, groups: np.ndarray, recipe: CustomWordsRecipe,
+             on_stage: Callable[[str], None] | None = None) -> Estimate:
+    """Hold out one fold of takes and negative speakers, train a short run on the rest, count what
+    the held-out clips are taken for; once per run (the clips are decoded once for every run)."""
+    labels = trainer.index.labels
+    plan = estimate_plan(recipe, trainer.index.split("training"), trainer.training_labels, groups, len(labels) - 2)
+    return tally_estimate(trainer.execute(plan, on_stage), labels, recipe)
 
+
+def final_plan(recipe: CustomWordsRecipe, weights: np.ndarray, runs: int) -> TrainingPlan:
+    """The final model: `runs` runs of the recipe's steps from the same start with seeds seed,
+    seed + 1, ..., keeping the average of their weights."""
     if runs < 1:
         raise ValueError(f"final runs: {runs}; at least one")
-    final_config, states, first = trainer.config, [], None
-    for k in range(runs):
-        if on_stage:  # each run its own stage: the GUI's progress bar and loss chart start over
-            on_stage("training" if runs == 1 else f"training: run {k + 1} of {runs}")
-        trainer.config = replace(final_config, seed=final_config.seed + k)
-        trainer.restart(steps, weights)
-        result = trainer.run_epoch()
-        first = first or result
-        states.append({name: t.detach().clone() for name, t in trainer.model.state_dict().items()})
-    trainer.config = final_config
-    if runs > 1:
-        trainer.model.load_state_dict(average_weights(states, [1.0 / runs] * runs))
-    return first
+    return TrainingPlan(step_schedule(recipe, recipe.steps), tuple(
+        RunSpec(weights, recipe.seed + k, stage="training" if runs == 1 else f"training: run {k + 1} of {runs}")
+        for k in range(runs)), average=True)
 
 
 def train_custom_words(take_dirs: list[Path], words: list[str], out_path: Path,
@@ -426,7 +418,8 @@ def train_custom_words(take_dirs: list[Path], words: list[str], out_path: Path,
     init_from: the ModelBundle to start from (default: the shipped model).
     """
     from ..modelfile import load_model
-    from .trainer import Trainer, default_report_dir, finish, log
+    from .outputs import default_report_dir, finish
+    from .trainer import Trainer, log
 
     started = time.monotonic()
     recipe = recipe or CustomWordsRecipe()
@@ -449,16 +442,12 @@ def train_custom_words(take_dirs: list[Path], words: list[str], out_path: Path,
     trainer = Trainer(index, train_config(recipe, window), None, init_from, progress, hooks)
     kept = {id(e) for e in trainer.index.examples}  # undecodable takes were left out
     groups = groups[np.array([id(e) in kept for e in built], dtype=bool)]
-    labels = trainer.splits["training"][1]
     result_estimate = None
     if recipe.estimate_folds >= 1:
         result_estimate = estimate(trainer, groups, recipe, on_stage)
     runs = recipe.text_only_runs if not any(len(t) for t in takes.values()) else 1
-    loss, accuracy = final_runs(trainer, draw_weights(labels, groups, len(words), recipe), recipe.steps, runs,
-                                on_stage)
-    trainer.epoch = 1
-    trainer.history = [{"epoch": 1, "train_loss": loss, "train_accuracy": accuracy, "val_loss": math.nan,
-                        "val_accuracy": math.nan, "seconds": time.monotonic() - started}]
+    weights = draw_weights(trainer.training_labels, groups, len(words), recipe)
+    trainer.execute(final_plan(recipe, weights, runs), on_stage)
     out_path = Path(out_path)
     report_dir = Path(report_dir) if report_dir else default_report_dir(out_path)
     info = {"recipe": {"name": "custom words", **asdict(recipe)}, "final_runs": runs, "warnings": warnings,

@@ -7,10 +7,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 
 from ..data.clips import load_split_clips, to_float
 from ..data.dataset import SILENCE_LABEL, SPLITS, UNKNOWN_LABEL, build_index
-from ..inference import CommandClassifier
+from ..inference import CommandClassifier, predict_logits
 from ..data.noise import NoiseBank
 from .report import accuracy, class_metrics, confusion_matrix, format_table, publish_report
 
@@ -44,6 +46,15 @@ def evaluate_model(classifier: CommandClassifier, data_dirs: list[Path], split: 
         header = f"Evaluation of {classifier.bundle.path.name if classifier.bundle.path else 'model'} ({split})"
         publish_report(report_dir, labels, {split: matrix}, header=header)
     return EvaluationResult(accuracy(matrix), matrix, class_metrics(matrix, labels), report_dir)
+
+
+def evaluate_clips(model, frontend, clips: np.ndarray, labels: np.ndarray, n_classes: int):
+    """(mean loss, confusion matrix) of the model on decoded clips."""
+    model.eval()
+    logits = predict_logits(model, frontend, to_float(clips)) if len(clips) else torch.zeros(0, n_classes)
+    targets = torch.from_numpy(labels)
+    loss = F.cross_entropy(logits, targets).item() if len(labels) else float("nan")
+    return loss, confusion_matrix(labels, logits.argmax(dim=1).numpy(), n_classes)
 
 
 def print_evaluation(result: EvaluationResult) -> None:

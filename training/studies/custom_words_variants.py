@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 from speech_app.audio import decode_files, fit_to_window, seconds_to_samples  # noqa: E402
 from speech_app.training.custom_words import (CustomWordsRecipe, build_custom_index, text_only_settings,  # noqa: E402
                                               collect_takes, custom_window_seconds, draw_weights, estimate,
-                                              step_budget, synthesize_for_words, train_config)
+                                              final_plan, step_budget, synthesize_for_words, train_config)
 from speech_app.synth.effects import VoiceEffects  # noqa: E402
 from speech_app.synth.generator import SynthVariety  # noqa: E402
 from speech_app.data.dataset import word_folders, which_set  # noqa: E402
@@ -197,7 +197,7 @@ def main() -> None:
             trainer, groups = built[data_key]
             trainer.config = train_config(recipe, trainer.config.window_seconds)
             trainer.augmenter.config = trainer.config.augment  # built with the first variant's speed
-            labels = trainer.splits["training"][1]
+            labels = trainer.training_labels
             began = time.monotonic()
             row = {"variant": name, "takes": args.takes, "draw": args.draw, "seed": recipe.seed, "synth_seed": synth_seed,
                    "fields": json.loads(json.dumps(variant, default=str)), "steps": recipe.steps,
@@ -215,9 +215,8 @@ def main() -> None:
                 torch.manual_seed(recipe.seed)
                 layer = torch.nn.Linear(*reversed(trainer.initial_state["head.1.weight"].shape))
                 trainer.initial_state.update({"head.1.weight": layer.weight.detach(), "head.1.bias": layer.bias.detach()})
-            trainer.restart(recipe.steps, draw_weights(labels, groups, len(WORDS), recipe, dropped))
+            trainer.execute(final_plan(recipe, draw_weights(labels, groups, len(WORDS), recipe, dropped), 1))
             trainer.initial_state = initial
-            trainer.run_epoch()
             row["train_seconds"] = round(time.monotonic() - began, 1)
             window = seconds_to_samples(trainer.config.window_seconds)
             row.update(score(trainer.model, trainer.frontend, trainer.index.labels, window, test_takes, negatives))

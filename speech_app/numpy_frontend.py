@@ -1,0 +1,118 @@
+"""The first half of the MFCC front end (waveform -> log-mel frames) in NumPy, for recognition without
+PyTorch (`onnx_runtime.py`): the ONNX graph then takes the log-mel frames and does the rest (per-clip
+floor, DCT, the model).
+
+It is `features.MfccFrontend.log_mel_frames` and its mirrored padding, step for step, with the window
+and the mel filterbank that front end uses (they travel in the ONNX file, so no torchaudio is needed
+to rebuild them), and `SharedLogMelFrames` is `features.SharedFrameMfcc`'s frame sharing between
+overlapping windows. tests/test_listen_runtime.py checks both against the PyTorch front end.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+AMPLITUDE_FLOOR = 1e-10  # mel power floor before decibels, as features.AMPLITUDE_FLOOR
+
+
+class NumpyLogMel:
+    """Waveforms (batch, samples) -> log-mel power in dB (batch, frames, n_mels), before the floor."""
+
+    def __init__(self, window: np.ndarray, mel_basis: np.ndarray, hop_samples: int, n_fft: int):
+        self.window = np.asarray(window, dtype=np.float32)  # (window_samples,) periodic Hann
+        self.mel_basis = np.asarray(mel_basis, dtype=np.float32)  # (n_fft // 2 + 1, n_mels)
+        self.window_samples, self.hop_samples, self.n_fft = len(self.window), int(hop_samples), int(n_fft)
+        self.window_offset = (self.n_fft - self.window_samples) // 2  # torch.stft centres the window
+
+    def frames(self, samples: np.ndarray) -> np.ndarray:
+        """(batch, samples) -> (batch, frames, n_mels): frame i is window_samples samples from i * hop."""
+        framed = sliding_window_view(samples, self.window_samples, axis=-1)[:, :: self.hop_samples]  # (B, T, win)
+        spectrum = np.fft.rfft(framed * self.window, n=self.n_fft)  # (B, T, n_freqs) complex64
+        power = np.square(spectrum.real) + np.square(spectrum.imag)
+        # one 2-D product: NumPy multiplies a stack of matrices in its own loop, 40x slower than BLAS here
+        mel = power.reshape(-1, power.shape[-1]) @ self.mel_basis  # (B * T, n_mels)
+        mel = np.log10(np.maximum(mel, AMPLITUDE_FLOOR, out=mel), out=mel)
+        return np.multiply(mel, 10.0, out=mel).reshape(*power.shape[:-1], -1)
+
+    def windows(self, waveforms: np.ndarray) -> np.ndarray:
+        """Whole windows, each with its own mirrored ends: (batch, samples) -> (batch, frames, n_mels)."""
+        waveforms = np.asarray(waveforms, dtype=np.float32)
+        padded = mirror_pad(waveforms, self.n_fft // 2)
+        n_frames = waveforms.shape[-1] // self.hop_samples + 1
+        return self.frames(padded[:, self.window_offset :])[:, :n_frames]
+
+
+def mirror_pad(waveforms: np.ndarray, half: int) -> np.ndarray:
+    """(batch, samples) -> (batch, half + samples + half), each end mirrored without repeating the
+    edge sample (torch's "reflect" padding, as features.mirror_pad)."""
+    return np.concatenate([waveforms[:, 1 : half + 1][:, ::-1], waveforms, waveforms[:, -half - 1 : -1][:, ::-1]],
+                          axis=-1)
+
+
+class SharedLogMelFrames:
+    """Log-mel frames of overlapping windows of one stream, computing each frame once.
+
+    The scheme of `features.SharedFrameMfcc`: frames inside a window are sliced from a cache of the
+    stream's frames; the few at each edge, whose mirrored padding differs per window, are computed
+    per window. Gives (windows, frames, n_mels), what `NumpyLogMel.windows` gives each window alone.
+    """
+
+    def __init__(self, log_mel: NumpyLogMel, window_samples: int):
+        self.log_mel, self.window_samples, self.hop = log_mel, window_samples, log_mel.hop_samples
+        self.lead = log_mel.n_fft // 2 - log_mel.window_offset  # frame i starts at sample i * hop - lead
+        self.n_frames = window_samples // self.hop + 1
+        self.first_inner = -(-self.lead // self.hop)  # frames before it reach into the mirrored padding
+        self.last_inner = (window_samples - log_mel.window_samples + self.lead) // self.hop  # inclusive
+        self.n_right = self.n_frames - self.last_inner - 1
+        self.edge_samples = (max(self.first_inner, self.n_right) - 1) * self.hop + log_mel.window_samples
+        self.reset()
+
+    def reset(self) -> None:
+        self._first_frame = 0  # absolute index of the cache's first row
+        self._frames = np.zeros((0, self.log_mel.mel_basis.shape[1]), dtype=np.float32)  # (frames, n_mels)
+
+    def can_share(self, window_starts: np.ndarray) -> bool:
+        return (self.window_samples % self.hop == 0 and bool(np.all(window_starts % self.hop == 0))
+                and self.first_inner <= self.last_inner)
+
+    def __call__(self, stream: np.ndarray, stream_start: int, window_starts: np.ndarray) -> np.ndarray:
+        """stream: samples from absolute sample `stream_start` on; window_starts: absolute starts (on the
+        frame grid, ascending) of windows inside it. -> (windows, frames, n_mels)"""
+        stream = np.asarray(stream, dtype=np.float32)
+        first = int(window_starts[0]) // self.hop + self.first_inner
+        self._update_cache(stream, stream_start, first, int(window_starts[-1]) // self.hop + self.last_inner)
+        edges = self._edge_frames(stream, stream_start, window_starts)  # (windows, 2, edge frames, n_mels)
+        inner_count = self.last_inner - self.first_inner + 1
+        out = np.empty((len(window_starts), self.n_frames, self._frames.shape[1]), dtype=np.float32)
+        for i, start in enumerate(window_starts):
+            lo = int(start) // self.hop + self.first_inner - self._first_frame
+            out[i, : self.first_inner] = edges[i, 0, : self.first_inner]
+            out[i, self.first_inner : self.last_inner + 1] = self._frames[lo : lo + inner_count]
+            out[i, self.last_inner + 1 :] = edges[i, 1, : self.n_right]
+        return out
+
+    def _edge_frames(self, stream: np.ndarray, stream_start: int, window_starts: np.ndarray) -> np.ndarray:
+        """Log-mel of the frames at both ends of each window, with the window's own mirrored padding."""
+        offset = self.log_mel.window_offset
+        right_from = offset + (self.last_inner + 1) * self.hop
+        at = np.asarray(window_starts, dtype=np.int64) - stream_start
+        windows = np.stack([stream[a : a + self.window_samples] for a in at])  # (N, window)
+        padded = mirror_pad(windows, self.log_mel.n_fft // 2)
+        sides = np.stack([padded[:, offset : offset + self.edge_samples],
+                          padded[:, right_from : right_from + self.edge_samples]], axis=1)  # (N, 2, edge)
+        frames = self.log_mel.frames(sides.reshape(-1, self.edge_samples))  # (2N, edge frames, n_mels)
+        return frames.reshape(len(window_starts), 2, -1, frames.shape[-1])
+
+    def _update_cache(self, stream: np.ndarray, stream_start: int, first: int, last: int) -> None:
+        """Keep frames first..last (absolute, inclusive): drop older rows, compute the new ones in one call."""
+        cached_end = self._first_frame + len(self._frames)
+        if not (self._first_frame <= first <= cached_end):  # a gap (or a reset stream): start over
+            self._first_frame, self._frames = first, self._frames[:0]
+            cached_end = first
+        if last >= cached_end:
+            begin = cached_end * self.hop - self.lead - stream_start
+            end = last * self.hop - self.lead - stream_start + self.log_mel.window_samples
+            self._frames = np.concatenate([self._frames, self.log_mel.frames(stream[None, begin:end])[0]])
+        self._frames = self._frames[first - self._first_frame :]
+        self._first_frame = first
