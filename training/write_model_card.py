@@ -156,7 +156,8 @@ def main() -> None:
           f"-> Conv1d ({model.get('conv_channels', 0)} channels, stride {model.get('frame_stride', 1)}) -> "
           f"BiLSTM ({model['num_layers']} layers x {model['hidden_size']} units per direction) -> attention pooling -> linear.")
     print(f"- Size: {meta['parameters']:,} parameters; {meta['flops_per_clip'] / 1e6:.1f} MFLOPs per one-second clip.")
-    names = ([data_name(d, "Speech Commands clips (real)") for d in trained.get("data", [])]
+    names = ([data_name(d, "Speech Commands clips (real)" if Path(d).name == "speech_commands" else "real recordings")
+              for d in trained.get("data", [])]
              + [data_name(d, "synthetic speech") for d in trained.get("synthetic", [])])
     print(f"- Trained on: {', '.join(names)}; best epoch {training.get('best_epoch')} "
           f"of {training.get('epochs_run')}; package {meta.get('package_version')}.")
