@@ -130,6 +130,9 @@ class StreamingRecognizer:
         if len(self._word_ids) == 0:
             raise ValueError("the model has no words to detect (only _silence_ and _unknown_)")
         self.rivals = prefix_rivals(self.labels)
+        # set to a list to keep every evaluation as (sample count at its hop's end, class probabilities):
+        # `replay` then decides again under other settings without running the model (benchmarks)
+        self.recorded: list[tuple[int, np.ndarray]] | None = None
         self.reset()
 
     def reset(self) -> None:
@@ -183,6 +186,17 @@ class StreamingRecognizer:
         self._fed_samples = end
         return detections
 
+    def replay(self, evaluations: list[tuple[int, np.ndarray]]) -> list[Detection]:
+        """Start over and decide on recorded evaluations (see `recorded`) under the current settings:
+        the detections `feed` gives on the same audio, with the model's work already done."""
+        self.reset()
+        recorded, self.recorded = self.recorded, None  # the replayed evaluations are not new ones
+        try:
+            detections = [self._update(int(at_sample), row) for at_sample, row in evaluations]
+        finally:
+            self.recorded = recorded
+        return [d for d in detections if d is not None]
+
     def _evaluate(self, combined: np.ndarray, start: int, window_starts: np.ndarray) -> np.ndarray:
         """Class probabilities (N, C) of the windows starting at these absolute samples."""
         shared = self._shared_features
@@ -196,6 +210,8 @@ class StreamingRecognizer:
         """Average, then decide: the smoothing and suppression of one evaluation."""
         settings = self.settings
         time_s = at_sample / SAMPLE_RATE
+        if self.recorded is not None:
+            self.recorded.append((at_sample, probabilities))
         self._recent.append(probabilities)
         smoothed = np.mean(self._recent, axis=0)  # (C,)
         self.last_frame = ScoreFrame(time_s, probabilities, smoothed)
