@@ -61,7 +61,7 @@ def lower_bound(right: int, total: int, z: float = LOWER_BOUND_Z) -> float:
     return max(0.0, (centre - spread) / (1 + z * z / total))
 
 # what each training draw is: a class's share of the draws is split among these groups
-TAKE, SYNTH_WORD, SILENCE, REAL_NEGATIVE, FILLER, NEAR_MISS = range(6)
+TAKE, SYNTH_WORD, SILENCE, REAL_NEGATIVE, FILLER, NEAR_MISS, CONVERSATION = range(7)
 
 
 @dataclass(frozen=True)
@@ -106,6 +106,10 @@ class CustomWordsRecipe:
     # voices): 93.3% / 95.7% of real takes against 93.7% / 94.0% at 0.3; rejection 98.5% / 98.7% (was 99.2% / 98.9%)
     text_only_filler_share: float = 0.5
     negatives_per_word: int | None = None  # bundled real clips used per other word (None: all)
+    # of the `_unknown_` draws: windows of continuous speech (training/conversation.py), from
+    # `conversation_speech` (a folder of recordings of people talking; None: none). The rest of the real share
+    conversation_share: float = 0.0
+    conversation_speech: str | None = None
     # 1: one run that holds out a third of the takes and negative speakers (ONE_RUN_FOLDS), about half
     # the cost of three; K >= 2: K-fold rotation, every take held out once
     estimate_folds: int = field(default=1, metadata={
@@ -278,6 +282,21 @@ def build_custom_index(takes: dict[str, list[Path]], synthetic_dir: Path | None,
     return DatasetIndex(labels, examples, bundled_noise()), np.array(groups)
 
 
+def add_conversation(index: DatasetIndex, groups: np.ndarray, recipe: CustomWordsRecipe,
+                     window_seconds: float) -> tuple[DatasetIndex, np.ndarray]:
+    """The index with windows of continuous speech added as `_unknown_` (group CONVERSATION), when the
+    recipe draws any and has speech to cut them from."""
+    from .conversation import conversation_windows, speech_files
+
+    files = speech_files(Path(recipe.conversation_speech)) if recipe.conversation_speech else []
+    if recipe.conversation_share <= 0 or not files:
+        return index, groups
+    windows = conversation_windows(files, window_seconds)
+    added = [Example(str(path), UNKNOWN_LABEL, "training", "conversation", "real") for path in windows]
+    index = DatasetIndex(index.labels, list(index.examples) + added, index.noise_files)
+    return index, np.concatenate([groups, np.full(len(added), CONVERSATION)])
+
+
 def draw_weights(labels: np.ndarray, groups: np.ndarray, n_words: int, recipe: CustomWordsRecipe,
                  held_out: np.ndarray | None = None) -> np.ndarray:
     """Draw weight of each clip: `_silence_` and `_unknown_` get their shares of the draws, the words
@@ -286,7 +305,8 @@ def draw_weights(labels: np.ndarray, groups: np.ndarray, n_words: int, recipe: C
     usable = np.ones(len(labels), bool) if held_out is None else ~held_out
     word_share = (1.0 - recipe.silence_share - recipe.unknown_share) / max(1, n_words)
     unknown_groups = {NEAR_MISS: recipe.near_miss_share, FILLER: recipe.filler_share,
-                      REAL_NEGATIVE: 1.0 - recipe.near_miss_share - recipe.filler_share}
+                      CONVERSATION: recipe.conversation_share,
+                      REAL_NEGATIVE: 1.0 - recipe.near_miss_share - recipe.filler_share - recipe.conversation_share}
     weights = np.zeros(len(labels))
     for class_id in np.unique(labels):
         in_class = usable & (labels == class_id)
@@ -443,8 +463,9 @@ def train_custom_words(take_dirs: list[Path], words: list[str], out_path: Path,
     index, groups = build_custom_index(takes, synthetic_dir, recipe.negatives_per_word)
     if on_stage:
         on_stage("preparing the data")
-    built = list(index.examples)
     window = custom_window_seconds(takes, init_from.features.clip_seconds)
+    index, groups = add_conversation(index, groups, recipe, window)
+    built = list(index.examples)
     trainer = Trainer(index, train_config(recipe, window), None, init_from, progress, hooks)
     kept = {id(e) for e in trainer.index.examples}  # undecodable takes were left out
     groups = groups[np.array([id(e) in kept for e in built], dtype=bool)]

@@ -1,0 +1,70 @@
+"""Continuous speech as negatives of the custom-word recipe (speech_app/training/conversation.py and
+the recipe's `conversation_share`): windows cut from recordings of people talking, drawn as `_unknown_`."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from test_custom_words import write_takes
+
+from conftest import SAMPLE_RATE
+from speech_app.audio import load_audio, write_wav
+from speech_app.modelfile import load_model, read_metadata
+from speech_app.training.conversation import WINDOW_HOP_FRACTION, conversation_windows
+from speech_app.training.custom_words import (CONVERSATION, FILLER, NEAR_MISS, REAL_NEGATIVE, CustomWordsRecipe,
+                                              draw_weights, train_custom_words)
+
+
+def talk(folder, seconds=(4.0, 3.0), pause_s=1.0):
+    """Recordings of 'speech' (noise with a syllable-rate envelope), each with a pause in the middle."""
+    rng = np.random.default_rng(1)
+    for n, length in enumerate(seconds):
+        t = np.arange(int(length * SAMPLE_RATE)) / SAMPLE_RATE
+        audio = 0.2 * rng.standard_normal(len(t)) * (0.6 + 0.4 * np.sin(2 * np.pi * 4 * t))
+        middle = len(t) // 2
+        audio[middle - int(pause_s * SAMPLE_RATE / 2) : middle + int(pause_s * SAMPLE_RATE / 2)] = 0
+        write_wav(folder / f"talk{n}.wav", audio.astype(np.float32))
+    return folder
+
+
+def test_recordings_are_cut_into_windows_at_every_half_window_and_pauses_left_out(tmp_path):
+    folder = talk(tmp_path / "speech", seconds=(4.0,), pause_s=1.0)
+    windows = conversation_windows(sorted(folder.iterdir()), 0.5, cache_root=tmp_path / "cache")
+    hop = 0.5 * WINDOW_HOP_FRACTION
+    starts = np.arange(0, 4.0 - 0.5 + 1e-9, hop)
+    quiet = [s for s in starts if 1.5 <= s and s + 0.5 <= 2.5]  # wholly inside the pause
+    assert len(windows) == len(starts) - len(quiet) and quiet
+    assert all(len(load_audio(w)) == SAMPLE_RATE // 2 for w in windows)
+    written = [w.stat().st_mtime_ns for w in windows]
+    again = conversation_windows(sorted(folder.iterdir()), 0.5, cache_root=tmp_path / "cache")
+    assert again == windows and [w.stat().st_mtime_ns for w in again] == written  # cut once, then cached
+    longer = conversation_windows(sorted(folder.iterdir()), 1.0, cache_root=tmp_path / "cache")
+    assert len(load_audio(longer[0])) == SAMPLE_RATE and longer[0].parent != windows[0].parent
+
+
+def test_conversation_windows_get_their_share_of_the_unknown_draws():
+    recipe = CustomWordsRecipe(conversation_share=0.3)
+    labels = np.array([1] * 10 + [2] * 3)
+    groups = np.array([REAL_NEGATIVE] * 4 + [NEAR_MISS] * 2 + [FILLER] * 2 + [CONVERSATION] * 2 + [0] * 3)
+    weights = draw_weights(labels, groups, 1, recipe)
+    unknown = weights[labels == 1].sum()
+    assert weights[groups == CONVERSATION].sum() / unknown == pytest.approx(0.3)
+    assert weights[groups == REAL_NEGATIVE].sum() / unknown == pytest.approx(
+        1 - 0.3 - recipe.near_miss_share - recipe.filler_share)
+
+
+def test_the_recipe_trains_on_conversation_windows_when_given_speech(tiny_model, tmp_path):
+    takes = write_takes(tmp_path / "takes", ("yes", "no"), 3)
+    speech = talk(tmp_path / "speech")
+    recipe = CustomWordsRecipe(steps=1, batch_size=8, warmup_steps=1, estimate_folds=0, negatives_per_word=1,
+                               device="cpu")
+    counts = {}
+    for share in (0.0, 0.3):
+        out = tmp_path / f"share{share}.safetensors"
+        chosen = CustomWordsRecipe(**{**recipe.__dict__, "conversation_share": share, "conversation_speech": str(speech)})
+        train_custom_words([takes], ["yes", "no"], out, chosen, init_from=load_model(tiny_model), progress=False)
+        counts[share] = read_metadata(out)["trained_on"]["clips"]["training"]["_unknown_"]
+    window = load_model(tmp_path / "share0.3.safetensors").features.clip_seconds
+    expected = sum(len(range(0, int((s - window) * SAMPLE_RATE) + 1, int(window * SAMPLE_RATE * WINDOW_HOP_FRACTION)))
+                   for s in (4.0, 3.0))
+    assert 0 < counts[0.3] - counts[0.0] <= expected  # the windows, less those inside the pauses
