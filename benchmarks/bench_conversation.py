@@ -42,7 +42,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from speech_app.audio import SAMPLE_RATE, decode_files, fit_to_window, load_audio  # noqa: E402
 from speech_app.inference import CommandClassifier  # noqa: E402
-from speech_app.streaming import LIVE_PRECISION, RecognizerSettings, StreamingRecognizer, recognize_samples  # noqa: E402
+from speech_app.streaming import LIVE_PRECISION, RecognizerSettings  # noqa: E402
+from speech_app.training.conversation import decider, record_evaluations  # noqa: E402
 
 DATA = Path("/work/shared/data")
 SPLIT_FILE = ROOT / "training" / "conversation_split.json"
@@ -54,9 +55,11 @@ PHRASE_TAKES = 60  # synthetic held-out takes of the phrase (isolated recall; th
 CONDITIONS = ("20", "5", "0", "phrase")
 INSERT_EVERY_S = 60.0  # speech between two inserted takes
 PASSES = 2  # times the measuring speech is played (each in its own order) in one stream
+CALIBRATE_EVERY = 3  # of the learn side's LibriSpeech speakers: calibration's, never trained on
 TAKE_GRACE_S = 1.5  # a detection this long after a take ends still belongs to it (averaging, prefix wait)
-BLOCK_SAMPLES = 160_000  # 10 s blocks: the detections do not depend on the block size (tests/test_streaming.py)
-THRESHOLDS = tuple(round(t, 2) for t in np.arange(0.30, 0.96, 0.05)) + (0.97, 0.98, 0.99)
+# a word's probability tops out near 0.96 (training's label smoothing of 0.05 over 4 classes): the curve is
+# fine where the false alarms of a custom model end
+THRESHOLDS = tuple(float(round(t, 2)) for t in (*np.arange(0.30, 0.851, 0.05), *np.arange(0.86, 0.975, 0.01)))
 # issue 21: (false alarms per hour at most, share of takes heard at least, isolated other words rejected)
 TARGETS = {"20": (1.0, 0.95, 0.95), "5": (2.0, 0.90, None), "0": (2.0, 0.90, 0.90), "phrase": (2.0, 0.90, 0.90)}
 ISOLATED_RECALL_TARGET = 0.95
@@ -65,13 +68,19 @@ ISOLATED_RECALL_TARGET = 0.95
 # ---------------------------------------------------------------------------------------- the data
 
 def split_files(side: str) -> list[tuple[Path, str]]:
-    """(file, source) of one side ("learn" or "measure") of the conversation split."""
-    split = json.loads(SPLIT_FILE.read_text())[side]
+    """(file, source) of one side of the conversation split: "learn" or "measure"; "learn-train" and
+    "learn-calibrate" are the learn side without and with every CALIBRATE_EVERY-th LibriSpeech speaker:
+    a lever that trains on conversation calibrates on speech it did not train on."""
+    name, _, part = side.partition("-")
+    split = json.loads(SPLIT_FILE.read_text())[name]
     files = []
     for source, speakers in split.items():
         for path in sorted((DATA / "continuous_speech" / source).glob("*.flac")):
-            if speakers == ["*"] or path.name.split("-")[0] in speakers:
-                files.append((path, source))
+            speaker = path.name.split("-")[0]
+            if speakers == ["*"] or speaker in speakers:
+                calibrate = speakers != ["*"] and speakers.index(speaker) % CALIBRATE_EVERY == 0
+                if not part or (part == "calibrate") == calibrate:
+                    files.append((path, source))
     return files
 
 
@@ -152,30 +161,11 @@ def listen(model: Path, stream: Stream, cache: Path) -> list[tuple[int, np.ndarr
     if cache.is_file():
         data = np.load(cache)
         return list(zip(data["at"].tolist(), data["rows"]))
-    recognizer = StreamingRecognizer(CommandClassifier.from_file(model, "cpu", LIVE_PRECISION), RecognizerSettings())
-    recognizer.recorded = []
-    recognize_samples(recognizer, stream.samples, block_samples=BLOCK_SAMPLES)
-    at = np.array([a for a, _ in recognizer.recorded], dtype=np.int64)
-    rows = np.stack([r for _, r in recognizer.recorded]).astype(np.float32)
+    recorded = record_evaluations(CommandClassifier.from_file(model, "cpu", LIVE_PRECISION), stream.samples)
+    at = np.array([a for a, _ in recorded], dtype=np.int64)
+    rows = np.stack([r for _, r in recorded]).astype(np.float32)
     np.savez(cache, at=at, rows=rows)
     return list(zip(at.tolist(), rows))
-
-
-class _NoModel:
-    """What a recognizer needs of a classifier to decide on recorded evaluations: the labels."""
-
-    window_samples = 1
-
-    def __init__(self, labels: list[str]):
-        self.labels = labels
-
-    def probabilities(self, waves):
-        raise AssertionError("replay runs no model")
-
-
-def decider(labels: list[str], settings: RecognizerSettings | None = None) -> StreamingRecognizer:
-    """A recognizer for `replay` only."""
-    return StreamingRecognizer(_NoModel(labels), settings or RecognizerSettings())
 
 
 def curve(labels: list[str], evaluations, stream: Stream, settings: RecognizerSettings | None = None,
@@ -204,10 +194,10 @@ def isolated(classifier: CommandClassifier, held_out: dict[str, list[Path]]) -> 
 
 # ---------------------------------------------------------------------------------------- training
 
-def learn_speech_folder(run_dir: Path) -> Path:
-    """The learn side of the conversation split as a folder (links), for recipes that train on it."""
-    folder = run_dir / "learn_speech"
-    for path, source in split_files("learn"):
+def learn_speech_folder(run_dir: Path, side: str) -> Path:
+    """A learn side of the conversation split as a folder (links), for recipes that train on it."""
+    folder = run_dir / side.replace("-", "_")
+    for path, source in split_files(side):
         (folder / source).mkdir(parents=True, exist_ok=True)
         if not (folder / source / path.name).exists():
             (folder / source / path.name).symlink_to(path)
@@ -216,11 +206,11 @@ def learn_speech_folder(run_dir: Path) -> Path:
 
 def recipe_for(seed: int, overrides: dict, run_dir: Path):
     """`speech-app train --seed S` with the given recipe settings (a lever; none: the defaults).
-    conversation_speech "learn": the learn side of the split."""
+    conversation_speech "learn" or "learn-train": that side of the split (see split_files)."""
     from speech_app.training.custom_words import CustomWordsRecipe
 
-    if overrides.get("conversation_speech") == "learn":
-        overrides = {**overrides, "conversation_speech": str(learn_speech_folder(run_dir))}
+    if overrides.get("conversation_speech") in ("learn", "learn-train"):
+        overrides = {**overrides, "conversation_speech": str(learn_speech_folder(run_dir, overrides["conversation_speech"]))}
     return CustomWordsRecipe(seed=seed, **overrides)
 
 
@@ -276,11 +266,10 @@ def measure(condition: str, seed: int, run_dir: Path, speech, retrain: bool, ove
     folder.mkdir(parents=True, exist_ok=True)
     result_file = folder / "result.json"
     if retrain:
-        for stale in ("model.safetensors", "trained.json", "result.json", "evaluations.npz", "stream.json"):
+        for stale in ("model.safetensors", "trained.json", "result.json", "evaluations.npz", "stream.json", "isolated.json",
+                      "learn_evaluations.npz", "learn-calibrate_evaluations.npz"):
             (folder / stale).unlink(missing_ok=True)
     model, held_out, seconds = train(condition, seed, folder, recipe_for(seed, overrides, run_dir))
-    if result_file.is_file():
-        return json.loads(result_file.read_text())
     rng = np.random.default_rng([seed, 99])
     inserted = {w: [load_audio(p) for p in rng.permutation(np.array(files, dtype=object))[:200]]
                 for w, files in held_out.items()}
@@ -288,11 +277,16 @@ def measure(condition: str, seed: int, run_dir: Path, speech, retrain: bool, ove
     evaluations = listen(model, stream, folder / "evaluations.npz")
     (folder / "stream.json").write_text(json.dumps({"takes": stream.takes, "spans": stream.spans}))
     classifier = CommandClassifier.from_file(model, "cpu", LIVE_PRECISION)
+    isolated_file = folder / "isolated.json"
+    if result_file.is_file() and not isolated_file.is_file():  # measured before isolated.json was kept apart
+        isolated_file.write_text(json.dumps(json.loads(result_file.read_text())["isolated"]))
+    if not isolated_file.is_file():
+        isolated_file.write_text(json.dumps(isolated(classifier, held_out)))
     result = {"condition": condition, "seed": seed, "train_seconds": round(seconds, 1),
               "speech_minutes": {k: round(v / 60, 2) for k, v in stream.speech_seconds.items()},
               "curve": {f"{t:.2f}": s for t, s in curve(classifier.labels, evaluations, stream).items()},
               "default": score(decider(classifier.labels).replay(evaluations), stream),
-              "isolated": isolated(classifier, held_out)}
+              "isolated": json.loads(isolated_file.read_text())}
     result_file.write_text(json.dumps(result, indent=1))
     return result
 

@@ -20,24 +20,21 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from bench_conversation import CONDITIONS, Stream, decider, listen, score, split_files  # noqa: E402
+from bench_conversation import CONDITIONS, Stream, listen, score, split_files  # noqa: E402
 
 from speech_app.audio import decode_files  # noqa: E402
 from speech_app.modelfile import load_model  # noqa: E402
-from speech_app.streaming import BACKGROUND_LABELS, RecognizerSettings  # noqa: E402
+from speech_app.streaming import RecognizerSettings  # noqa: E402
+from speech_app.training.conversation import calibrate_thresholds, decider  # noqa: E402
 
-NEVER = 1.01  # a threshold no probability reaches: the word is left out of a calibration replay
-CALIBRATION_FLOOR = 0.5  # a calibrated threshold never goes below this
-CALIBRATION_STEPS = 12  # bisection steps: the threshold to within 0.5 / 2**12
-
-
-def learn_stream() -> Stream:
-    """The learn side of the split, each utterance once, in a fixed order."""
-    files = split_files("learn")
+def learn_stream(side: str) -> Stream:
+    """A learn side of the split (see bench_conversation.split_files), each utterance once, in a fixed order."""
+    files = split_files(side)
     audio = decode_files([p for p, _ in files])
     pieces, spans, at = [], [], 0
     for k in np.random.default_rng(0).permutation(len(files)):
@@ -45,35 +42,6 @@ def learn_stream() -> Stream:
         spans.append((at, at + len(audio[k]), files[k][1]))
         at += len(audio[k])
     return Stream(np.concatenate(pieces), [], spans)
-
-
-def false_alarms(labels, evaluations, stream: Stream, settings: RecognizerSettings) -> int:
-    return sum(score(decider(labels, settings).replay(evaluations), stream)["false_alarms"].values())
-
-
-def calibrate(labels, evaluations, stream: Stream, settings: RecognizerSettings, budget_per_hour: float,
-              floor: float = CALIBRATION_FLOOR) -> dict[str, float]:
-    """Each word's lowest threshold (not under `floor`) whose false alarms on the stream, with the other
-    words silenced, stay within its share of the budget: budget_per_hour / words."""
-    words = [label for label in labels if label not in BACKGROUND_LABELS]
-    hours = sum(stream.speech_seconds.values()) / 3600.0
-    allowed = budget_per_hour * hours / len(words)
-    thresholds = {}
-    for word in words:
-        silenced = {w: NEVER for w in words if w != word}
-
-        def fires(t: float) -> int:
-            return false_alarms(labels, evaluations, stream, replace(settings, word_thresholds={**silenced, word: t}))
-
-        low, high = floor, 1.0
-        if fires(low) <= allowed:
-            thresholds[word] = low
-            continue
-        for _ in range(CALIBRATION_STEPS):
-            middle = (low + high) / 2
-            low, high = (low, middle) if fires(middle) <= allowed else (middle, high)
-        thresholds[word] = round(high, 4)
-    return thresholds
 
 
 def load_run(folder: Path):
@@ -100,21 +68,28 @@ def main() -> None:
     parser.add_argument("--budgets", default="0.5,2", help="calibration budgets, false alarms per hour")
     parser.add_argument("--out", type=Path, help="also write the results as JSON here")
     args = parser.parse_args()
+    torch.set_num_threads(1)
     variants = dict(VARIANTS)
     for budget in (float(b) for b in args.budgets.split(",")):
         variants[f"calibrated to {budget:g}/h on learn speech"] = (RecognizerSettings(), budget)
         variants[f"calibrated to {budget:g}/h, hold 250 ms"] = (RecognizerSettings(hold_ms=250.0), budget)
-    learn = None
+    learn: dict[str, Stream] = {}
     rows: dict[str, dict[str, list]] = {name: {} for name in variants}
     for folder in sorted(p for p in args.run_dir.iterdir() if (p / "stream.json").is_file()):
         condition = folder.name.split("_seed")[0]
-        labels = load_model(folder / "model.safetensors").labels
+        bundle = load_model(folder / "model.safetensors")
+        labels = bundle.labels
         evaluations, stream = load_run(folder)
-        learn = learn or learn_stream()
-        learn_evaluations = listen(folder / "model.safetensors", learn, folder / "learn_evaluations.npz")
+        # a model that trained on conversation calibrates on the learn speakers it did not train on
+        side = "learn-calibrate" if bundle.info.get("recipe", {}).get("conversation_share") else "learn"
+        if side not in learn:
+            learn[side] = learn_stream(side)
+        learn_evaluations = listen(folder / "model.safetensors", learn[side], folder / f"{side}_evaluations.npz")
         for name, (settings, budget) in variants.items():
             if budget is not None:
-                settings = replace(settings, word_thresholds=calibrate(labels, learn_evaluations, learn, settings, budget))
+                hours = sum(learn[side].speech_seconds.values()) / 3600.0
+                thresholds = calibrate_thresholds(labels, learn_evaluations, hours, settings, budget)
+                settings = replace(settings, word_thresholds=thresholds)
             result = score(decider(labels, settings).replay(evaluations), stream)
             result["word_thresholds"] = settings.word_thresholds
             rows[name].setdefault(condition, []).append(result)

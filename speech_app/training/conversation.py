@@ -60,3 +60,84 @@ def conversation_windows(files: list[Path], window_seconds: float, cache_root: P
     folder.mkdir(parents=True, exist_ok=True)
     done.write_text(json.dumps({**request, "clips": names}))
     return [folder / name for name in names]
+
+
+# ---------------------------------------------------------------------------------------- calibration
+
+CALIBRATION_BUDGET_PER_HOUR = 0.5  # false alarms per hour of conversation a word's own threshold allows
+CALIBRATION_FLOOR = 0.5  # a calibrated threshold never goes below this
+CALIBRATION_STEPS = 10  # bisection steps: the threshold to within (1 - floor) / 2**10
+NEVER = 1.01  # a threshold no probability reaches: the word is silenced in a calibration replay
+CURVE_THRESHOLDS = tuple(float(round(t, 2)) for t in (*np.arange(0.5, 0.851, 0.05), *np.arange(0.86, 0.975, 0.01)))
+
+
+class _Labels:
+    """What a recognizer needs of a classifier to decide on recorded evaluations: the labels."""
+
+    window_samples = 1
+
+    def __init__(self, labels: list[str]):
+        self.labels = list(labels)
+
+    def probabilities(self, waves):
+        raise AssertionError("a replay runs no model")
+
+
+def decider(labels: list[str], settings=None):
+    """A StreamingRecognizer that only decides (`replay`) on evaluations recorded from a model with `labels`."""
+    from ..streaming import RecognizerSettings, StreamingRecognizer
+
+    return StreamingRecognizer(_Labels(labels), settings or RecognizerSettings())
+
+
+def record_evaluations(classifier, audio: np.ndarray, settings=None) -> list[tuple[int, np.ndarray]]:
+    """Every evaluation of the streaming recognizer over `audio`, as `speech-app listen --file` makes them."""
+    from ..streaming import StreamingRecognizer, recognize_samples
+
+    recognizer = StreamingRecognizer(classifier, settings)
+    recognizer.recorded = []
+    recognize_samples(recognizer, audio, block_samples=10 * SAMPLE_RATE)  # the block size changes nothing
+    return recognizer.recorded
+
+
+def calibrate_thresholds(labels: list[str], evaluations, hours: float, settings=None,
+                         budget_per_hour: float = CALIBRATION_BUDGET_PER_HOUR,
+                         floor: float = CALIBRATION_FLOOR) -> dict[str, float]:
+    """Each word's lowest threshold (not under `floor`) whose detections in the recorded conversation (all
+    false alarms), with the other words silenced, stay within its share of the budget (budget / words)."""
+    from dataclasses import replace
+
+    from ..streaming import BACKGROUND_LABELS, RecognizerSettings
+
+    settings = settings or RecognizerSettings()
+    words = [label for label in labels if label not in BACKGROUND_LABELS]
+    allowed = budget_per_hour * hours / len(words)
+    thresholds = {}
+    for word in words:
+        silenced = {w: NEVER for w in words if w != word}
+
+        def fires(threshold: float) -> int:
+            chosen = replace(settings, word_thresholds={**silenced, word: threshold})
+            return len(decider(labels, chosen).replay(evaluations))
+
+        low, high = floor, 1.0
+        if fires(low) <= allowed:
+            thresholds[word] = low
+            continue
+        for _ in range(CALIBRATION_STEPS):
+            middle = (low + high) / 2
+            low, high = (low, middle) if fires(middle) <= allowed else (middle, high)
+        thresholds[word] = round(high, 3)
+    return thresholds
+
+
+def false_alarm_curve(labels: list[str], evaluations, hours: float, settings=None,
+                      thresholds=CURVE_THRESHOLDS) -> list[tuple[float, float]]:
+    """(threshold, false alarms per hour) with every word at that threshold, from recorded evaluations."""
+    from dataclasses import replace
+
+    from ..streaming import RecognizerSettings
+
+    settings = settings or RecognizerSettings()
+    return [(t, len(decider(labels, replace(settings, threshold=t, word_thresholds={})).replay(evaluations)) / hours)
+            for t in thresholds]
