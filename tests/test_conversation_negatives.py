@@ -68,3 +68,50 @@ def test_the_recipe_trains_on_conversation_windows_when_given_speech(tiny_model,
     expected = sum(len(range(0, int((s - window) * SAMPLE_RATE) + 1, int(window * SAMPLE_RATE * WINDOW_HOP_FRACTION)))
                    for s in (4.0, 3.0))
     assert 0 < counts[0.3] - counts[0.0] <= expected  # the windows, less those inside the pauses
+
+
+def test_calibrated_thresholds_are_the_lowest_within_the_budget(tiny_model, tmp_path):
+    from speech_app.inference import CommandClassifier
+    from speech_app.streaming import RecognizerSettings
+    from speech_app.training.conversation import calibrate_thresholds, decider, record_evaluations
+
+    bundle = load_model(tiny_model)
+    from conftest import ALL_WORDS, word_sound
+
+    rng = np.random.default_rng(3)  # "conversation": the tiny model's word sounds back to back
+    audio = np.concatenate([word_sound(ALL_WORDS[k % len(ALL_WORDS)], rng) for k in range(60)])
+    evaluations = record_evaluations(CommandClassifier(bundle), audio)
+    hours = len(audio) / SAMPLE_RATE / 3600
+    floor = 0.1  # the tiny model is rarely sure: a low floor leaves room to calibrate
+    for budget in (0.0, 3 / hours):  # none, or one false alarm a word in the whole stream
+        thresholds = calibrate_thresholds(bundle.labels, evaluations, hours, budget_per_hour=budget, floor=floor)
+        words = [w for w in bundle.labels if not w.startswith("_")]
+        assert set(thresholds) == set(words)
+        allowed = budget * hours / len(words)
+        for word, threshold in thresholds.items():
+            alone = {w: 1.01 for w in words if w != word}
+
+            def fires(t):
+                return len(decider(bundle.labels, RecognizerSettings(word_thresholds={**alone, word: t})).replay(evaluations))
+
+            assert fires(threshold) <= allowed
+            assert threshold == floor or fires(threshold - 0.01) > allowed
+        assert budget > 0 or any(t > floor for t in thresholds.values())  # the stream made some word fire
+
+
+def test_the_model_file_records_the_false_alarms_of_conversation_and_train_prints_them(tiny_model, tmp_path):
+    from speech_app.training import custom_words
+
+    takes = write_takes(tmp_path / "takes", ("yes", "no"), 3)
+    recipe = CustomWordsRecipe(steps=1, batch_size=8, warmup_steps=1, estimate_folds=0, negatives_per_word=1,
+                               device="cpu", conversation_budget=2.0)
+    out = tmp_path / "m.safetensors"
+    result = train_custom_words([takes], ["yes", "no"], out, recipe, init_from=load_model(tiny_model), progress=False)
+    recorded = read_metadata(out)["conversation"]
+    assert set(recorded["thresholds"]) == {"yes", "no"} and recorded["budget_per_hour"] == 2.0
+    assert recorded["minutes"] > 1 and recorded["per_hour"] == recorded["false_alarms"] / (recorded["minutes"] / 60)
+    from speech_app.training.conversation import CURVE_THRESHOLDS
+    assert [t for t, _ in recorded["curve"]] == list(CURVE_THRESHOLDS) and all(r >= 0 for _, r in recorded["curve"])
+    printed = "\n".join(custom_words.summary_lines(result))
+    assert f"{recorded['false_alarms']} in {recorded['minutes']:.1f} min of conversation" in printed
+    assert "False alarms while people talk" in "\n".join(custom_words.card_lines(read_metadata(out)))

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -127,7 +129,7 @@ def calibrate_thresholds(labels: list[str], evaluations, hours: float, settings=
         for _ in range(CALIBRATION_STEPS):
             middle = (low + high) / 2
             low, high = (low, middle) if fires(middle) <= allowed else (middle, high)
-        thresholds[word] = round(high, 3)
+        thresholds[word] = min(1.0, math.ceil(high * 1000) / 1000)  # rounded up: never under a value that passed
     return thresholds
 
 
@@ -141,3 +143,65 @@ def false_alarm_curve(labels: list[str], evaluations, hours: float, settings=Non
     settings = settings or RecognizerSettings()
     return [(t, len(decider(labels, replace(settings, threshold=t, word_thresholds={})).replay(evaluations)) / hours)
             for t in thresholds]
+
+
+# ---------------------------------------------------------------------------------------- the recipe's check
+
+BUNDLED_SPEECH = Path(__file__).resolve().parents[1] / "data" / "conversation_data"
+TRAIN_SPEECH = BUNDLED_SPEECH / "train"  # cut into `_unknown_` windows
+CALIBRATION_SPEECH = BUNDLED_SPEECH / "calibrate"  # never trained on: the check after training
+POISSON_BOUND_Z = 2.3  # events: the one-sided 90% upper bound of a Poisson rate after 0 events (-ln 0.1)
+
+
+@dataclass
+class ConversationCheck:
+    """What a custom model does while people talk: measured on continuous speech it never trained on."""
+
+    minutes: float  # of speech listened to
+    budget_per_hour: float  # the false alarms per hour the words' own thresholds were set for
+    thresholds: dict[str, float]  # each word's own threshold (the lowest within its share of the budget)
+    false_alarms: int  # at those thresholds, in the `minutes` listened to
+    curve: list[list[float]]  # [threshold, false alarms per hour] with every word at that threshold
+
+    @property
+    def per_hour(self) -> float:
+        return self.false_alarms / (self.minutes / 60.0)
+
+    @property
+    def per_hour_bound(self) -> float:
+        """How high the rate may really be: a 90% upper bound (after no false alarm, 2.3 per listened time)."""
+        hours = self.minutes / 60.0
+        return (self.false_alarms + POISSON_BOUND_Z * math.sqrt(self.false_alarms + 1)) / hours
+
+    def lines(self) -> list[str]:
+        words = ", ".join(f"{w} {t:.2f}" for w, t in self.thresholds.items())
+        return [f"False alarms while people talk: {self.false_alarms} in {self.minutes:.1f} min of conversation "
+                f"({self.per_hour:.1f} per hour; likely under {self.per_hour_bound:.0f} per hour) at each word's "
+                f"own threshold ({words})"]
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "per_hour": self.per_hour, "per_hour_bound": self.per_hour_bound,
+                "method": "the streaming recognizer's default settings, each word at its own threshold, on the "
+                          "package's calibration speech (speakers never trained on)"}
+
+
+def check_conversation(bundle, files: list[Path] | None = None,
+                       budget_per_hour: float = CALIBRATION_BUDGET_PER_HOUR) -> ConversationCheck | None:
+    """Listen to continuous speech (default: the package's calibration speech) as `listen` would, set each
+    word's threshold to the budget and say how many false alarms remain; None without speech."""
+    from ..inference import CommandClassifier
+
+    files = speech_files(CALIBRATION_SPEECH) if files is None else files
+    audio = [load_audio(f) for f in files]
+    if not audio:
+        return None
+    speech = np.concatenate(audio)
+    hours = len(speech) / SAMPLE_RATE / 3600.0
+    classifier = CommandClassifier(bundle, "cpu", "float32")
+    evaluations = record_evaluations(classifier, speech)
+    thresholds = calibrate_thresholds(bundle.labels, evaluations, hours, budget_per_hour=budget_per_hour)
+    from ..streaming import RecognizerSettings
+
+    left = decider(bundle.labels, RecognizerSettings(word_thresholds=thresholds)).replay(evaluations)
+    curve = [[t, round(r, 2)] for t, r in false_alarm_curve(bundle.labels, evaluations, hours)]
+    return ConversationCheck(round(hours * 60, 2), budget_per_hour, thresholds, len(left), curve)

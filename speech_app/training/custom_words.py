@@ -107,9 +107,15 @@ class CustomWordsRecipe:
     text_only_filler_share: float = 0.5
     negatives_per_word: int | None = None  # bundled real clips used per other word (None: all)
     # of the `_unknown_` draws: windows of continuous speech (training/conversation.py), from
-    # `conversation_speech` (a folder of recordings of people talking; None: none). The rest of the real share
-    conversation_share: float = 0.0
+    # `conversation_speech` (a folder of recordings of people talking; None: the package's). Taken from the real share.
+    # Measured (benchmarks/bench_conversation.py, seed 0, training/CONVERSATION_STUDY.md): 20 takes, false alarms per
+    # hour of conversation 813.6 -> 61.8 (0.3) -> 49.5 (0.5), takes heard 100%, isolated other words rejected
+    # 98.7% -> 98.3% -> 95.9%; text only at 0.3: 473.6 -> 19.8, but isolated takes recognized 95.7% -> 89.0%
+    conversation_share: float = 0.5
     conversation_speech: str | None = None
+    # after training, listen to the package's calibration speech (never trained on), give each word its own
+    # threshold for this many false alarms per hour of conversation and record what is left (0: no check)
+    conversation_budget: float = 0.5
     # 1: one run that holds out a third of the takes and negative speakers (ONE_RUN_FOLDS), about half
     # the cost of three; K >= 2: K-fold rotation, every take held out once
     estimate_folds: int = field(default=1, metadata={
@@ -191,6 +197,7 @@ class CustomWordsResult:
     warnings: list[str]
     seconds: float
     history: list[dict] = field(default_factory=list)
+    conversation: object = None  # conversation.ConversationCheck: false alarms while people talk
 
 
 def collect_takes(take_dirs: list[Path], words: list[str]) -> dict[str, list[Path]]:
@@ -288,7 +295,9 @@ def add_conversation(index: DatasetIndex, groups: np.ndarray, recipe: CustomWord
     recipe draws any and has speech to cut them from."""
     from .conversation import conversation_windows, speech_files
 
-    files = speech_files(Path(recipe.conversation_speech)) if recipe.conversation_speech else []
+    from .conversation import TRAIN_SPEECH
+
+    files = speech_files(Path(recipe.conversation_speech) if recipe.conversation_speech else TRAIN_SPEECH)
     if recipe.conversation_share <= 0 or not files:
         return index, groups
     windows = conversation_windows(files, window_seconds)
@@ -486,10 +495,30 @@ def train_custom_words(take_dirs: list[Path], words: list[str], out_path: Path,
             "negatives": {"clips": int((groups == REAL_NEGATIVE).sum()), "credit": NEGATIVES_CREDIT}}
     if result_estimate is not None:
         info["estimate"] = result_estimate.to_dict()
+    check = conversation_check(trainer, recipe, on_stage)
+    if check is not None:
+        info["conversation"] = check.to_dict()
     finish(trainer, [Path(d) for d in take_dirs], [synthetic_dir] if synthetic_dir else [], out_path, report_dir,
            extra_info=info)
     return CustomWordsResult(out_path, report_dir, result_estimate, warnings, time.monotonic() - started,
-                             trainer.history)
+                             trainer.history, check)
+
+
+def conversation_check(trainer, recipe: CustomWordsRecipe, on_stage: Callable[[str], None] | None = None):
+    """The trained model's false alarms on the package's calibration speech and each word's own threshold
+    (conversation.check_conversation); None when the recipe skips it or there is no such speech."""
+    from ..modelfile import ModelBundle
+    from .conversation import check_conversation
+
+    if recipe.conversation_budget <= 0:
+        return None
+    if on_stage:
+        on_stage("listening to conversation")
+    device = next(trainer.model.parameters()).device
+    bundle = ModelBundle(trainer.model, list(trainer.index.labels), trainer.features)
+    check = check_conversation(bundle, budget_per_hour=recipe.conversation_budget)
+    trainer.model.to(device)
+    return check
 
 
 def card_lines(meta: dict) -> list[str]:
@@ -502,11 +531,21 @@ def card_lines(meta: dict) -> list[str]:
                               if k in meta["estimate"]})
         lines += ["**What to expect** (held out by rotation):", ""] + [f"- {line.strip()}" for line in estimate.lines()]
         lines.append("")
+    if "conversation" in meta:
+        lines += [f"- {line}" for line in conversation_lines(meta["conversation"])] + [""]
     takes = meta.get("takes", {})
     lines += [f"**Takes:** {', '.join(f'{w} {n}' for w, n in takes.items())}", ""] if takes else []
     lines += [f"**Warning:** {w}" for w in meta.get("warnings", [])]
     credit = meta.get("negatives", {}).get("credit")
     return lines + ([f"*{credit}.*", ""] if credit else [])
+
+
+def conversation_lines(recorded: dict) -> list[str]:
+    """The conversation check of a model file's metadata, in words."""
+    from .conversation import ConversationCheck
+
+    fields = ("minutes", "budget_per_hour", "thresholds", "false_alarms", "curve")
+    return ConversationCheck(**{k: recorded[k] for k in fields}).lines()
 
 
 def summary_lines(result: CustomWordsResult) -> list[str]:
@@ -515,6 +554,8 @@ def summary_lines(result: CustomWordsResult) -> list[str]:
     if result.estimate is not None:
         lines.append("What to expect (estimated on takes and other speech held out by rotation):")
         lines += ["  " + line for line in result.estimate.lines()]
+    if result.conversation is not None:
+        lines += ["  " + line for line in result.conversation.lines()]
     return lines + [f"warning: {warning}" for warning in result.warnings]
 
 
