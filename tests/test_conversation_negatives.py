@@ -115,3 +115,17 @@ def test_the_model_file_records_the_false_alarms_of_conversation_and_train_print
     printed = "\n".join(custom_words.summary_lines(result))
     assert f"{recorded['false_alarms']} in {recorded['minutes']:.1f} min of conversation" in printed
     assert "False alarms while people talk" in "\n".join(custom_words.card_lines(read_metadata(out)))
+
+
+def test_text_alone_draws_fewer_conversation_windows_and_shares_over_one_are_refused():
+    from speech_app.training.custom_words import text_only_settings
+
+    recipe = CustomWordsRecipe()
+    text_only = text_only_settings({"a": 0}, recipe)
+    assert text_only.conversation_share == recipe.text_only_conversation_share < recipe.conversation_share
+    assert text_only.near_miss_share + text_only.filler_share + text_only.conversation_share <= 1.0
+    assert text_only_settings({"a": 0}, CustomWordsRecipe(conversation_share=0.2)).conversation_share == 0.2
+    assert text_only_settings({"a": 5}, recipe).conversation_share == recipe.conversation_share
+    labels, groups = np.array([1, 1, 2]), np.array([REAL_NEGATIVE, CONVERSATION, 0])
+    with pytest.raises(ValueError, match="add up to 1.10"):
+        draw_weights(labels, groups, 1, CustomWordsRecipe(conversation_share=0.5, filler_share=0.5))

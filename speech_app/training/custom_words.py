@@ -112,6 +112,9 @@ class CustomWordsRecipe:
     # hour of conversation 813.6 -> 61.8 (0.3) -> 49.5 (0.5), takes heard 100%, isolated other words rejected
     # 98.7% -> 98.3% -> 95.9%; text only at 0.3: 473.6 -> 19.8, but isolated takes recognized 95.7% -> 89.0%
     conversation_share: float = 0.5
+    # from text alone, unless `conversation_share` is set to another value: half the `_unknown_` draws are already
+    # synthetic filler words there, and the shares must leave room for near misses (measured at 0.3, above)
+    text_only_conversation_share: float = 0.3
     conversation_speech: str | None = None
     # after training, listen to the package's calibration speech (never trained on), give each word its own
     # threshold for this many false alarms per hour of conversation and record what is left (0: no check)
@@ -140,6 +143,7 @@ class CustomWordsRecipe:
 
 DEFAULT_SPEED = CustomWordsRecipe.speed  # a recipe with this speed gets text_only_speed from text alone
 DEFAULT_FILLER_SHARE = CustomWordsRecipe.filler_share  # likewise text_only_filler_share
+DEFAULT_CONVERSATION_SHARE = CustomWordsRecipe.conversation_share  # likewise text_only_conversation_share
 
 
 @dataclass
@@ -252,7 +256,9 @@ def text_only_settings(counts: dict[str, int], recipe: CustomWordsRecipe) -> Cus
     if any(counts.values()):
         return recipe
     filler = recipe.text_only_filler_share if recipe.filler_share == DEFAULT_FILLER_SHARE else recipe.filler_share
-    return replace(recipe, speed=augment_speed(counts, recipe), filler_share=filler)
+    conversation = (recipe.text_only_conversation_share if recipe.conversation_share == DEFAULT_CONVERSATION_SHARE
+                    else recipe.conversation_share)
+    return replace(recipe, speed=augment_speed(counts, recipe), filler_share=filler, conversation_share=conversation)
 
 
 def build_custom_index(takes: dict[str, list[Path]], synthetic_dir: Path | None,
@@ -311,6 +317,10 @@ def draw_weights(labels: np.ndarray, groups: np.ndarray, n_words: int, recipe: C
     """Draw weight of each clip: `_silence_` and `_unknown_` get their shares of the draws, the words
     share the rest; inside a class each group gets its share, split evenly among its clips.
     Held-out clips get no weight (a group left empty passes its share to the others)."""
+    negatives = recipe.near_miss_share + recipe.filler_share + recipe.conversation_share
+    if negatives > 1.0 + 1e-9:
+        raise ValueError(f"the _unknown_ shares add up to {negatives:.2f} (near misses {recipe.near_miss_share}, "
+                         f"filler words {recipe.filler_share}, conversation {recipe.conversation_share}): at most 1")
     usable = np.ones(len(labels), bool) if held_out is None else ~held_out
     word_share = (1.0 - recipe.silence_share - recipe.unknown_share) / max(1, n_words)
     unknown_groups = {NEAR_MISS: recipe.near_miss_share, FILLER: recipe.filler_share,
