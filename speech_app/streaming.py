@@ -97,6 +97,11 @@ class RecognizerSettings:
     release_fraction: float = RELEASE_FRACTION
     min_evaluations: int = MIN_EVALUATIONS
     prefix_wait_ms: float = PREFIX_WAIT_MS
+    # a word's own threshold, in place of `threshold` (a custom model's calibrated ones: see custom_words)
+    word_thresholds: dict[str, float] = field(default_factory=dict)
+    # how long a word's smoothed score must have stayed at or above its threshold before it is detected
+    # (0: the first evaluation above it); a word is longer than the brief peaks of other speech
+    hold_ms: float = 0.0
 
     @property
     def hop_samples(self) -> int:
@@ -105,6 +110,15 @@ class RecognizerSettings:
     @property
     def averaged_evaluations(self) -> int:
         return max(1, int(round(self.averaging_ms / self.hop_ms)))
+
+    @property
+    def held_evaluations(self) -> int:
+        """Consecutive evaluations at or above the threshold a detection needs."""
+        return 1 + max(0, int(round(self.hold_ms / self.hop_ms)))
+
+    def thresholds(self, words: list[str]) -> np.ndarray:
+        """The threshold of each word: its own, else `threshold`."""
+        return np.array([self.word_thresholds.get(word, self.threshold) for word in words], dtype=np.float64)
 
 
 class StreamingRecognizer:
@@ -130,6 +144,9 @@ class StreamingRecognizer:
         if len(self._word_ids) == 0:
             raise ValueError("the model has no words to detect (only _silence_ and _unknown_)")
         self.rivals = prefix_rivals(self.labels)
+        # set to a list to keep every evaluation as (sample count at its hop's end, class probabilities):
+        # `replay` then decides again under other settings without running the model (benchmarks)
+        self.recorded: list[tuple[int, np.ndarray]] | None = None
         self.reset()
 
     def reset(self) -> None:
@@ -140,6 +157,7 @@ class StreamingRecognizer:
         self._recent: deque[np.ndarray] = deque(maxlen=self.settings.averaged_evaluations)
         self._last_detection: Detection | None = None
         self._released = True
+        self._above = np.zeros(len(self._word_ids), dtype=np.int64)  # evaluations in a row at or above threshold
         self._pending: Detection | None = None  # a word waiting for its prefix rivals
         self._pending_since_s = 0.0
         self.last_frame: ScoreFrame | None = None
@@ -183,6 +201,17 @@ class StreamingRecognizer:
         self._fed_samples = end
         return detections
 
+    def replay(self, evaluations: list[tuple[int, np.ndarray]]) -> list[Detection]:
+        """Start over and decide on recorded evaluations (see `recorded`) under the current settings:
+        the detections `feed` gives on the same audio, with the model's work already done."""
+        self.reset()
+        recorded, self.recorded = self.recorded, None  # the replayed evaluations are not new ones
+        try:
+            detections = [self._update(int(at_sample), row) for at_sample, row in evaluations]
+        finally:
+            self.recorded = recorded
+        return [d for d in detections if d is not None]
+
     def _evaluate(self, combined: np.ndarray, start: int, window_starts: np.ndarray) -> np.ndarray:
         """Class probabilities (N, C) of the windows starting at these absolute samples."""
         shared = self._shared_features
@@ -196,20 +225,28 @@ class StreamingRecognizer:
         """Average, then decide: the smoothing and suppression of one evaluation."""
         settings = self.settings
         time_s = at_sample / SAMPLE_RATE
+        if self.recorded is not None:
+            self.recorded.append((at_sample, probabilities))
         self._recent.append(probabilities)
         smoothed = np.mean(self._recent, axis=0)  # (C,)
         self.last_frame = ScoreFrame(time_s, probabilities, smoothed)
         self.evaluations += 1
         last = self._last_detection
-        if last is not None and smoothed[self.labels.index(last.label)] < settings.threshold * settings.release_fraction:
-            self._released = True
+        thresholds = settings.thresholds([self.labels[i] for i in self._word_ids])
+        margins = smoothed[self._word_ids] - thresholds
+        self._above = np.where(margins >= 0, self._above + 1, 0)
+        if last is not None:
+            last_word = int(np.flatnonzero(self._word_ids == self.labels.index(last.label))[0])
+            if smoothed[self._word_ids[last_word]] < thresholds[last_word] * settings.release_fraction:
+                self._released = True
         if len(self._recent) < min(settings.min_evaluations, settings.averaged_evaluations):
             return None
-        best = int(self._word_ids[np.argmax(smoothed[self._word_ids])])
+        word = int(np.argmax(margins))  # the highest score when every word has the same threshold
+        best = int(self._word_ids[word])
         score, label = float(smoothed[best]), self.labels[best]
         if self._pending is not None:
             return self._settle(time_s, label, score)
-        if score < settings.threshold:
+        if margins[word] < 0 or self._above[word] < settings.held_evaluations:
             return None
         if last is not None:
             since_s = time_s - last.time_s

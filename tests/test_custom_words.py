@@ -174,7 +174,8 @@ def test_recipe_trains_rejection_classes_and_writes_the_estimate(tiny_model, tmp
     root = write_takes(tmp_path / "takes", ("yes", "no"), 3)
     out = tmp_path / "custom.safetensors"
     recipe = CustomWordsRecipe(steps=2, batch_size=8, warmup_steps=1, estimate_folds=2, estimate_steps=1,
-                               negatives_per_word=2, device="cpu")
+                               negatives_per_word=2, device="cpu",
+                               conversation_share=0.0)  # the bundled clips alone: conversation windows are tested apart
     result = train_custom_words([root], ["yes", "no"], out, recipe, init_from=load_model(tiny_model), progress=False)
     meta = read_metadata(out)
     assert meta["labels"] == ["_silence_", "_unknown_", "yes", "no"]

@@ -65,7 +65,7 @@ def lower_bound(right: int, total: int, z: float = LOWER_BOUND_Z) -> float:
     return max(0.0, (centre - spread) / (1 + z * z / total))
 
 # what each training draw is: a class's share of the draws is split among these groups
-TAKE, SYNTH_WORD, SILENCE, REAL_NEGATIVE, FILLER, NEAR_MISS = range(6)
+TAKE, SYNTH_WORD, SILENCE, REAL_NEGATIVE, FILLER, NEAR_MISS, CONVERSATION = range(7)
 
 
 @dataclass(frozen=True)
@@ -111,6 +111,19 @@ class CustomWordsRecipe:
     # voices): 93.3% / 95.7% of real takes against 93.7% / 94.0% at 0.3; rejection 98.5% / 98.7% (was 99.2% / 98.9%)
     text_only_filler_share: float = 0.5
     negatives_per_word: int | None = None  # bundled real clips used per other word (None: all)
+    # of the `_unknown_` draws: windows of continuous speech (training/conversation.py), from
+    # `conversation_speech` (a folder of recordings of people talking; None: the package's). Taken from the real share.
+    # Measured (benchmarks/bench_conversation.py, seed 0, training/CONVERSATION_STUDY.md): 20 takes, false alarms per
+    # hour of conversation 813.6 -> 61.8 (0.3) -> 49.5 (0.5), takes heard 100%, isolated other words rejected
+    # 98.7% -> 98.3% -> 95.9%; text only at 0.3: 473.6 -> 19.8, but isolated takes recognized 95.7% -> 89.0%
+    conversation_share: float = 0.5
+    # from text alone, unless `conversation_share` is set to another value: half the `_unknown_` draws are already
+    # synthetic filler words there, and the shares must leave room for near misses (measured at 0.3, above)
+    text_only_conversation_share: float = 0.3
+    conversation_speech: str | None = None
+    # after training, listen to the package's calibration speech (never trained on), give each word its own
+    # threshold for this many false alarms per hour of conversation and record what is left (0: no check)
+    conversation_budget: float = 0.5
     # 1: one run that holds out a third of the takes and negative speakers (ONE_RUN_FOLDS), about half
     # the cost of three; K >= 2: K-fold rotation, every take held out once
     estimate_folds: int = field(default=1, metadata={
@@ -135,6 +148,7 @@ class CustomWordsRecipe:
 
 DEFAULT_SPEED = CustomWordsRecipe.speed  # a recipe with this speed gets text_only_speed from text alone
 DEFAULT_FILLER_SHARE = CustomWordsRecipe.filler_share  # likewise text_only_filler_share
+DEFAULT_CONVERSATION_SHARE = CustomWordsRecipe.conversation_share  # likewise text_only_conversation_share
 
 
 @dataclass
@@ -192,6 +206,7 @@ class CustomWordsResult:
     warnings: list[str]
     seconds: float
     history: list[dict] = field(default_factory=list)
+    conversation: object = None  # conversation.ConversationCheck: false alarms while people talk
 
 
 def collect_takes(take_dirs: list[Path], words: list[str]) -> dict[str, list[Path]]:
@@ -246,7 +261,9 @@ def text_only_settings(counts: dict[str, int], recipe: CustomWordsRecipe) -> Cus
     if any(counts.values()):
         return recipe
     filler = recipe.text_only_filler_share if recipe.filler_share == DEFAULT_FILLER_SHARE else recipe.filler_share
-    return replace(recipe, speed=augment_speed(counts, recipe), filler_share=filler)
+    conversation = (recipe.text_only_conversation_share if recipe.conversation_share == DEFAULT_CONVERSATION_SHARE
+                    else recipe.conversation_share)
+    return replace(recipe, speed=augment_speed(counts, recipe), filler_share=filler, conversation_share=conversation)
 
 
 def build_custom_index(takes: dict[str, list[Path]], synthetic_dir: Path | None,
@@ -283,12 +300,31 @@ def build_custom_index(takes: dict[str, list[Path]], synthetic_dir: Path | None,
     return DatasetIndex(labels, examples, bundled_noise()), np.array(groups)
 
 
+def add_conversation(index: DatasetIndex, groups: np.ndarray, recipe: CustomWordsRecipe,
+                     window_seconds: float) -> tuple[DatasetIndex, np.ndarray]:
+    """The index with windows of continuous speech added as `_unknown_` (group CONVERSATION), when the
+    recipe draws any and has speech to cut them from."""
+    from .conversation import TRAIN_SPEECH, conversation_windows, speech_files
+
+    files = speech_files(Path(recipe.conversation_speech) if recipe.conversation_speech else TRAIN_SPEECH)
+    if recipe.conversation_share <= 0 or not files:
+        return index, groups
+    windows = conversation_windows(files, window_seconds)
+    added = [Example(str(path), UNKNOWN_LABEL, "training", "conversation", "real") for path in windows]
+    index = DatasetIndex(index.labels, list(index.examples) + added, index.noise_files)
+    return index, np.concatenate([groups, np.full(len(added), CONVERSATION)])
+
+
 def class_draws(recipe: CustomWordsRecipe, n_words: int) -> dict[int, ClassDraw]:
     """The recipe's draw: `_silence_` (class 0) and `_unknown_` (class 1) get their shares of the
     draws, the words share the rest; inside a class, each group of clips gets its share."""
+    negatives = recipe.near_miss_share + recipe.filler_share + recipe.conversation_share
+    if negatives > 1.0 + 1e-9:
+        raise ValueError(f"the _unknown_ shares add up to {negatives:.2f} (near misses {recipe.near_miss_share}, "
+                         f"filler words {recipe.filler_share}, conversation {recipe.conversation_share}): at most 1")
     word_share = (1.0 - recipe.silence_share - recipe.unknown_share) / max(1, n_words)
     unknown_groups = {NEAR_MISS: recipe.near_miss_share, FILLER: recipe.filler_share,
-                      REAL_NEGATIVE: 1.0 - recipe.near_miss_share - recipe.filler_share}
+                      CONVERSATION: recipe.conversation_share, REAL_NEGATIVE: 1.0 - negatives}
     word = ClassDraw(word_share, {TAKE: 1.0 - recipe.synthetic_share, SYNTH_WORD: recipe.synthetic_share})
     return {0: ClassDraw(recipe.silence_share, {SILENCE: 1.0}), 1: ClassDraw(recipe.unknown_share, unknown_groups),
             **{class_id: word for class_id in range(2, 2 + n_words)}}
@@ -437,8 +473,9 @@ def train_custom_words(take_dirs: list[Path], words: list[str], out_path: Path,
     index, groups = build_custom_index(takes, synthetic_dir, recipe.negatives_per_word)
     if on_stage:
         on_stage("preparing the data")
-    built = list(index.examples)
     window = custom_window_seconds(takes, init_from.features.clip_seconds)
+    index, groups = add_conversation(index, groups, recipe, window)
+    built = list(index.examples)
     trainer = Trainer(index, train_config(recipe, window), None, init_from, progress, hooks)
     kept = {id(e) for e in trainer.index.examples}  # undecodable takes were left out
     groups = groups[np.array([id(e) in kept for e in built], dtype=bool)]
@@ -455,10 +492,30 @@ def train_custom_words(take_dirs: list[Path], words: list[str], out_path: Path,
             "negatives": {"clips": int((groups == REAL_NEGATIVE).sum()), "credit": NEGATIVES_CREDIT}}
     if result_estimate is not None:
         info["estimate"] = result_estimate.to_dict()
+    check = conversation_check(trainer, recipe, on_stage)
+    if check is not None:
+        info["conversation"] = check.to_dict()
     finish(trainer, [Path(d) for d in take_dirs], [synthetic_dir] if synthetic_dir else [], out_path, report_dir,
            extra_info=info)
     return CustomWordsResult(out_path, report_dir, result_estimate, warnings, time.monotonic() - started,
-                             trainer.history)
+                             trainer.history, check)
+
+
+def conversation_check(trainer, recipe: CustomWordsRecipe, on_stage: Callable[[str], None] | None = None):
+    """The trained model's false alarms on the package's calibration speech and each word's own threshold
+    (conversation.check_conversation); None when the recipe skips it or there is no such speech."""
+    from ..modelfile import ModelBundle
+    from .conversation import check_conversation
+
+    if recipe.conversation_budget <= 0:
+        return None
+    if on_stage:
+        on_stage("listening to conversation")
+    device = next(trainer.model.parameters()).device
+    bundle = ModelBundle(trainer.model, list(trainer.index.labels), trainer.features)
+    check = check_conversation(bundle, budget_per_hour=recipe.conversation_budget)
+    trainer.model.to(device)
+    return check
 
 
 def card_lines(meta: dict) -> list[str]:
@@ -471,11 +528,21 @@ def card_lines(meta: dict) -> list[str]:
                               if k in meta["estimate"]})
         lines += ["**What to expect** (held out by rotation):", ""] + [f"- {line.strip()}" for line in estimate.lines()]
         lines.append("")
+    if "conversation" in meta:
+        lines += [f"- {line}" for line in conversation_lines(meta["conversation"])] + [""]
     takes = meta.get("takes", {})
     lines += [f"**Takes:** {', '.join(f'{w} {n}' for w, n in takes.items())}", ""] if takes else []
     lines += [f"**Warning:** {w}" for w in meta.get("warnings", [])]
     credit = meta.get("negatives", {}).get("credit")
     return lines + ([f"*{credit}.*", ""] if credit else [])
+
+
+def conversation_lines(recorded: dict) -> list[str]:
+    """The conversation check of a model file's metadata, in words."""
+    from .conversation import ConversationCheck
+
+    fields = ("minutes", "budget_per_hour", "thresholds", "false_alarms", "curve")
+    return ConversationCheck(**{k: recorded[k] for k in fields}).lines()
 
 
 def summary_lines(result: CustomWordsResult) -> list[str]:
@@ -484,6 +551,8 @@ def summary_lines(result: CustomWordsResult) -> list[str]:
     if result.estimate is not None:
         lines.append("What to expect (estimated on takes and other speech held out by rotation):")
         lines += ["  " + line for line in result.estimate.lines()]
+    if result.conversation is not None:
+        lines += ["  " + line for line in result.conversation.lines()]
     return lines + [f"warning: {warning}" for warning in result.warnings]
 
 

@@ -1,0 +1,131 @@
+"""Continuous speech as negatives of the custom-word recipe (speech_app/training/conversation.py and
+the recipe's `conversation_share`): windows cut from recordings of people talking, drawn as `_unknown_`."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from test_custom_words import write_takes
+
+from conftest import SAMPLE_RATE
+from speech_app.audio import load_audio, write_wav
+from speech_app.modelfile import load_model, read_metadata
+from speech_app.training.conversation import WINDOW_HOP_FRACTION, conversation_windows
+from speech_app.training.custom_words import (CONVERSATION, FILLER, NEAR_MISS, REAL_NEGATIVE, CustomWordsRecipe,
+                                              draw_weights, train_custom_words)
+
+
+def talk(folder, seconds=(4.0, 3.0), pause_s=1.0):
+    """Recordings of 'speech' (noise with a syllable-rate envelope), each with a pause in the middle."""
+    rng = np.random.default_rng(1)
+    for n, length in enumerate(seconds):
+        t = np.arange(int(length * SAMPLE_RATE)) / SAMPLE_RATE
+        audio = 0.2 * rng.standard_normal(len(t)) * (0.6 + 0.4 * np.sin(2 * np.pi * 4 * t))
+        middle = len(t) // 2
+        audio[middle - int(pause_s * SAMPLE_RATE / 2) : middle + int(pause_s * SAMPLE_RATE / 2)] = 0
+        write_wav(folder / f"talk{n}.wav", audio.astype(np.float32))
+    return folder
+
+
+def test_recordings_are_cut_into_windows_at_every_half_window_and_pauses_left_out(tmp_path):
+    folder = talk(tmp_path / "speech", seconds=(4.0,), pause_s=1.0)
+    windows = conversation_windows(sorted(folder.iterdir()), 0.5, cache_root=tmp_path / "cache")
+    hop = 0.5 * WINDOW_HOP_FRACTION
+    starts = np.arange(0, 4.0 - 0.5 + 1e-9, hop)
+    quiet = [s for s in starts if 1.5 <= s and s + 0.5 <= 2.5]  # wholly inside the pause
+    assert len(windows) == len(starts) - len(quiet) and quiet
+    assert all(len(load_audio(w)) == SAMPLE_RATE // 2 for w in windows)
+    written = [w.stat().st_mtime_ns for w in windows]
+    again = conversation_windows(sorted(folder.iterdir()), 0.5, cache_root=tmp_path / "cache")
+    assert again == windows and [w.stat().st_mtime_ns for w in again] == written  # cut once, then cached
+    longer = conversation_windows(sorted(folder.iterdir()), 1.0, cache_root=tmp_path / "cache")
+    assert len(load_audio(longer[0])) == SAMPLE_RATE and longer[0].parent != windows[0].parent
+
+
+def test_conversation_windows_get_their_share_of_the_unknown_draws():
+    recipe = CustomWordsRecipe(conversation_share=0.3)
+    labels = np.array([1] * 10 + [2] * 3)
+    groups = np.array([REAL_NEGATIVE] * 4 + [NEAR_MISS] * 2 + [FILLER] * 2 + [CONVERSATION] * 2 + [0] * 3)
+    weights = draw_weights(labels, groups, 1, recipe)
+    unknown = weights[labels == 1].sum()
+    assert weights[groups == CONVERSATION].sum() / unknown == pytest.approx(0.3)
+    assert weights[groups == REAL_NEGATIVE].sum() / unknown == pytest.approx(
+        1 - 0.3 - recipe.near_miss_share - recipe.filler_share)
+
+
+def test_the_recipe_trains_on_conversation_windows_when_given_speech(tiny_model, tmp_path):
+    takes = write_takes(tmp_path / "takes", ("yes", "no"), 3)
+    speech = talk(tmp_path / "speech")
+    recipe = CustomWordsRecipe(steps=1, batch_size=8, warmup_steps=1, estimate_folds=0, negatives_per_word=1,
+                               device="cpu")
+    counts = {}
+    for share in (0.0, 0.3):
+        out = tmp_path / f"share{share}.safetensors"
+        chosen = CustomWordsRecipe(**{**recipe.__dict__, "conversation_share": share, "conversation_speech": str(speech)})
+        train_custom_words([takes], ["yes", "no"], out, chosen, init_from=load_model(tiny_model), progress=False)
+        counts[share] = read_metadata(out)["trained_on"]["clips"]["training"]["_unknown_"]
+    window = load_model(tmp_path / "share0.3.safetensors").features.clip_seconds
+    expected = sum(len(range(0, int((s - window) * SAMPLE_RATE) + 1, int(window * SAMPLE_RATE * WINDOW_HOP_FRACTION)))
+                   for s in (4.0, 3.0))
+    assert 0 < counts[0.3] - counts[0.0] <= expected  # the windows, less those inside the pauses
+
+
+def test_calibrated_thresholds_are_the_lowest_within_the_budget(tiny_model, tmp_path):
+    from speech_app.inference import CommandClassifier
+    from speech_app.streaming import RecognizerSettings
+    from speech_app.training.conversation import calibrate_thresholds, decider, record_evaluations
+
+    bundle = load_model(tiny_model)
+    from conftest import ALL_WORDS, word_sound
+
+    rng = np.random.default_rng(3)  # "conversation": the tiny model's word sounds back to back
+    audio = np.concatenate([word_sound(ALL_WORDS[k % len(ALL_WORDS)], rng) for k in range(60)])
+    evaluations = record_evaluations(CommandClassifier(bundle), audio)
+    hours = len(audio) / SAMPLE_RATE / 3600
+    floor = 0.1  # the tiny model is rarely sure: a low floor leaves room to calibrate
+    for budget in (0.0, 3 / hours):  # none, or one false alarm a word in the whole stream
+        thresholds = calibrate_thresholds(bundle.labels, evaluations, hours, budget_per_hour=budget, floor=floor)
+        words = [w for w in bundle.labels if not w.startswith("_")]
+        assert set(thresholds) == set(words)
+        allowed = budget * hours / len(words)
+        for word, threshold in thresholds.items():
+            alone = {w: 1.01 for w in words if w != word}
+
+            def fires(t):
+                return len(decider(bundle.labels, RecognizerSettings(word_thresholds={**alone, word: t})).replay(evaluations))
+
+            assert fires(threshold) <= allowed
+            assert threshold == floor or fires(threshold - 0.01) > allowed
+        assert budget > 0 or any(t > floor for t in thresholds.values())  # the stream made some word fire
+
+
+def test_the_model_file_records_the_false_alarms_of_conversation_and_train_prints_them(tiny_model, tmp_path):
+    from speech_app.training import custom_words
+
+    takes = write_takes(tmp_path / "takes", ("yes", "no"), 3)
+    recipe = CustomWordsRecipe(steps=1, batch_size=8, warmup_steps=1, estimate_folds=0, negatives_per_word=1,
+                               device="cpu", conversation_budget=2.0)
+    out = tmp_path / "m.safetensors"
+    result = train_custom_words([takes], ["yes", "no"], out, recipe, init_from=load_model(tiny_model), progress=False)
+    recorded = read_metadata(out)["conversation"]
+    assert set(recorded["thresholds"]) == {"yes", "no"} and recorded["budget_per_hour"] == 2.0
+    assert recorded["minutes"] > 1 and recorded["per_hour"] == recorded["false_alarms"] / (recorded["minutes"] / 60)
+    from speech_app.training.conversation import CURVE_THRESHOLDS
+    assert [t for t, _ in recorded["curve"]] == list(CURVE_THRESHOLDS) and all(r >= 0 for _, r in recorded["curve"])
+    printed = "\n".join(custom_words.summary_lines(result))
+    assert f"{recorded['false_alarms']} in {recorded['minutes']:.1f} min of conversation" in printed
+    assert "False alarms while people talk" in "\n".join(custom_words.card_lines(read_metadata(out)))
+
+
+def test_text_alone_draws_fewer_conversation_windows_and_shares_over_one_are_refused():
+    from speech_app.training.custom_words import text_only_settings
+
+    recipe = CustomWordsRecipe()
+    text_only = text_only_settings({"a": 0}, recipe)
+    assert text_only.conversation_share == recipe.text_only_conversation_share < recipe.conversation_share
+    assert text_only.near_miss_share + text_only.filler_share + text_only.conversation_share <= 1.0
+    assert text_only_settings({"a": 0}, CustomWordsRecipe(conversation_share=0.2)).conversation_share == 0.2
+    assert text_only_settings({"a": 5}, recipe).conversation_share == recipe.conversation_share
+    labels, groups = np.array([1, 1, 2]), np.array([REAL_NEGATIVE, CONVERSATION, 0])
+    with pytest.raises(ValueError, match="add up to 1.10"):
+        draw_weights(labels, groups, 1, CustomWordsRecipe(conversation_share=0.5, filler_share=0.5))

@@ -1,0 +1,53 @@
+"""Deciding again on recorded evaluations (`StreamingRecognizer.recorded` and `replay`): what the
+conversation benchmark uses to draw the curve of false alarms and takes heard against the threshold
+without running the model once per threshold. It must give exactly what a run at that setting gives."""
+
+from __future__ import annotations
+
+import numpy as np
+from stand_ins import ToneClassifier, tone_word
+
+from speech_app.audio import SAMPLE_RATE
+from speech_app.streaming import RecognizerSettings, StreamingRecognizer, recognize_samples
+
+BLOCK_SAMPLES = 1_600  # as `speech-app listen --file`
+
+
+def uneven_words() -> np.ndarray:
+    """Words from faint to loud, so that each threshold keeps a different set of them."""
+    parts = [np.zeros(SAMPLE_RATE // 2, np.float32)]
+    for word, amplitude in (("low", 0.17), ("mid", 0.2), ("high", 0.23), ("low", 0.3), ("mid", 0.15)):
+        parts += [tone_word(word, amplitude=amplitude), np.zeros(int(1.3 * SAMPLE_RATE), np.float32)]
+    return np.concatenate(parts)
+
+
+def run(settings: RecognizerSettings, signal: np.ndarray) -> list:
+    return recognize_samples(StreamingRecognizer(ToneClassifier(), settings), signal, block_samples=BLOCK_SAMPLES)
+
+
+def test_replayed_evaluations_give_what_a_run_at_each_setting_gives():
+    signal = uneven_words()
+    recorder = StreamingRecognizer(ToneClassifier())
+    recorder.recorded = []
+    recognize_samples(recorder, signal, block_samples=BLOCK_SAMPLES)
+    assert len(recorder.recorded) == recorder.evaluations
+    seen = set()
+    for threshold in (0.3, 0.5, 0.6, 0.7, 0.8, 0.9):
+        for averaging_ms in (250.0, 500.0):
+            settings = RecognizerSettings(threshold=threshold, averaging_ms=averaging_ms)
+            classifier = ToneClassifier()
+            replayed = StreamingRecognizer(classifier, settings).replay(recorder.recorded)
+            assert replayed == run(settings, signal)
+            assert classifier.windows_seen == 0  # decisions only: the model never ran
+            seen.add(tuple(d.label for d in replayed))
+    assert len(seen) >= 3  # the settings really gave different detections
+
+
+def test_replay_starts_over_and_records_nothing_new():
+    signal = uneven_words()
+    recognizer = StreamingRecognizer(ToneClassifier(), RecognizerSettings(threshold=0.5))
+    recognizer.recorded = []
+    first = recognize_samples(recognizer, signal, block_samples=BLOCK_SAMPLES)
+    recorded = list(recognizer.recorded)
+    assert recognizer.replay(recorded) == first == recognizer.replay(recorded)
+    assert len(recognizer.recorded) == len(recorded)
