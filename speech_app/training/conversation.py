@@ -70,7 +70,7 @@ def conversation_windows(files: list[Path], window_seconds: float, cache_root: P
 CALIBRATION_BUDGET_PER_HOUR = 0.5  # false alarms per hour of conversation a word's own threshold allows
 # a calibrated threshold never goes below the default one: a few minutes without a false alarm say too little to
 # lower it (measured: with a floor of 0.5, "jarvis" went down to 0.5 after 4 min and the model gave 61.8 false
-# alarms per hour on the benchmark's speakers against 49.5 at 0.70; training/CONVERSATION_STUDY.md)
+# alarms per hour on the benchmark's speakers against 49.5 at 0.70; training/studies/CONVERSATION_STUDY.md)
 CALIBRATION_FLOOR = DETECTION_THRESHOLD
 CALIBRATION_STEPS = 10  # bisection steps: the threshold to within (1 - floor) / 2**10
 NEVER = 1.01  # a threshold no probability reaches: the word is silenced in a calibration replay

@@ -113,7 +113,7 @@ class CustomWordsRecipe:
     negatives_per_word: int | None = None  # bundled real clips used per other word (None: all)
     # of the `_unknown_` draws: windows of continuous speech (training/conversation.py), from
     # `conversation_speech` (a folder of recordings of people talking; None: the package's). Taken from the real share.
-    # Measured (benchmarks/bench_conversation.py, seed 0, training/CONVERSATION_STUDY.md): 20 takes, false alarms per
+    # Measured (benchmarks/bench_conversation.py, seed 0, training/studies/CONVERSATION_STUDY.md): 20 takes, false alarms per
     # hour of conversation 813.6 -> 61.8 (0.3) -> 49.5 (0.5), takes heard 100%, isolated other words rejected
     # 98.7% -> 98.3% -> 95.9%; text only at 0.3: 473.6 -> 19.8, but isolated takes recognized 95.7% -> 89.0%
     conversation_share: float = 0.5

@@ -1,6 +1,6 @@
 """Decision rules on the stream, measured on the conversation benchmark's models without retraining.
 
-    python training/conversation_levers.py [--run-dir runs/conversation] [--budget 0.5]
+    python training/studies/conversation_levers.py [--run-dir runs/conversation] [--budget 0.5]
 
 For every model benchmarks/bench_conversation.py trained and listened with (its run folder), the
 recorded evaluations of the measuring stream are decided again (`StreamingRecognizer.replay`) under
@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from bench_conversation import CONDITIONS, Stream, listen, score, split_files  # noqa: E402
