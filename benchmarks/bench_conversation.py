@@ -21,7 +21,7 @@ inserted takes heard (the take's own word detected during it or within TAKE_GRAC
 against the threshold (the evaluations are recorded once and the decisions replayed per threshold:
 `StreamingRecognizer.replay`, which gives exactly what a run at that threshold gives), and on isolated
 clips: the held-out takes recognized and the Speech Commands words of unseen speakers rejected (as
-training/custom_words_study.py). Models and recorded evaluations are cached under --run-dir: a rerun
+training/studies/custom_words_study.py). Models and recorded evaluations are cached under --run-dir: a rerun
 only measures (`--retrain` trains again). Heavy: run it with `nice`.
 """
 
