@@ -84,8 +84,14 @@ def keep_batch_busy(window, active):
 
 
 @pytest.mark.slow
-def test_event_loop_stays_responsive_during_inference_and_training(make_window, qtbot, tmp_path):
+def test_event_loop_stays_responsive_during_inference_and_training(make_window, qtbot, tmp_path, monkeypatch):
     from PySide6.QtCore import QTimer
+
+    from speech_app.gui import workers
+
+    # as in a new app process: the workers freeze what exists after their first load (in a test run,
+    # an earlier test's workers froze theirs, and this test's window and models would stay unfrozen)
+    monkeypatch.setattr(workers, "_frozen_by", set())
 
     rng = np.random.default_rng(0)
     audio = FakeAudio(signal=(0.05 * rng.standard_normal(16_000 * 5)).astype(np.float32), speed=1.0, loop=True)
