@@ -18,7 +18,7 @@ import pytest
 import soundfile as sf
 
 from conftest import SAMPLE_RATE, word_sound
-from test_faults import small_disk  # noqa: F401  (a fixture: a real tiny file system, root only)
+from test_faults import leftovers, one_line, run_cli, small_disk  # noqa: F401  (small_disk: a fixture)
 from speech_app.audio import AudioDecodeError, load_audio
 from speech_app.cli import main
 from speech_app.cli.exit_status import EXIT_INTERRUPTED, EXIT_SOME_FAILED, EXIT_USAGE
@@ -26,23 +26,6 @@ from speech_app.cli.exit_status import EXIT_INTERRUPTED, EXIT_SOME_FAILED, EXIT_
 REPO = Path(__file__).resolve().parent.parent
 HANG_S = 120  # a child that has not ended this long after Ctrl-C hangs (it ends in about a second)
 UNBLOCK_POLL_S = 0.05
-
-
-def run_cli(capsys, *argv) -> tuple[int, str, str]:
-    status = main([str(a) if isinstance(a, Path) else a for a in argv])
-    captured = capsys.readouterr()
-    return status, captured.out, captured.err
-
-
-def one_line(err: str) -> str:
-    """The stderr of a failed command: exactly one line, no traceback."""
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1 and "Traceback" not in err, err
-    return lines[0]
-
-
-def leftovers(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.iterdir() if p.name.endswith((".tmp", ".lock")))
 
 
 def child_env(**extra) -> dict:
