@@ -14,6 +14,7 @@ import torch
 import torchaudio
 
 from .audio import CLIP_SECONDS, SAMPLE_RATE
+from .numpy_frontend import window_frame_layout
 
 AMPLITUDE_FLOOR = 1e-10  # mel power floor before decibels (-100 dB), as torchaudio and librosa
 CPU_CHUNK_CLIPS = 16  # clips per pass on a CPU, so one pass's frames and spectra stay in a core's cache:
@@ -211,13 +212,9 @@ class SharedFrameMfcc:
     def __init__(self, frontend: MfccFrontend, window_samples: int):
         cfg = frontend.config
         self.frontend, self.window_samples, self.hop = frontend, window_samples, cfg.hop_samples
-        self.lead = cfg.n_fft // 2 - frontend.window_offset  # frame i starts at sample i * hop - lead
-        self.n_frames = window_samples // self.hop + 1
-        self.first_inner = -(-self.lead // self.hop)  # frames before it reach into the mirrored padding
-        self.last_inner = (window_samples - cfg.window_samples + self.lead) // self.hop  # inclusive
-        self.n_right = self.n_frames - self.last_inner - 1
-        # samples holding the edge frames of one side (the longer side's count, so both stack)
-        self.edge_samples = (max(self.first_inner, self.n_right) - 1) * self.hop + cfg.window_samples
+        (self.lead, self.n_frames, self.first_inner, self.last_inner, self.n_right,
+         self.edge_samples) = window_frame_layout(cfg.n_fft, frontend.window_offset, self.hop,
+                                                  cfg.window_samples, window_samples)
         self.reset()
 
     def reset(self) -> None:

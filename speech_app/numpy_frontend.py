@@ -16,6 +16,21 @@ from numpy.lib.stride_tricks import sliding_window_view
 AMPLITUDE_FLOOR = 1e-10  # mel power floor before decibels, as features.AMPLITUDE_FLOOR
 
 
+def window_frame_layout(n_fft: int, window_offset: int, hop: int, frame_samples: int,
+                        window_samples: int) -> tuple[int, int, int, int, int, int]:
+    """Where the frames of one window lie, for sharing frames between overlapping windows (here and in
+    features.SharedFrameMfcc): lead (frame i starts at sample i * hop - lead), frames per window, the
+    first and last (inclusive) frames clear of the mirrored padding, the frames right of those, and the
+    samples holding one side's edge frames (the longer side's count, so both sides stack)."""
+    lead = n_fft // 2 - window_offset
+    n_frames = window_samples // hop + 1
+    first_inner = -(-lead // hop)
+    last_inner = (window_samples - frame_samples + lead) // hop
+    n_right = n_frames - last_inner - 1
+    edge_samples = (max(first_inner, n_right) - 1) * hop + frame_samples
+    return lead, n_frames, first_inner, last_inner, n_right, edge_samples
+
+
 class NumpyLogMel:
     """Waveforms (batch, samples) -> log-mel power in dB (batch, frames, n_mels), before the floor."""
 
@@ -60,12 +75,9 @@ class SharedLogMelFrames:
 
     def __init__(self, log_mel: NumpyLogMel, window_samples: int):
         self.log_mel, self.window_samples, self.hop = log_mel, window_samples, log_mel.hop_samples
-        self.lead = log_mel.n_fft // 2 - log_mel.window_offset  # frame i starts at sample i * hop - lead
-        self.n_frames = window_samples // self.hop + 1
-        self.first_inner = -(-self.lead // self.hop)  # frames before it reach into the mirrored padding
-        self.last_inner = (window_samples - log_mel.window_samples + self.lead) // self.hop  # inclusive
-        self.n_right = self.n_frames - self.last_inner - 1
-        self.edge_samples = (max(self.first_inner, self.n_right) - 1) * self.hop + log_mel.window_samples
+        (self.lead, self.n_frames, self.first_inner, self.last_inner, self.n_right,
+         self.edge_samples) = window_frame_layout(log_mel.n_fft, log_mel.window_offset, self.hop,
+                                                  log_mel.window_samples, window_samples)
         self.reset()
 
     def reset(self) -> None:
