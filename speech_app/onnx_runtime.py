@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .cache import cache_folder
 from .numpy_frontend import NumpyLogMel, SharedLogMelFrames
 
 RUNTIMES = ("auto", "onnx", "torch")  # what `listen --runtime` accepts; auto: onnx when it can run
@@ -58,8 +59,7 @@ def shipped_model_file() -> Path:
 
 
 def export_cache_dir() -> Path:
-    base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-    return base / "speech-app" / "onnx"
+    return cache_folder("onnx")
 
 
 def export_candidates(model_path: Path, digest: str) -> list[Path]:

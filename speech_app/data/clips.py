@@ -12,6 +12,7 @@ import numpy as np
 
 from ..atomic_files import STALE_TEMP_SECONDS, OutputError, atomic_write, remove_stale_temporaries
 from ..audio import SAMPLE_RATE, AudioDecodeError, decode_files, fit_to_window, seconds_to_samples, speech_seconds
+from ..cache import cache_folder
 from .dataset import Example
 from .noise import NoiseBank
 
@@ -26,8 +27,7 @@ FOLDER_SEED = -1  # in the key of a folder's entry: its clips do not depend on t
 
 
 def cache_dir() -> Path:
-    base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-    return base / "speech-app" / "clips"
+    return cache_folder("clips")
 
 
 def choose_window_seconds(audio: list[np.ndarray], percentile: float = 95.0) -> float:

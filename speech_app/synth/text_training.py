@@ -13,6 +13,7 @@ from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
 
+from ..cache import cache_folder
 from .generator import DEFAULT_CLIPS_PER_WORD, DEFAULT_VARIETY, SynthVariety, engine_and_voice
 
 # Everyday words and the other Speech Commands words; whichever the user did not ask for become
@@ -31,8 +32,7 @@ WORD_REQUEST_KEYS = ("engines", "noise", "commercial_only", "variety")
 
 
 def synth_cache_root() -> Path:
-    base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-    return base / "speech-app" / "synth"
+    return cache_folder("synth")
 
 
 def filler_words(words: list[str]) -> list[str]:

@@ -12,13 +12,13 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..audio import SAMPLE_RATE, AudioDecodeError, is_audio_file, load_audio, seconds_to_samples, write_wav
+from ..cache import cache_folder
 from ..streaming import DETECTION_THRESHOLD
 
 WINDOW_HOP_FRACTION = 0.5  # windows start every half window: each stretch of speech is seen twice, cut two ways
@@ -26,8 +26,7 @@ QUIET_RMS = 0.003  # windows quieter than this (about -50 dBFS) are pauses, whic
 
 
 def conversation_cache_root() -> Path:
-    base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-    return base / "speech-app" / "conversation"
+    return cache_folder("conversation")
 
 
 def speech_files(folder: Path | None) -> list[Path]:
