@@ -26,9 +26,8 @@ from typing import Callable
 
 import numpy as np
 
-from ..audio import is_audio_file
 from ..data.augment import AugmentConfig
-from ..data.dataset import SILENCE_LABEL, UNKNOWN_LABEL, DatasetIndex, Example
+from ..data.dataset import SILENCE_LABEL, UNKNOWN_LABEL, DatasetIndex, Example, word_folders
 from ..data.negatives import bundled_noise, bundled_speech
 from .draws import ClassDraw, share_weights
 from .plan import RunSpec, StepSchedule, TrainingPlan
@@ -97,14 +96,11 @@ def collect_takes(takes_dir: Path, labels: list[str], model_name: str = "the bas
     if not takes_dir.is_dir():
         raise AdaptError(f"{takes_dir}: no such folder of takes")
     commands = commands_of(labels)
-    takes: dict[str, list[Path]] = {}
     for folder in sorted(p for p in takes_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        if folder.name not in commands:
+        if folder.name not in commands:  # `_unknown_` too: word_folders below would skip it without a word
             raise AdaptError(f"{folder}: {folder.name!r} is not a command of {model_name} ({', '.join(commands)}); "
                              f"adapting keeps a model's words: train a model for new words with `speech-app train`")
-        files = sorted(p for p in folder.rglob("*") if p.is_file() and is_audio_file(p))
-        if files:
-            takes[folder.name] = files
+    takes = word_folders(takes_dir)
     if not takes:
         raise AdaptError(f"{takes_dir}: no takes (give a folder per command, such as {takes_dir / commands[0]}/, "
                          f"holding recordings of it)")
