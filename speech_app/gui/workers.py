@@ -20,6 +20,7 @@ from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 from ..atomic_files import OutputError
 from ..audio import SAMPLE_RATE, write_wav
 from ..capture import CaptureStats, NoInputDeviceError
+from ..modelfile import ModelFileError
 from ..streaming import LIVE_TORCH_THREADS, Detection, RecognizerSettings, StreamingRecognizer
 from .services import AppServices
 
@@ -123,10 +124,11 @@ class LiveRecognitionWorker(QObject):
         try:
             classifier = self.services.load_classifier(path)
             recognizer = StreamingRecognizer(classifier, self.settings)
+        except ModelFileError as err:  # names its file already
+            self.model_failed.emit(str(err))
+            return
         except Exception as err:  # a model file can fail in many ways; the user sees why
-            message = str(err)  # a ModelFileError already names its file
-            self.model_failed.emit(message if path is not None and str(path) in message
-                                   else f"{path or 'shipped model'}: {message}")
+            self.model_failed.emit(f"{path or 'shipped model'}: {err}")
             return
         if self.recognizer is not None:
             self._offset_s += self.recognizer.fed_seconds
