@@ -127,6 +127,12 @@ class CommandClassifier:
         logits = predict_logits(self.inference_model, self.frontend, waves, batch_size)
         return torch.softmax(logits, dim=-1).numpy()
 
+    @staticmethod
+    def worker_setup() -> None:
+        """For a thread that runs this classifier beside others (streaming's model workers): one intra-op
+        thread, so that the workers share the cores instead of each spinning up a thread per core."""
+        torch.set_num_threads(1)
+
     @torch.no_grad()
     def probabilities_from_features(self, features: torch.Tensor) -> np.ndarray:
         """(N, n_mfcc, frames) features of this model's front end -> (N, n_classes) probabilities."""

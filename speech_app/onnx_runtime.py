@@ -165,15 +165,15 @@ class OnnxClassifier:
     """A model's streaming export, run by ONNX Runtime: the `streaming.Classifier` protocol, plus the
     frame sharing of overlapping windows (`shared_features`) that the recognizer uses live.
 
-    One intra-op thread: live, one window per hop gains nothing from more. A long file's batches are
-    split between `workers` threads instead (sessions take concurrent runs; ONNX Runtime releases the GIL)."""
+    One intra-op thread: live, one window per hop gains nothing from more. Scanning a file, the recognizer
+    runs batches on several threads instead (sessions take concurrent runs; ONNX Runtime releases the GIL)."""
 
-    def __init__(self, path: str | os.PathLike, source_sha256: str | None = None, workers: int = 1):
+    def __init__(self, path: str | os.PathLike, source_sha256: str | None = None):
         import onnxruntime
 
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads, options.inter_op_num_threads = LIVE_THREADS, 1
-        self.path, self.workers, self._pool = Path(path), workers, None
+        self.path = Path(path)
         self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         meta = self.session.get_modelmeta().custom_metadata_map
         if source_sha256 is not None and meta.get("source_sha256") != source_sha256:
@@ -191,15 +191,6 @@ class OnnxClassifier:
     def probabilities_from_features(self, log_mel: np.ndarray) -> np.ndarray:
         """(N, frames, n_mels) log-mel windows (`shared_features`) -> (N, n_classes)."""
         log_mel = np.ascontiguousarray(log_mel, dtype=np.float32)
-        if self.workers <= 1 or len(log_mel) < 2 * self.workers:
-            return self._run(log_mel)
-        if self._pool is None:
-            from concurrent.futures import ThreadPoolExecutor
-
-            self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="onnx-runtime")
-        return np.concatenate(list(self._pool.map(self._run, np.array_split(log_mel, self.workers))))
-
-    def _run(self, log_mel: np.ndarray) -> np.ndarray:
         return self.session.run(None, {self.input_name: log_mel})[0]
 
     def shared_features(self, window_samples: int) -> SharedLogMelFrames:

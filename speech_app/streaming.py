@@ -24,6 +24,7 @@ from __future__ import annotations
 import os
 from collections import deque
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -131,7 +132,7 @@ class StreamingRecognizer:
     """
 
     def __init__(self, classifier: Classifier, settings: RecognizerSettings | None = None,
-                 share_features: bool = True, batch_windows: int = MAX_BATCH_WINDOWS):
+                 share_features: bool = True, batch_windows: int = MAX_BATCH_WINDOWS, model_workers: int = 1):
         self.classifier = classifier
         self.settings = settings or RecognizerSettings()
         self.labels = list(classifier.labels)
@@ -144,6 +145,14 @@ class StreamingRecognizer:
         if len(self._word_ids) == 0:
             raise ValueError("the model has no words to detect (only _silence_ and _unknown_)")
         self.rivals = prefix_rivals(self.labels)
+        # scanning a file: `model_workers` threads run the model on one batch of windows while this thread
+        # makes the next batch's features and decides on the last one's scores (torch and ONNX Runtime
+        # release the GIL); live, one hop's window at a time, the model runs here
+        self._pool = None
+        if model_workers > 1:
+            from .daemon_pool import DaemonThreadPool
+
+            self._pool = DaemonThreadPool(model_workers, getattr(classifier, "worker_setup", None), "score")
         # set to a list to keep every evaluation as (sample count at its hop's end, class probabilities):
         # `replay` then decides again under other settings without running the model (benchmarks)
         self.recorded: list[tuple[int, np.ndarray]] | None = None
@@ -188,10 +197,14 @@ class StreamingRecognizer:
         hop = self.settings.hop_samples
         due = np.arange(self._next_evaluation, end + 1, hop)  # hop ends covered by this block
         detections = []
-        for first in range(0, len(due), self.batch_windows):
-            ends = due[first : first + self.batch_windows]
-            probabilities = self._evaluate(combined, start, ends - self.window_samples)  # (N, C)
-            for at_sample, row in zip(ends, probabilities):
+        batches = [due[first : first + self.batch_windows] for first in range(0, len(due), self.batch_windows)]
+        # every batch's features first, in order (the frame cache runs forward); with workers, the model
+        # scores each batch as soon as its features are made
+        scores = [self._score(combined, start, ends - self.window_samples) for ends in batches]
+        for ends, probabilities in zip(batches, scores):
+            if isinstance(probabilities, Future):  # a worker's
+                probabilities = probabilities.result()
+            for at_sample, row in zip(ends, np.asarray(probabilities, dtype=np.float32)):  # (N, C)
                 detection = self._update(int(at_sample), row)
                 if detection is not None:
                     detections.append(detection)
@@ -212,14 +225,22 @@ class StreamingRecognizer:
             self.recorded = recorded
         return [d for d in detections if d is not None]
 
-    def _evaluate(self, combined: np.ndarray, start: int, window_starts: np.ndarray) -> np.ndarray:
-        """Class probabilities (N, C) of the windows starting at these absolute samples."""
+    def close(self) -> None:
+        """End the model workers, if any (a recognizer that scanned a file)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=False)
+            self._pool = None
+
+    def _score(self, combined: np.ndarray, start: int, window_starts: np.ndarray):
+        """Class probabilities (N, C) of the windows starting at these absolute samples; a Future of them
+        when workers run the model."""
         shared = self._shared_features
         if shared is not None and shared.can_share(window_starts):
-            features = shared(combined, start, window_starts)  # (N, n_mfcc, frames)
-            return np.asarray(self.classifier.probabilities_from_features(features), dtype=np.float32)
-        windows = np.stack([combined[o - start : o - start + self.window_samples] for o in window_starts])
-        return np.asarray(self.classifier.probabilities(windows), dtype=np.float32)
+            score, given = self.classifier.probabilities_from_features, shared(combined, start, window_starts)
+        else:
+            score = self.classifier.probabilities
+            given = np.stack([combined[o - start : o - start + self.window_samples] for o in window_starts])
+        return score(given) if self._pool is None else self._pool.submit(score, given)
 
     def _update(self, at_sample: int, probabilities: np.ndarray) -> Detection | None:
         """Average, then decide: the smoothing and suppression of one evaluation."""

@@ -240,10 +240,12 @@ def test_a_file_read_in_blocks_gives_the_live_paths_detections(tmp_path):
     live = recognize_samples(StreamingRecognizer(ToneClassifier()), signal, MIC_BLOCK_SAMPLES)
     assert [d.label for d in live] == ["low", "high", "mid", "low"]
     assert recognize_file(path, ToneClassifier()) == live
-    scanner = StreamingRecognizer(ToneClassifier(), batch_windows=listen.FILE_BATCH_WINDOWS)
     from speech_app.streaming import recognize_blocks
 
-    assert list(recognize_blocks(scanner, AudioBlockReader(path, block_seconds=3.3))) == live
+    for workers in (1, 2):  # the model run on the main thread, and on workers while it makes the next features
+        scanner = StreamingRecognizer(ToneClassifier(), batch_windows=listen.FILE_BATCH_WINDOWS, model_workers=workers)
+        assert list(recognize_blocks(scanner, AudioBlockReader(path, block_seconds=3.3))) == live
+        scanner.close()
 
 
 def write_silent_wav(path: Path, seconds: float, rate: int = 48_000, channels: int = 2) -> Path:

@@ -169,6 +169,9 @@ def test_shipped_model_detects_the_same_words_whatever_the_block_size(shipped_cl
     signal = np.concatenate([np.concatenate([c, gap]) for c in clips])
     results = [recognize_samples(StreamingRecognizer(shipped_classifier), signal, block_samples=b)
                for b in (160, 1024, None)]
+    scanner = StreamingRecognizer(shipped_classifier, batch_windows=8, model_workers=2)  # as listen --file scans
+    results.append(recognize_samples(scanner, signal))
+    scanner.close()
     for detections in results[1:]:
         assert [(d.label, d.time_s) for d in detections] == [(d.label, d.time_s) for d in results[0]]
     assert [d.label for d in results[0]] == list(reliable_words)

@@ -32,9 +32,13 @@ if TYPE_CHECKING:  # the streaming module is imported when listen runs, not for 
 HELP = "recognize commands live from a microphone, one line per detection"
 SETTING_OPTIONS = {"threshold": "P", "suppression_ms": "MS"}  # RecognizerSettings fields -> metavar
 READ_TIMEOUT_S = 0.05  # how long a read waits for audio: also how quickly Ctrl-C is noticed
-FILE_BATCH_WINDOWS = 64  # windows per model call scanning a file (live: streaming.MAX_BATCH_WINDOWS)
-FILE_WORKERS = os.cpu_count() or 1  # ONNX Runtime threads scoring a file's windows (independent runs); live: one.
-# PyTorch stays on one thread: two intra-op threads on a busy two-core machine took 17x longer for a file
+FILE_BLOCK_SECONDS = 20.0  # audio read per block scanning a file: 160 hops, whose windows are scored together
+FILE_BATCH_WINDOWS = 40  # windows per model call scanning a file (live: streaming.MAX_BATCH_WINDOWS): four
+# batches a block for the workers to share. 5 min of speech, torch, alternated on a loaded 2-core machine: 20 s
+# blocks of 40-window batches took 3% less CPU than 10 s blocks of 20 (benchmarks/bench_listen.py)
+FILE_WORKERS = os.cpu_count() or 1  # threads running the model on a file's batches, each on one intra-op thread,
+# while the main thread makes the next batch's features. Live: one. (Two intra-op threads of one torch call on
+# a busy two-core machine took 17x longer for a file: the cores are shared by whole batches instead.)
 PROGRESS_MIN_SECONDS = 300.0  # shorter files are scanned before a progress bar would tell anything
 PROGRESS_INTERVAL_S = 1.0  # redraws of the bar at most this often (a log file gets a line per redraw)
 PRECISIONS = ("auto", "float32", "bfloat16", "int8")  # inference.PRECISIONS (importing it imports torch)
@@ -99,8 +103,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
 
 def _make_recognizer(args) -> StreamingRecognizer:
     """The recognizer on the runtime `--runtime` and `--precision` allow; scanning a file, it scores
-    FILE_BATCH_WINDOWS windows per call (on FILE_WORKERS threads with ONNX Runtime): the same scores
-    as one at a time."""
+    FILE_BATCH_WINDOWS windows per call on FILE_WORKERS threads: the same scores as one at a time."""
     from ..onnx_runtime import choose_runtime, limit_numpy_threads
     from ..streaming import MAX_BATCH_WINDOWS, StreamingRecognizer
 
@@ -110,13 +113,13 @@ def _make_recognizer(args) -> StreamingRecognizer:
         print(f"speech-app listen: {choice.note}" + ("; running on PyTorch" if choice.runtime == "torch" else ""),
               file=sys.stderr, flush=True)
     if choice.runtime == "onnx":
-        limit_numpy_threads()  # the front end's NumPy; its model calls get FILE_WORKERS threads scanning a file
+        limit_numpy_threads()  # the front end's NumPy
         classifier = choice.classifier
-        classifier.workers = FILE_WORKERS if scanning else 1
     else:
         classifier = _torch_classifier(args)
     return StreamingRecognizer(classifier, recognizer_settings(args),
-                               batch_windows=FILE_BATCH_WINDOWS if scanning else MAX_BATCH_WINDOWS)
+                               batch_windows=FILE_BATCH_WINDOWS if scanning else MAX_BATCH_WINDOWS,
+                               model_workers=FILE_WORKERS if scanning else 1)
 
 
 def _torch_classifier(args):
@@ -156,7 +159,7 @@ def _listen_to_file(recognizer: StreamingRecognizer, args, out) -> int:
     from ..streaming import recognize_blocks
 
     try:
-        with AudioBlockReader(args.file, args.duration or None) as reader:
+        with AudioBlockReader(args.file, args.duration or None, FILE_BLOCK_SECONDS) as reader:
             bar = tqdm(total=round(reader.seconds), unit="s", desc="listening", file=sys.stderr, leave=False,
                        disable=reader.seconds < PROGRESS_MIN_SECONDS, bar_format=PROGRESS_FORMAT,
                        mininterval=PROGRESS_INTERVAL_S)
@@ -172,6 +175,8 @@ def _listen_to_file(recognizer: StreamingRecognizer, args, out) -> int:
                     print(format_detection(detection, args.format), file=out, flush=True)
     except AudioDecodeError as err:
         return _fail(str(err), EXIT_USAGE)
+    finally:
+        recognizer.close()
     return EXIT_OK
 
 
