@@ -236,6 +236,9 @@ def section_classify(args) -> dict:
         loop_rate = len(loop_labels) / (time.perf_counter() - start)
         loop_paths = loop_paths[: len(loop_labels)]
         torch.set_num_threads(1)  # the rest: one thread per worker; the main thread's own work on one too
+        from speech_app.memory import keep_freed_memory
+
+        keep_freed_memory()  # as `speech-app classify` does
         rate, labels = run_batch(classifier, wav, "wav")
         flac_rate, flac_labels = run_batch(classifier, flac, "flac")
         reference, windows, decode_ms = reference_labels(reference_classifier, wav)

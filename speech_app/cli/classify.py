@@ -55,6 +55,9 @@ def run(args) -> int:
     from tqdm import tqdm
 
     threads = batch_threads(len(paths), args.batch_size)
+    from ..memory import keep_freed_memory
+
+    keep_freed_memory()  # this process is ours: each batch reuses the last one's memory instead of faulting in new
     results = tqdm(classifier.classify_files(paths, top_k, args.batch_size, threads), total=len(paths), unit="file",
                    desc="classifying", disable=len(paths) < PROGRESS_MIN_FILES, file=sys.stderr)
     failed = 0
