@@ -15,7 +15,8 @@ Latency of a word: from the end of the word, as played, to its detection.
   found by locating the clip in the captured stream (cross-correlation). What the recognizer's hop,
   averaging and threshold cost, without the audio system.
 CPU: user + system time of this process (capture callback, ring buffer, model, smoothing) per second
-of wall time, in percent of one core, while the clips play. Goals: median latency under 300 ms;
+of wall time, in percent of one core, while the clips play (two recognizers: the default settings and,
+beside them on the same blocks, the previous defaults, PREVIOUS_DEFAULTS). Goals: median latency under 300 ms;
 CPU under 15% of one core.
 """
 
@@ -75,21 +76,27 @@ def word_end_seconds(samples: np.ndarray) -> float:
 
 
 class LiveLoop:
-    """The listen loop, run in a thread; notes every detection with its wall-clock time."""
+    """The listen loop, run in a thread; notes every detection with its wall-clock time. Each recognizer
+    (the default settings', the previous defaults') gets the same blocks, first in turn."""
 
-    def __init__(self, recognizer, capture):
-        self.recognizer, self.capture = recognizer, capture
-        self.detections: list[tuple[str, float, float, float]] = []
+    def __init__(self, recognizers: dict, capture):
+        self.recognizers, self.capture = recognizers, capture
+        self.recognizer = next(iter(recognizers.values()))
+        self.detections: dict[str, list[tuple[str, float, float, float]]] = {name: [] for name in recognizers}
         self.stream: list[np.ndarray] = []  # everything captured, for locating the clips
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self.run, daemon=True)
 
     def run(self) -> None:
+        order = list(self.recognizers)
         while not self.stop.is_set():
             block = self.capture.read(0.05)
             self.stream.append(block)
-            for detection in self.recognizer.feed(block):
-                self.detections.append((detection.label, time.perf_counter(), detection.time_s, detection.confidence))
+            order.reverse()  # neither waits for the other's model every time
+            for name in order:
+                for detection in self.recognizers[name].feed(block):
+                    self.detections[name].append((detection.label, time.perf_counter(), detection.time_s,
+                                                  detection.confidence))
 
 
 def locate(stream: np.ndarray, clip: np.ndarray, start: int) -> int | None:
@@ -102,22 +109,29 @@ def locate(stream: np.ndarray, clip: np.ndarray, start: int) -> int | None:
     return start + int(np.argmax(scores))
 
 
+PREVIOUS_DEFAULTS = {"averaging_ms": 500.0, "threshold": 0.70, "hold_ms": 0.0}  # bench_streaming.PREVIOUS_DEFAULTS
+
+
 def run(model: Path | None, rounds: int) -> dict:
+    import copy
+
     import torch
 
     from speech_app.capture import MicrophoneCapture
     from speech_app.inference import CommandClassifier
-    from speech_app.streaming import LIVE_TORCH_THREADS
-    from speech_app.streaming import StreamingRecognizer
+    from speech_app.streaming import LIVE_TORCH_THREADS, RecognizerSettings, StreamingRecognizer
 
     torch.set_num_threads(LIVE_TORCH_THREADS)
     mic = VirtualMicrophone().start()
     try:
-        recognizer = StreamingRecognizer(CommandClassifier.from_file(model, "cpu"))
+        classifier = CommandClassifier.from_file(model, "cpu")
+        recognizers = {"default": StreamingRecognizer(classifier),
+                       "previous": StreamingRecognizer(classifier, RecognizerSettings(**PREVIOUS_DEFAULTS))}
+        recognizer = recognizers["default"]
         capture = MicrophoneCapture(None)
         clips = {w: next(SAMPLES_DIR.glob(f"{w}_*")) for w in WORDS}
         timing = {w: (word_end_seconds(load_audio(p)), len(load_audio(p)) / SAMPLE_RATE) for w, p in clips.items()}
-        loop = LiveLoop(recognizer, capture)
+        loop = LiveLoop(recognizers, capture)
         capture.start()
         loop.thread.start()
         _wait_for_steady_stream(recognizer)
@@ -137,11 +151,17 @@ def run(model: Path | None, rounds: int) -> dict:
         stream = np.concatenate(loop.stream)
     finally:
         mic.stop()
-    assign(trials, loop.detections)
     for trial in trials:
         guess = int((trial.played_at - stream_start_wall) * SAMPLE_RATE)
         trial.onset_sample = locate(stream, load_audio(clips[trial.word]), max(0, guess - SAMPLE_RATE // 4))
-    return summarize(trials, cpu_used, wall, stats, model)
+    results = {}
+    for name, detections in loop.detections.items():
+        own = copy.deepcopy(trials)
+        assign(own, detections)
+        results[name] = summarize(own, cpu_used, wall, stats, model)
+    result = results["default"]
+    result["previous_defaults"] = {"settings": PREVIOUS_DEFAULTS, **results["previous"]}
+    return result
 
 
 def _wait_for_steady_stream(recognizer) -> None:
@@ -228,6 +248,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     result = run(args.model, args.rounds)
     print(report(result))
+    previous = result["previous_defaults"]
+    print(f"\nthe previous defaults ({previous['settings']}), fed the same blocks in the same run:")
+    print("\n".join(report(previous).splitlines()[1:5]))
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
     return 0

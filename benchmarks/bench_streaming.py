@@ -15,7 +15,11 @@ The stand-in classifiers here take whole windows, so the recognizer scores each 
   ATTRIBUTION_S of the word's start);
 - precision: right detections / all detections;
 - false alarms per hour of other speech: detections during the other words' clips and the gaps
-  after them, per hour of that audio; the same per hour of the noise-only stream.
+  after them, per hour of that audio; the same per hour of the noise-only stream;
+- latency: from the end of the spoken word (bench_live.word_end_seconds, the last loud 10 ms frame of
+  its clip) to its right detection, in audio time: what the hop, the averaging and the threshold cost,
+  without the audio system's buffers (bench_live.py measures those through a virtual microphone).
+The default settings are scored beside the previous defaults (PREVIOUS_DEFAULTS), on the same scores.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ from devtest import DEFAULT_DATA  # noqa: E402
 from speech_app.audio import SAMPLE_RATE, decode_files, load_audio  # noqa: E402
 from speech_app.data.dataset import BACKGROUND_NOISE_DIR, STANDARD_WORDS, which_set, word_folders  # noqa: E402
 from speech_app.inference import CommandClassifier  # noqa: E402
-from speech_app.streaming import (AVERAGING_MS, DETECTION_THRESHOLD, RecognizerSettings,  # noqa: E402
+from speech_app.streaming import (AVERAGING_MS, DETECTION_THRESHOLD, HOLD_MS, RecognizerSettings,  # noqa: E402
                                   StreamingRecognizer, recognize_samples)
 
 COMMANDS_PER_WORD = 20  # held-out clips of each command in the mixed stream (fewer where fewer exist)
@@ -46,9 +50,10 @@ NOISE_VOLUMES = (1.0,)  # the noise-only stream: the recordings as they are
 ATTRIBUTION_S = 3.0  # a detection belongs to the latest clip started at most this long before it
 BLOCK_SAMPLES = None  # the whole stream in one feed: the recognizer batches the model's windows, and
 # its detections do not depend on how the stream is cut up (tests/test_streaming.py checks that)
-THRESHOLDS = tuple(round(t, 2) for t in np.arange(0.30, 0.96, 0.05))
-AVERAGING_CHOICES_MS = (200.0, 300.0, 500.0)
+THRESHOLDS = tuple(sorted({round(t, 2) for t in np.arange(0.30, 0.96, 0.05)} | {DETECTION_THRESHOLD}))
+AVERAGING_CHOICES_MS = tuple(sorted({200.0, 300.0, 500.0, AVERAGING_MS}))  # the default's row is the model card's
 SEED = 7
+PREVIOUS_DEFAULTS = {"averaging_ms": 500.0, "threshold": 0.70, "hold_ms": 0.0}  # before issue 24's latency cut
 
 
 @dataclass
@@ -57,6 +62,7 @@ class Stream:
     starts: list[float]  # seconds at which each clip starts
     words: list[str]  # the word of each clip
     seconds_after: list[float]  # clip plus the gap after it: the audio each clip "owns"
+    word_ends: list[float]  # seconds at which each clip's spoken word ends
 
 
 def held_out_clips(data_dir: Path, rng: np.random.Generator) -> tuple[list[tuple[str, Path]], list[tuple[str, Path]]]:
@@ -76,6 +82,8 @@ def held_out_clips(data_dir: Path, rng: np.random.Generator) -> tuple[list[tuple
 
 
 def build_stream(clips: list[tuple[str, np.ndarray]], noise: np.ndarray, rng: np.random.Generator) -> Stream:
+    from bench_live import word_end_seconds  # next to this file
+
     pieces, starts, words, owned, at = [], [], [], [], 0.0
     for word, audio in clips:
         gap = np.zeros(int(rng.uniform(*GAP_RANGE_S) * SAMPLE_RATE), dtype=np.float32)
@@ -87,7 +95,8 @@ def build_stream(clips: list[tuple[str, np.ndarray]], noise: np.ndarray, rng: np
     speech = np.concatenate([np.zeros(SAMPLE_RATE, dtype=np.float32)] + pieces)
     starts = [s + 1.0 for s in starts]  # one second of background first
     background = np.resize(noise, len(speech)) * BACKGROUND_VOLUME
-    return Stream(np.clip(speech + background, -1, 1).astype(np.float32), starts, words, owned)
+    ends = [start + word_end_seconds(audio) for start, (_, audio) in zip(starts, clips)]
+    return Stream(np.clip(speech + background, -1, 1).astype(np.float32), starts, words, owned, ends)
 
 
 class RecordingClassifier:
@@ -118,7 +127,7 @@ class ReplayClassifier:
 
 
 def score_detections(stream: Stream, detections) -> dict:
-    hits = set()
+    hits, latencies_ms = set(), []
     right = wrong_on_commands = on_others = 0
     for d in detections:
         index = np.searchsorted(stream.starts, d.time_s, side="right") - 1
@@ -130,6 +139,7 @@ def score_detections(stream: Stream, detections) -> dict:
             if d.label == word and index not in hits:
                 hits.add(index)
                 right += 1
+                latencies_ms.append(1000.0 * (d.time_s - stream.word_ends[index]))
             else:
                 wrong_on_commands += 1
         else:
@@ -139,7 +149,9 @@ def score_detections(stream: Stream, detections) -> dict:
     return {"recall": right / max(n_commands, 1), "precision": right / max(len(detections), 1),
             "detections": len(detections), "commands": n_commands, "right": right,
             "wrong_on_commands": wrong_on_commands, "false_alarms_other_speech": on_others,
-            "false_alarms_per_hour_other_speech": on_others / other_hours}
+            "false_alarms_per_hour_other_speech": on_others / other_hours,
+            "latency_median_ms": float(np.median(latencies_ms)) if latencies_ms else None,
+            "latency_p90_ms": float(np.percentile(latencies_ms, 90)) if latencies_ms else None}
 
 
 def replay(recording: RecordingClassifier, samples: np.ndarray, settings: RecognizerSettings):
@@ -167,6 +179,10 @@ def run(model: Path | None, data_dir: Path) -> dict:
     noise_stream = np.concatenate([r * v for v in NOISE_VOLUMES for r in recordings]).astype(np.float32)
     noise_hours = len(noise_stream) / SAMPLE_RATE / 3600
     speech_scores, noise_scores = record(classifier, stream.samples), record(classifier, noise_stream)
+    side_by_side = {}
+    for name, settings in (("default", RecognizerSettings()), ("previous", RecognizerSettings(**PREVIOUS_DEFAULTS))):
+        side_by_side[name] = {**score_detections(stream, replay(speech_scores, stream.samples, settings)),
+                              "noise_false_alarms": len(replay(noise_scores, noise_stream, settings))}
     curve = []
     for averaging in AVERAGING_CHOICES_MS:
         for threshold in THRESHOLDS:
@@ -178,7 +194,9 @@ def run(model: Path | None, data_dir: Path) -> dict:
     return {"model": str(model or "shipped"), "commands": len([c for c in clips if c[0] in STANDARD_WORDS]),
             "other_words": len([c for c in clips if c[0] not in STANDARD_WORDS]),
             "speech_stream_minutes": len(stream.samples) / SAMPLE_RATE / 60, "noise_stream_minutes": noise_hours * 60,
-            "default": {"threshold": DETECTION_THRESHOLD, "averaging_ms": AVERAGING_MS}, "curve": curve}
+            "default": {"threshold": DETECTION_THRESHOLD, "averaging_ms": AVERAGING_MS, "hold_ms": HOLD_MS},
+            "curve": curve,
+            "defaults_vs_previous": side_by_side}
 
 
 def plot(result: dict, path: Path) -> None:
@@ -220,6 +238,11 @@ def main() -> None:
     for r in result["curve"]:
         print(f"{r['averaging_ms']:>9g}  {r['threshold']:>9.2f}  {r['recall']:>6.3f}  {r['precision']:>9.3f}  "
               f"{r['false_alarms_per_hour_other_speech']:>17.1f}  {r['false_alarms_per_hour_noise']:>10.1f}")
+    for name, r in result["defaults_vs_previous"].items():
+        print(f"{name} settings: recall {r['recall']:.3f}, precision {r['precision']:.3f}, "
+              f"{r['false_alarms_per_hour_other_speech']:.0f} false alarms per hour of other speech, "
+              f"{r['noise_false_alarms']} on noise; latency from the end of the word: median "
+              f"{r['latency_median_ms']:.0f} ms, 90th percentile {r['latency_p90_ms']:.0f} ms")
     if args.json:
         args.json.write_text(json.dumps(result, indent=1) + "\n")
     if args.plot:

@@ -120,7 +120,8 @@ def streaming_section(result: dict, plot: Path | None) -> str:
              f"{result['commands']} commands and as many other words from held-out speakers, 1.5-2.5 s apart over "
              f"quiet noise ({result['speech_stream_minutes']:.0f} min), and {result['noise_stream_minutes']:.0f} min "
              f"of the background-noise recordings alone, through `StreamingRecognizer`. "
-             f"Default settings (threshold {default['threshold']:g}, averaging {default['averaging_ms']:g} ms): "
+             f"Default settings (threshold {default['threshold']:g}, averaging {default['averaging_ms']:g} ms, "
+             f"held {default.get('hold_ms', 0):g} ms): "
              f"**recall {chosen['recall']:.1%}, precision {chosen['precision']:.1%}**, "
              f"{chosen['false_alarms_per_hour_other_speech']:.0f} false alarms per hour of other speech "
              f"(one word every ~3 s), {chosen['false_alarms_per_hour_noise']:.0f} per hour of noise.\n"]
