@@ -39,7 +39,8 @@ def load_live_classifier(path: Path | None, runtime: str = "auto") -> LiveClassi
     """The model on ONNX Runtime where that pays (onnx_runtime.choose_runtime), else on PyTorch.
 
     The app imports torch anyway (batches and training need it), so ONNX Runtime saves CPU, not memory:
-    half the CPU per hop of PyTorch, with NumPy's BLAS on one thread (benchmarks/bench_gui_live.py).
+    half the CPU per hop of PyTorch with NumPy's BLAS on one thread, 1.6x PyTorch's without that cap
+    (benchmarks/bench_gui_live.py, shipped model, 2 busy cores: 2.49 / 4.64 / 7.62 ms per 125 ms hop).
     "auto" uses an export that exists (the shipped model has one; `listen` makes one per model) and
     never waits for one to be made: PyTorch listens at once; "onnx" makes one (in a child process), and
     where it cannot, PyTorch runs the model and the note says why."""
