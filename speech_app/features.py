@@ -14,7 +14,7 @@ import torch
 import torchaudio
 
 from .audio import CLIP_SECONDS, SAMPLE_RATE
-from .numpy_frontend import window_frame_layout
+from .numpy_frontend import SharedFrames
 
 AMPLITUDE_FLOOR = 1e-10  # mel power floor before decibels (-100 dB), as torchaudio and librosa
 CPU_CHUNK_CLIPS = 16  # clips per pass on a CPU, so one pass's frames and spectra stay in a core's cache:
@@ -199,68 +199,38 @@ class SpecAugment(torch.nn.Module):
         return x.squeeze(1)
 
 
-class SharedFrameMfcc:
-    """MFCC of overlapping windows of one stream, computing each log-mel frame once.
-
-    Windows that start on the frame grid share all their frames but the few at each edge, whose
-    mirrored padding differs per window; those are computed per window (all edges in one call), the
-    rest is sliced from a cache of the stream's frames. The per-clip floor and the DCT run per window
-    on the assembled frames, so the result is what `MfccFrontend` gives on each window alone, to
-    float rounding (tests/test_streaming_features.py).
+class SharedFrameMfcc(SharedFrames):
+    """MFCC of overlapping windows of one stream, computing each log-mel frame once (`SharedFrames`,
+    on this front end's `log_mel_frames`). The per-clip floor and the DCT run per window on the
+    assembled frames, so the result is what `MfccFrontend` gives on each window alone, to float
+    rounding (tests/test_streaming_features.py).
     """
 
     def __init__(self, frontend: MfccFrontend, window_samples: int):
         cfg = frontend.config
-        self.frontend, self.window_samples, self.hop = frontend, window_samples, cfg.hop_samples
-        (self.lead, self.n_frames, self.first_inner, self.last_inner, self.n_right,
-         self.edge_samples) = window_frame_layout(cfg.n_fft, frontend.window_offset, self.hop,
-                                                  cfg.window_samples, window_samples)
-        self.reset()
-
-    def reset(self) -> None:
-        self._first_frame = 0  # absolute index of the cache's first row
-        self._frames = torch.zeros(0, self.frontend.config.n_mels)  # (frames, n_mels) dB
-
-    def can_share(self, window_starts: np.ndarray) -> bool:
-        return (self.window_samples % self.hop == 0 and bool(np.all(window_starts % self.hop == 0))
-                and self.first_inner <= self.last_inner)
+        self.frontend = frontend
+        super().__init__(cfg.n_fft, frontend.window_offset, cfg.hop_samples, cfg.window_samples, window_samples,
+                         cfg.n_mels)
 
     @torch.no_grad()
     def __call__(self, stream: np.ndarray, stream_start: int, window_starts: np.ndarray) -> torch.Tensor:
-        """stream: samples from absolute sample `stream_start` on; window_starts: absolute starts (on the
-        frame grid, ascending) of windows inside it. -> (windows, n_mfcc, frames)"""
-        signal = torch.from_numpy(np.ascontiguousarray(stream, dtype=np.float32))
-        first = int(window_starts[0]) // self.hop + self.first_inner
-        self._update_cache(signal, stream_start, first, int(window_starts[-1]) // self.hop + self.last_inner)
-        edges = self._edge_frames(signal, stream_start, window_starts)  # (windows, 2, edge frames, n_mels)
-        windows = []
-        for i, start in enumerate(window_starts):
-            lo = int(start) // self.hop + self.first_inner - self._first_frame
-            inner = self._frames[lo : lo + self.last_inner - self.first_inner + 1]
-            windows.append(torch.cat([edges[i, 0, : self.first_inner], inner, edges[i, 1, : self.n_right]]))
-        return self.frontend.cepstra(torch.stack(windows))
+        """-> (windows, n_mfcc, frames): see `SharedFrames.frames`."""
+        return self.frontend.cepstra(self.frames(stream, stream_start, window_starts))
 
-    def _edge_frames(self, signal: torch.Tensor, stream_start: int, window_starts: np.ndarray) -> torch.Tensor:
-        """Log-mel of the frames at both ends of each window, with the window's own mirrored padding."""
-        half, offset = self.frontend.config.n_fft // 2, self.frontend.window_offset
-        sides = []
-        for start in window_starts:
-            samples = signal[int(start) - stream_start : int(start) - stream_start + self.window_samples]
-            padded = mirror_pad(samples[None], half)[0]
-            right_from = offset + (self.last_inner + 1) * self.hop
-            sides += [padded[offset : offset + self.edge_samples], padded[right_from : right_from + self.edge_samples]]
-        frames = self.frontend.log_mel_frames(torch.stack(sides))  # (2 * windows, edge frames, n_mels)
-        return frames.reshape(len(window_starts), 2, -1, frames.shape[-1])
+    def _as_signal(self, stream):
+        return torch.from_numpy(np.ascontiguousarray(stream, dtype=np.float32))
 
-    def _update_cache(self, signal: torch.Tensor, stream_start: int, first: int, last: int) -> None:
-        """Keep frames first..last (absolute, inclusive): drop older rows, compute the new ones in one call."""
-        cached_end = self._first_frame + len(self._frames)
-        if not (self._first_frame <= first <= cached_end):  # a gap (or a reset stream): start over
-            self._first_frame, self._frames = first, self._frames[:0]
-            cached_end = first
-        if last >= cached_end:
-            begin = cached_end * self.hop - self.lead - stream_start
-            end = last * self.hop - self.lead - stream_start + self.frontend.config.window_samples
-            self._frames = torch.cat([self._frames, self.frontend.log_mel_frames(signal[None, begin:end])[0]])
-        self._frames = self._frames[first - self._first_frame :]
-        self._first_frame = first
+    def _log_mel(self, samples):
+        return self.frontend.log_mel_frames(samples)
+
+    def _mirror_pad(self, windows, half: int):
+        return mirror_pad(windows, half)
+
+    def _concat(self, parts):
+        return torch.cat(parts)
+
+    def _stack(self, parts, axis: int = 0):
+        return torch.stack(parts, dim=axis)
+
+    def _empty(self, shape):
+        return torch.empty(shape)

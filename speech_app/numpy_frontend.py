@@ -4,8 +4,9 @@ floor, DCT, the model).
 
 It is `features.MfccFrontend.log_mel_frames` and its mirrored padding, step for step, with the window
 and the mel filterbank that front end uses (they travel in the ONNX file, so no torchaudio is needed
-to rebuild them), and `SharedLogMelFrames` is `features.SharedFrameMfcc`'s frame sharing between
-overlapping windows. tests/test_listen_runtime.py checks both against the PyTorch front end.
+to rebuild them). `SharedFrames`, the frame sharing between overlapping windows, lives here too, with no
+torch, and serves both `SharedLogMelFrames` (NumPy) and `features.SharedFrameMfcc` (PyTorch).
+tests/test_listen_runtime.py checks the NumPy half against the PyTorch front end.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ AMPLITUDE_FLOOR = 1e-10  # mel power floor before decibels, as features.AMPLITUD
 
 def window_frame_layout(n_fft: int, window_offset: int, hop: int, frame_samples: int,
                         window_samples: int) -> tuple[int, int, int, int, int, int]:
-    """Where the frames of one window lie, for sharing frames between overlapping windows (here and in
-    features.SharedFrameMfcc): lead (frame i starts at sample i * hop - lead), frames per window, the
+    """Where the frames of one window lie, for sharing frames between overlapping windows
+    (`SharedFrames`): lead (frame i starts at sample i * hop - lead), frames per window, the
     first and last (inclusive) frames clear of the mirrored padding, the frames right of those, and the
     samples holding one side's edge frames (the longer side's count, so both sides stack)."""
     lead = n_fft // 2 - window_offset
@@ -65,38 +66,42 @@ def mirror_pad(waveforms: np.ndarray, half: int) -> np.ndarray:
                           axis=-1)
 
 
-class SharedLogMelFrames:
-    """Log-mel frames of overlapping windows of one stream, computing each frame once.
+class SharedFrames:
+    """Log-mel frames of overlapping windows of one stream, computing each frame once: the cache of
+    `SharedLogMelFrames` (NumPy) and `features.SharedFrameMfcc` (PyTorch), written once.
 
-    The scheme of `features.SharedFrameMfcc`: frames inside a window are sliced from a cache of the
-    stream's frames; the few at each edge, whose mirrored padding differs per window, are computed
-    per window. Gives (windows, frames, n_mels), what `NumpyLogMel.windows` gives each window alone.
+    Frames inside a window are sliced from a cache of the stream's frames; the few at each edge, whose
+    mirrored padding differs per window, are computed per window (all edges in one call). A subclass
+    gives the array operations of its library (`_as_signal`, `_log_mel`, `_mirror_pad`, `_concat`,
+    `_stack`, `_empty`) and the front end's settings; `frames` gives (windows, frames, n_mels), what the
+    front end gives each window alone.
     """
 
-    def __init__(self, log_mel: NumpyLogMel, window_samples: int):
-        self.log_mel, self.window_samples, self.hop = log_mel, window_samples, log_mel.hop_samples
+    def __init__(self, n_fft: int, window_offset: int, hop: int, frame_samples: int, window_samples: int,
+                 n_mels: int):
+        self.n_fft, self.window_offset, self.frame_samples = n_fft, window_offset, frame_samples
+        self.window_samples, self.hop, self.n_mels = window_samples, hop, n_mels
         (self.lead, self.n_frames, self.first_inner, self.last_inner, self.n_right,
-         self.edge_samples) = window_frame_layout(log_mel.n_fft, log_mel.window_offset, self.hop,
-                                                  log_mel.window_samples, window_samples)
+         self.edge_samples) = window_frame_layout(n_fft, window_offset, hop, frame_samples, window_samples)
         self.reset()
 
     def reset(self) -> None:
         self._first_frame = 0  # absolute index of the cache's first row
-        self._frames = np.zeros((0, self.log_mel.mel_basis.shape[1]), dtype=np.float32)  # (frames, n_mels)
+        self._frames = self._empty((0, self.n_mels))  # (frames, n_mels) dB
 
     def can_share(self, window_starts: np.ndarray) -> bool:
         return (self.window_samples % self.hop == 0 and bool(np.all(window_starts % self.hop == 0))
                 and self.first_inner <= self.last_inner)
 
-    def __call__(self, stream: np.ndarray, stream_start: int, window_starts: np.ndarray) -> np.ndarray:
+    def frames(self, stream: np.ndarray, stream_start: int, window_starts: np.ndarray):
         """stream: samples from absolute sample `stream_start` on; window_starts: absolute starts (on the
         frame grid, ascending) of windows inside it. -> (windows, frames, n_mels)"""
-        stream = np.asarray(stream, dtype=np.float32)
+        signal = self._as_signal(stream)
         first = int(window_starts[0]) // self.hop + self.first_inner
-        self._update_cache(stream, stream_start, first, int(window_starts[-1]) // self.hop + self.last_inner)
-        edges = self._edge_frames(stream, stream_start, window_starts)  # (windows, 2, edge frames, n_mels)
+        self._update_cache(signal, stream_start, first, int(window_starts[-1]) // self.hop + self.last_inner)
+        edges = self._edge_frames(signal, stream_start, window_starts)  # (windows, 2, edge frames, n_mels)
         inner_count = self.last_inner - self.first_inner + 1
-        out = np.empty((len(window_starts), self.n_frames, self._frames.shape[1]), dtype=np.float32)
+        out = self._empty((len(window_starts), self.n_frames, self.n_mels))
         for i, start in enumerate(window_starts):
             lo = int(start) // self.hop + self.first_inner - self._first_frame
             out[i, : self.first_inner] = edges[i, 0, : self.first_inner]
@@ -104,19 +109,19 @@ class SharedLogMelFrames:
             out[i, self.last_inner + 1 :] = edges[i, 1, : self.n_right]
         return out
 
-    def _edge_frames(self, stream: np.ndarray, stream_start: int, window_starts: np.ndarray) -> np.ndarray:
+    def _edge_frames(self, signal, stream_start: int, window_starts: np.ndarray):
         """Log-mel of the frames at both ends of each window, with the window's own mirrored padding."""
-        offset = self.log_mel.window_offset
+        offset = self.window_offset
         right_from = offset + (self.last_inner + 1) * self.hop
-        at = np.asarray(window_starts, dtype=np.int64) - stream_start
-        windows = np.stack([stream[a : a + self.window_samples] for a in at])  # (N, window)
-        padded = mirror_pad(windows, self.log_mel.n_fft // 2)
-        sides = np.stack([padded[:, offset : offset + self.edge_samples],
-                          padded[:, right_from : right_from + self.edge_samples]], axis=1)  # (N, 2, edge)
-        frames = self.log_mel.frames(sides.reshape(-1, self.edge_samples))  # (2N, edge frames, n_mels)
+        at = [int(start) - stream_start for start in window_starts]
+        windows = self._stack([signal[a : a + self.window_samples] for a in at])  # (N, window)
+        padded = self._mirror_pad(windows, self.n_fft // 2)
+        sides = self._stack([padded[:, offset : offset + self.edge_samples],
+                             padded[:, right_from : right_from + self.edge_samples]], axis=1)  # (N, 2, edge)
+        frames = self._log_mel(sides.reshape(-1, self.edge_samples))  # (2N, edge frames, n_mels)
         return frames.reshape(len(window_starts), 2, -1, frames.shape[-1])
 
-    def _update_cache(self, stream: np.ndarray, stream_start: int, first: int, last: int) -> None:
+    def _update_cache(self, signal, stream_start: int, first: int, last: int) -> None:
         """Keep frames first..last (absolute, inclusive): drop older rows, compute the new ones in one call."""
         cached_end = self._first_frame + len(self._frames)
         if not (self._first_frame <= first <= cached_end):  # a gap (or a reset stream): start over
@@ -124,7 +129,37 @@ class SharedLogMelFrames:
             cached_end = first
         if last >= cached_end:
             begin = cached_end * self.hop - self.lead - stream_start
-            end = last * self.hop - self.lead - stream_start + self.log_mel.window_samples
-            self._frames = np.concatenate([self._frames, self.log_mel.frames(stream[None, begin:end])[0]])
+            end = last * self.hop - self.lead - stream_start + self.frame_samples
+            self._frames = self._concat([self._frames, self._log_mel(signal[None, begin:end])[0]])
         self._frames = self._frames[first - self._first_frame :]
         self._first_frame = first
+
+
+class SharedLogMelFrames(SharedFrames):
+    """`SharedFrames` on `NumpyLogMel`: what the ONNX graph takes, (windows, frames, n_mels)."""
+
+    def __init__(self, log_mel: NumpyLogMel, window_samples: int):
+        self.log_mel = log_mel
+        super().__init__(log_mel.n_fft, log_mel.window_offset, log_mel.hop_samples, log_mel.window_samples,
+                         window_samples, log_mel.mel_basis.shape[1])
+
+    def __call__(self, stream: np.ndarray, stream_start: int, window_starts: np.ndarray) -> np.ndarray:
+        return self.frames(stream, stream_start, window_starts)
+
+    def _as_signal(self, stream):
+        return np.asarray(stream, dtype=np.float32)
+
+    def _log_mel(self, samples):
+        return self.log_mel.frames(samples)
+
+    def _mirror_pad(self, windows, half: int):
+        return mirror_pad(windows, half)
+
+    def _concat(self, parts):
+        return np.concatenate(parts)
+
+    def _stack(self, parts, axis: int = 0):
+        return np.stack(parts, axis=axis)
+
+    def _empty(self, shape):
+        return np.empty(shape, dtype=np.float32)

@@ -153,6 +153,7 @@ def test_train_see_the_evaluation_and_use_the_model_live(custom_window, qtbot, c
     assert [row[3].split("/")[1] for row in panel.evaluation_rows()[:2]] == [str(TAKES_PER_WORD)] * 2  # every take once
     assert "What to expect" in panel.accuracy_label.text() and "Estimate:" in panel.stage_label.text()
     assert "validation" not in panel.stage_label.text()
+    assert "While people talk: about" in panel.accuracy_label.text()  # the conversation check, after the estimate
     # the held-out clips' confusion matrix: each take row sums to the word's held-out takes, the
     # diagonal to those recognized, the `_unknown_` row to the held-out real clips of other words
     confusion = panel.confusion.matrix
@@ -177,6 +178,19 @@ def test_the_estimate_fills_the_confusion_matrix(custom_window):
     assert panel.confusion.labels == labels and panel.confusion.matrix.tolist() == matrix
     panel.show_estimate(Estimate({"alpha": [3, 4]}, [1, 10], 3, 5, 1), [])  # a model from before
     assert panel.confusion.labels == [] and panel.evaluation.rowCount() == 2
+
+
+def test_the_conversation_check_shows_under_the_estimate(custom_window):
+    from speech_app.gui.expectations import rate_text
+    from speech_app.training.conversation import ConversationCheck
+
+    panel = custom_window[0].custom.training
+    check = ConversationCheck(4.0, 0.5, {"alpha": 0.9}, 3, [[0.7, 45.0], [0.9, 15.0]])
+    panel.show_estimate(Estimate({"alpha": [3, 4]}, [1, 10], 3, 5, 1), [])
+    panel.show_conversation(check)
+    assert "What to expect" in panel.accuracy_label.text()
+    assert f"about {rate_text(check.per_hour)} false alarms an hour" in panel.accuracy_label.text()
+    assert check.lines()[0] in panel.accuracy_label.toolTip()
 
 
 def test_training_on_too_few_takes_asks_first(custom_window, monkeypatch):

@@ -21,7 +21,7 @@ from . import TABS
 from .batch_tab import BatchTab
 from .collector import binding_leaks_references, gui_thread_collector
 from .custom_tab import CustomWordsTab
-from .live_tab import LiveTab
+from .live_tab import RUNTIME_CHOICES, LiveTab
 from .plots import style_plots
 from .services import AppServices
 from .theme import THEMES, apply_theme
@@ -138,6 +138,15 @@ class MainWindow(QMainWindow):
         self.listen_action = self._action(live_menu, "&Start listening", self.on_listen_action_triggered, "F5")
         self._action(live_menu, "&Clear transcript", self.live.clear_transcript, "Ctrl+L")
         self._action(live_menu, "&Refresh input devices", self.live.on_refresh_button_clicked, "Ctrl+Shift+R")
+        runtime_menu = live_menu.addMenu("Run the model &on")
+        self.runtime_group = QActionGroup(self)
+        for runtime, text in RUNTIME_CHOICES.items():
+            action = self._action(runtime_menu, text, lambda _=False, r=runtime: self.live.set_runtime(r),
+                                  tip="Where the Live tab's model runs; the status bar says which it runs on")
+            action.setCheckable(True)
+            action.setChecked(runtime == self.live.runtime())
+            action.setData(runtime)
+            self.runtime_group.addAction(action)
         words_menu = bar.addMenu("&Words")
         self._action(words_menu, "&Record take", self.on_record_action_triggered, "Ctrl+R")
         self._action(words_menu, "&Train", self.on_train_action_triggered, "Ctrl+T")

@@ -13,11 +13,13 @@ from PySide6.QtWidgets import (QAbstractItemView, QApplication, QComboBox, QFile
                                QHeaderView, QLabel, QPushButton, QSlider, QSplitter, QTableWidget,
                                QTableWidgetItem, QVBoxLayout, QWidget)
 
+from ..onnx_runtime import RUNTIMES
 from ..streaming import AVERAGING_MS, DETECTION_THRESHOLD
+from .expectations import sensitivity_text, sensitivity_tip
 from .plots import ConfidenceBars, SpectrogramView, WaveformView
-from .services import AppServices
+from .services import RUNTIME_NAMES, AppServices
 from .widgets import ElidedLabel
-from .workers import LiveRecognitionWorker, LiveStats, WorkerThread
+from .workers import LiveModel, LiveRecognitionWorker, LiveStats, WorkerThread
 
 REDRAW_MS = 50  # waveform and spectrogram repaint period (20 frames a second)
 SENSITIVITY_RANGE = (5, 95)  # percent; sensitivity = 100 - threshold in percent
@@ -36,6 +38,8 @@ TRANSCRIPT_TIPS = ("Clock time of the detection",
                    "The word heard",
                    "The averaged probability at the moment the word crossed the detection threshold")
 VALUE_ROLE = Qt.ItemDataRole.UserRole  # the number behind a cell's text, for the CSV
+RUNTIME_CHOICES = {"auto": "Automatic (ONNX Runtime where the model has an export)", "onnx": "ONNX Runtime",
+                   "torch": "PyTorch"}  # the Live menu's runtime choices, by onnx_runtime.RUNTIMES name
 NO_DEVICE_TEXT = ("No microphone found. Connect one and press Refresh. "
                   "The Batch and Custom words tabs work without one.")
 
@@ -66,6 +70,7 @@ class LiveTab(QWidget):
     listening_requested = Signal(object)
     stop_requested = Signal()
     threshold_changed = Signal(float)
+    runtime_requested = Signal(str)
     clock_reset_requested = Signal()
 
     def __init__(self, services: AppServices, settings: QSettings, parent=None):
@@ -73,9 +78,11 @@ class LiveTab(QWidget):
         self.settings = settings
         self.listening = False
         self.model_path: Path | None = None
+        self.model: LiveModel | None = None
         self.devices = []
         self._build()
         self.worker = LiveRecognitionWorker(services)
+        self.worker.runtime = self.runtime()  # before the worker's thread runs: the first model loads on it
         self.worker_thread = WorkerThread(self.worker, "live-recognition")
         self._connect_worker()
         self.redraw_timer = QTimer(self)
@@ -88,6 +95,10 @@ class LiveTab(QWidget):
     def _build(self) -> None:
         layout = QVBoxLayout(self)
         layout.addLayout(self._build_controls())
+        # what the sensitivity means for the model in use (its file's conversation check)
+        self.expectation_label = QLabel()
+        self.expectation_label.setWordWrap(True)
+        layout.addWidget(self.expectation_label)
         self.no_device_label = QLabel(NO_DEVICE_TEXT)
         self.no_device_label.setWordWrap(True)
         self.no_device_label.setObjectName("noDeviceBanner")
@@ -180,6 +191,7 @@ class LiveTab(QWidget):
         self.listening_requested.connect(w.start_listening)
         self.stop_requested.connect(w.stop_listening)
         self.threshold_changed.connect(w.set_threshold)
+        self.runtime_requested.connect(w.set_runtime)
         self.clock_reset_requested.connect(w.reset_clock)
         w.devices_listed.connect(self.on_worker_devices_listed)
         w.model_loaded.connect(self.on_worker_model_loaded)
@@ -198,6 +210,24 @@ class LiveTab(QWidget):
         """Load a model in the worker thread; `model_loaded` says when it is in use."""
         self.model_label.setText("Model: loading...")
         self.model_requested.emit(path)
+
+    def runtime(self) -> str:
+        """The runtime asked for (onnx_runtime.RUNTIMES), saved between sessions."""
+        saved = str(self.settings.value("live/runtime", "auto"))
+        return saved if saved in RUNTIMES else "auto"
+
+    def set_runtime(self, runtime: str) -> None:
+        """Run the model on `runtime` ("auto", "onnx", "torch") from now on; the model reloads on it."""
+        self.settings.setValue("live/runtime", runtime)
+        self.model_label.setText("Model: loading...")
+        self.runtime_requested.emit(runtime)
+
+    def expectation_text(self) -> str:
+        """What the sensitivity set now means for the model in use."""
+        if self.model is None:
+            return ""
+        threshold = sensitivity_to_threshold(self.sensitivity_slider.value())
+        return sensitivity_text(self.model.curve, threshold, shipped=self.model.path is None)
 
     def selected_device(self):
         return self.device_combo.currentData()
@@ -288,6 +318,7 @@ class LiveTab(QWidget):
         self.sensitivity_label.setText(f"{value}%")
         self.settings.setValue("live/sensitivity", value)
         self.threshold_changed.emit(sensitivity_to_threshold(value))
+        self.expectation_label.setText(self.expectation_text())
 
     @Slot(list)
     def on_worker_devices_listed(self, devices: list) -> None:
@@ -304,12 +335,16 @@ class LiveTab(QWidget):
             self.status_text_changed.emit(self.idle_status())
         self.devices_changed.emit(devices)
 
-    @Slot(object, list)
-    def on_worker_model_loaded(self, path, labels: list) -> None:
-        self.model_path = path
-        self.model_label.setText(f"Model: {Path(path).stem if path else 'shipped'}")
-        self.model_label.set_details("Words: " + ", ".join(labels))
+    @Slot(object)
+    def on_worker_model_loaded(self, model: LiveModel) -> None:
+        path, labels = model.path, model.labels
+        self.model_path, self.model = path, model
+        runtime = RUNTIME_NAMES.get(model.runtime, model.runtime)
+        self.model_label.setText(f"Model: {Path(path).stem if path else 'shipped'} on {runtime}")
+        self.model_label.set_details("Words: " + ", ".join(labels) + (f"\n{model.note}" if model.note else ""))
         self.confidence_bars.set_labels(labels)
+        self.expectation_label.setText(self.expectation_text())
+        self.expectation_label.setToolTip(sensitivity_tip(model.curve))
         self._update_start_button()
         if not self.listening:
             self.status_text_changed.emit(self.idle_status())
@@ -380,7 +415,7 @@ class LiveTab(QWidget):
         c = stats.capture
         self.status_text_changed.emit(
             f"Input: {c.device_name} | {c.device_rate_hz} Hz | latency {c.latency_s * 1000:.0f} ms | "
-            f"model {stats.inference_ms:.0f} ms per hop | dropped {c.dropped_s:.2f} s "
+            f"model {stats.inference_ms:.1f} ms per hop on {self.runtime_name()} | dropped {c.dropped_s:.2f} s "
             f"({c.overflows} overflows)")
 
     @Slot(str)
@@ -391,6 +426,10 @@ class LiveTab(QWidget):
     def on_redraw_timer_timeout(self) -> None:
         self.waveform.refresh()
         self.spectrogram.refresh()
+
+    def runtime_name(self) -> str:
+        """The runtime the model in use runs on, in words."""
+        return RUNTIME_NAMES.get(self.model.runtime, self.model.runtime) if self.model else "no model"
 
     def _update_start_button(self) -> None:
         ready = bool(self.devices) and bool(self.confidence_bars.labels)

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QGridLay
 
 from ..training.custom_words import (TAKES_ENOUGH, TAKES_MINIMUM, CustomWordsRecipe, Estimate, lower_bound,
                                      take_warnings)
+from .expectations import rate_text
 from .plots import ConfusionMatrixView, TrainingChart
 from .userdata import DataFolder
 from .workers import TrainingJob, TrainingWorker, WorkerThread
@@ -39,6 +40,14 @@ def expectation_summary(estimate: Estimate | None) -> str:
     if estimate.rejection is not None:
         parts.append(f"{estimate.rejection:.0%} of other speech ignored")
     return ("Estimate: " + ", ".join(parts) + ".") if parts else ""
+
+
+def conversation_summary(check) -> str:
+    """One line on the conversation check (conversation.ConversationCheck; None: none was made)."""
+    if check is None:
+        return ""
+    return (f"While people talk: about {rate_text(check.per_hour)} false alarms an hour at the default sensitivity "
+            f"(likely under {check.per_hour_bound:.0f}; {check.minutes:.1f} min of conversation it never trained on).")
 
 
 def synth_available() -> bool:
@@ -258,11 +267,14 @@ class TrainingPanel(QGroupBox):
 
     @Slot(object)
     def on_worker_training_finished(self, result) -> None:
-        self._finish(f"Trained in {result.seconds:.0f} s. " + expectation_summary(result.estimate))
+        summary = " ".join(part for part in (expectation_summary(result.estimate),
+                                             conversation_summary(result.conversation)) if part)
+        self._finish(f"Trained in {result.seconds:.0f} s. " + summary)
         self.progress.setValue(self.progress.maximum())
         self.trained_model = Path(result.model_path)
         self.use_button.setEnabled(True)
         self.show_estimate(result.estimate, result.warnings)
+        self.show_conversation(result.conversation)
         self.model_trained.emit(self.trained_model)
 
     @Slot(str)
@@ -305,6 +317,15 @@ class TrainingPanel(QGroupBox):
         self.accuracy_label.setText("What to expect: " + expectation_summary(estimate).removeprefix("Estimate: ")
                                     + ("\n" + "\n".join(warnings) if warnings else ""))
         self.accuracy_label.setToolTip("\n".join(estimate.lines()))
+
+    def show_conversation(self, check) -> None:
+        """The conversation check under the estimate: false alarms an hour while people talk, and each
+        word's threshold for the budget (the tooltip); the Live tab's sensitivity shows the whole curve."""
+        if check is None:
+            return
+        self.accuracy_label.setText("\n".join(part for part in (self.accuracy_label.text(), conversation_summary(check))
+                                              if part))
+        self.accuracy_label.setToolTip("\n".join(part for part in (self.accuracy_label.toolTip(), *check.lines()) if part))
 
     def show_evaluation(self, report_dir: Path) -> None:
         """The report's figures (metrics.json): per split, accuracy, recall and precision per word,

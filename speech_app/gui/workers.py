@@ -22,6 +22,7 @@ from ..audio import SAMPLE_RATE, write_wav
 from ..capture import CaptureStats, NoInputDeviceError
 from ..modelfile import ModelFileError
 from ..streaming import LIVE_TORCH_THREADS, Detection, RecognizerSettings, StreamingRecognizer
+from .expectations import ConversationCurve, model_curve
 from .services import AppServices
 
 POLL_MS = 30  # how often the live worker drains the capture ring buffer
@@ -77,6 +78,17 @@ def level_dbfs(samples: np.ndarray) -> float:
 
 
 @dataclass(frozen=True)
+class LiveModel:
+    """The model the live worker has loaded, as the Live tab shows it."""
+
+    path: Path | None  # None: the shipped model
+    labels: list[str]
+    runtime: str  # "onnx", "torch" (services.RUNTIME_NAMES), or a stand-in's name
+    note: str  # why it is not on ONNX Runtime, or that an export was made ("" when nothing to say)
+    curve: ConversationCurve | None  # its false alarms in conversation by threshold, where the file has them
+
+
+@dataclass(frozen=True)
 class LiveStats:
     capture: CaptureStats
     inference_ms: float  # model time per hop, averaged since the last report
@@ -87,7 +99,7 @@ class LiveRecognitionWorker(QObject):
     """Owns the audio source and the streaming recognizer; a timer in its thread feeds one to the other."""
 
     devices_listed = Signal(list)  # [InputDevice]
-    model_loaded = Signal(object, list)  # path (None: shipped), labels
+    model_loaded = Signal(object)  # LiveModel
     model_failed = Signal(str)
     listening_started = Signal(object)  # CaptureStats
     listening_stopped = Signal()
@@ -103,6 +115,8 @@ class LiveRecognitionWorker(QObject):
         self.services = services
         self.settings = settings or RecognizerSettings()
         self.recognizer: StreamingRecognizer | None = None
+        self.runtime = "auto"  # asked for: "auto", "onnx" or "torch" (onnx_runtime.RUNTIMES)
+        self._model_path: Path | None = None
         self.source = None
         self._timer: QTimer | None = None
         self._offset_s = 0.0  # audio heard before the recognizer's own clock began (earlier Starts, other models)
@@ -122,8 +136,8 @@ class LiveRecognitionWorker(QObject):
     def load_model(self, path: Path | None) -> None:
         torch.set_num_threads(LIVE_TORCH_THREADS)  # for this (the live worker's) thread
         try:
-            classifier = self.services.load_classifier(path)
-            recognizer = StreamingRecognizer(classifier, self.settings)
+            live = self.services.load_live_classifier(path, self.runtime)
+            recognizer = StreamingRecognizer(live.classifier, self.settings)
         except ModelFileError as err:  # names its file already
             self.model_failed.emit(str(err))
             return
@@ -132,9 +146,16 @@ class LiveRecognitionWorker(QObject):
             return
         if self.recognizer is not None:
             self._offset_s += self.recognizer.fed_seconds
-        self.recognizer, self._evaluations_reported = recognizer, 0
-        self.model_loaded.emit(path, list(recognizer.labels))
+        self.recognizer, self._evaluations_reported, self._model_path = recognizer, 0, path
+        self.model_loaded.emit(LiveModel(path, list(recognizer.labels), live.runtime, live.note, model_curve(path)))
         freeze_long_lived_objects("live")
+
+    @Slot(str)
+    def set_runtime(self, runtime: str) -> None:
+        """Run the model on another runtime from now on: the model in use is loaded again on it."""
+        self.runtime = runtime
+        if self.recognizer is not None:
+            self.load_model(self._model_path)
 
     @Slot(float)
     def set_threshold(self, threshold: float) -> None:
