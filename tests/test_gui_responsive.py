@@ -35,6 +35,8 @@ BUSY_S = 8.0  # how long the probe watches all three kinds of work running toget
 BATCH_COPIES = 50  # the sample folder this many times per batch job; a new job is queued whenever one
 # ends, so the batch runs for as long as the probe watches, however fast the machine classifies
 JOBS_AHEAD = 2  # batch jobs queued at once: the tab stays busy while the next one is added
+# the first batch of all three kinds of work only has to come at all: a loaded machine may take minutes
+START_WAIT_MS = 600_000
 # a step budget no machine finishes within BUSY_S: the test cancels the run when it is done
 TRAINING = CustomWordsRecipe(steps=1_000_000, batch_size=8, estimate_folds=0, device="cpu")
 
@@ -111,40 +113,43 @@ def test_event_loop_stays_responsive_during_inference_and_training(make_window, 
     panel.synth_check.setChecked(False)
     panel.worker.batch_finished.connect(batches.append)
     panel.start_training(["alpha", "beta"])
-    qtbot.waitUntil(lambda: len(batches) > 0 and window.live.listening and len(window.batch.rows()) > 0,
-                    timeout=WAIT_MS * 3)
+    try:
+        qtbot.waitUntil(lambda: len(batches) > 0 and window.live.listening and len(window.batch.rows()) > 0,
+                        timeout=START_WAIT_MS)
 
-    fired = []  # (wall clock, the GUI thread's CPU clock) at each probe firing
-    probe = QTimer()
-    probe.setInterval(PROBE_MS)
-    probe.timeout.connect(lambda: fired.append((time.perf_counter(), time.thread_time())))
-    table_cpu_s = []  # the GUI thread's CPU time inside the batch table's insertions
-    append = window.batch.results.append
+        fired = []  # (wall clock, the GUI thread's CPU clock) at each probe firing
+        probe = QTimer()
+        probe.setInterval(PROBE_MS)
+        probe.timeout.connect(lambda: fired.append((time.perf_counter(), time.thread_time())))
+        table_cpu_s = []  # the GUI thread's CPU time inside the batch table's insertions
+        append = window.batch.results.append
 
-    def timed_append(results):
-        start = time.thread_time()
-        append(results)
-        table_cpu_s.append(time.thread_time() - start)
+        def timed_append(results):
+            start = time.thread_time()
+            append(results)
+            table_cpu_s.append(time.thread_time() - start)
 
-    window.batch.results.append = timed_append
-    rows_before, batches_before, predictions_before = len(window.batch.rows()), len(batches), len(predictions)
-    with GcPassTimer() as gc_timer:
-        probe.start()
-        qtbot.wait(int(BUSY_S * 1000))
-        probe.stop()
-        gc.collect()  # one full pass for certain: a slow machine may allocate too little to start one
-    measuring[0] = False
-    assert window.batch.is_busy() and panel.training and window.live.listening  # all three ran together...
-    rows_added = len(window.batch.rows()) - rows_before
-    assert rows_added > 0 and len(batches) > batches_before and len(predictions) > predictions_before  # ...and made progress
-    wall, cpu = np.array(fired).T
-    burst_ms, gap_ms = 1000 * float(np.max(np.diff(cpu))), 1000 * float(np.max(np.diff(wall)))
-    longest_gc_ms = max(gc_timer.passes_ms, default=0.0)
-    print(f"longest GUI-thread burst {burst_ms:.0f} ms of CPU (longest wall-clock gap {gap_ms:.0f} ms); "
-          f"{len(gc_timer.passes_ms)} GC passes, longest {longest_gc_ms:.1f} ms of CPU; "
-          f"{rows_added} table rows in {1000 * sum(table_cpu_s):.0f} ms of the GUI thread's CPU")
-    assert burst_ms < MAX_GUI_BURST_MS, f"the GUI thread worked {burst_ms:.0f} ms at once"
-    assert longest_gc_ms < MAX_GC_PASS_MS, f"a garbage-collector pass held the GIL for {longest_gc_ms:.0f} ms of CPU"
-    assert 1000 * sum(table_cpu_s) < MAX_TABLE_MS_PER_ROW * rows_added
-    panel.cancel()
-    window.batch.cancel()
+        window.batch.results.append = timed_append
+        rows_before, batches_before, predictions_before = len(window.batch.rows()), len(batches), len(predictions)
+        with GcPassTimer() as gc_timer:
+            probe.start()
+            qtbot.wait(int(BUSY_S * 1000))
+            probe.stop()
+            gc.collect()  # one full pass for certain: a slow machine may allocate too little to start one
+        measuring[0] = False
+        assert window.batch.is_busy() and panel.training and window.live.listening  # all three ran together...
+        rows_added = len(window.batch.rows()) - rows_before
+        assert rows_added > 0 and len(batches) > batches_before and len(predictions) > predictions_before  # ...and made progress
+        wall, cpu = np.array(fired).T
+        burst_ms, gap_ms = 1000 * float(np.max(np.diff(cpu))), 1000 * float(np.max(np.diff(wall)))
+        longest_gc_ms = max(gc_timer.passes_ms, default=0.0)
+        print(f"longest GUI-thread burst {burst_ms:.0f} ms of CPU (longest wall-clock gap {gap_ms:.0f} ms); "
+              f"{len(gc_timer.passes_ms)} GC passes, longest {longest_gc_ms:.1f} ms of CPU; "
+              f"{rows_added} table rows in {1000 * sum(table_cpu_s):.0f} ms of the GUI thread's CPU")
+        assert burst_ms < MAX_GUI_BURST_MS, f"the GUI thread worked {burst_ms:.0f} ms at once"
+        assert longest_gc_ms < MAX_GC_PASS_MS, f"a garbage-collector pass held the GIL for {longest_gc_ms:.0f} ms of CPU"
+        assert 1000 * sum(table_cpu_s) < MAX_TABLE_MS_PER_ROW * rows_added
+    finally:  # a failed check must not leave the million-step run going (pytest would never exit)
+        measuring[0] = False
+        panel.cancel()
+        window.batch.cancel()
