@@ -65,7 +65,7 @@ def lower_bound(right: int, total: int, z: float = LOWER_BOUND_Z) -> float:
     return max(0.0, (centre - spread) / (1 + z * z / total))
 
 # what each training draw is: a class's share of the draws is split among these groups
-TAKE, SYNTH_WORD, SILENCE, REAL_NEGATIVE, FILLER, NEAR_MISS, CONVERSATION = range(7)
+TAKE, SYNTH_WORD, SILENCE, REAL_NEGATIVE, FILLER, NEAR_MISS, CONVERSATION, HARD_NEGATIVE = range(8)
 
 
 @dataclass(frozen=True)
@@ -121,6 +121,10 @@ class CustomWordsRecipe:
     # synthetic filler words there, and the shares must leave room for near misses (measured at 0.3, above)
     text_only_conversation_share: float = 0.3
     conversation_speech: str | None = None
+    # after training, a second pass of this many batches on the windows of the conversation speech the model
+    # fires on (hard_negatives.py; 0: none), which take `hard_negative_share` of the conversation draws
+    hard_negative_steps: int = 0
+    hard_negative_share: float = 0.5
     # after training, listen to the package's calibration speech (never trained on), give each word its own
     # threshold for this many false alarms per hour of conversation and record what is left (0: no check)
     conversation_budget: float = 0.5
@@ -485,6 +489,7 @@ def train_custom_words(take_dirs: list[Path], words: list[str], out_path: Path,
     runs = recipe.text_only_runs if not any(len(t) for t in takes.values()) else 1
     weights = draw_weights(trainer.training_labels, groups, len(words), recipe)
     trainer.execute(final_plan(recipe, weights, runs), on_stage)
+    hard = hard_negatives(trainer, groups, recipe, on_stage)
     out_path = Path(out_path)
     report_dir = Path(report_dir) if report_dir else default_report_dir(out_path)
     info = {"recipe": {"name": "custom words", **asdict(recipe)}, "final_runs": runs, "warnings": warnings,
@@ -492,6 +497,8 @@ def train_custom_words(take_dirs: list[Path], words: list[str], out_path: Path,
             "negatives": {"clips": int((groups == REAL_NEGATIVE).sum()), "credit": NEGATIVES_CREDIT}}
     if result_estimate is not None:
         info["estimate"] = result_estimate.to_dict()
+    if hard is not None:
+        info["hard_negatives"] = {"windows": len(hard.clips), "steps": recipe.hard_negative_steps}
     check = conversation_check(trainer, recipe, on_stage)
     if check is not None:
         info["conversation"] = check.to_dict()
@@ -499,6 +506,19 @@ def train_custom_words(take_dirs: list[Path], words: list[str], out_path: Path,
            extra_info=info)
     return CustomWordsResult(out_path, report_dir, result_estimate, warnings, time.monotonic() - started,
                              trainer.history, check)
+
+
+def hard_negatives(trainer, groups: np.ndarray, recipe: CustomWordsRecipe,
+                   on_stage: Callable[[str], None] | None = None):
+    """The second pass on the conversation windows the trained model fires on (hard_negatives.py), from the
+    speech the recipe trains on; None when the recipe runs none or has no such speech."""
+    from .conversation import TRAIN_SPEECH, speech_files
+    from .hard_negatives import hard_negative_pass
+
+    files = speech_files(Path(recipe.conversation_speech) if recipe.conversation_speech else TRAIN_SPEECH)
+    if recipe.hard_negative_steps <= 0 or recipe.conversation_share <= 0 or not files:
+        return None
+    return hard_negative_pass(trainer, groups, recipe, files, HARD_NEGATIVE, CONVERSATION, on_stage)[1]
 
 
 def conversation_check(trainer, recipe: CustomWordsRecipe, on_stage: Callable[[str], None] | None = None):
