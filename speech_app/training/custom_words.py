@@ -489,7 +489,9 @@ def train_custom_words(take_dirs: list[Path], words: list[str], out_path: Path,
     runs = recipe.text_only_runs if not any(len(t) for t in takes.values()) else 1
     weights = draw_weights(trainer.training_labels, groups, len(words), recipe)
     trainer.execute(final_plan(recipe, weights, runs), on_stage)
+    second_pass_started = time.monotonic()
     hard = hard_negatives(trainer, groups, recipe, on_stage)
+    second_pass_seconds = time.monotonic() - second_pass_started
     out_path = Path(out_path)
     report_dir = Path(report_dir) if report_dir else default_report_dir(out_path)
     info = {"recipe": {"name": "custom words", **asdict(recipe)}, "final_runs": runs, "warnings": warnings,
@@ -498,7 +500,8 @@ def train_custom_words(take_dirs: list[Path], words: list[str], out_path: Path,
     if result_estimate is not None:
         info["estimate"] = result_estimate.to_dict()
     if hard is not None:
-        info["hard_negatives"] = {"windows": len(hard.clips), "steps": recipe.hard_negative_steps}
+        info["hard_negatives"] = {"windows": len(hard.clips), "steps": recipe.hard_negative_steps,
+                                  "seconds": round(second_pass_seconds, 1)}
     check = conversation_check(trainer, recipe, on_stage)
     if check is not None:
         info["conversation"] = check.to_dict()

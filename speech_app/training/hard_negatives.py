@@ -109,6 +109,10 @@ def hard_negative_pass(trainer, groups: np.ndarray, recipe, files: list[Path], g
     trainer.initial_state = {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
     schedule = StepSchedule(recipe.hard_negative_steps, recipe.batch_size,
                             recipe.learning_rate * LEARNING_RATE_FRACTION, WARMUP_STEPS)
+    first_pass = trainer.history
     trainer.execute(TrainingPlan(schedule, (RunSpec(weights, recipe.seed + SEED_OFFSET, stage="training: hard negatives"),)),
                     on_stage)
+    # the report shows both passes: the first as epoch 1, this one as epoch 2
+    trainer.history = first_pass + [{**row, "epoch": 2} for row in trainer.history]
+    trainer.epoch = 2
     return groups, found
