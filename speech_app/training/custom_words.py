@@ -123,7 +123,7 @@ class CustomWordsRecipe:
     conversation_speech: str | None = None
     # after training, a second pass of this many batches (never more than the first pass's) on the windows of the
     # conversation speech the model fires on (hard_negatives.py; 0: none), which take `hard_negative_share` of
-    # the conversation draws. Measured (benchmarks/bench_conversation.py, seed 0, training/studies/CONVERSATION_STUDY.md):
+    # the conversation draws. Measured (benchmarks/bench_conversation.py, seed 0, CONVERSATION_STUDY.md):
     # 20 takes, false alarms per hour of conversation 47.0 -> 2.5, takes heard 100% -> 97.7%, isolated takes
     # recognized 99.6% -> 96.9%, other words rejected 96.2% -> 98.3%
     hard_negative_steps: int = 60

@@ -104,14 +104,15 @@ def hard_negative_pass(trainer, groups: np.ndarray, recipe, files: list[Path], g
         return groups, found
     groups = add_hard_windows(trainer, groups, found, group)
     n_words = len(trainer.index.labels) - 2
-    weights = share_weights(trainer.training_labels, groups, second_pass_draws(recipe, n_words, group, conversation_group))
+    draws = second_pass_draws(recipe, n_words, group, conversation_group)
+    weights = share_weights(trainer.training_labels, groups, draws)
     # the plan's runs start from the Trainer's initial weights: here, the trained model's
     trainer.initial_state = {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
     schedule = StepSchedule(min(recipe.hard_negative_steps, recipe.steps), recipe.batch_size,
                             recipe.learning_rate * LEARNING_RATE_FRACTION, WARMUP_STEPS)
     first_pass = trainer.history
-    trainer.execute(TrainingPlan(schedule, (RunSpec(weights, recipe.seed + SEED_OFFSET, stage="second pass: conversation the model fired on"),)),
-                    on_stage)
+    run = RunSpec(weights, recipe.seed + SEED_OFFSET, stage="second pass: conversation the model fired on")
+    trainer.execute(TrainingPlan(schedule, (run,)), on_stage)
     # the report shows both passes: the first as epoch 1, this one as epoch 2
     trainer.history = first_pass + [{**row, "epoch": 2} for row in trainer.history]
     trainer.epoch = 2
