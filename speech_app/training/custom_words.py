@@ -8,6 +8,7 @@ voices. The recipe:
   of other words, synthetic filler words and near misses of each word (`_unknown_`), and noise
   (`_silence_`), with every draw augmented (speed, shift, gain, noise, SpecAugment);
 - for a fixed budget of steps, with no early stopping: 1-3 validation clips would decide nothing;
+- then a short second pass on the windows of conversation speech the model fires on (hard_negatives.py);
 - and estimates what the user will get from held-out clips: a third of the takes and of the bundled
   negative speakers are held out while a run of half the budget trains on the rest (or, with K runs,
   each take and each negative speaker is held out once by rotation).
