@@ -82,6 +82,7 @@ def test_the_second_pass_listens_only_to_the_speech_it_trains_on_and_draws_what_
     assert np.all(added > 0)  # every window that fired is drawn
     assert second.schedule.steps == 1  # never more batches than the first pass (1 here)
     windows = read_metadata(out)["hard_negatives"]["windows"]
+    assert read_metadata(out)["hard_negatives"]["steps"] == 1
     assert windows == len(clips_after) - len(clips_before)
     assert read_metadata(out)["trained_on"]["clips"]["training"]["_unknown_"] == unknown_after  # counted in the file
 

@@ -504,7 +504,7 @@ def train_custom_words(take_dirs: list[Path], words: list[str], out_path: Path,
     if result_estimate is not None:
         info["estimate"] = result_estimate.to_dict()
     if hard is not None:
-        info["hard_negatives"] = {"windows": len(hard.clips), "steps": recipe.hard_negative_steps,
+        info["hard_negatives"] = {"windows": len(hard.clips), "steps": min(recipe.hard_negative_steps, recipe.steps),
                                   "seconds": round(second_pass_seconds, 1)}
     check = conversation_check(trainer, recipe, on_stage)
     if check is not None:
