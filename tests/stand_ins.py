@@ -20,6 +20,7 @@ WORD_SECONDS = 0.4
 WORD_AMPLITUDE = 0.3
 AMPLITUDE_PER_LOGIT = 0.02  # tone amplitude (averaged over the window) worth one logit
 SILENCE_LOGIT = 3.0
+TONE_FRAME_SAMPLES = 400  # 25 ms: a whole number of periods of every tone, so the tones stay apart
 TAKES_PER_WORD = 5  # generated takes of a custom word (write_takes)
 WAIT_MS = 20_000  # how long a GUI test waits for the window: generous, the test machine may be busy
 FAKE_MIC = InputDevice(7, "Test microphone", "test", 1, 16_000.0, True)
@@ -27,19 +28,26 @@ FAKE_MIC = InputDevice(7, "Test microphone", "test", 1, 16_000.0, True)
 
 class ToneClassifier:
     """Word k is a tone at TONE_HZ[k]; its logit grows with the tone's amplitude in the window,
-    so a word half inside the window scores lower than a whole one, as with a real model."""
+    so a word half inside the window scores lower than a whole one, as with a real model.
+
+    The amplitude is measured per TONE_FRAME_SAMPLES frame and averaged, like a spectrogram: a player
+    that stutters on a busy machine shifts the tone's phase inside a word, which would cancel out of
+    one correlation over the whole window (a real front end does not care either)."""
 
     def __init__(self, window_seconds: float = 1.0):
         self.labels = ["_silence_", "_unknown_", *TONE_HZ]
         self.window_samples = int(window_seconds * SAMPLE_RATE)
-        t = np.arange(self.window_samples) / SAMPLE_RATE
-        self._basis = np.stack([np.exp(-2j * np.pi * hz * t) for hz in TONE_HZ.values()])  # (words, window)
+        self._frames = self.window_samples // TONE_FRAME_SAMPLES
+        t = np.arange(TONE_FRAME_SAMPLES) / SAMPLE_RATE
+        self._basis = np.stack([np.exp(-2j * np.pi * hz * t) for hz in TONE_HZ.values()])  # (words, frame)
         self.windows_seen = 0
 
     def probabilities(self, waves: np.ndarray) -> np.ndarray:
         waves = np.asarray(waves, dtype=np.float64)  # (N, window)
         self.windows_seen += len(waves)
-        amplitude = 2 * np.abs(waves @ self._basis.T) / self.window_samples  # (N, words)
+        frames = waves[:, : self._frames * TONE_FRAME_SAMPLES].reshape(len(waves), self._frames, -1)
+        # (N, frames, words) -> mean over the window's frames: a tone filling the window scores its amplitude
+        amplitude = (2 * np.abs(frames @ self._basis.T) / TONE_FRAME_SAMPLES).mean(axis=1)  # (N, words)
         logits = np.concatenate([np.full((len(waves), 1), SILENCE_LOGIT), np.zeros((len(waves), 1)),
                                  amplitude / AMPLITUDE_PER_LOGIT], axis=1)  # (N, C)
         exp = np.exp(logits - logits.max(axis=1, keepdims=True))

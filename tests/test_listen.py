@@ -23,7 +23,8 @@ from speech_app.cli import listen
 from speech_app.audio import SAMPLE_RATE, write_wav
 
 REPO = Path(__file__).resolve().parent.parent
-READY_TIMEOUT_S = 60.0  # a cold start imports torch: slow on a busy machine
+READY_TIMEOUT_S = 600.0  # only a bound for a hang: a cold start imports torch and may export a new
+# model to ONNX first, which takes minutes on a busy machine
 SETTLE_S = 1.5  # silence after the last clip, so its detection has time to come out
 PLAYER_START_MARGIN_S = 8.0  # audio the stream hears beyond the clip: the player may start late on a busy machine
 
