@@ -43,6 +43,7 @@ PROJECT = Path(__file__).resolve().parent.parent
 DATA = next((d for d in (PROJECT.parent / "shared/data", PROJECT.parent.parent / "shared/data") if d.is_dir()),
             Path("/work/shared/data"))
 DEVTEST_LIST = PROJECT / "training" / "devtest_list.txt"
+EXTRA_FOLDER = "on_off_extra"  # the development test's second data folder
 ONOFF_VOICES = ("8c741735", "bc04a5b9", "78ea0552")  # the three self-recorded people of on_off_extra
 OTHER_PER_COMMAND = 20  # development-test clips per command for "the other commands keep working"
 TAKE_SEED = 23
@@ -84,17 +85,25 @@ def windows(paths: list[Path], n_samples: int) -> np.ndarray:
 
 def devtest_sets(n_samples: int, exclude: set[str]) -> dict[str, tuple[np.ndarray, list[str]]]:
     """Other speech (`_unknown_`) and other speakers' commands from the development test."""
-    data = DATA / "speech_commands"
-    lines = [line.strip() for line in DEVTEST_LIST.read_text().splitlines() if line.strip() and not line.startswith("#")]
     from speech_app.data.dataset import STANDARD_WORDS
 
-    unknown = [line for line in lines if line.split("/")[0] not in STANDARD_WORDS and speaker_of(line) not in exclude]
+    lines = [line.strip() for line in DEVTEST_LIST.read_text().splitlines() if line.strip() and not line.startswith("#")]
+    lines = [line for line in lines if speaker_of(line) not in exclude]
+    unknown = [line for line in lines if word_of(line) not in STANDARD_WORDS]
     commands = []
-    for word in STANDARD_WORDS:
-        commands += [line for line in lines if line.split("/")[0] == word and speaker_of(line) not in exclude][
-            :OTHER_PER_COMMAND]
-    return {"unknown": (windows([data / p for p in unknown], n_samples), ["_unknown_"] * len(unknown)),
-            "commands": (windows([data / p for p in commands], n_samples), [p.split("/")[0] for p in commands])}
+    for word in STANDARD_WORDS:  # speech_commands/ lines come first; on/off fill up from on_off_extra's other speakers
+        commands += [line for line in lines if word_of(line) == word][:OTHER_PER_COMMAND]
+    return {"unknown": (windows([devtest_path(p) for p in unknown], n_samples), ["_unknown_"] * len(unknown)),
+            "commands": (windows([devtest_path(p) for p in commands], n_samples), [word_of(p) for p in commands])}
+
+
+def word_of(line: str) -> str:
+    return Path(line).parent.name
+
+
+def devtest_path(line: str) -> Path:
+    """A development-test line: `word/file` in speech_commands/, or `on_off_extra/word/file` (a second data folder)."""
+    return DATA / line if line.startswith(f"{EXTRA_FOLDER}/") else DATA / "speech_commands" / line
 
 
 def labels_of(classifier: CommandClassifier, waves: np.ndarray) -> list[str]:
@@ -103,23 +112,31 @@ def labels_of(classifier: CommandClassifier, waves: np.ndarray) -> list[str]:
     return [classifier.labels[i] for i in classifier.probabilities(waves).argmax(axis=1)]
 
 
-def measure(classifier, tests: dict[str, tuple[np.ndarray, list[str]]], own: tuple[np.ndarray, list[str]]) -> dict:
-    """Errors on the speaker's other clips, rejection of other speech, other speakers' commands."""
-    own_given = labels_of(classifier, own[0])
+def measure_shared(classifier, tests: dict[str, tuple[np.ndarray, list[str]]]) -> dict:
+    """Rejection of other speech and other speakers' commands (the same clips for every voice)."""
     unknown_given = labels_of(classifier, tests["unknown"][0])
     command_given = labels_of(classifier, tests["commands"][0])
     truth = tests["commands"][1]
-    return {"errors": sum(g != t for g, t in zip(own_given, own[1])), "clips": len(own[1]),
-            "rejection": float(np.mean([g.startswith("_") for g in unknown_given])),
+    return {"rejection": float(np.mean([g.startswith("_") for g in unknown_given])),
             "other_commands": float(np.mean([g == t for g, t in zip(command_given, truth)]))}
 
 
-def run_voice(speaker, root, words, k, recipe, base, base_classifier, tests, seed) -> dict:
+def measure(classifier, tests: dict[str, tuple[np.ndarray, list[str]]], own: tuple[np.ndarray, list[str], list[str]],
+            shared: dict | None = None) -> dict:
+    """Errors on the speaker's other clips (and which: word/file), rejection of other speech, other
+    speakers' commands (`shared`: those last two, when already measured for this classifier)."""
+    own_given = labels_of(classifier, own[0])
+    wrong = [name for name, g, t in zip(own[2], own_given, own[1]) if g != t]
+    return {"errors": len(wrong), "clips": len(own[1]), "wrong": wrong, **(shared or measure_shared(classifier, tests))}
+
+
+def run_voice(speaker, root, words, k, recipe, base, base_classifier, tests, seed, base_shared=None) -> dict:
     clips = speaker_clips(root, speaker, words)
     takes, rest = split_takes(clips, k, seed)
     own_paths = [p for w in words for p in rest[w]]
-    own = (windows(own_paths, base_classifier.window_samples), [w for w in words for _ in rest[w]])
-    before = measure(base_classifier, tests, own)
+    own = (windows(own_paths, base_classifier.window_samples), [w for w in words for _ in rest[w]],
+           [f"{p.parent.name}/{p.name}" for p in own_paths])
+    before = measure(base_classifier, tests, own, base_shared)
     with tempfile.TemporaryDirectory() as tmp:
         for word, files in takes.items():
             (Path(tmp) / "takes" / word).mkdir(parents=True)
@@ -174,12 +191,13 @@ def main() -> None:
     base = load_model(None)
     base_classifier = CommandClassifier(base)
     tests = devtest_sets(base_classifier.window_samples, {v[0] for v in voices()})
+    base_shared = measure_shared(base_classifier, tests)
     print(f"recipe {recipe}; {len(chosen)} voices; other speech {len(tests['unknown'][1])} clips, other commands "
           f"{len(tests['commands'][1])}; load average {os.getloadavg()[0]:.1f}", flush=True)
     rows = []
     for k in [int(x) for x in args.takes.split(",")]:
         for speaker, root, words in chosen:
-            row = run_voice(speaker, root, words, k, recipe, base, base_classifier, tests, args.seed)
+            row = run_voice(speaker, root, words, k, recipe, base, base_classifier, tests, args.seed, base_shared)
             rows.append(row)
             print(f"{k} {speaker:<9} errors {row['before']['errors']:>2} -> {row['after']['errors']:>2} of "
                   f"{row['after']['clips']:>3}; rejection {row['before']['rejection']:.3f} -> {row['after']['rejection']:.3f}; "

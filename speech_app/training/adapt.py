@@ -36,12 +36,10 @@ REPLAY_CREDIT = ("Replay: real clips and background noise from Speech Commands: 
                  "Limited-Vocabulary Speech Recognition, P. Warden, 2018 (CC BY 4.0)")
 SILENCE_ROWS = 40  # noise windows drawn for `_silence_` (each draw is augmented anew)
 TAKES_SUGGESTED = 2  # takes a command the GUI asks for; one works too, less well (the study)
-# where the network starts, by parameter name: what `trainable` leaves free to move
-TRAINABLE_CHOICES = {
-    "all": ("",),
-    "top": ("lstm.weight_ih_l1", "lstm.weight_hh_l1", "lstm.bias_ih_l1", "lstm.bias_hh_l1", "attention.", "head."),
-    "head": ("attention.", "head."),
-}
+# what `trainable` leaves free to move: every weight, the last LSTM layer (both directions) with attention and
+# output, or attention and output alone
+TRAINABLE_CHOICES = ("all", "top", "head")
+HEAD_PREFIXES = ("attention.", "head.")
 # what each draw is: a class's share is split among these groups
 TAKE, REPLAY, SILENCE = range(3)
 # metadata keys of the base model that say how to use it, not how it was trained: an adapted model keeps them
@@ -69,7 +67,11 @@ class AdaptRecipe:
     trainable: str = field(default="all", metadata={
         "help": f"which weights move: {', '.join(TRAINABLE_CHOICES)} (top: the last LSTM layer, attention "
                 "and output; head: attention and output)"})
+    anchor_weight: float = 0.0  # L2-SP: pull of the summed squared distance from the base's weights (TrainConfig)
+    # augmentation of every draw, the takes included (AugmentConfig)
     speed: float = 0.1  # each draw is played at a random speed in [1 - this, 1 + this]
+    time_shift_ms: float = AugmentConfig.time_shift_ms  # the word moves up to this much inside its window
+    noise_probability: float = AugmentConfig.noise_probability  # share of speech draws that get background noise
     seed: int = field(default=0, metadata={"help": "seed of the draws and augmentation"})
     device: str = field(default="cpu", metadata={"help": "where to adapt (a few seconds on a CPU)"})
     precision: str = "auto"  # see TrainConfig.precision
@@ -161,15 +163,23 @@ def adapt_plan(recipe: AdaptRecipe, labels: np.ndarray, groups: np.ndarray, labe
     return TrainingPlan(schedule, (RunSpec(weights, recipe.seed, stage="adapting"),))
 
 
+def moves(name: str, trainable: str, num_layers: int) -> bool:
+    """Whether the parameter `name` trains under `trainable` (TRAINABLE_CHOICES)."""
+    if trainable == "all" or name.startswith(HEAD_PREFIXES):
+        return True
+    # nn.LSTM names a layer's weights weight_ih_l{k}, bias_hh_l{k}_reverse, ...
+    layer = name.split(".")[-1].split("_")[2:3] if name.startswith("lstm.") else []
+    return trainable == "top" and layer == [f"l{num_layers - 1}"]
+
+
 def freeze(model, trainable: str) -> None:
     """Only the weights `trainable` names move (TRAINABLE_CHOICES); a frozen batch norm keeps its statistics."""
     import torch
 
     if trainable not in TRAINABLE_CHOICES:
         raise AdaptError(f"trainable: {trainable!r}; one of {', '.join(TRAINABLE_CHOICES)}")
-    prefixes = TRAINABLE_CHOICES[trainable]
     for name, parameter in model.named_parameters():
-        parameter.requires_grad_(name.startswith(prefixes))  # AdamW skips a weight that gets no gradient
+        parameter.requires_grad_(moves(name, trainable, model.config.num_layers))  # AdamW skips a weight with no gradient
     for module in model.modules():
         if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
             # a frozen one normalises training batches by their own statistics and never updates its running ones
@@ -183,8 +193,11 @@ def train_config(recipe: AdaptRecipe, window_seconds: float):
     return TrainConfig(epochs=1, steps_per_epoch=recipe.steps, batch_size=recipe.batch_size,
                        learning_rate=recipe.learning_rate, warmup_steps=recipe.warmup_steps, patience=1,
                        seed=recipe.seed, device=recipe.device, precision=recipe.precision,
-                       window_seconds=window_seconds, augment=AugmentConfig(speed=recipe.speed),
-                       distill_weight=recipe.distill_weight, distill_temperature=recipe.distill_temperature)
+                       window_seconds=window_seconds,
+                       augment=AugmentConfig(speed=recipe.speed, time_shift_ms=recipe.time_shift_ms,
+                                             noise_probability=recipe.noise_probability),
+                       distill_weight=recipe.distill_weight, distill_temperature=recipe.distill_temperature,
+                       anchor_weight=recipe.anchor_weight)
 
 
 def adapted_trainer(base, takes: dict[str, list[Path]], recipe: AdaptRecipe, progress: bool = False, hooks=None):
