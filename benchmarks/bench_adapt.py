@@ -28,7 +28,7 @@ import os
 import sys
 import tempfile
 import time
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -216,13 +216,21 @@ def main() -> None:
                   f"{row['after']['clips']:>3}; rejection {row['before']['rejection']:.3f} -> {row['after']['rejection']:.3f}; "
                   f"others {row['before']['other_commands']:.3f} -> {row['after']['other_commands']:.3f}; "
                   f"{row['seconds']:.0f} s ({row['cpu_seconds']:.0f} s CPU)", flush=True)
+            if args.json:  # after every voice: a long run on a busy machine keeps what it measured if stopped
+                write_json(args.json, recipe, rows, [])
     summaries = [summary(rows, int(k), unheard) for k in args.takes.split(",") for unheard in (False, True)
                  if not unheard or any(r.get("heard") for r in rows)]
     for s in summaries:
         print(verdict(s, args.threads))
     if args.json:
-        args.json.write_text(json.dumps({"recipe": vars(recipe) if hasattr(recipe, "__dict__") else str(recipe),
-                                         "rows": rows, "summaries": summaries}, indent=1, default=str))
+        write_json(args.json, recipe, rows, summaries)
+
+
+def write_json(path: Path, recipe: AdaptRecipe, rows: list[dict], summaries: list[dict]) -> None:
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(json.dumps({"recipe": asdict(recipe), "rows": rows, "summaries": summaries}, indent=1,
+                                    default=str))
+    temporary.replace(path)
 
 
 if __name__ == "__main__":
