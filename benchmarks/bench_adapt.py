@@ -158,7 +158,7 @@ def run_voice(speaker, root, words, k, recipe, base, base_classifier, tests, see
         adapt(Path(tmp) / "takes", Path(tmp) / "adapted.safetensors", recipe, base=base)
         wall, cpu = time.monotonic() - wall, time.process_time() - cpu
         after = measure(CommandClassifier(load_model(Path(tmp) / "adapted.safetensors")), tests, own)
-    return {"speaker": speaker, "words": words, "takes": k, "heard": heard(speaker, root), "before": before, "after": after,
+    return {"speaker": speaker, "words": words, "takes": k, "seed": seed, "heard": heard(speaker, root), "before": before, "after": after,
             "seconds": round(wall, 1), "cpu_seconds": round(cpu, 1)}
 
 

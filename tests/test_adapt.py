@@ -173,3 +173,14 @@ def test_the_recipe_sets_the_augmentation_of_the_draws():
 
     augment = train_config(AdaptRecipe(speed=0.2, time_shift_ms=0.0, noise_probability=0.0), 1.0).augment
     assert (augment.speed, augment.time_shift_ms, augment.noise_probability) == (0.2, 0.0, 0.0)
+
+
+def test_the_card_names_distillation_and_the_weight_pull_only_when_the_recipe_used_them():
+    from speech_app.training.adapt import card_lines
+
+    def card(**recipe):
+        return "\n".join(card_lines({"adapted": {"takes": {"yes": 2}, "recipe": {**recipe}}}))
+
+    assert "probabilities" not in card(distill_weight=0.0) and "pull" not in card(anchor_weight=0.0)
+    assert "following the base model's probabilities" in card(distill_weight=0.25)
+    assert "a pull toward the base model's weights" in card(anchor_weight=0.1)

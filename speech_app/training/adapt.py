@@ -9,10 +9,11 @@ everything else stays where it was. The recipe:
 - trains on the user's takes of their commands, and replays bundled real clips (data/negatives.py)
   of every command under its own label, of other words as `_unknown_`, and noise as `_silence_`, so
   that the commands with no takes and the rejection of other speech stay as they were;
-- learns, besides the labels, the base model's own probabilities on every draw (distillation from
-  the base model, distill.py): what the base knew about a clip is kept unless a take says otherwise;
-- for a small fixed budget of steps at a small learning rate (seconds on a laptop's CPU), with
-  optionally only the top of the network trainable (`trainable`).
+- for a small fixed budget of steps at a small learning rate (seconds on a laptop's CPU).
+Options the study measured and left off by default: learning the base model's own probabilities on
+every draw (distillation from the base, `distill_weight`), a pull toward the base's weights (L2-SP,
+`anchor_weight`), only the top of the network trainable (`trainable`); each kept fewer of the errors
+away than the plain replay (ADAPT_STUDY.md, round 2).
 One TrainingPlan (plan.py) of one run, executed by the Trainer on the clips it decoded once.
 The study behind the settings: training/studies/ADAPT_STUDY.md.
 """
@@ -62,7 +63,9 @@ class AdaptRecipe:
     silence_share: float = 0.08  # of all draws
     unknown_share: float = 0.3  # of all draws; the commands share the rest equally
     replay_per_word: int | None = None  # bundled clips replayed per word (None: all, at most 24)
-    distill_weight: float = 0.25  # share of the loss that follows the base model's probabilities
+    # share of the loss that follows the base model's probabilities: 0.25 and 0.5 left more errors than 0 on the
+    # voice the base misses most, rejection and other speakers' commands alike (ADAPT_STUDY.md, round 2)
+    distill_weight: float = 0.0
     distill_temperature: float = 2.0
     trainable: str = field(default="all", metadata={
         "help": f"which weights move: {', '.join(TRAINABLE_CHOICES)} (top: the last LSTM layer, attention "
@@ -291,13 +294,22 @@ def card_lines(meta: dict) -> list[str]:
     lines = [f"**Adapted to one voice** from {adapted.get('base') or 'a base model'}: {total} take"
              f"{'s' * (total != 1)} ({', '.join(f'{w} {n}' for w, n in takes.items())}), "
              f"{adapted.get('steps', '?')} steps; the other commands and other speech kept by replaying "
-             f"{adapted.get('replay_clips', '?')} bundled clips and following the base model.", ""]
+             f"{adapted.get('replay_clips', '?')} bundled clips{following(adapted)}.", ""]
     base_right, n = adapted.get("base_on_takes", [0, 0])
     if n:
         lines += [f"**Your takes:** the base model recognized {base_right} of {n}; the adapted model "
                   f"{adapted.get('adapted_on_takes', [0, 0])[0]} of {n} (it learned from them)", ""]
     credit = adapted.get("credit")
     return lines + ([f"*{credit}.*", ""] if credit else [])
+
+
+def following(adapted: dict) -> str:
+    """What else kept the base model's knowledge, as the card says it (nothing by default)."""
+    recipe = adapted.get("recipe", {})
+    kept = [text for key, text in (("distill_weight", "following the base model's probabilities"),
+                                   ("anchor_weight", "a pull toward the base model's weights"))
+            if recipe.get(key, 0) > 0]
+    return "".join(f" and {text}" for text in kept)
 
 
 def summary_lines(result: AdaptResult) -> list[str]:

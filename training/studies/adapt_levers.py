@@ -29,11 +29,11 @@ def half_of(name: str) -> str:
     return "A" if zlib.crc32(name.encode()) % 2 == 0 else "B"
 
 
-def tested(row: dict, seed: int = TAKE_SEED) -> list[str]:
+def tested(row: dict) -> list[str]:
     """The speaker's test clips (word/file) of a row: the benchmark's own split of takes and the rest."""
     found = {v[0]: v for v in voices()}
     speaker, root, words = found[row["speaker"]]
-    _, rest = split_takes(speaker_clips(root, speaker, words), row["takes"], seed)
+    _, rest = split_takes(speaker_clips(root, speaker, words), row["takes"], row.get("seed", TAKE_SEED))
     return [f"{p.parent.name}/{p.name}" for w in words for p in rest[w]]
 
 
