@@ -128,3 +128,59 @@ def test_a_take_longer_than_the_window_is_read_like_trains_takes(base_path, tmp_
     sf.write(str(folder / "long.flac"), long_take, 16_000)
     result = adapt(tmp_path / "takes", tmp_path / "m.safetensors", AdaptRecipe(**TINY_ADAPT), base=load_model(base_path))
     assert result.takes == {"up": 1}
+
+
+@pytest.fixture
+def two_layer_base(tmp_path):
+    """A small untrained model of two LSTM layers: `top` must find the last one."""
+    from speech_app.features import FeatureConfig
+    from speech_app.model import BiLstmClassifier, ModelConfig
+
+    labels = ["_silence_", "_unknown_", "yes", "no"]
+    model = BiLstmClassifier(ModelConfig(n_classes=len(labels), hidden_size=8, num_layers=2, conv_channels=8))
+    return load_model(save_model(tmp_path / "two.safetensors", ModelBundle(model, labels, FeatureConfig())))
+
+
+def test_trainable_top_moves_the_last_lstm_layer_and_the_head_and_keeps_the_rest_equal(two_layer_base, tmp_path):
+    takes = write_takes(tmp_path / "takes", ("yes",), 2)
+    out = tmp_path / "mine.safetensors"
+    adapt(takes, out, AdaptRecipe(**TINY_ADAPT, trainable="top"), base=two_layer_base)
+    theirs, ours = two_layer_base.model.state_dict(), load_model(out).model.state_dict()
+    moved = {k for k in ours if not torch.equal(ours[k], theirs[k])}
+    assert any("_l1" in k for k in moved) and any(k.startswith("head.") for k in moved)
+    frozen = [k for k in ours if k.startswith("conv.") or "_l0" in k]  # batch norm statistics included
+    assert frozen and all(torch.equal(ours[k], theirs[k]) for k in frozen)
+
+
+def test_the_anchor_penalty_is_the_squared_distance_of_the_trainable_weights_from_the_start(two_layer_base, tmp_path):
+    from speech_app.training.adapt import adapted_trainer, collect_takes
+
+    takes = collect_takes(write_takes(tmp_path / "takes", ("no",), 1), two_layer_base.labels)
+    weight = 0.5
+    trainer, _ = adapted_trainer(two_layer_base, takes, AdaptRecipe(**TINY_ADAPT, trainable="head",
+                                                                    anchor_weight=weight))
+    assert trainer.config.anchor_weight == weight
+    with torch.no_grad():
+        assert float(trainer.anchor_penalty()) == 0.0  # at the base's weights
+        head = trainer.model.head[1].bias
+        head += 2.0  # a trainable weight moves: counted
+        trainer.model.conv[0].weight += 1.0  # a frozen one: not counted
+        assert float(trainer.anchor_penalty()) == pytest.approx(weight * 4.0 * head.numel())
+
+
+def test_the_recipe_sets_the_augmentation_of_the_draws():
+    from speech_app.training.adapt import train_config
+
+    augment = train_config(AdaptRecipe(speed=0.2, time_shift_ms=0.0, noise_probability=0.0), 1.0).augment
+    assert (augment.speed, augment.time_shift_ms, augment.noise_probability) == (0.2, 0.0, 0.0)
+
+
+def test_the_card_names_distillation_and_the_weight_pull_only_when_the_recipe_used_them():
+    from speech_app.training.adapt import card_lines
+
+    def card(**recipe):
+        return "\n".join(card_lines({"adapted": {"takes": {"yes": 2}, "recipe": {**recipe}}}))
+
+    assert "probabilities" not in card(distill_weight=0.0) and "pull" not in card(anchor_weight=0.0)
+    assert "following the base model's probabilities" in card(distill_weight=0.25)
+    assert "a pull toward the base model's weights" in card(anchor_weight=0.1)

@@ -9,10 +9,11 @@ everything else stays where it was. The recipe:
 - trains on the user's takes of their commands, and replays bundled real clips (data/negatives.py)
   of every command under its own label, of other words as `_unknown_`, and noise as `_silence_`, so
   that the commands with no takes and the rejection of other speech stay as they were;
-- learns, besides the labels, the base model's own probabilities on every draw (distillation from
-  the base model, distill.py): what the base knew about a clip is kept unless a take says otherwise;
-- for a small fixed budget of steps at a small learning rate (seconds on a laptop's CPU), with
-  optionally only the top of the network trainable (`trainable`).
+- for a small fixed budget of steps at a small learning rate (seconds on a laptop's CPU).
+Options the study measured and left off by default: learning the base model's own probabilities on
+every draw (distillation from the base, `distill_weight`), a pull toward the base's weights (L2-SP,
+`anchor_weight`), only the top of the network trainable (`trainable`); each kept fewer of the errors
+away than the plain replay (ADAPT_STUDY.md, round 2).
 One TrainingPlan (plan.py) of one run, executed by the Trainer on the clips it decoded once.
 The study behind the settings: training/studies/ADAPT_STUDY.md.
 """
@@ -36,12 +37,10 @@ REPLAY_CREDIT = ("Replay: real clips and background noise from Speech Commands: 
                  "Limited-Vocabulary Speech Recognition, P. Warden, 2018 (CC BY 4.0)")
 SILENCE_ROWS = 40  # noise windows drawn for `_silence_` (each draw is augmented anew)
 TAKES_SUGGESTED = 2  # takes a command the GUI asks for; one works too, less well (the study)
-# where the network starts, by parameter name: what `trainable` leaves free to move
-TRAINABLE_CHOICES = {
-    "all": ("",),
-    "top": ("lstm.weight_ih_l1", "lstm.weight_hh_l1", "lstm.bias_ih_l1", "lstm.bias_hh_l1", "attention.", "head."),
-    "head": ("attention.", "head."),
-}
+# what `trainable` leaves free to move: every weight, the last LSTM layer (both directions) with attention and
+# output, or attention and output alone
+TRAINABLE_CHOICES = ("all", "top", "head")
+HEAD_PREFIXES = ("attention.", "head.")
 # what each draw is: a class's share is split among these groups
 TAKE, REPLAY, SILENCE = range(3)
 # metadata keys of the base model that say how to use it, not how it was trained: an adapted model keeps them
@@ -64,12 +63,18 @@ class AdaptRecipe:
     silence_share: float = 0.08  # of all draws
     unknown_share: float = 0.3  # of all draws; the commands share the rest equally
     replay_per_word: int | None = None  # bundled clips replayed per word (None: all, at most 24)
-    distill_weight: float = 0.25  # share of the loss that follows the base model's probabilities
+    # share of the loss that follows the base model's probabilities: 0.25 and 0.5 left more errors than 0 on the
+    # voice the base misses most, rejection and other speakers' commands alike (ADAPT_STUDY.md, round 2)
+    distill_weight: float = 0.0
     distill_temperature: float = 2.0
     trainable: str = field(default="all", metadata={
         "help": f"which weights move: {', '.join(TRAINABLE_CHOICES)} (top: the last LSTM layer, attention "
                 "and output; head: attention and output)"})
+    anchor_weight: float = 0.0  # L2-SP: pull of the summed squared distance from the base's weights (TrainConfig)
+    # augmentation of every draw, the takes included (AugmentConfig)
     speed: float = 0.1  # each draw is played at a random speed in [1 - this, 1 + this]
+    time_shift_ms: float = AugmentConfig.time_shift_ms  # the word moves up to this much inside its window
+    noise_probability: float = AugmentConfig.noise_probability  # share of speech draws that get background noise
     seed: int = field(default=0, metadata={"help": "seed of the draws and augmentation"})
     device: str = field(default="cpu", metadata={"help": "where to adapt (a few seconds on a CPU)"})
     precision: str = "auto"  # see TrainConfig.precision
@@ -161,15 +166,23 @@ def adapt_plan(recipe: AdaptRecipe, labels: np.ndarray, groups: np.ndarray, labe
     return TrainingPlan(schedule, (RunSpec(weights, recipe.seed, stage="adapting"),))
 
 
+def moves(name: str, trainable: str, num_layers: int) -> bool:
+    """Whether the parameter `name` trains under `trainable` (TRAINABLE_CHOICES)."""
+    if trainable == "all" or name.startswith(HEAD_PREFIXES):
+        return True
+    # nn.LSTM names a layer's weights weight_ih_l{k}, bias_hh_l{k}_reverse, ...
+    layer = name.split(".")[-1].split("_")[2:3] if name.startswith("lstm.") else []
+    return trainable == "top" and layer == [f"l{num_layers - 1}"]
+
+
 def freeze(model, trainable: str) -> None:
     """Only the weights `trainable` names move (TRAINABLE_CHOICES); a frozen batch norm keeps its statistics."""
     import torch
 
     if trainable not in TRAINABLE_CHOICES:
         raise AdaptError(f"trainable: {trainable!r}; one of {', '.join(TRAINABLE_CHOICES)}")
-    prefixes = TRAINABLE_CHOICES[trainable]
     for name, parameter in model.named_parameters():
-        parameter.requires_grad_(name.startswith(prefixes))  # AdamW skips a weight that gets no gradient
+        parameter.requires_grad_(moves(name, trainable, model.config.num_layers))  # AdamW skips a weight with no gradient
     for module in model.modules():
         if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
             # a frozen one normalises training batches by their own statistics and never updates its running ones
@@ -183,8 +196,11 @@ def train_config(recipe: AdaptRecipe, window_seconds: float):
     return TrainConfig(epochs=1, steps_per_epoch=recipe.steps, batch_size=recipe.batch_size,
                        learning_rate=recipe.learning_rate, warmup_steps=recipe.warmup_steps, patience=1,
                        seed=recipe.seed, device=recipe.device, precision=recipe.precision,
-                       window_seconds=window_seconds, augment=AugmentConfig(speed=recipe.speed),
-                       distill_weight=recipe.distill_weight, distill_temperature=recipe.distill_temperature)
+                       window_seconds=window_seconds,
+                       augment=AugmentConfig(speed=recipe.speed, time_shift_ms=recipe.time_shift_ms,
+                                             noise_probability=recipe.noise_probability),
+                       distill_weight=recipe.distill_weight, distill_temperature=recipe.distill_temperature,
+                       anchor_weight=recipe.anchor_weight)
 
 
 def adapted_trainer(base, takes: dict[str, list[Path]], recipe: AdaptRecipe, progress: bool = False, hooks=None):
@@ -278,13 +294,22 @@ def card_lines(meta: dict) -> list[str]:
     lines = [f"**Adapted to one voice** from {adapted.get('base') or 'a base model'}: {total} take"
              f"{'s' * (total != 1)} ({', '.join(f'{w} {n}' for w, n in takes.items())}), "
              f"{adapted.get('steps', '?')} steps; the other commands and other speech kept by replaying "
-             f"{adapted.get('replay_clips', '?')} bundled clips and following the base model.", ""]
+             f"{adapted.get('replay_clips', '?')} bundled clips{following(adapted)}.", ""]
     base_right, n = adapted.get("base_on_takes", [0, 0])
     if n:
         lines += [f"**Your takes:** the base model recognized {base_right} of {n}; the adapted model "
                   f"{adapted.get('adapted_on_takes', [0, 0])[0]} of {n} (it learned from them)", ""]
     credit = adapted.get("credit")
     return lines + ([f"*{credit}.*", ""] if credit else [])
+
+
+def following(adapted: dict) -> str:
+    """What else kept the base model's knowledge, as the card says it (nothing by default)."""
+    recipe = adapted.get("recipe", {})
+    kept = [text for key, text in (("distill_weight", "following the base model's probabilities"),
+                                   ("anchor_weight", "a pull toward the base model's weights"))
+            if recipe.get(key, 0) > 0]
+    return "".join(f" and {text}" for text in kept)
 
 
 def summary_lines(result: AdaptResult) -> list[str]:

@@ -96,6 +96,9 @@ class TrainConfig:
                 "(the rest follows the labels)"})
     distill_temperature: float = field(default=2.0, metadata={
         "help": "with --teacher: temperature that softens the teachers' and the student's probabilities"})
+    # L2-SP (Li et al., 2018): anchor_weight * the summed squared distance of the trainable weights from those
+    # the run started with, added to the loss; 0 leaves the loss as it was. Fine-tuning from few clips (adapt.py)
+    anchor_weight: float = 0.0
 
 
 # Training from text alone (`train --words ... --synth`, no recordings, dataset recipe): a few
@@ -310,7 +313,7 @@ class Trainer:
             features = self.masking(features)
         with autocast_for(self.device, precision):  # float16 on CUDA (loss scaled below), bfloat16 on AMX CPUs
             logits = self.train_model(features)
-            loss = self.loss(logits, targets, waves)
+            loss = self.loss(logits, targets, waves) + self.anchor_penalty()
         for group in self.optimizer.param_groups:
             group["lr"] = learning_rate
         self.optimizer.zero_grad(set_to_none=True)
@@ -332,6 +335,15 @@ class Trainer:
         soft = distillation_loss(logits, self.teachers.probabilities(waves, cfg.distill_temperature),
                                  cfg.distill_temperature)
         return (1.0 - cfg.distill_weight) * hard + cfg.distill_weight * soft
+
+    def anchor_penalty(self) -> torch.Tensor | float:
+        """The L2-SP pull toward the starting weights (TrainConfig.anchor_weight) on the weights that train."""
+        if not self.config.anchor_weight:
+            return 0.0
+        start = self.initial_state
+        distance = sum(((p.float() - start[name].float()) ** 2).sum()
+                       for name, p in self.model.named_parameters() if p.requires_grad)
+        return self.config.anchor_weight * distance
 
     # -- the dataset recipe: epochs, validation, early stopping, checkpoints
     def run_epoch(self) -> tuple[float, float]:
