@@ -62,7 +62,8 @@ def listen_file(figures: dict) -> Cell | None:
     if not section or "x_real_time" not in section:
         return None
     same = "same" if section["same_detections"] else "**different**"
-    measured = (f"{section['x_real_time']:.0f}x real time ({section['audio_s'] / 60:.0f} min in {section['wall_s']:.0f} s; "
+    model = "" if section.get("model_name", "4-word custom") == "4-word custom" else f"{section['model_name']} model, "
+    measured = (f"{section['x_real_time']:.0f}x real time ({model}{section['audio_s'] / 60:.0f} min in {section['wall_s']:.0f} s; "
                 f"{section['detections']} detections, {same} as the live path)")
     bound_x = section["audio_s"] / (section["cpu_s"] / IDLE_CORES)
     return Cell(measured, f"{section['cpu_s']:.0f} s ({section['audio_s'] / section['cpu_s']:.0f}x per CPU-s)",
@@ -166,6 +167,10 @@ def rows_section(figures: dict) -> list[str]:
     return lines
 
 
+MODEL_NAMES = {"4-word custom": "the 4-word custom model of the first training row",
+               "shipped": "**the shipped model** (the training row did not run)"}
+
+
 def condition_lines(figures: dict) -> list[str]:
     lines = []
     memory = figures.get("listen_memory", {})
@@ -179,7 +184,8 @@ def condition_lines(figures: dict) -> list[str]:
     scan = figures.get("listen_file", {})
     if "x_real_time" in scan:
         lines.append(f"- `speech-app listen --file` on {scan['audio_s'] / 60:.1f} min of 16 kHz 16-bit WAV "
-                     f"({scan['source']}), model: the 4-word custom model of the training row, runtime {scan['runtime']}; "
+                     f"({scan['source']}), model: {MODEL_NAMES.get(scan.get('model_name'), scan.get('model_name'))}, "
+                     f"runtime {scan['runtime']}; "
                      f"wall time includes start-up (the ONNX copy of the model made beforehand, once). The live path "
                      f"(the recognizer `listen` builds for a microphone, fed 20 ms blocks) on the same audio: "
                      f"{scan['live_detections']} detections, same as the file scan: {scan['same_detections']}.")
