@@ -50,7 +50,7 @@ SECTIONS = ("machine", "classify", "listen_memory", "custom_takes", "custom_text
 QUICK = {  # --quick: each section shrunk to a smoke test
     "clips": 64, "train_per_word": 8, "takes": 2, "retrain_epochs": 1, "live_repeats": 1, "startup_rounds": 1,
     "listen_seconds": 4.0, "listen_minutes": 0.5, "latency_rounds": 1, "custom_takes": 3,
-    "custom_options": "--steps 2 --estimate-steps 1 --synth-per-word 2",
+    "custom_options": "--steps 2 --estimate-steps 1 --synth-per-word 2", "custom_cache": "user",
 }
 QUICK_ENV = "BENCH_QUICK"
 
@@ -568,7 +568,8 @@ def section_listen_memory(args) -> dict:
 def custom_section(name: str, args) -> dict:
     from bench_rows import measure_custom
 
-    return measure_custom(name, Path(args.work_dir), args.custom_takes, args.custom_options.split())
+    return measure_custom(name, Path(args.work_dir), args.custom_takes, args.custom_options.split(),
+                          fresh_cache=args.custom_cache == "empty")
 
 
 def section_custom_takes(args) -> dict:
@@ -626,6 +627,9 @@ def main() -> None:
     parser.add_argument("--latency-rounds", type=int, default=5, help="times bench_live.py plays each word")
     parser.add_argument("--custom-takes", type=int, default=None, help="takes per word (default: the row's)")
     parser.add_argument("--custom-options", default="", help="extra `speech-app train` options of the custom rows")
+    parser.add_argument("--custom-cache", choices=("empty", "user"), default="empty",
+                        help="custom rows: an empty cache folder, as a first training has (default), or the user's "
+                             "(--quick: synthesis once, then reused)")
     parser.add_argument("--quick", action="store_true", default=os.environ.get(QUICK_ENV) == "1",
                         help=f"shrink every section to a smoke test (also {QUICK_ENV}=1)")
     parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS)

@@ -191,15 +191,18 @@ def custom_command(section: str, takes_dir: Path, out: Path, quick_options: list
     return ["train", *data, "--words", ",".join(words), "--out", str(out), "--quiet", *quick_options]
 
 
-def measure_custom(section: str, work_dir: Path, takes: int | None, quick_options: list[str]) -> dict:
-    """One first training through `speech-app train` (its main(), in this process, so that the stages
-    can be timed), with an empty cache; the model stays in work_dir for the listen --file row."""
+def measure_custom(section: str, work_dir: Path, takes: int | None, quick_options: list[str],
+                   fresh_cache: bool = True) -> dict:
+    """One training through `speech-app train` (its main(), in this process, so that the stages can be
+    timed), by default with an empty cache as a first training has; the model stays in work_dir for the
+    listen --file row."""
     from speech_app.cli import main
 
     words, default_takes, rate = CUSTOM_ROWS[section]
     takes = default_takes if takes is None or not default_takes else takes
     with tempfile.TemporaryDirectory() as tmp:
-        os.environ["XDG_CACHE_HOME"] = str(Path(tmp) / "cache")  # a first training: nothing cached
+        if fresh_cache:
+            os.environ["XDG_CACHE_HOME"] = str(Path(tmp) / "cache")  # a first training: nothing cached
         takes_dir = take_folder(words, takes, Path(tmp) / "takes", rate) if takes else Path(tmp)
         out = work_dir / f"{section}.safetensors"
         command = custom_command(section, takes_dir, out, quick_options)
@@ -214,7 +217,7 @@ def measure_custom(section: str, work_dir: Path, takes: int | None, quick_option
     shown = " ".join(["speech-app", *command]).replace(str(takes_dir), "TAKES").replace(str(out), "M.safetensors")
     return {"words": list(words), "takes_per_word": takes, "sample_rate_hz": rate or 16_000, "wall_s": wall,
             "cpu_s": cpu, "split_cpu_s": split.seconds, "load_before": load, "model": str(out),
-            "command": shown}
+            "command": shown, "cache": "empty" if fresh_cache else "the user's"}
 
 
 # --- listen --file on a long recording ------------------------------------------------------------

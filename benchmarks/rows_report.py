@@ -151,7 +151,7 @@ def split_lines(figures: dict) -> list[str]:
         if not section or "split_cpu_s" not in section:
             continue
         split = ", ".join(f"{stage} {seconds:.1f} s" for stage, seconds in section["split_cpu_s"].items())
-        lines.append(f"- {label} ({', '.join(section['words'])}; `{section['command']}`, empty cache): "
+        lines.append(f"- {label} ({', '.join(section['words'])}; `{section['command']}`, {section.get('cache', 'empty')} cache): "
                      f"{section['wall_s']:.1f} s wall, {section['cpu_s']:.1f} s CPU; CPU by stage: {split}. "
                      f"Load average before: {section['load_before']:.2f}.")
     return lines
