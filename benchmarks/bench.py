@@ -602,6 +602,13 @@ def section_latency(args) -> dict:
 
 # --- the parent: runs the sections, prints, writes RESULTS.md ------------------------------------
 
+def save_figures(figures: dict, path: Path) -> None:
+    """The run's figures as JSON beside RESULTS.md (written whole, then renamed), for --report-from."""
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(json.dumps(figures, indent=1, default=str) + "\n")
+    temporary.replace(path)
+
+
 def apply_quick(args: argparse.Namespace) -> argparse.Namespace:
     """The smoke-test sizes of QUICK, and RESULTS-quick.md unless --results was given."""
     for name, value in QUICK.items():
@@ -633,6 +640,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", default=os.environ.get(QUICK_ENV) == "1",
                         help=f"shrink every section to a smoke test (also {QUICK_ENV}=1)")
     parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS)
+    parser.add_argument("--report-from", type=Path, metavar="RESULTS.json",
+                        help="only write --results again from the figures a run saved (beside its RESULTS.md)")
     parser.add_argument("--section", help=argparse.SUPPRESS)  # internal: run one section in this process
     parser.add_argument("--work-dir", help=argparse.SUPPRESS)  # internal: what one section leaves for another
     args = parser.parse_args()
@@ -640,6 +649,11 @@ def main() -> None:
         apply_quick(args)
     if args.section:
         print(json.dumps(globals()[f"section_{args.section}"](args)))
+        return
+    if args.report_from:  # the Markdown again from a run's saved figures, nothing measured
+        from results_report import write_results
+
+        print(write_results(json.loads(args.report_from.read_text()), args.results, TARGETS))
         return
     chosen = [s for s in args.only.split(",") if s]
     data_dir = Path(args.data_dir)
@@ -670,6 +684,7 @@ def main() -> None:
             figures.setdefault("machine", {})["load_average_end"] = os.getloadavg()
             figures["machine"]["quick"] = args.quick
             text = write_results(figures, args.results, TARGETS)  # after each section: an interrupted run keeps its figures
+            save_figures(figures, args.results.with_suffix(".json"))
     print(text)
 
 

@@ -93,3 +93,13 @@ def test_quick_mode_shrinks_every_section_and_writes_its_own_file(tmp_path):
 def test_every_section_the_orchestration_names_exists():
     for section in bench.SECTIONS:
         assert callable(getattr(bench, f"section_{section}"))
+
+
+def test_saved_figures_write_the_same_report_again(tmp_path):
+    saved = tmp_path / "RESULTS.json"
+    bench.save_figures(FIGURES, saved)
+    import json
+
+    again = write_results(json.loads(saved.read_text()), tmp_path / "again.md", bench.TARGETS)
+    assert row_line(again, "resident memory") == row_line(write_results(FIGURES, tmp_path / "r.md", bench.TARGETS),
+                                                          "resident memory")
