@@ -137,6 +137,8 @@ def training_notes(training: dict) -> list[str]:
 def section_rows(figures: dict) -> list[str]:
     lines = []
     for name, values in figures.items():
+        if not isinstance(values, dict):  # "notes": said with the rows
+            continue
         lines += ["", f"### {name}", "", "| figure | value |", "|---|---|"]
         for key, value in flatten(values):
             lines.append(f"| {key} | {format_value(value)} |")

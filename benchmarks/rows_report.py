@@ -161,7 +161,7 @@ def rows_section(figures: dict) -> list[str]:
     """The whole issue-24 part of RESULTS.md."""
     lines = ["## Issue 24: the rows, side by side in this run", "", load_line(figures), "",
              *rows_table(figures), ""]
-    notes = [*split_lines(figures), *condition_lines(figures)]
+    notes = [*(f"- {note}" for note in figures.get("notes", [])), *split_lines(figures), *condition_lines(figures)]
     if notes:
         lines += ["How each row was measured:", "", *notes, ""]
     return lines
