@@ -18,10 +18,10 @@ test: setup system-deps-test
 # real one-second clips for the batch and training figures (Speech Commands layout)
 BENCH_DATA ?= /work/shared/data/speech_commands
 
+# every figure side by side in one run -> benchmarks/RESULTS.md; `make bench QUICK=1`: a smoke test of
+# each section (benchmarks/RESULTS-quick.md)
 bench: setup system-deps-test
-	$(BIN)/python benchmarks/bench.py --data-dir $(BENCH_DATA)
-	$(BIN)/python benchmarks/bench_live.py
-	$(BIN)/python benchmarks/bench_listen.py --data $(BENCH_DATA) --json benchmarks/listen_results.json
+	$(BIN)/python benchmarks/bench.py --data-dir $(BENCH_DATA) $(if $(QUICK),--quick)
 
 setup: system-deps $(VENV)/.installed
 

@@ -1,7 +1,12 @@
 """`make bench`: every speed and memory figure of the project, measured side by side in one run.
 
     python benchmarks/bench.py [--data-dir /work/shared/data/speech_commands] [--clips 2400]
-                               [--only classify,live,...] [--results benchmarks/RESULTS.md]
+                               [--only classify,live,...] [--results benchmarks/RESULTS.md] [--quick]
+
+`--quick` (or BENCH_QUICK=1; `make bench QUICK=1`) shrinks every section to a smoke test of a few
+minutes and writes benchmarks/RESULTS-quick.md instead: its figures are not the targets' figures.
+The issue-24 rows (listen memory, listen --file, first custom training, latency) are measured by
+benchmarks/bench_rows.py through the project's public entry points.
 
 Each section runs in its own child process, so its peak memory (max RSS) is its own. Where a
 comparison exists the figure is a ratio of two things timed in the same process, one right after
@@ -17,6 +22,7 @@ import os
 import platform
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -25,6 +31,7 @@ sys.path.insert(0, str(REPO))
 
 DEFAULT_DATA_DIR = Path("/work/shared/data/speech_commands")
 SAMPLES_DIR = REPO / "datasets" / "samples"
+DEFAULT_RESULTS = REPO / "benchmarks" / "RESULTS.md"
 DEFAULT_CLIPS = 2400  # one-second clips classified in the batch section (the target asks for >= 2,000)
 LOOP_CLIPS = 200  # the per-file tutorial loop is slow: a sample of the same clips...
 LOOP_MAX_S = 30.0  # ...and no longer than this (on a quiet machine 200 clips take about 4 s)
@@ -38,7 +45,14 @@ TARGETS = {  # figure key -> (comparison, bound, description)
     "live_core_percent": ("<", 3.0, "live recognition, % of one core"),
     "startup_vs_import": ("<=", 1.2, "classify one file / import torch+torchaudio"),
 }
-SECTIONS = ("machine", "startup", "classify", "forward", "training", "retrain", "live")
+SECTIONS = ("machine", "classify", "listen_memory", "custom_takes", "custom_text", "custom_8k", "listen_file",
+            "latency", "startup", "forward", "training", "retrain", "live")
+QUICK = {  # --quick: each section shrunk to a smoke test
+    "clips": 64, "train_per_word": 8, "takes": 2, "retrain_epochs": 1, "live_repeats": 1, "startup_rounds": 1,
+    "listen_seconds": 4.0, "listen_minutes": 0.5, "latency_rounds": 1, "custom_takes": 3,
+    "custom_options": "--steps 2 --estimate-steps 1 --synth-per-word 2", "custom_cache": "user",
+}
+QUICK_ENV = "BENCH_QUICK"
 
 
 # --- measuring helpers ---------------------------------------------------------------------------
@@ -548,7 +562,63 @@ def section_live(args) -> dict:
     return result
 
 
+def section_listen_memory(args) -> dict:
+    from bench_rows import measure_listen_memory
+
+    return measure_listen_memory(args.listen_seconds)
+
+
+def custom_section(name: str, args) -> dict:
+    from bench_rows import measure_custom
+
+    return measure_custom(name, Path(args.work_dir), args.custom_takes, args.custom_options.split(),
+                          fresh_cache=args.custom_cache == "empty")
+
+
+def section_custom_takes(args) -> dict:
+    return custom_section("custom_takes", args)
+
+
+def section_custom_text(args) -> dict:
+    return custom_section("custom_text", args)
+
+
+def section_custom_8k(args) -> dict:
+    return custom_section("custom_8k", args)
+
+
+def section_listen_file(args) -> dict:
+    """With the 4-word model of custom_takes; the shipped model when that section did not run."""
+    from bench_rows import measure_listen_file
+    from speech_app.onnx_runtime import shipped_model_file
+
+    custom = Path(args.work_dir) / "custom_takes.safetensors"
+    model = custom if custom.is_file() else shipped_model_file()
+    return {**measure_listen_file(model, args.listen_minutes), "model_name": "4-word custom" if custom.is_file() else "shipped"}
+
+
+def section_latency(args) -> dict:
+    from bench_rows import measure_latency
+
+    return measure_latency(args.latency_rounds)
+
+
 # --- the parent: runs the sections, prints, writes RESULTS.md ------------------------------------
+
+def save_figures(figures: dict, path: Path) -> None:
+    """The run's figures as JSON beside RESULTS.md (written whole, then renamed), for --report-from."""
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(json.dumps(figures, indent=1, default=str) + "\n")
+    temporary.replace(path)
+
+
+def apply_quick(args: argparse.Namespace) -> argparse.Namespace:
+    """The smoke-test sizes of QUICK, and RESULTS-quick.md unless --results was given."""
+    for name, value in QUICK.items():
+        setattr(args, name, value)
+    if args.results == DEFAULT_RESULTS:
+        args.results = DEFAULT_RESULTS.with_name("RESULTS-quick.md")
+    return args
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -561,11 +631,32 @@ def main() -> None:
     parser.add_argument("--live-repeats", type=int, default=2)
     parser.add_argument("--startup-rounds", type=int, default=3)
     parser.add_argument("--only", default=",".join(SECTIONS), help="comma-separated sections")
-    parser.add_argument("--results", type=Path, default=REPO / "benchmarks" / "RESULTS.md")
+    parser.add_argument("--listen-seconds", type=float, default=60.0, help="audio played to each `listen` process")
+    parser.add_argument("--listen-minutes", type=float, default=None,
+                        help="length of the recording for `listen --file` (default: all the continuous speech)")
+    parser.add_argument("--latency-rounds", type=int, default=5, help="times bench_live.py plays each word")
+    parser.add_argument("--custom-takes", type=int, default=None, help="takes per word (default: the row's)")
+    parser.add_argument("--custom-options", default="", help="extra `speech-app train` options of the custom rows")
+    parser.add_argument("--custom-cache", choices=("empty", "user"), default="empty",
+                        help="custom rows: an empty cache folder, as a first training has (default), or the user's "
+                             "(--quick: synthesis once, then reused)")
+    parser.add_argument("--quick", action="store_true", default=os.environ.get(QUICK_ENV) == "1",
+                        help=f"shrink every section to a smoke test (also {QUICK_ENV}=1)")
+    parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS)
+    parser.add_argument("--report-from", type=Path, metavar="RESULTS.json",
+                        help="only write --results again from the figures a run saved (beside its RESULTS.md)")
     parser.add_argument("--section", help=argparse.SUPPRESS)  # internal: run one section in this process
+    parser.add_argument("--work-dir", help=argparse.SUPPRESS)  # internal: what one section leaves for another
     args = parser.parse_args()
+    if args.quick and not args.section:
+        apply_quick(args)
     if args.section:
         print(json.dumps(globals()[f"section_{args.section}"](args)))
+        return
+    if args.report_from:  # the Markdown again from a run's saved figures, nothing measured
+        from results_report import write_results
+
+        print(write_results(json.loads(args.report_from.read_text()), args.results, TARGETS))
         return
     chosen = [s for s in args.only.split(",") if s]
     data_dir = Path(args.data_dir)
@@ -579,20 +670,24 @@ def main() -> None:
     from results_report import write_results  # benchmarks/results_report.py, next to this file
 
     figures, text = {}, ""
-    for section in chosen:
-        print(f"[{section}] ...", flush=True)
-        child_args = [f"--{k.replace('_', '-')}={v}" for k, v in vars(args).items()
-                      if k not in ("only", "results", "section")]
-        wall, _, peak, status, out = run_child([sys.executable, __file__, "--section", section, *child_args],
-                                               {"PYTHONPATH": str(REPO)})
-        if status != 0:
-            print(f"[{section}] failed (exit {status})")
-            continue
-        figures[section] = json.loads(out.strip().splitlines()[-1])
-        figures[section]["section_wall_s"], figures[section]["section_peak_mib"] = wall, peak
-        print(f"[{section}] {wall:.0f} s: {json.dumps(figures[section], default=str)}", flush=True)
-        figures.setdefault("machine", {})["load_average_end"] = os.getloadavg()
-        text = write_results(figures, args.results, TARGETS)  # after each section: an interrupted run keeps its figures
+    with tempfile.TemporaryDirectory(prefix="speech-app-bench-") as work_dir:
+        args.work_dir = work_dir
+        for section in chosen:
+            print(f"[{section}] ...", flush=True)
+            child_args = [f"--{k.replace('_', '-')}={v}" for k, v in vars(args).items()
+                          if k not in ("only", "results", "section", "quick") and v is not None]
+            wall, cpu, peak, status, out = run_child([sys.executable, __file__, "--section", section, *child_args],
+                                                     {"PYTHONPATH": str(REPO)})
+            if status != 0:
+                print(f"[{section}] failed (exit {status})")
+                continue
+            figures[section] = json.loads(out.strip().splitlines()[-1])
+            figures[section].update(section_wall_s=wall, section_cpu_s=cpu, section_peak_mib=peak)
+            print(f"[{section}] {wall:.0f} s: {json.dumps(figures[section], default=str)}", flush=True)
+            figures.setdefault("machine", {})["load_average_end"] = os.getloadavg()
+            figures["machine"]["quick"] = args.quick
+            text = write_results(figures, args.results, TARGETS)  # after each section: an interrupted run keeps its figures
+            save_figures(figures, args.results.with_suffix(".json"))
     print(text)
 
 

@@ -6,6 +6,8 @@ import operator
 import time
 from pathlib import Path
 
+from rows_report import rows_section  # benchmarks/rows_report.py, next to this file
+
 COMPARE = {">=": operator.ge, "<=": operator.le, "<": operator.lt}
 
 
@@ -135,6 +137,8 @@ def training_notes(training: dict) -> list[str]:
 def section_rows(figures: dict) -> list[str]:
     lines = []
     for name, values in figures.items():
+        if not isinstance(values, dict):  # "notes": said with the rows
+            continue
         lines += ["", f"### {name}", "", "| figure | value |", "|---|---|"]
         for key, value in flatten(values):
             lines.append(f"| {key} | {format_value(value)} |")
@@ -169,8 +173,11 @@ def write_results(figures: dict, path: Path, targets: dict) -> str:
         f"Load average (1, 5, 15 min) at the start: {format_value(machine.get('load_average', '?'))}; "
         f"at the end: {format_value(machine.get('load_average_end', '?'))}. Absolute speeds follow the load;"
         " the ratios compare two things timed one right after the other in the same process.",
+        *(["", "**Quick mode (`--quick`): every section shrunk to a smoke test; these are not the targets' figures.**"]
+          if machine.get("quick") else []),
         "",
-        "## Targets",
+        *rows_section(figures),
+        "## Earlier targets",
         "",
         *target_rows(figures, targets),
         "",
@@ -189,5 +196,7 @@ def write_results(figures: dict, path: Path, targets: dict) -> str:
         "",
     ]
     text = "\n".join(lines)
-    path.write_text(text)
+    temporary = path.with_name(path.name + ".tmp")  # written whole, then renamed: never half a file
+    temporary.write_text(text)
+    temporary.replace(path)
     return text
