@@ -22,7 +22,6 @@ How a stream becomes detections (the scheme of TensorFlow's `RecognizeCommands`)
 from __future__ import annotations
 
 import os
-from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -148,6 +147,7 @@ class StreamingRecognizer:
         # recognizer compute each feature frame once instead of a whole window's frames every hop
         self._shared_features = shared_feature_maker(classifier, self.window_samples) if share_features else None
         self._word_ids = np.array([i for i, label in enumerate(self.labels) if label not in BACKGROUND_LABELS])
+        self._words = [self.labels[i] for i in self._word_ids]
         if len(self._word_ids) == 0:
             raise ValueError("the model has no words to detect (only _silence_ and _unknown_)")
         self.rivals = prefix_rivals(self.labels)
@@ -169,7 +169,11 @@ class StreamingRecognizer:
         self._history = np.zeros(self.window_samples, dtype=np.float32)  # last window of audio fed
         self._fed_samples = 0
         self._next_evaluation = self.settings.hop_samples  # absolute sample count of the next hop's end
-        self._recent: deque[np.ndarray] = deque(maxlen=self.settings.averaged_evaluations)
+        # the last `averaged_evaluations` rows of probabilities, oldest overwritten first: an array, not a
+        # deque of rows, because a replay of an hour's evaluations averages them tens of thousands of times
+        self._recent = np.zeros((self.settings.averaged_evaluations, len(self.labels)), dtype=np.float32)
+        self._recent_count = 0
+        self._thresholds_for: tuple | None = None  # the settings that `_thresholds` was computed from
         self._last_detection: Detection | None = None
         self._released = True
         self._above = np.zeros(len(self._word_ids), dtype=np.int64)  # evaluations in a row at or above threshold
@@ -254,19 +258,22 @@ class StreamingRecognizer:
         time_s = at_sample / SAMPLE_RATE
         if self.recorded is not None:
             self.recorded.append((at_sample, probabilities))
-        self._recent.append(probabilities)
-        smoothed = np.mean(self._recent, axis=0)  # (C,)
+        averaged = len(self._recent)
+        self._recent[self._recent_count % averaged] = probabilities
+        self._recent_count += 1
+        filled = min(self._recent_count, averaged)
+        smoothed = np.add.reduce(self._recent[:filled], axis=0) / np.float32(filled)  # (C,)
         self.last_frame = ScoreFrame(time_s, probabilities, smoothed)
         self.evaluations += 1
         last = self._last_detection
-        thresholds = settings.thresholds([self.labels[i] for i in self._word_ids])
+        thresholds = self._word_thresholds()
         margins = smoothed[self._word_ids] - thresholds
         self._above = np.where(margins >= 0, self._above + 1, 0)
         if last is not None:
             last_word = int(np.flatnonzero(self._word_ids == self.labels.index(last.label))[0])
             if smoothed[self._word_ids[last_word]] < thresholds[last_word] * settings.release_fraction:
                 self._released = True
-        if len(self._recent) < min(settings.min_evaluations, settings.averaged_evaluations):
+        if filled < min(settings.min_evaluations, averaged):
             return None
         word = int(np.argmax(margins))  # the highest score when every word has the same threshold
         best = int(self._word_ids[word])
@@ -285,6 +292,14 @@ class StreamingRecognizer:
             self._pending, self._pending_since_s = Detection(time_s, label, score), time_s
             return None
         return self._detect(time_s, label, score)
+
+    def _word_thresholds(self) -> np.ndarray:
+        """Each word's threshold under the current settings, computed again only when they change."""
+        settings = self.settings
+        key = (settings.threshold, tuple(settings.word_thresholds.items()))
+        if key != self._thresholds_for:
+            self._thresholds, self._thresholds_for = settings.thresholds(self._words), key
+        return self._thresholds
 
     def _settle(self, time_s: float, label: str, score: float) -> Detection | None:
         """While a word waits for its prefix rivals, keep the strongest of them; decide when the wait ends."""
