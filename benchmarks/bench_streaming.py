@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "training"))
@@ -219,7 +220,10 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--json", type=Path)
     parser.add_argument("--plot", type=Path, help="write the recall / false-alarm curve here (PNG)")
+    # one window at a time is too small to share: on a busy machine a second thread spun 30x the CPU of the work
+    parser.add_argument("--threads", type=int, default=1, help="torch threads")
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     result = run(args.model, args.data)
     print(f"{result['commands']} commands and {result['other_words']} other words from held-out speakers "
           f"({result['speech_stream_minutes']:.1f} min), noise alone {result['noise_stream_minutes']:.1f} min")
