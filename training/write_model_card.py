@@ -185,7 +185,9 @@ def main() -> None:
     print(f"- Size: {meta['parameters']:,} parameters; {meta['flops_per_clip'] / 1e6:.1f} MFLOPs per one-second clip.")
     names = ([data_name(d, "Speech Commands clips (real)" if Path(d).name == "speech_commands" else "real recordings")
               for d in trained.get("data", [])]
-             + [data_name(d, "synthetic speech") for d in trained.get("synthetic", [])])
+             + [data_name(d, "synthetic speech") for d in trained.get("synthetic", [])]
+             + [data_name(d, "continuous speech as `_unknown_`")
+                for d in meta.get("conversation_speech", {}).get("folders", [])])
     print(f"- Trained on: {', '.join(names)}; best epoch {training.get('best_epoch')} "
           f"of {training.get('epochs_run')}; package {meta.get('package_version')}.")
     if "averaged" in meta:
