@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "training"))
@@ -51,7 +52,13 @@ ATTRIBUTION_S = 3.0  # a detection belongs to the latest clip started at most th
 BLOCK_SAMPLES = None  # the whole stream in one feed: the recognizer batches the model's windows, and
 # its detections do not depend on how the stream is cut up (tests/test_streaming.py checks that)
 THRESHOLDS = tuple(sorted({round(t, 2) for t in np.arange(0.30, 0.96, 0.05)} | {DETECTION_THRESHOLD}))
-AVERAGING_CHOICES_MS = tuple(sorted({200.0, 300.0, 500.0, AVERAGING_MS}))  # the default's row is the model card's
+AVERAGING_CHOICES_MS = tuple(sorted({200.0, 300.0, 500.0, AVERAGING_MS}))
+# (averaging ms, hold ms) replayed: the averaging choices without a hold, the defaults (their row is the model
+# card's), and longer averages or holds, which ask a word's score to stay high for longer than the brief
+# peaks of words inside a sentence (benchmarks/bench_conversation_commands.py replays the same rules)
+DECISION_RULES = tuple(dict.fromkeys(
+    [(a, 0.0) for a in AVERAGING_CHOICES_MS]
+    + [(AVERAGING_MS, HOLD_MS), (750.0, 0.0), (1000.0, 0.0), (500.0, 250.0), (500.0, 500.0), (750.0, 250.0)]))
 SEED = 7
 PREVIOUS_DEFAULTS = {"averaging_ms": 500.0, "threshold": 0.70, "hold_ms": 0.0}  # before issue 24's latency cut
 
@@ -184,13 +191,13 @@ def run(model: Path | None, data_dir: Path) -> dict:
         side_by_side[name] = {**score_detections(stream, replay(speech_scores, stream.samples, settings)),
                               "noise_false_alarms": len(replay(noise_scores, noise_stream, settings))}
     curve = []
-    for averaging in AVERAGING_CHOICES_MS:
+    for averaging, hold in DECISION_RULES:
         for threshold in THRESHOLDS:
-            settings = RecognizerSettings(threshold=threshold, averaging_ms=averaging)
+            settings = RecognizerSettings(threshold=threshold, averaging_ms=averaging, hold_ms=hold)
             row = score_detections(stream, replay(speech_scores, stream.samples, settings))
             noise_alarms = len(replay(noise_scores, noise_stream, settings))
-            curve.append({"threshold": threshold, "averaging_ms": averaging, **row, "noise_false_alarms": noise_alarms,
-                          "false_alarms_per_hour_noise": noise_alarms / noise_hours})
+            curve.append({"threshold": threshold, "averaging_ms": averaging, "hold_ms": hold, **row,
+                          "noise_false_alarms": noise_alarms, "false_alarms_per_hour_noise": noise_alarms / noise_hours})
     return {"model": str(model or "shipped"), "commands": len([c for c in clips if c[0] in STANDARD_WORDS]),
             "other_words": len([c for c in clips if c[0] not in STANDARD_WORDS]),
             "speech_stream_minutes": len(stream.samples) / SAMPLE_RATE / 60, "noise_stream_minutes": noise_hours * 60,
@@ -206,12 +213,13 @@ def plot(result: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=100)
-    for averaging in AVERAGING_CHOICES_MS:
-        rows = [r for r in result["curve"] if r["averaging_ms"] == averaging]
+    for averaging, hold in DECISION_RULES:
+        rows = [r for r in result["curve"] if r["averaging_ms"] == averaging and r.get("hold_ms", 0.0) == hold]
         ax.plot([r["false_alarms_per_hour_other_speech"] for r in rows], [100 * r["recall"] for r in rows],
-                marker=".", label=f"averaging {averaging:g} ms")
+                marker=".", label=f"averaging {averaging:g} ms" + (f", hold {hold:g} ms" if hold else ""))
     chosen = [r for r in result["curve"] if r["threshold"] == result["default"]["threshold"]
-              and r["averaging_ms"] == result["default"]["averaging_ms"]]
+              and r["averaging_ms"] == result["default"]["averaging_ms"]
+              and r.get("hold_ms", 0.0) == result["default"].get("hold_ms", 0.0)]
     if chosen:
         ax.plot(chosen[0]["false_alarms_per_hour_other_speech"], 100 * chosen[0]["recall"], "k*", markersize=12,
                 label=f"default (threshold {result['default']['threshold']:g})")
@@ -230,13 +238,16 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--json", type=Path)
     parser.add_argument("--plot", type=Path, help="write the recall / false-alarm curve here (PNG)")
+    # one window at a time is too small to share: on a busy machine a second thread spun 30x the CPU of the work
+    parser.add_argument("--threads", type=int, default=1, help="torch threads")
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     result = run(args.model, args.data)
     print(f"{result['commands']} commands and {result['other_words']} other words from held-out speakers "
           f"({result['speech_stream_minutes']:.1f} min), noise alone {result['noise_stream_minutes']:.1f} min")
-    print("averaging  threshold  recall  precision  FA/h other speech  FA/h noise")
+    print("averaging  hold  threshold  recall  precision  FA/h other speech  FA/h noise")
     for r in result["curve"]:
-        print(f"{r['averaging_ms']:>9g}  {r['threshold']:>9.2f}  {r['recall']:>6.3f}  {r['precision']:>9.3f}  "
+        print(f"{r['averaging_ms']:>9g}  {r['hold_ms']:>4g}  {r['threshold']:>9.2f}  {r['recall']:>6.3f}  {r['precision']:>9.3f}  "
               f"{r['false_alarms_per_hour_other_speech']:>17.1f}  {r['false_alarms_per_hour_noise']:>10.1f}")
     for name, r in result["defaults_vs_previous"].items():
         print(f"{name} settings: recall {r['recall']:.3f}, precision {r['precision']:.3f}, "

@@ -89,7 +89,8 @@ def test_a_bare_train_command_takes_every_setting_from_the_dataclasses():
 def test_each_train_setting_has_exactly_one_option_showing_its_default():
     """Every TrainConfig and CustomWordsRecipe field marked with help text is set by one option,
     and no option sets a field without it; the option's help shows the field's default."""
-    recipe_options = (*train_command.RECIPE_OPTIONS, train_command.SYNTHETIC_SHARE, *train_command.DISTILL_OPTIONS)
+    recipe_options = (*train_command.RECIPE_OPTIONS, train_command.SYNTHETIC_SHARE, train_command.CONVERSATION_SHARE,
+                      *train_command.DISTILL_OPTIONS)
     dataset_fields = [o.dataset for o in recipe_options if o.dataset]
     custom_fields = [o.custom for o in recipe_options if o.custom] + ["synth_per_word"]
     assert sorted(f for f in dataset_fields if "." not in f) == sorted(help_fields(TrainConfig))

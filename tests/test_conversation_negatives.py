@@ -7,7 +7,10 @@ import numpy as np
 import pytest
 from test_custom_words import write_takes
 
-from conftest import SAMPLE_RATE
+from conftest import SAMPLE_RATE, TINY_MODEL, TINY_TRAIN, WANTED_WORDS
+from speech_app.model import ModelConfig
+from speech_app.training.draws import sampling_weights
+from speech_app.training.trainer import TrainConfig, train
 from speech_app.audio import load_audio, write_wav
 from speech_app.modelfile import load_model, read_metadata
 from speech_app.training.conversation import WINDOW_HOP_FRACTION, conversation_windows
@@ -129,3 +132,31 @@ def test_text_alone_draws_fewer_conversation_windows_and_shares_over_one_are_ref
     labels, groups = np.array([1, 1, 2]), np.array([REAL_NEGATIVE, CONVERSATION, 0])
     with pytest.raises(ValueError, match="add up to 1.10"):
         draw_weights(labels, groups, 1, CustomWordsRecipe(conversation_share=0.5, filler_share=0.5))
+
+
+def test_the_dataset_recipe_draws_conversation_windows_by_their_own_share_of_unknown():
+    """Windows set apart in `_unknown_` get `apart_share` of its draws and do not grow the class: every
+    class keeps the share of the draws it had without them."""
+    labels = np.array([0] * 40 + [1] * 10 + [1] * 500 + [2] * 20)
+    synthetic = np.zeros(len(labels), dtype=bool)
+    apart = np.zeros(len(labels), dtype=bool)
+    apart[50:550] = True
+    without = sampling_weights(labels[~apart], synthetic[~apart], power=0.5, synthetic_share=0.5)
+    weights = sampling_weights(labels, synthetic, power=0.5, synthetic_share=0.5, apart=apart, apart_share=0.3)
+    for c in (0, 1, 2):
+        assert weights[labels == c].sum() == pytest.approx(without[labels[~apart] == c].sum())
+    assert weights[apart].sum() / weights[labels == 1].sum() == pytest.approx(0.3)
+
+
+def test_dataset_training_with_conversation_records_its_windows(tiny_dataset, tmp_path):
+    """`train --conversation DIR` (the dataset recipe): the windows join `_unknown_`'s training clips and
+    the model file names the speech, how many windows and their share."""
+    speech = talk(tmp_path / "speech")
+    out = tmp_path / "m.safetensors"
+    config = TrainConfig(**{**TINY_TRAIN, "window_seconds": 1.0, "conversation_share": 0.4})
+    train([tiny_dataset.root], out, list(WANTED_WORDS), config, ModelConfig(**TINY_MODEL), progress=False,
+          conversation_dirs=[speech])
+    meta = read_metadata(out)
+    windows = len(conversation_windows(sorted(speech.iterdir()), 1.0))
+    assert meta["conversation_speech"] == {"folders": [str(speech)], "windows": windows, "unknown_share": 0.4}
+    assert "conversation" in meta["trained_on"]["sources"] and windows > 0

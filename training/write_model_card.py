@@ -2,7 +2,8 @@
 
     python training/write_model_card.py model/speech_commands_12.safetensors DATA_DIR \
         --recipe training/train_speech_commands_12_soup.sh --notes training/notes_speech_commands_12.md \
-        [--streaming runs/streaming.json --streaming-plot model/streaming_curve.png] > model/MODEL_CARD.md
+        [--streaming runs/streaming.json --streaming-plot model/streaming_curve.png] \
+        [--conversation runs/conversation.json --conversation-plot model/conversation_curve.png] > model/MODEL_CARD.md
 
 Every figure in the card comes from the model file (its validation metrics, written by training),
 from running it now (the development test, rejection of other words and noise), or from the
@@ -114,7 +115,8 @@ def validation_section(meta: dict, counts: dict) -> str:
 
 def streaming_section(result: dict, plot: Path | None) -> str:
     default = result["default"]
-    rows = [r for r in result["curve"] if r["averaging_ms"] == default["averaging_ms"]]
+    rows = [r for r in result["curve"] if r["averaging_ms"] == default["averaging_ms"]
+            and r.get("hold_ms", 0.0) == default.get("hold_ms", 0.0)]
     chosen = next(r for r in rows if r["threshold"] == default["threshold"])
     lines = ["## Streaming (benchmarks/bench_streaming.py)\n",
              f"{result['commands']} commands and as many other words from held-out speakers, 1.5-2.5 s apart over "
@@ -135,6 +137,28 @@ def streaming_section(result: dict, plot: Path | None) -> str:
     return "\n".join(lines) + "\n"
 
 
+def conversation_section(result: dict, plot: Path | None) -> str:
+    """Detections while people talk (benchmarks/bench_conversation_commands.py --json): none was a command."""
+    d, hours = result["default"], result["minutes"] / 60
+    by_word = ", ".join(f"{w} {n / hours:.0f}" for w, n in d["by_word"].items()) or "none"
+    lines = ["## Continuous speech (benchmarks/bench_conversation_commands.py)\n",
+             f"{result['minutes']:.0f} min of other people's ordinary speech (read books and newspaper sentences; "
+             "the measuring speakers of training/conversation_split.json, never trained on) through "
+             "`StreamingRecognizer`. No command is said to the app in it, so every detection is a false one. "
+             f"Default settings (threshold {d['threshold']:g}, averaging {d['averaging_ms']:g} ms): "
+             f"**{d['per_hour']:.0f} detections per hour** (per hour by word: {by_word}).\n"]
+    if plot:
+        lines.append(f"![detections per hour against the threshold]({plot.name})\n")
+    rules = sorted({(r["averaging_ms"], r["hold_ms"]) for r in result["curve"]})
+    thresholds = sorted({r["threshold"] for r in result["curve"]})
+    lines += ["| averaging, hold (ms) | " + " | ".join(f"{t:.2f}" for t in thresholds) + " |",
+              "|---|" + "---|" * len(thresholds)]
+    for averaging, hold in rules:
+        rows = {r["threshold"]: r for r in result["curve"] if (r["averaging_ms"], r["hold_ms"]) == (averaging, hold)}
+        lines.append(f"| {averaging:g}, {hold:g} | " + " | ".join(f"{rows[t]['per_hour']:.0f}" for t in thresholds) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model", type=Path)
@@ -143,6 +167,9 @@ def main() -> None:
     parser.add_argument("--notes", type=Path, help="markdown with the model's known limits and history")
     parser.add_argument("--streaming", type=Path, help="benchmarks/bench_streaming.py --json output for this model")
     parser.add_argument("--streaming-plot", type=Path, help="its curve (PNG), linked from the card")
+    parser.add_argument("--conversation", type=Path,
+                        help="benchmarks/bench_conversation_commands.py --json output for this model")
+    parser.add_argument("--conversation-plot", type=Path, help="its curve (PNG), linked from the card")
     args = parser.parse_args()
     meta = read_metadata(args.model)
     classifier = CommandClassifier.from_file(args.model)
@@ -159,7 +186,9 @@ def main() -> None:
     print(f"- Size: {meta['parameters']:,} parameters; {meta['flops_per_clip'] / 1e6:.1f} MFLOPs per one-second clip.")
     names = ([data_name(d, "Speech Commands clips (real)" if Path(d).name == "speech_commands" else "real recordings")
               for d in trained.get("data", [])]
-             + [data_name(d, "synthetic speech") for d in trained.get("synthetic", [])])
+             + [data_name(d, "synthetic speech") for d in trained.get("synthetic", [])]
+             + [data_name(d, "continuous speech as `_unknown_`")
+                for d in meta.get("conversation_speech", {}).get("folders", [])])
     print(f"- Trained on: {', '.join(names)}; best epoch {training.get('best_epoch')} "
           f"of {training.get('epochs_run')}; package {meta.get('package_version')}.")
     if "averaged" in meta:
@@ -168,6 +197,8 @@ def main() -> None:
     print(devtest_section(args.model, args.data_dir, classifier))
     if args.streaming:
         print(streaming_section(json.loads(args.streaming.read_text()), args.streaming_plot))
+    if args.conversation:
+        print(conversation_section(json.loads(args.conversation.read_text()), args.conversation_plot))
     print(validation_section(meta, counts))
     print("## Rejecting what is not a command\n")
     print(f"Measured on real clips of the other words of the data folder, from validation/testing "

@@ -51,6 +51,7 @@ RECIPE_OPTIONS = (  # in the order of `speech-app train --help`
     RecipeOption("precision", "precision", "precision"),
 )
 SYNTHETIC_SHARE = RecipeOption("synthetic_share", dataset="synthetic_share", metavar="S")
+CONVERSATION_SHARE = RecipeOption("conversation_share", dataset="conversation_share", metavar="S")
 DISTILL_OPTIONS = (RecipeOption("distill_weight", dataset="distill_weight", metavar="W"),
                    RecipeOption("distill_temperature", dataset="distill_temperature", metavar="T"))
 
@@ -130,6 +131,10 @@ def add_synthetic_arguments(g) -> None:
     g.add_argument("--synthetic", type=Path, action="append", default=[], metavar="DIR",
                    help="a folder of synthetic clips (from `speech-app synth`); repeatable")
     add_recipe_option(g, SYNTHETIC_SHARE)
+    g.add_argument("--conversation", type=Path, action="append", default=[], metavar="DIR",
+                   help="dataset recipe: a folder of recordings of continuous speech (people talking), cut into "
+                        "windows drawn as _unknown_; repeatable")
+    add_recipe_option(g, CONVERSATION_SHARE)
     g.add_argument("--holdout-real", default="", metavar="WORDS",
                    help="comma-separated words whose real clips only validate, never train "
                         "(measures what synthetic speech alone is worth)")
@@ -160,7 +165,7 @@ def dataset_config(args, text_only: bool):
     """The dataset recipe's TrainConfig: the options given, TrainConfig's defaults for the rest."""
     from ..training.trainer import TEXT_ONLY_SETTINGS, TrainConfig
 
-    values = {o.dataset: getattr(args, o.dest) for o in (*RECIPE_OPTIONS, SYNTHETIC_SHARE, *DISTILL_OPTIONS)
+    values = {o.dataset: getattr(args, o.dest) for o in (*RECIPE_OPTIONS, SYNTHETIC_SHARE, CONVERSATION_SHARE, *DISTILL_OPTIONS)
               if o.dataset and getattr(args, o.dest) is not None}
     if text_only:
         values = {**TEXT_ONLY_SETTINGS, **values}
@@ -253,7 +258,7 @@ def run_dataset_train(args, words: list[str] | None) -> int:
         train(args.data_dirs, args.out, words, config, model_config, resume=args.resume, init_from=init_from,
               report_dir=args.report_dir, progress=not args.quiet, synthetic_dirs=synthetic,
               holdout_real=holdout_real, split_options=split_options(args),
-              teachers=teachers)
+              teachers=teachers, conversation_dirs=args.conversation)
     except (FileNotFoundError, ValueError, ModelFileError) as err:
         raise UsageError(str(err)) from None
     return EXIT_OK

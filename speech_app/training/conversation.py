@@ -64,6 +64,27 @@ def conversation_windows(files: list[Path], window_seconds: float, cache_root: P
     return [folder / name for name in names]
 
 
+# ---------------------------------------------------------------------------------------- the dataset recipe
+
+CONVERSATION_SOURCE = "conversation"  # Example.source of the windows: drawn by their own share (draws.sampling_weights)
+CONVERSATION_WINDOW_SECONDS = 1.0  # a run from scratch chooses its window later: Speech Commands' length
+
+
+def with_conversation(index, folders: list[Path], window_seconds: float):
+    """The index with windows of the recordings in `folders` added as `_unknown_` training clips
+    (`speech-app train --conversation`): a word said inside a sentence is not a command either."""
+    from dataclasses import replace
+
+    from ..data.dataset import UNKNOWN_LABEL, Example
+
+    files = [f for folder in folders for f in speech_files(Path(folder))]
+    if not files:
+        raise ValueError(f"no recordings of speech in {', '.join(map(str, folders))}")
+    windows = conversation_windows(files, window_seconds)
+    added = [Example(str(path), UNKNOWN_LABEL, "training", "conversation", CONVERSATION_SOURCE) for path in windows]
+    return replace(index, examples=list(index.examples) + added)
+
+
 # ---------------------------------------------------------------------------------------- calibration
 
 CALIBRATION_BUDGET_PER_HOUR = 0.5  # false alarms per hour of conversation a word's own threshold allows

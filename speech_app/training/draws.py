@@ -11,16 +11,21 @@ from dataclasses import dataclass
 import numpy as np
 
 
-def sampling_weights(labels: np.ndarray, synthetic: np.ndarray, power: float, synthetic_share: float) -> np.ndarray:
+def sampling_weights(labels: np.ndarray, synthetic: np.ndarray, power: float, synthetic_share: float,
+                     apart: np.ndarray | None = None, apart_share: float = 0.0) -> np.ndarray:
     """Draw weight per training clip (the dataset recipe).
 
     Class c gets a share of the draws proportional to count_c**(1 - power) (power 0: as in the
     data; 1: every class equally). Inside a class with real clips, synthetic ones get their share
     of the clips, but at most `synthetic_share` of the class's draws: real voices stay the majority.
+    Clips marked `apart` (windows of continuous speech) are not counted in their class's size; they get
+    `apart_share` of its draws, the other clips the rest: adding thousands of windows to `_unknown_`
+    leaves every class's share of the draws as it was.
     """
+    apart = np.zeros(len(labels), dtype=bool) if apart is None else apart
     weights = np.zeros(len(labels), dtype=np.float64)
     for c in np.unique(labels):
-        in_class = labels == c
+        in_class = (labels == c) & ~apart
         n_synth = int((in_class & synthetic).sum())
         n_real = int(in_class.sum()) - n_synth
         mass = float(in_class.sum()) ** (1.0 - power)
@@ -29,6 +34,13 @@ def sampling_weights(labels: np.ndarray, synthetic: np.ndarray, power: float, sy
             weights[in_class & ~synthetic] = mass * (1.0 - share) / n_real
         if n_synth:
             weights[in_class & synthetic] = mass * share / n_synth
+        set_apart = (labels == c) & apart
+        if set_apart.any():
+            if not in_class.any():  # a class of set-apart clips alone: counted like any class
+                weights[set_apart] = float(set_apart.sum()) ** (1.0 - power) / set_apart.sum()
+                continue
+            weights[in_class] *= 1.0 - apart_share
+            weights[set_apart] = mass * apart_share / set_apart.sum()
     return weights
 
 

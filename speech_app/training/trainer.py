@@ -40,6 +40,7 @@ from ..modelfile import ModelBundle
 # checkpoint_path, check_outputs, default_report_dir, finish, MODEL_SETTING_FLAGS and starting_settings are
 # also imported from here by the CLI and the GUI: this module is training's front door
 from .checkpoints import checkpoint_path, read_checkpoint
+from .conversation import CONVERSATION_SOURCE, CONVERSATION_WINDOW_SECONDS, with_conversation
 from .distill import TeacherEnsemble, check_teachers, distillation_loss
 from .distributed import Distributed, log
 from .draws import epoch_order, sampling_weights
@@ -69,6 +70,8 @@ class TrainConfig:
     balance_power: float = 0.5  # sampling weight per class ~ count**-power: rare words are seen more
     synthetic_share: float = field(default=0.5, metadata={
         "help": "at most this share of a word's training draws are synthetic when it has real clips"})
+    conversation_share: float = field(default=0.3, metadata={
+        "help": "with --conversation: share of the _unknown_ draws that are windows of continuous speech"})
     max_clip_norm: float = 5.0
     seed: int = field(default=0, metadata={"help": "seed of the random draws (data order, augmentation, initial weights)"})
     device: str = field(default="auto", metadata={"help": "where to train"})
@@ -209,8 +212,9 @@ class Trainer:
         self.augmenter = WaveformAugmenter(config.augment, self.noise, seed=config.seed * 1000 + self.dist.rank)
         # the epochs' draw (fit); a plan's runs bring their own
         synthetic = np.array([e.source == "synthetic" for e in index.split("training")], dtype=bool)
+        talk = np.array([e.source == CONVERSATION_SOURCE for e in index.split("training")], dtype=bool)
         self.weights = sampling_weights(self.splits["training"][1], synthetic, config.balance_power,
-                                        config.synthetic_share)
+                                        config.synthetic_share, talk, config.conversation_share)
         n_train = len(self.splits["training"][1])
         self.draws = (config.steps_per_epoch * config.batch_size) if config.steps_per_epoch else n_train
         self.steps_per_epoch = math.ceil(self.draws / self.dist.world / config.batch_size)
@@ -452,7 +456,7 @@ def train(data_dirs: list[Path], out_path: Path, words: list[str] | None = None,
           report_dir: Path | None = None, progress: bool = True, index: DatasetIndex | None = None,
           hooks: TrainHooks | None = None, synthetic_dirs: list[Path] = (),
           holdout_real: tuple[str, ...] = (), split_options: dict | None = None,
-          teachers: list[ModelBundle] = ()) -> TrainResult:
+          teachers: list[ModelBundle] = (), conversation_dirs: list[Path] = ()) -> TrainResult:
     config = config or TrainConfig()
     out_path = Path(out_path)
     report_dir = Path(report_dir) if report_dir else default_report_dir(out_path)
@@ -460,7 +464,8 @@ def train(data_dirs: list[Path], out_path: Path, words: list[str] | None = None,
     is_main = int(os.environ.get("RANK", "0")) == 0  # under torchrun, only rank 0 writes (and locks)
     with output_lock(out_path) if is_main else _no_lock(), output_lock(report_dir) if is_main else _no_lock():
         return _train_locked(data_dirs, out_path, report_dir, words, config, model_config, resume, init_from,
-                             progress, index, hooks, synthetic_dirs, holdout_real, split_options, teachers)
+                             progress, index, hooks, synthetic_dirs, holdout_real, split_options, teachers,
+                             conversation_dirs)
 
 
 def _no_lock():
@@ -469,7 +474,8 @@ def _no_lock():
 
 def _train_locked(data_dirs, out_path: Path, report_dir: Path, words, config: TrainConfig, model_config, resume: bool,
                   init_from, progress: bool, index, hooks, synthetic_dirs, holdout_real,
-                  split_options: dict | None, teachers: list[ModelBundle] = ()) -> TrainResult:
+                  split_options: dict | None, teachers: list[ModelBundle] = (),
+                  conversation_dirs: list[Path] = ()) -> TrainResult:
     if init_from is not None:
         config = replace(config, window_seconds=init_from.features.clip_seconds)
     checkpoint = checkpoint_path(out_path)
@@ -483,6 +489,8 @@ def _train_locked(data_dirs, out_path: Path, report_dir: Path, words, config: Tr
         log(f"--resume: no checkpoint at {checkpoint}; starting from the beginning", hooks=hooks)
     index = index or build_index(data_dirs, words, seed=config.seed, synthetic_dirs=synthetic_dirs,
                                  holdout_real=tuple(holdout_real), **(split_options or {}))
+    if conversation_dirs:
+        index = with_conversation(index, conversation_dirs, config.window_seconds or CONVERSATION_WINDOW_SECONDS)
     if not any(e.path for e in index.split("training")):
         raise ValueError(f"no training clips in {', '.join(map(str, list(data_dirs) + list(synthetic_dirs)))}")
     if not any(e.path for e in index.split("validation")):  # nothing to measure: val loss NaN, best epoch a guess
@@ -496,7 +504,10 @@ def _train_locked(data_dirs, out_path: Path, report_dir: Path, words, config: Tr
         log(f"resumed from {checkpoint} after epoch {trainer.epoch}", trainer.dist, trainer.hooks)
     trainer.fit(checkpoint)
     if trainer.dist.is_main:
-        finish(trainer, data_dirs, synthetic_dirs, out_path, report_dir)
+        talk = sum(e.source == CONVERSATION_SOURCE for e in index.examples)
+        extra = ({"conversation_speech": {"folders": [str(d) for d in conversation_dirs], "windows": talk,
+                                          "unknown_share": config.conversation_share}} if conversation_dirs else None)
+        finish(trainer, data_dirs, synthetic_dirs, out_path, report_dir, extra)
     trainer.dist.barrier()
     trainer.dist.close()
     return TrainResult(out_path, report_dir, trainer.best_epoch, trainer.best_accuracy, trainer.history)
