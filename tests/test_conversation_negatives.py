@@ -115,6 +115,8 @@ def test_the_model_file_records_the_false_alarms_of_conversation_and_train_print
     assert recorded["minutes"] > 1 and recorded["per_hour"] == recorded["false_alarms"] / (recorded["minutes"] / 60)
     from speech_app.training.conversation import CURVE_THRESHOLDS
     assert [t for t, _ in recorded["curve"]] == list(CURVE_THRESHOLDS) and all(r >= 0 for _, r in recorded["curve"])
+    # no estimate, so no held-out takes: no share of the words heard, and the file says why
+    assert recorded["heard"] is None and "no share of the words heard" in recorded["method"]
     printed = "\n".join(custom_words.summary_lines(result))
     assert f"{recorded['false_alarms']} in {recorded['minutes']:.1f} min of conversation" in printed
     assert "False alarms while people talk" in "\n".join(custom_words.card_lines(read_metadata(out)))
@@ -160,3 +162,72 @@ def test_dataset_training_with_conversation_records_its_windows(tiny_dataset, tm
     windows = len(conversation_windows(sorted(speech.iterdir()), 1.0))
     assert meta["conversation_speech"] == {"folders": [str(speech)], "windows": windows, "unknown_share": 0.4}
     assert "conversation" in meta["trained_on"]["sources"] and windows > 0
+
+
+def test_the_curve_records_the_share_of_held_out_takes_the_stream_hears(tiny_model, tmp_path, monkeypatch):
+    """The third value of each curve row: the share of the estimate's held-out takes whose own word the
+    streaming recognizer detects at that threshold (each take alone between silences), as a run of
+    `StreamingRecognizer.feed` over the takes with the estimate run's model gives it; and the Live tab says it."""
+    from speech_app.gui.expectations import ConversationCurve, sensitivity_text
+    from speech_app.streaming import RecognizerSettings, StreamingRecognizer, recognize_samples
+    from speech_app.training import conversation, custom_words
+    from speech_app.training.conversation import CURVE_THRESHOLDS, TAKE_LEAD_SECONDS
+
+    streamed = []  # per held-out take: its word, and whether it is heard at each threshold, by feeding the audio
+    record_takes = conversation.record_takes
+
+    def feed_too(classifier, takes, settings=None):
+        lead = np.zeros(int(TAKE_LEAD_SECONDS * SAMPLE_RATE), dtype=np.float32)
+        for word, audio in takes:
+            heard = [word in {d.label for d in recognize_samples(
+                StreamingRecognizer(classifier, RecognizerSettings(threshold=t)), np.concatenate([lead, audio]))}
+                for t in CURVE_THRESHOLDS]
+            streamed.append((word, heard))
+        return record_takes(classifier, takes, settings)
+
+    monkeypatch.setattr(conversation, "record_takes", feed_too)
+    takes = write_takes(tmp_path / "takes", ("yes", "no"), 6)
+    # a fast rate, so that the tiny model's estimate run hears some takes over the curve's thresholds
+    recipe = CustomWordsRecipe(steps=2, estimate_steps=40, batch_size=8, warmup_steps=1, learning_rate=0.01,
+                               negatives_per_word=1, hard_negative_steps=0, device="cpu", conversation_budget=2.0)
+    out = tmp_path / "m.safetensors"
+    result = train_custom_words([takes], ["yes", "no"], out, recipe, init_from=load_model(tiny_model), progress=False)
+    meta = read_metadata(out)
+    recorded = meta["conversation"]
+    held_out = sum(total for _, total in meta["estimate"]["per_word"].values())
+    assert len(streamed) == held_out > 0  # every held-out take of the estimate, none of the others
+    heard = np.logical_and.accumulate(np.array([h for _, h in streamed]), axis=1)  # and at every lower threshold
+    column = [row[2] for row in recorded["curve"]]
+    assert column == pytest.approx(heard.mean(axis=0).tolist(), abs=1e-4)
+    assert all(0 <= s <= 1 for s in column) and all(a >= b for a, b in zip(column, column[1:]))
+    assert recorded["heard"][1] == held_out and "held-out takes" in recorded["method"]
+    assert f"{recorded['heard'][0]} of {held_out} held-out takes heard" in "\n".join(custom_words.summary_lines(result))
+    # the Live tab's sensitivity at a stored threshold says the stored share
+    curve = ConversationCurve.from_metadata(meta)
+    k = len(CURVE_THRESHOLDS) // 2
+    assert f"{column[k]:.0%} of your words heard" in sensitivity_text(curve, CURVE_THRESHOLDS[k])
+
+
+def test_the_share_heard_is_what_the_stream_detects_at_each_threshold_and_never_rises():
+    """heard_curve on recorded evaluations: per threshold, the share of takes whose own word a fresh
+    streaming run (`feed`) detects at that threshold and at every lower one. Tone takes of falling
+    loudness score lower and lower (the stand-in's logit grows with the tone), so the share falls."""
+    from stand_ins import ToneClassifier, tone_word
+
+    from speech_app.streaming import RecognizerSettings, StreamingRecognizer, recognize_samples
+    from speech_app.training.conversation import CURVE_THRESHOLDS, TAKE_LEAD_SECONDS, heard_curve, record_takes
+
+    classifier = ToneClassifier()
+    takes = [(word, tone_word(word, amplitude=a)) for word in ("low", "high") for a in np.linspace(0.04, 0.3, 6)]
+    takes.append(("mid", tone_word("low")))  # another word said: never heard as "mid"
+    curve = heard_curve(classifier.labels, record_takes(classifier, takes))
+    lead = np.zeros(int(TAKE_LEAD_SECONDS * SAMPLE_RATE), dtype=np.float32)
+    fed = np.array([[word in {d.label for d in recognize_samples(
+        StreamingRecognizer(classifier, RecognizerSettings(threshold=t)), np.concatenate([lead, audio]))}
+        for word, audio in takes] for t in CURVE_THRESHOLDS])
+    expected = np.logical_and.accumulate(fed, axis=0).mean(axis=1)
+    assert [t for t, _ in curve] == list(CURVE_THRESHOLDS)
+    assert [s for _, s in curve] == pytest.approx(expected.tolist())
+    shares = [s for _, s in curve]
+    assert all(a >= b for a, b in zip(shares, shares[1:])) and shares[0] < 1 and shares[0] > shares[-1]
+    assert heard_curve(classifier.labels, []) == []

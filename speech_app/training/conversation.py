@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -126,6 +127,52 @@ def record_evaluations(classifier, audio: np.ndarray, settings=None) -> list[tup
     return recognizer.recorded
 
 
+@contextmanager
+def listening_copy(trainer):
+    """The trainer's model as `listen` runs it (CPU, float32, eval mode); on exit the model is back on the
+    trainer's device (training goes on after it, or the model file is written from it)."""
+    from ..inference import CommandClassifier
+    from ..modelfile import ModelBundle
+
+    device = next(trainer.model.parameters()).device
+    try:
+        yield CommandClassifier(ModelBundle(trainer.model, list(trainer.index.labels), trainer.features), "cpu", "float32")
+    finally:
+        trainer.model.to(device)
+
+
+# ---------------------------------------------------------------------------------------- the words heard
+
+TAKE_LEAD_SECONDS = 0.5  # silence before each held-out take, as before a word said to a listening app
+
+
+def record_takes(classifier, takes: list[tuple[str, np.ndarray]], settings=None) -> list[tuple[str, list]]:
+    """(word, every evaluation of the streaming recognizer) for each take alone, padded with silence: the
+    lead before it and FILE_TAIL_SECONDS after it (`recognize_samples`), as `listen` would hear it."""
+    lead = np.zeros(seconds_to_samples(TAKE_LEAD_SECONDS), dtype=np.float32)
+    return [(word, record_evaluations(classifier, np.concatenate([lead, audio]), settings)) for word, audio in takes]
+
+
+def heard_curve(labels: list[str], takes: list[tuple[str, list]], settings=None,
+                thresholds=CURVE_THRESHOLDS) -> list[tuple[float, float]]:
+    """(threshold, share of the takes heard) with every word at that threshold, from the evaluations of
+    `record_takes`. A take is heard when its own word is detected. It counts at a threshold only if it is
+    heard there and at every lower one of `thresholds`: a wrong word detected first at a low threshold can
+    hold the right one back (the suppression time), so the share could rise with the threshold; counted
+    so, it never does, and it is never more than the replay at that threshold gives."""
+    from dataclasses import replace
+
+    from ..streaming import RecognizerSettings
+
+    if not takes:
+        return []
+    settings, thresholds = settings or RecognizerSettings(), sorted(thresholds)
+    heard = np.array([[word in {d.label for d in decider(labels, replace(settings, threshold=t, word_thresholds={}))
+                                .replay(evaluations)} for word, evaluations in takes] for t in thresholds])
+    heard = np.logical_and.accumulate(heard, axis=0)  # thresholds ascending: heard at every lower one too
+    return [(t, float(row.mean())) for t, row in zip(thresholds, heard)]
+
+
 def calibrate_thresholds(labels: list[str], evaluations, hours: float, settings=None,
                          budget_per_hour: float = CALIBRATION_BUDGET_PER_HOUR,
                          floor: float = CALIBRATION_FLOOR) -> dict[str, float]:
@@ -177,6 +224,14 @@ CALIBRATION_SPEECH = BUNDLED_SPEECH / "calibrate"  # never trained on: the check
 POISSON_BOUND_Z = 2.3  # events: the one-sided 90% upper bound of a Poisson rate after 0 events (-ln 0.1)
 
 
+HEARD_METHOD = {
+    True: "the curve's third value: the share of the estimate's held-out takes (never trained on by the run "
+          "that heard them, half the batches, no second pass) whose word the streaming recognizer detects, each "
+          "take alone with silence around it, counted at a threshold only if also heard at every lower one",
+    False: "no share of the words heard: the model has no held-out takes of the user's (from text alone, "
+           "synthetic voices would say how well it hears synthetic voices, or the estimate was skipped)"}
+
+
 @dataclass
 class ConversationCheck:
     """What a custom model does while people talk: measured on continuous speech it never trained on."""
@@ -185,7 +240,10 @@ class ConversationCheck:
     budget_per_hour: float  # the false alarms per hour the words' own thresholds were set for
     thresholds: dict[str, float]  # each word's own threshold (the lowest within its share of the budget)
     false_alarms: int  # at the default settings (what `listen` and the Live tab use), in the `minutes` listened to
-    curve: list[list[float]]  # [threshold, false alarms per hour] with every word at that threshold
+    # [threshold, false alarms per hour, share of held-out takes heard] with every word at that threshold;
+    # without held-out takes (from text alone, or no estimate) only the first two
+    curve: list[list[float]]
+    heard: list[int] | None = None  # [held-out takes heard at the default settings, held-out takes]; None: none
 
     @property
     def per_hour(self) -> float:
@@ -199,21 +257,24 @@ class ConversationCheck:
 
     def lines(self) -> list[str]:
         words = ", ".join(f"{w} {t:.2f}" for w, t in self.thresholds.items())
+        heard = (f"; {self.heard[0]} of {self.heard[1]} held-out takes heard at it" if self.heard else "")
         return [f"False alarms while people talk: {self.false_alarms} in {self.minutes:.1f} min of conversation at the "
-                f"default threshold ({self.per_hour:.1f} per hour; likely under {self.per_hour_bound:.0f} per hour); "
-                f"{self.budget_per_hour:g} per hour needs at least: {words}"]
+                f"default threshold ({self.per_hour:.1f} per hour; likely under {self.per_hour_bound:.0f} per hour"
+                f"{heard}); {self.budget_per_hour:g} per hour needs at least: {words}"]
 
     def to_dict(self) -> dict:
         return {**asdict(self), "per_hour": self.per_hour, "per_hour_bound": self.per_hour_bound,
                 "method": "the streaming recognizer's default settings on the package's calibration speech "
                           "(speakers never trained on); thresholds: each word's lowest for the budget, not under "
-                          f"{CALIBRATION_FLOOR}; curve: every word at one threshold"}
+                          f"{CALIBRATION_FLOOR}; curve: every word at one threshold; " + HEARD_METHOD[self.heard is not None]}
 
 
 def check_conversation(bundle, files: list[Path] | None = None,
-                       budget_per_hour: float = CALIBRATION_BUDGET_PER_HOUR) -> ConversationCheck | None:
+                       budget_per_hour: float = CALIBRATION_BUDGET_PER_HOUR,
+                       takes: list[tuple[str, list]] = ()) -> ConversationCheck | None:
     """Listen to continuous speech (default: the package's calibration speech) as `listen` would, set each
-    word's threshold to the budget and say how many false alarms remain; None without speech."""
+    word's threshold to the budget and say how many false alarms remain; None without speech. With `takes`
+    (`record_takes` of held-out takes), the curve also says the share of them heard at each threshold."""
     from ..inference import CommandClassifier
 
     files = speech_files(CALIBRATION_SPEECH) if files is None else files
@@ -229,4 +290,8 @@ def check_conversation(bundle, files: list[Path] | None = None,
 
     left = decider(bundle.labels, RecognizerSettings()).replay(evaluations)
     curve = [[t, round(r, 2)] for t, r in false_alarm_curve(bundle.labels, evaluations, hours)]
-    return ConversationCheck(round(hours * 60, 2), budget_per_hour, thresholds, len(left), curve)
+    heard = None
+    if takes:
+        curve = [row + [round(share, 4)] for row, (_, share) in zip(curve, heard_curve(bundle.labels, takes))]
+        heard = [sum(word in {d.label for d in decider(bundle.labels).replay(e)} for word, e in takes), len(takes)]
+    return ConversationCheck(round(hours * 60, 2), budget_per_hour, thresholds, len(left), curve, heard)

@@ -434,12 +434,36 @@ def tally_estimate(outcomes: list[RunOutcome], labels: list[str], recipe: Custom
 
 
 def estimate(trainer, groups: np.ndarray, recipe: CustomWordsRecipe,
-             on_stage: Callable[[str], None] | None = None) -> Estimate:
+             on_stage: Callable[[str], None] | None = None, takes_heard: list | None = None) -> Estimate:
     """Hold out one fold of takes and negative speakers, train a short run on the rest, count what
-    the held-out clips are taken for; once per run (the clips are decoded once for every run)."""
+    the held-out clips are taken for; once per run (the clips are decoded once for every run).
+    With `takes_heard` (a list), each run also streams its held-out takes as `listen` would and adds
+    them to it (conversation.record_takes): the conversation check's share of the words heard."""
     labels = trainer.index.labels
-    plan = estimate_plan(recipe, trainer.index.split("training"), trainer.training_labels, groups, len(labels) - 2)
-    return tally_estimate(trainer.execute(plan, on_stage), labels, recipe)
+    examples = trainer.index.split("training")
+    plan = estimate_plan(recipe, examples, trainer.training_labels, groups, len(labels) - 2)
+    if takes_heard is not None:
+        plan = replace(plan, runs=tuple(replace(run, inspect=stream_takes(examples, run.measure & (groups == TAKE)))
+                                        for run in plan.runs))
+    outcomes = trainer.execute(plan, on_stage)
+    if takes_heard is not None:
+        takes_heard.extend(take for outcome in outcomes for take in outcome.inspected)
+    return tally_estimate(outcomes, labels, recipe)
+
+
+def stream_takes(examples: list[Example], rows: np.ndarray) -> Callable:
+    """What an estimate run does with its model: record the streaming evaluations of the takes in `rows`
+    (held out of that run), each whole take as recorded, alone between silences."""
+    from ..audio import decode_files
+    from .conversation import listening_copy, record_takes
+
+    chosen = [examples[row] for row in np.flatnonzero(rows)]
+
+    def inspect(trainer) -> list:
+        audio = decode_files([e.path for e in chosen])
+        with listening_copy(trainer) as classifier:
+            return record_takes(classifier, [(e.label, a) for e, a in zip(chosen, audio) if isinstance(a, np.ndarray)])
+    return inspect
 
 
 def final_plan(recipe: CustomWordsRecipe, weights: np.ndarray, runs: int) -> TrainingPlan:
@@ -487,9 +511,9 @@ def train_custom_words(take_dirs: list[Path], words: list[str], out_path: Path,
     trainer = Trainer(index, train_config(recipe, window), None, init_from, progress, hooks)
     kept = {id(e) for e in trainer.index.examples}  # undecodable takes were left out
     groups = groups[np.array([id(e) in kept for e in built], dtype=bool)]
-    result_estimate = None
+    result_estimate, takes_heard = None, []
     if recipe.estimate_folds >= 1:
-        result_estimate = estimate(trainer, groups, recipe, on_stage)
+        result_estimate = estimate(trainer, groups, recipe, on_stage, takes_heard if recipe.conversation_budget > 0 else None)
     runs = recipe.text_only_runs if not any(len(t) for t in takes.values()) else 1
     weights = draw_weights(trainer.training_labels, groups, len(words), recipe)
     trainer.execute(final_plan(recipe, weights, runs), on_stage)
@@ -506,7 +530,7 @@ def train_custom_words(take_dirs: list[Path], words: list[str], out_path: Path,
     if hard is not None:
         info["hard_negatives"] = {"windows": len(hard.clips), "steps": min(recipe.hard_negative_steps, recipe.steps),
                                   "seconds": round(second_pass_seconds, 1)}
-    check = conversation_check(trainer, recipe, on_stage)
+    check = conversation_check(trainer, recipe, on_stage, takes_heard)
     if check is not None:
         info["conversation"] = check.to_dict()
     finish(trainer, [Path(d) for d in take_dirs], [synthetic_dir] if synthetic_dir else [], out_path, report_dir,
@@ -528,21 +552,19 @@ def hard_negatives(trainer, groups: np.ndarray, recipe: CustomWordsRecipe,
     return hard_negative_pass(trainer, groups, recipe, files, HARD_NEGATIVE, CONVERSATION, on_stage)[1]
 
 
-def conversation_check(trainer, recipe: CustomWordsRecipe, on_stage: Callable[[str], None] | None = None):
+def conversation_check(trainer, recipe: CustomWordsRecipe, on_stage: Callable[[str], None] | None = None,
+                       takes_heard: list = ()):
     """The trained model's false alarms on the package's calibration speech and each word's own threshold
-    (conversation.check_conversation); None when the recipe skips it or there is no such speech."""
-    from ..modelfile import ModelBundle
-    from .conversation import check_conversation
+    (conversation.check_conversation), with the share of the estimate's held-out takes heard (`takes_heard`,
+    from `estimate`); None when the recipe skips it or there is no such speech."""
+    from .conversation import check_conversation, listening_copy
 
     if recipe.conversation_budget <= 0:
         return None
     if on_stage:
         on_stage("listening to conversation")
-    device = next(trainer.model.parameters()).device
-    bundle = ModelBundle(trainer.model, list(trainer.index.labels), trainer.features)
-    check = check_conversation(bundle, budget_per_hour=recipe.conversation_budget)
-    trainer.model.to(device)
-    return check
+    with listening_copy(trainer) as classifier:
+        return check_conversation(classifier.bundle, budget_per_hour=recipe.conversation_budget, takes=takes_heard)
 
 
 def card_lines(meta: dict) -> list[str]:
@@ -568,8 +590,8 @@ def conversation_lines(recorded: dict) -> list[str]:
     """The conversation check of a model file's metadata, in words."""
     from .conversation import ConversationCheck
 
-    fields = ("minutes", "budget_per_hour", "thresholds", "false_alarms", "curve")
-    return ConversationCheck(**{k: recorded[k] for k in fields}).lines()
+    fields = ("minutes", "budget_per_hour", "thresholds", "false_alarms", "curve", "heard")
+    return ConversationCheck(**{k: recorded[k] for k in fields if k in recorded}).lines()
 
 
 def summary_lines(result: CustomWordsResult) -> list[str]:

@@ -89,17 +89,14 @@ def hard_negative_pass(trainer, groups: np.ndarray, recipe, files: list[Path], g
                        on_stage: Callable[[str], None] | None = None) -> tuple[np.ndarray, HardWindows]:
     """Listen to `files` with the trained model, add the windows it fires on and fine-tune it for
     `recipe.hard_negative_steps` batches from where it is; returns the new groups and the windows."""
-    from ..inference import CommandClassifier
-    from ..modelfile import ModelBundle
+    from .conversation import listening_copy
     from .draws import share_weights
     from .plan import RunSpec, StepSchedule, TrainingPlan
 
     if on_stage:
         on_stage("listening for hard negatives")
-    device = next(trainer.model.parameters()).device
-    bundle = ModelBundle(trainer.model, list(trainer.index.labels), trainer.features)
-    found = firing_windows(CommandClassifier(bundle, "cpu", "float32"), files)
-    trainer.model.to(device)
+    with listening_copy(trainer) as classifier:
+        found = firing_windows(classifier, files)
     if not len(found.clips):
         return groups, found
     groups = add_hard_windows(trainer, groups, found, group)

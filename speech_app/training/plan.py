@@ -7,7 +7,8 @@ the price of one decoding. A recipe says, and the Trainer (`Trainer.execute`) do
   builds them from class and group shares);
 - how long and how fast: the steps, batch size and learning-rate schedule shared by the runs;
 - each run's seed: its batches, augmentation, dropout and masking;
-- what to measure: the held-out clips of a run, whose confusion matrix the run returns;
+- what to measure: the held-out clips of a run, whose confusion matrix the run returns, and what
+  else to look at in the run's model (`inspect`);
 - what the model keeps: the last run's weights, or the average of every run's.
 
 The custom-word recipe (custom_words.py) is two plans: its estimate (one run per held-out fold,
@@ -17,6 +18,7 @@ measured on the fold) and its final model (one run, or from text alone several a
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -47,6 +49,9 @@ class RunSpec:
     seed: int
     measure: np.ndarray | None = None  # bool per training clip: measured after the run (held out)
     stage: str | None = None  # what the caller's on_stage hears as the run starts
+    # called with the Trainer after the run (its model trained, before the next run starts over): what
+    # else the recipe measures on it (the custom recipe: its held-out takes, streamed); kept in the outcome
+    inspect: Callable[[object], object] | None = None
 
 
 @dataclass(frozen=True)
@@ -72,3 +77,4 @@ class RunOutcome:
     loss: float
     accuracy: float
     confusion: np.ndarray | None = None
+    inspected: object = None  # what the run's `inspect` gave

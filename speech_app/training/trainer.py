@@ -448,7 +448,7 @@ class Trainer:
             rows = np.flatnonzero(spec.measure)
             clips, labels = self.splits["training"]
             confusion = evaluate_clips(self.model, self.frontend, clips[rows], labels[rows], len(self.index.labels))[1]
-        return RunOutcome(loss, acc, confusion)
+        return RunOutcome(loss, acc, confusion, spec.inspect(self) if spec.inspect else None)
 
 
 def train(data_dirs: list[Path], out_path: Path, words: list[str] | None = None, config: TrainConfig | None = None,
