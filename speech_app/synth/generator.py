@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import multiprocessing
+import multiprocessing.util
 import os
 import sys
 import tempfile
@@ -83,6 +84,11 @@ class VoicePool:
     def pick(self, rng: np.random.Generator) -> tuple[SpeechEngine, str]:
         i = int(rng.choice(len(self.engines), p=self.shares))
         return self.engines[i], self.voices[i][int(rng.integers(len(self.voices[i])))]
+
+    def close(self) -> None:
+        """End what the engines keep running between utterances (the Festival sessions of this process)."""
+        for engine in self.engines:
+            engine.close()
 
 
 def engine_shares(engines: list[SpeechEngine], voice_counts: list[int],
@@ -176,6 +182,9 @@ _worker_maker: ClipMaker | None = None  # one per worker process, set by the poo
 def _init_worker(maker: ClipMaker) -> None:
     global _worker_maker
     _worker_maker = maker
+    # as the worker exits: end the engines it kept running (Festival sessions), waiting for them, so
+    # their CPU time is the worker's and none outlives it
+    multiprocessing.util.Finalize(None, maker.pool.close, exitpriority=10)
 
 
 def _make_clip_in_worker(word: str, index: int) -> ClipResult:
@@ -332,10 +341,13 @@ def _progress_bar(total: int, progress: bool):
 
 def _run_in_process(tasks: list[tuple[str, int]], maker: ClipMaker, progress: bool) -> list[ClipResult]:
     results = []
-    with _progress_bar(len(tasks), progress) as bar:
-        for word, index in tasks:
-            results.append(maker(word, index))
-            bar.update()
+    try:
+        with _progress_bar(len(tasks), progress) as bar:
+            for word, index in tasks:
+                results.append(maker(word, index))
+                bar.update()
+    finally:
+        maker.pool.close()
     return results
 
 
