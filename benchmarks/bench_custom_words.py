@@ -1,7 +1,12 @@
 """Custom-word retraining time: four words of 20 takes, with the tool's default recipe.
 
     python benchmarks/bench_custom_words.py [--threads 2] [--takes N] [--words computer,jarvis,sheila,marvin]
-                                            [--text-only] [--synth-cache DIR]
+                                            [--text-only | --no-takes] [--synth-cache DIR] [--sample-rate HZ]
+
+A first training, as a new user pays it: `XDG_CACHE_HOME=$(mktemp -d) python ... --split-only` (no
+synthetic speech, decoded clips or conversation windows cached yet). The rows of issue 24:
+`--split-only`, `--split-only --no-takes`, and `--split-only --words bed,bird,cat,dog,happy,house,
+marvin,sheila,tree,wow --takes 10 --sample-rate 8000` (the takes as 8 kHz WAV files).
 
 Measures side by side, in one process, on the same decoded data (wall and CPU seconds, load average):
 - synthesis of the words, filler words and near misses (a second run reuses the cache: timed too);
@@ -13,7 +18,8 @@ Measures side by side, in one process, on the same decoded data (wall and CPU se
   time at --threads torch threads (default 2).
 - where the CPU goes (this process and its children: the synthesis workers and engines), stage by
   stage: synthesis, choosing the window, decoding, the estimate run, the final run, the report and
-  model file. A busy machine stretches wall time, not CPU time: the split is the figure to compare.
+  model file, in CPU and wall seconds. A busy machine stretches wall time, not CPU time: the CPU
+  split is the figure to compare.
   With --text-only, the same split for a model of the words from text alone (no takes).
 Takes come from the real recordings in /work/shared/data (wake_words/<word> or speech_commands/<word>).
 On a busy machine (load average above QUIET_LOAD before the runs) the wall times are not the
