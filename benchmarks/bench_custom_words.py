@@ -1,7 +1,12 @@
 """Custom-word retraining time: four words of 20 takes, with the tool's default recipe.
 
     python benchmarks/bench_custom_words.py [--threads 2] [--takes N] [--words computer,jarvis,sheila,marvin]
-                                            [--text-only] [--synth-cache DIR]
+                                            [--text-only | --no-takes] [--synth-cache DIR] [--sample-rate HZ]
+
+A first training, as a new user pays it: `XDG_CACHE_HOME=$(mktemp -d) python ... --split-only` (no
+synthetic speech, decoded clips or conversation windows cached yet). The rows of issue 24:
+`--split-only`, `--split-only --no-takes`, and `--split-only --words bed,bird,cat,dog,happy,house,
+marvin,sheila,tree,wow --takes 10 --sample-rate 8000` (the takes as 8 kHz WAV files).
 
 Measures side by side, in one process, on the same decoded data (wall and CPU seconds, load average):
 - synthesis of the words, filler words and near misses (a second run reuses the cache: timed too);
@@ -13,7 +18,8 @@ Measures side by side, in one process, on the same decoded data (wall and CPU se
   time at --threads torch threads (default 2).
 - where the CPU goes (this process and its children: the synthesis workers and engines), stage by
   stage: synthesis, choosing the window, decoding, the estimate run, the final run, the report and
-  model file. A busy machine stretches wall time, not CPU time: the split is the figure to compare.
+  model file, in CPU and wall seconds. A busy machine stretches wall time, not CPU time: the CPU
+  split is the figure to compare.
   With --text-only, the same split for a model of the words from text alone (no takes).
 Takes come from the real recordings in /work/shared/data (wake_words/<word> or speech_commands/<word>).
 On a busy machine (load average above QUIET_LOAD before the runs) the wall times are not the
@@ -42,12 +48,19 @@ TARGET_SECONDS = 60.0
 QUIET_LOAD = 0.5  # load average (1 min) under which the machine counts as quiet
 
 
-def take_folder(words: list[str], n: int, root: Path) -> Path:
+def take_folder(words: list[str], n: int, root: Path, sample_rate: int | None = None) -> Path:
+    """N takes of each word: links to the recordings, or with `sample_rate` WAV copies resampled to it
+    (as a phone or headset records: the recipe decodes and resamples every take)."""
+    from speech_app.audio import load_audio, write_wav
+
     for word in words:
         source = next(d for d in (DATA / "wake_words" / word, DATA / "speech_commands" / word) if d.is_dir())
         (root / word).mkdir(parents=True)
         for path in sorted(source.iterdir())[:n]:
-            os.symlink(path, root / word / path.name)
+            if sample_rate is None:
+                os.symlink(path, root / word / path.name)
+            else:
+                write_wav(root / word / (path.stem + ".wav"), load_audio(path, sample_rate), sample_rate)
     return root
 
 
@@ -66,27 +79,29 @@ def cpu_seconds() -> float:
 
 
 class StageSplit:
-    """CPU seconds per stage of the recipe, by wrapping the functions that do each stage."""
+    """CPU and wall seconds per stage of the recipe, by wrapping the functions that do each stage."""
 
     STAGES = ((custom_words, "custom_window_seconds", "choosing the window"), (trainer, "prepare_data", "decoding"),
               (outputs, "finish", "report and model file"))
 
     def __init__(self):
         self.seconds: dict[str, float] = {}
+        self.wall: dict[str, float] = {}
         self._undo = []
 
-    def add(self, stage: str, seconds: float) -> None:
+    def add(self, stage: str, seconds: float, wall: float = 0.0) -> None:
         self.seconds[stage] = self.seconds.get(stage, 0.0) + seconds
+        self.wall[stage] = self.wall.get(stage, 0.0) + wall
 
     def _wrap(self, owner, name, stage_of):
         original = getattr(owner, name)
 
         def wrapped(*args, **kwargs):
-            started = cpu_seconds()
+            started, wall_started = cpu_seconds(), time.perf_counter()
             try:
                 return original(*args, **kwargs)
             finally:
-                self.add(stage_of(args), cpu_seconds() - started)
+                self.add(stage_of(args), cpu_seconds() - started, time.perf_counter() - wall_started)
 
         setattr(owner, name, wrapped)
         self._undo.append((owner, name, original))
@@ -103,23 +118,27 @@ class StageSplit:
         for owner, name, original in reversed(self._undo):
             setattr(owner, name, original)
 
-    def lines(self, total: float) -> list[str]:
-        rest = total - sum(self.seconds.values())
-        rows = [*self.seconds.items(), ("other (index, model set-up)", rest)]
-        return [f"  {stage:<30} {seconds:7.1f} s CPU  {seconds / total:4.0%}" for stage, seconds in rows]
+    def lines(self, total: float, total_wall: float) -> list[str]:
+        rows = [(stage, seconds, self.wall[stage]) for stage, seconds in self.seconds.items()]
+        rows.append(("other (index, model set-up)", total - sum(self.seconds.values()),
+                     total_wall - sum(self.wall.values())))
+        return [f"  {stage:<30} {seconds:7.1f} s CPU  {seconds / total:4.0%}  {wall:7.1f} s wall"
+                for stage, seconds, wall in rows]
 
 
 def split_run(label: str, words: list[str], takes: list[Path], recipe: CustomWordsRecipe, out: Path, start,
               synth_cache: Path | None) -> None:
-    """One default run from synthesis to model file, with its CPU split by stage."""
+    """One default run from synthesis to model file, with its CPU and wall time split by stage."""
     with StageSplit() as split:
-        started = cpu_seconds()
+        started, wall_started = cpu_seconds(), time.perf_counter()
         synthetic = synthesize_for_words(words, recipe, progress=False, cache_root=synth_cache)
-        split.add("synthesis", cpu_seconds() - started)
-        train_custom_words(takes, words, out, recipe, init_from=start, synthetic_dir=synthetic, progress=False)
-        total = cpu_seconds() - started
-    print(f"CPU split, {label}: {total:.1f} s CPU in all")
-    print("\n".join(split.lines(total)), flush=True)
+        split.add("synthesis", cpu_seconds() - started, time.perf_counter() - wall_started)
+        result = train_custom_words(takes, words, out, recipe, init_from=start, synthetic_dir=synthetic, progress=False)
+        total, wall = cpu_seconds() - started, time.perf_counter() - wall_started
+    print(f"split, {label}: {total:.1f} s CPU, {wall:.1f} s wall in all (load average {os.getloadavg()[0]:.1f})")
+    print("\n".join(split.lines(total, wall)), flush=True)
+    if result.estimate is not None:
+        print("\n".join("  " + line for line in result.estimate.lines()), flush=True)
 
 
 def verdict(wall: float, cpu: float, threads: int, load: float) -> str:
@@ -140,6 +159,9 @@ def main() -> None:
     parser.add_argument("--text-only", action="store_true", help="also split a model of the words from text alone")
     parser.add_argument("--synth-cache", type=Path, default=None,
                         help="synthetic-speech cache (default: the user's; an empty folder times a first synthesis)")
+    parser.add_argument("--sample-rate", type=int, default=None,
+                        help="takes resampled to this rate and written as WAV (default: the 16 kHz recordings)")
+    parser.add_argument("--no-takes", action="store_true", help="split only the model from text alone")
     parser.add_argument("--split-only", action="store_true", help="only the CPU split, not the side-by-side runs")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -149,11 +171,13 @@ def main() -> None:
     recipe = CustomWordsRecipe(device="cpu")
     start = load_model(None)
     with tempfile.TemporaryDirectory() as tmp:
-        takes = take_folder(words, args.takes, Path(tmp) / "takes")
+        takes = take_folder(words, args.takes, Path(tmp) / "takes", args.sample_rate)
         out = Path(tmp) / "m.safetensors"
-        split_run(f"{len(words)} words x {args.takes} takes (synthesis first, or cached)", words, [takes], recipe,
-                  out, start, args.synth_cache)
-        if args.text_only:
+        rate = f" at {args.sample_rate} Hz" if args.sample_rate else ""
+        if not args.no_takes:
+            split_run(f"{len(words)} words x {args.takes} takes{rate} (synthesis first, or cached)", words, [takes],
+                      recipe, out, start, args.synth_cache)
+        if args.text_only or args.no_takes:
             split_run(f"{len(words)} words from text alone", words, [], recipe, out, start, args.synth_cache)
         if args.split_only:
             return

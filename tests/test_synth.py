@@ -21,8 +21,8 @@ from speech_app.synth import (ALL_ENGINES, NoEngineError, SpeechEngine, Synthesi
 from speech_app.synth.effects import (VoiceEffects, add_noise, augment_utterance, fit_duration,
                                       place_in_window, trim_silence)
 from speech_app.synth.engines import EspeakEngine, MbrolaEngine, RhvoiceEngine
-from speech_app.synth.generator import (ClipMaker, SynthSummary, VoicePool, check_words, engine_shares,
-                                        speak)
+from speech_app.synth.generator import (ClipMaker, SynthSummary, VoicePool, WordBatch, check_words,
+                                        engine_shares, speak, synthesize_batches)
 
 WORDS = ["yes", "lights on"]
 CLIPS_PER_WORD = 4
@@ -180,6 +180,14 @@ def test_same_seed_gives_the_same_files_whatever_the_jobs(first_run: SynthSummar
     assert _file_bytes(again) == _file_bytes(first_run)
     other = synthesize_words(WORDS, tmp_path / "other", per_word=CLIPS_PER_WORD, seed=2, jobs=1, progress=False)
     assert _file_bytes(other) != _file_bytes(first_run)
+
+
+def test_batches_in_one_pool_give_each_batch_the_files_it_gets_alone(first_run: SynthSummary, tmp_path):
+    other_seed = synthesize_words(["go"], tmp_path / "alone", per_word=2, seed=3, jobs=1, progress=False)
+    batches = [WordBatch(tuple(WORDS), tmp_path / "one", CLIPS_PER_WORD, 1), WordBatch(("go",), tmp_path / "two", 2, 3)]
+    together = synthesize_batches(batches, jobs=2, progress=False)
+    assert [_file_bytes(s) for s in together] == [_file_bytes(first_run), _file_bytes(other_seed)]
+    assert [s.out_dir for s in together] == [tmp_path / "one", tmp_path / "two"]
 
 
 def test_cli_run_prints_the_summary_and_exits_zero(tmp_path, capsys):

@@ -13,26 +13,39 @@ from speech_app.synth import text_training
 from speech_app.synth.generator import DEFAULT_VARIETY, clip_file_name
 
 
+class CallLog(list):
+    """The words of each batch asked for, in order; `pools`: the batches of each call (one pool each)."""
+
+    def __init__(self):
+        super().__init__()
+        self.pools: list[int] = []
+
+
 @pytest.fixture
 def fake_synth(monkeypatch):
-    """synthesize_words that writes tiny files named as the real one does and records what it was asked."""
-    import speech_app.synth as synth
+    """synthesize_batches that writes tiny files named as the real one does and records what each batch
+    asked for (the batches of one call in order; pools: how many calls)."""
+    from speech_app.synth import generator
 
-    calls = []
+    calls = CallLog()
+    pools = calls.pools
 
-    def synthesize_words(words, out_dir, per_word, engines, seed, jobs, noise_files, progress, commercial_only,
-                         variety):
-        calls.append(sorted(words))
-        files = []
-        for word in words:
-            for index in range(per_word):
-                path = out_dir / word / clip_file_name("espeak-ng", "en", index)
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_bytes(f"{word} {seed} {index} {commercial_only} {variety.clip_seconds}".encode())
-                files.append(path)
-        return SimpleNamespace(files=files)
+    def synthesize_batches(batches, engines, jobs, noise_files, progress, commercial_only, variety):
+        pools.append(len(batches))
+        summaries = []
+        for batch in batches:
+            calls.append(sorted(batch.words))
+            files = []
+            for word in batch.words:
+                for index in range(batch.per_word):
+                    path = batch.out_dir / word / clip_file_name("espeak-ng", "en", index)
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    path.write_bytes(f"{word} {batch.seed} {index} {commercial_only} {variety.clip_seconds}".encode())
+                    files.append(path)
+            summaries.append(SimpleNamespace(files=files))
+        return summaries
 
-    monkeypatch.setattr(synth, "synthesize_words", synthesize_words)
+    monkeypatch.setattr(generator, "synthesize_batches", synthesize_batches)
     monkeypatch.setattr(text_training, "FILLER_WORDS", ("hello", "water"))
     monkeypatch.setattr(text_training, "FILLER_CLIPS_PER_WORD", 1)
     return calls
@@ -46,6 +59,7 @@ def make(words, tmp_path, **kwargs):
 def test_a_new_set_synthesizes_only_the_words_no_earlier_set_had(fake_synth, tmp_path):
     first = make(["alpha"], tmp_path)
     assert fake_synth == [["alpha"], ["hello", "water"]]
+    assert fake_synth.pools == [2]  # the words and the filler words in one pool of workers
     second = make(["beta"], tmp_path)
     assert fake_synth[2:] == [["beta"]]  # the filler words come from the store
     assert second != first

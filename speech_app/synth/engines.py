@@ -8,6 +8,7 @@ engine means one subclass of `SpeechEngine` and one entry in `ALL_ENGINES`.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -53,6 +54,9 @@ class SpeechEngine:
 
     def synthesize(self, text: str, voice: str, speed: float, pitch_semitones: float, wav_path: Path) -> None:
         raise NotImplementedError
+
+    def close(self) -> None:
+        """End whatever the engine keeps running between utterances (most keep nothing)."""
 
     def _run(self, argv: list[str], voice: str, stdin_text: str | None = None) -> str:
         """Run the engine with no shell; raise SynthesisError on failure. Returns stdout."""
@@ -171,7 +175,7 @@ class FestivalEngine(SpeechEngine):
     DIPHONE_F0_STD_HZ = 14.0
 
     def available(self) -> bool:
-        return shutil.which("text2wave") is not None and bool(self.voices())
+        return shutil.which("festival") is not None and shutil.which("text2wave") is not None and bool(self.voices())
 
     def voices(self) -> list[str]:
         installed = {p.name for p in self.VOICE_DIR.glob("*/*")}
@@ -180,18 +184,46 @@ class FestivalEngine(SpeechEngine):
     def native_pitch(self, voice: str) -> bool:
         return voice in self.DIPHONE_F0_HZ
 
-    def synthesize(self, text, voice, speed, pitch_semitones, wav_path):
+    def __init__(self):
+        # voice -> FestivalSession, each started on its voice's first utterance in this process. One
+        # per voice: after another voice, Festival's state made a rare utterance differ slightly from
+        # text2wave's (measured: "marvin" in ked after "sheila" in slt and "marvin" in kal, 0.003 of full scale)
+        self._sessions: dict = {}
+
+    def evals(self, voice: str, speed: float, pitch_semitones: float) -> list[str]:
+        """The Scheme forms that set the voice, rate and pitch, evaluated in order before synthesis."""
         full = self.VOICES[voice]
-        argv = ["text2wave", "-eval", f"(voice_{full})"]  # -eval runs in order, after the voice resets
+        forms = [f"(voice_{full})"]  # selecting a voice resets what the previous utterance set
         if full.endswith("_hts"):
-            argv += ["-eval", f'(set! hts_engine_params (append hts_engine_params (list (list "-r" {speed:.3f}))))']
+            forms.append(f'(set! hts_engine_params (append hts_engine_params (list (list "-r" {speed:.3f}))))')
         else:
-            argv += ["-eval", f"(Parameter.set 'Duration_Stretch {1.0 / speed:.3f})"]
+            forms.append(f"(Parameter.set 'Duration_Stretch {1.0 / speed:.3f})")
         if voice in self.DIPHONE_F0_HZ:
             mean = self.DIPHONE_F0_HZ[voice] * semitones_to_ratio(pitch_semitones)
-            argv += ["-eval", f"(set! int_lr_params '((target_f0_mean {mean:.1f}) (target_f0_std "
-                              f"{self.DIPHONE_F0_STD_HZ}) (model_f0_mean 170) (model_f0_std 34)))"]
+            forms.append(f"(set! int_lr_params '((target_f0_mean {mean:.1f}) (target_f0_std "
+                         f"{self.DIPHONE_F0_STD_HZ}) (model_f0_mean 170) (model_f0_std 34)))")
+        return forms
+
+    def synthesize(self, text, voice, speed, pitch_semitones, wav_path):
+        """In this process's Festival session (one start for every utterance; the samples text2wave gives)."""
+        from .festival_session import FestivalSession, SessionError
+
+        if os.name != "posix":  # the session waits on a pipe with select(), which only POSIX offers for pipes
+            return self.synthesize_text2wave(text, voice, speed, pitch_semitones, wav_path)
+        session = self._sessions.setdefault(voice, FestivalSession(ENGINE_TIMEOUT_SECONDS))
+        try:
+            session.synthesize(self.evals(voice, speed, pitch_semitones), text, Path(wav_path))
+        except SessionError as err:
+            raise SynthesisError(f"{self.name} {voice}: {err}") from None
+
+    def synthesize_text2wave(self, text, voice, speed, pitch_semitones, wav_path):
+        """One `text2wave` process for the utterance: Festival starts (about 0.3 s of CPU) every time."""
+        argv = ["text2wave"] + [arg for form in self.evals(voice, speed, pitch_semitones) for arg in ("-eval", form)]
         self._run(argv + ["-o", str(wav_path)], voice, stdin_text=text)
+
+    def close(self) -> None:
+        for session in self._sessions.values():
+            session.close()
 
 
 class PicoEngine(SpeechEngine):

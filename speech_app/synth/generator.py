@@ -7,8 +7,10 @@ Each clip draws its engine, voice, speed, pitch and augmentation from a generato
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import multiprocessing
+import multiprocessing.util
 import os
 import sys
 import tempfile
@@ -84,6 +86,11 @@ class VoicePool:
         i = int(rng.choice(len(self.engines), p=self.shares))
         return self.engines[i], self.voices[i][int(rng.integers(len(self.voices[i])))]
 
+    def close(self) -> None:
+        """End what the engines keep running between utterances (the Festival sessions of this process)."""
+        for engine in self.engines:
+            engine.close()
+
 
 def engine_shares(engines: list[SpeechEngine], voice_counts: list[int],
                   robotic_share: float | None = None) -> list[float]:
@@ -151,6 +158,15 @@ class ClipMaker:
                  variety: SynthVariety = DEFAULT_VARIETY):
         self.pool, self.out_dir, self.seed, self.variety = pool, out_dir, seed, variety
         self.noise = NoiseBank.from_files(noise_files, seed) if noise_files else NoiseBank.generated(seed)
+        self._noise_files = noise_files
+
+    def for_batch(self, out_dir: Path, seed: int) -> ClipMaker:
+        """The same voices, noise and variety, writing another batch's clips (its folder, its seed)."""
+        other = copy.copy(self)
+        other.out_dir, other.seed = Path(out_dir), seed
+        if seed != self.seed and not self._noise_files:  # generated noise depends on the seed
+            other.noise = NoiseBank.generated(seed)
+        return other
 
     def __call__(self, word: str, index: int) -> ClipResult:
         rng = clip_rng(self.seed, word, index)
@@ -170,16 +186,19 @@ class ClipMaker:
         return ClipResult(**result, path=path)
 
 
-_worker_maker: ClipMaker | None = None  # one per worker process, set by the pool's initializer
+_worker_makers: list[ClipMaker] = []  # one per batch, in each worker process, set by the pool's initializer
 
 
-def _init_worker(maker: ClipMaker) -> None:
-    global _worker_maker
-    _worker_maker = maker
+def _init_worker(makers: list[ClipMaker]) -> None:
+    global _worker_makers
+    _worker_makers = makers
+    # as the worker exits: end the engines it kept running (Festival sessions), waiting for them, so
+    # their CPU time is the worker's and none outlives it (the batches share one VoicePool)
+    multiprocessing.util.Finalize(None, makers[0].pool.close, exitpriority=10)
 
 
-def _make_clip_in_worker(word: str, index: int) -> ClipResult:
-    return _worker_maker(word, index)
+def _make_clip_in_worker(batch: int, word: str, index: int) -> ClipResult:
+    return _worker_makers[batch](word, index)
 
 
 @dataclass
@@ -294,6 +313,16 @@ def check_words(words: list[str]) -> list[str]:
     return cleaned
 
 
+@dataclass(frozen=True)
+class WordBatch:
+    """Words whose clips go to one folder: `per_word` clips of each, drawn from `seed`."""
+
+    words: tuple[str, ...]
+    out_dir: Path
+    per_word: int
+    seed: int
+
+
 def synthesize_words(words: list[str], out_dir: Path, per_word: int = DEFAULT_CLIPS_PER_WORD, engines: str | list[str] = "auto",
                      seed: int = 0, jobs: int | None = None, noise_files: list[Path] | None = None,
                      progress: bool = True, commercial_only: bool = False,
@@ -306,22 +335,36 @@ def synthesize_words(words: list[str], out_dir: Path, per_word: int = DEFAULT_CL
     variety: prosody, effects and the robotic engine's share (the defaults of `speech-app synth`).
     """
     words = check_words(words.split(",") if isinstance(words, str) else words)
-    if per_word < 1:
-        raise SynthUsageError(f"--per-word must be at least 1, not {per_word}")
+    batch = WordBatch(tuple(words), Path(out_dir), per_word, seed)
+    return synthesize_batches([batch], engines, jobs, noise_files, progress, commercial_only, variety)[0]
+
+
+def synthesize_batches(batches: list[WordBatch], engines: str | list[str] = "auto", jobs: int | None = None,
+                       noise_files: list[Path] | None = None, progress: bool = True, commercial_only: bool = False,
+                       variety: SynthVariety = DEFAULT_VARIETY) -> list[SynthSummary]:
+    """`synthesize_words` for several batches (words, folder, clips, seed) in one pool of workers: the
+    workers and their engine sessions start once, and no core waits for the end of a small batch.
+    Each batch's clips are those `synthesize_words` writes for it alone. One summary per batch."""
+    for batch in batches:
+        if batch.per_word < 1:
+            raise SynthUsageError(f"--per-word must be at least 1, not {batch.per_word}")
     if jobs is not None and jobs < 1:
         raise SynthUsageError(f"--jobs must be at least 1, not {jobs}")
     pool = VoicePool.from_engines(choose_engines(engines), commercial_only, variety.robotic_share)
-    out_dir = Path(out_dir)
-    tasks = [(word, index) for word in words for index in range(per_word)]
-    jobs = min(jobs or os.cpu_count() or 1, len(tasks))
+    tasks = [(b, word, index) for b, batch in enumerate(batches) for word in batch.words
+             for index in range(batch.per_word)]
+    jobs = min(jobs or os.cpu_count() or 1, max(1, len(tasks)))
     started = time.perf_counter()
-    maker = ClipMaker(pool, out_dir, seed, noise_files, variety)
+    first = ClipMaker(pool, batches[0].out_dir, batches[0].seed, noise_files, variety)
+    makers = [first.for_batch(batch.out_dir, batch.seed) for batch in batches]
     if jobs == 1:  # in this process: no start-up cost, and easier to debug
-        results = _run_in_process(tasks, maker, progress)
+        results = _run_in_process(tasks, makers, progress)
     else:
-        results = _run_in_pool(tasks, maker, jobs, progress)
+        results = _run_in_pool(tasks, makers, jobs, progress)
+    seconds = time.perf_counter() - started
     installed = {e.name: len(v) for e, v in zip(pool.engines, pool.voices)}
-    return SynthSummary.from_results(out_dir, results, time.perf_counter() - started, installed)
+    return [SynthSummary.from_results(batch.out_dir, [r for b, r in results if b == i], seconds, installed)
+            for i, batch in enumerate(batches)]
 
 
 def _progress_bar(total: int, progress: bool):
@@ -330,16 +373,21 @@ def _progress_bar(total: int, progress: bool):
     return tqdm(total=total, unit="clip", desc="synth", file=sys.stderr, disable=not progress)
 
 
-def _run_in_process(tasks: list[tuple[str, int]], maker: ClipMaker, progress: bool) -> list[ClipResult]:
+def _run_in_process(tasks: list[tuple[int, str, int]], makers: list[ClipMaker],
+                    progress: bool) -> list[tuple[int, ClipResult]]:
     results = []
-    with _progress_bar(len(tasks), progress) as bar:
-        for word, index in tasks:
-            results.append(maker(word, index))
-            bar.update()
+    try:
+        with _progress_bar(len(tasks), progress) as bar:
+            for batch, word, index in tasks:
+                results.append((batch, makers[batch](word, index)))
+                bar.update()
+    finally:
+        makers[0].pool.close()
     return results
 
 
-def _run_in_pool(tasks: list[tuple[str, int]], maker: ClipMaker, jobs: int, progress: bool) -> list[ClipResult]:
+def _run_in_pool(tasks: list[tuple[int, str, int]], makers: list[ClipMaker], jobs: int,
+                 progress: bool) -> list[tuple[int, ClipResult]]:
     # Fork where it is safe (Linux): workers inherit librosa, its compiled kernels and the noise, which
     # spawn would load again in each worker (seconds each), and a caller's script needs no __main__ guard.
     # The workers never touch torch, whose threads are what makes fork risky.
@@ -348,13 +396,13 @@ def _run_in_pool(tasks: list[tuple[str, int]], maker: ClipMaker, jobs: int, prog
         warm_up()
     results = []
     with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context(start_method),
-                             initializer=_init_worker, initargs=(maker,)) as executor:
+                             initializer=_init_worker, initargs=(makers,)) as executor:
         # with fork, every worker starts at the first submit, before the bar starts its monitor thread
-        futures = [executor.submit(_make_clip_in_worker, word, index) for word, index in tasks]
+        futures = {executor.submit(_make_clip_in_worker, batch, word, index): batch for batch, word, index in tasks}
         with _progress_bar(len(tasks), progress) as bar:
             try:
                 for future in as_completed(futures):
-                    results.append(future.result())
+                    results.append((futures[future], future.result()))
                     bar.update()
             except BaseException:
                 executor.shutdown(wait=True, cancel_futures=True)  # Ctrl-C: drop queued clips, finish running ones

@@ -80,9 +80,8 @@ def synthesize_training_set(words: list[str], *, per_word: int = DEFAULT_CLIPS_P
     runs = [(words, per_word, seed), (fillers, FILLER_CLIPS_PER_WORD, seed + 1)]
     runs += [(misses, near_miss_clips, seed + 2)] if misses else []
     clips_per_engine: Counter = Counter()
-    for run_words, clips, run_seed in runs:
-        stored = stored_words(root, run_words, {**common, "clips": clips, "seed": run_seed}, engines, jobs,
-                              noise_files, progress, commercial_only, variety)
+    requests = [(run_words, {**common, "clips": clips, "seed": run_seed}) for run_words, clips, run_seed in runs]
+    for stored in stored_words(root, requests, engines, jobs, noise_files, progress, commercial_only, variety):
         for word, (word_folder, counts) in stored.items():
             link_folder(word_folder, folder / word)
             clips_per_engine.update(counts)
@@ -99,28 +98,33 @@ def word_store_folder(root: Path, word: str, request: dict) -> Path:
     return root / WORD_STORE / key
 
 
-def stored_words(root: Path, words: list[str], request: dict, engines: str, jobs: int | None,
+def stored_words(root: Path, runs: list[tuple[list[str], dict]], engines: str, jobs: int | None,
                  noise_files: list[Path] | None, progress: bool, commercial_only: bool,
-                 variety: SynthVariety) -> dict[str, tuple[Path, dict]]:
-    """{word: (its clip folder in the store, clips per engine)}, synthesizing (in one pool) only the
-    words the store does not hold yet."""
-    from . import synthesize_words
+                 variety: SynthVariety) -> list[dict[str, tuple[Path, dict]]]:
+    """Per run (words, request): {word: (its clip folder in the store, clips per engine)}, synthesizing
+    only the words the store does not hold yet, every run's in one pool of workers."""
+    from .generator import WordBatch, synthesize_batches
 
-    places = {word: word_store_folder(root, word, request) for word in words}
-    missing = [word for word, place in places.items() if not (place / WORD_DONE).is_file()]
-    if missing:
+    places = [{word: word_store_folder(root, word, request) for word in words} for words, request in runs]
+    missing = [[word for word, place in run_places.items() if not (place / WORD_DONE).is_file()]
+               for run_places in places]
+    if any(missing):
         root.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=root))
         try:
-            summary = synthesize_words(missing, staging, request["clips"], engines, request["seed"], jobs,
-                                       noise_files, progress, commercial_only, variety)
-            for word in missing:
-                counts = Counter(engine_and_voice(p)[0] for p in summary.files if p.parent.name == word)
-                store_word(staging / word, places[word], {**request, "word": word, "clips_per_engine": counts})
+            todo = [i for i, words in enumerate(missing) if words]
+            batches = [WordBatch(tuple(missing[i]), staging / str(i), runs[i][1]["clips"], runs[i][1]["seed"])
+                       for i in todo]
+            summaries = synthesize_batches(batches, engines, jobs, noise_files, progress, commercial_only, variety)
+            for i, batch, summary in zip(todo, batches, summaries):
+                for word in missing[i]:
+                    counts = Counter(engine_and_voice(p)[0] for p in summary.files if p.parent.name == word)
+                    store_word(batch.out_dir / word, places[i][word],
+                               {**runs[i][1], "word": word, "clips_per_engine": counts})
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-    return {word: (place / word, json.loads((place / WORD_DONE).read_text())["clips_per_engine"])
-            for word, place in places.items()}
+    return [{word: (place / word, json.loads((place / WORD_DONE).read_text())["clips_per_engine"])
+             for word, place in run_places.items()} for run_places in places]
 
 
 def store_word(clips: Path, place: Path, record: dict) -> None:
