@@ -145,8 +145,8 @@ def conversation_section(result: dict, plot: Path | None) -> str:
              f"{result['minutes']:.0f} min of other people's ordinary speech (read books and newspaper sentences; "
              "the measuring speakers of training/conversation_split.json, never trained on) through "
              "`StreamingRecognizer`. No command is said to the app in it, so every detection is a false one. "
-             f"Default settings (threshold {d['threshold']:g}, averaging {d['averaging_ms']:g} ms): "
-             f"**{d['per_hour']:.0f} detections per hour** (per hour by word: {by_word}).\n"]
+             f"Default settings (threshold {d['threshold']:g}, averaging {d['averaging_ms']:g} ms, "
+             f"held {d.get('hold_ms', 0):g} ms): **{d['per_hour']:.0f} detections per hour** (per hour by word: {by_word}).\n"]
     if plot:
         lines.append(f"![detections per hour against the threshold]({plot.name})\n")
     rules = sorted({(r["averaging_ms"], r["hold_ms"]) for r in result["curve"]})
