@@ -122,26 +122,6 @@ def measure_listen_memory(seconds: float) -> dict:
 
 # --- first custom training --------------------------------------------------------------------------
 
-def take_folder(words, takes: int, root: Path, rate_hz: int | None = None) -> Path:
-    """`takes` real recordings of each word (wake_words/ or speech_commands/), linked, or resampled to
-    rate_hz as 16-bit WAV."""
-    import soundfile as sf
-
-    for word in words:
-        source = next(d for d in (DATA / "wake_words" / word, DATA / "speech_commands" / word) if d.is_dir())
-        (root / word).mkdir(parents=True)
-        for path in sorted(source.iterdir())[:takes]:
-            if rate_hz is None:
-                os.symlink(path, root / word / path.name)
-                continue
-            from scipy.signal import resample_poly
-
-            samples, rate = sf.read(path, dtype="float32")
-            low = resample_poly(samples, rate_hz, rate).astype(np.float32)
-            sf.write(root / word / f"{path.stem}.wav", low, rate_hz, subtype="PCM_16")
-    return root
-
-
 class StageSplit:
     """CPU seconds by stage, by wrapping the functions that do each stage (as bench_custom_words.py):
     a stage whose function was renamed is simply not split out (it falls into "other")."""
@@ -197,6 +177,9 @@ def measure_custom(section: str, work_dir: Path, takes: int | None, quick_option
     timed), by default with an empty cache as a first training has; the model stays in work_dir for the
     listen --file row."""
     from speech_app.cli import main
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from bench_custom_words import take_folder  # real takes, linked or resampled as a phone records them
 
     words, default_takes, rate = CUSTOM_ROWS[section]
     takes = default_takes if takes is None or not default_takes else takes
