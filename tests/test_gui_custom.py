@@ -14,6 +14,7 @@ from stand_ins import TAKES_PER_WORD, WAIT_MS, FakeAudio, tone_word, write_takes
 from speech_app.audio import SAMPLE_RATE
 from speech_app.gui import custom_tab
 from speech_app.gui.services import load_command_classifier
+from speech_app.modelfile import read_metadata
 from speech_app.training.custom_words import CustomWordsRecipe, Estimate
 
 # two rotation runs of one batch, then two batches: the recipe's shape at a test's size
@@ -154,6 +155,8 @@ def test_train_see_the_evaluation_and_use_the_model_live(custom_window, qtbot, c
     assert "What to expect" in panel.accuracy_label.text() and "Estimate:" in panel.stage_label.text()
     assert "validation" not in panel.stage_label.text()
     assert "While people talk: about" in panel.accuracy_label.text()  # the conversation check, after the estimate
+    heard = read_metadata(panel.trained_model)["conversation"]["heard"]  # held-out takes the stream heard
+    assert f"{heard[0]} of {heard[1]} of your held-out takes heard" in panel.accuracy_label.text()
     # the held-out clips' confusion matrix: each take row sums to the word's held-out takes, the
     # diagonal to those recognized, the `_unknown_` row to the held-out real clips of other words
     confusion = panel.confusion.matrix

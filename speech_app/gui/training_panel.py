@@ -46,8 +46,10 @@ def conversation_summary(check) -> str:
     """One line on the conversation check (conversation.ConversationCheck; None: none was made)."""
     if check is None:
         return ""
+    heard = (f"; {check.heard[0]} of {check.heard[1]} of your held-out takes heard at it" if check.heard else "")
     return (f"While people talk: about {rate_text(check.per_hour)} false alarms an hour at the default sensitivity "
-            f"(likely under {check.per_hour_bound:.0f}; {check.minutes:.1f} min of conversation it never trained on).")
+            f"(likely under {check.per_hour_bound:.0f}; {check.minutes:.1f} min of conversation it never trained on"
+            f"{heard}).")
 
 
 def synth_available() -> bool:
