@@ -23,7 +23,7 @@ import torch
 from speech_app.audio import decode_files, is_audio_file
 from speech_app.inference import CommandClassifier
 from speech_app.modelfile import ModelBundle, load_model
-from speech_app.training.conversation import CURVE_THRESHOLDS, check_conversation, decider, heard_curve, record_takes
+from speech_app.training.conversation import CURVE_THRESHOLDS, check_conversation, heard_curve, record_takes, takes_heard
 from speech_app.training.custom_words import ONE_RUN_FOLDS, custom_window_seconds
 
 DATA = Path("/work/shared/data")  # as bench_conversation.py
@@ -67,7 +67,7 @@ def main() -> None:
 
     def replay():
         heard_curve(labels, recorded)
-        return sum(w in {d.label for d in decider(labels).replay(e)} for w, e in recorded)
+        return sum(takes_heard(labels, recorded))
 
     _, replay_cpu, replay_wall = timed(replay)
     _, check_cpu, check_wall = timed(lambda: check_conversation(bundle))

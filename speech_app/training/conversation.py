@@ -160,15 +160,12 @@ def heard_curve(labels: list[str], takes: list[tuple[str, list]], settings=None,
     heard there and at every lower one of `thresholds`: a wrong word detected first at a low threshold can
     hold the right one back (the suppression time), so the share could rise with the threshold; counted
     so, it never does, and it is never more than the replay at that threshold gives."""
-    from dataclasses import replace
-
     from ..streaming import RecognizerSettings
 
     if not takes:
         return []
     settings, thresholds = settings or RecognizerSettings(), sorted(thresholds)
-    heard = np.array([[word in {d.label for d in decider(labels, replace(settings, threshold=t, word_thresholds={}))
-                                .replay(evaluations)} for word, evaluations in takes] for t in thresholds])
+    heard = np.array([takes_heard(labels, takes, one_threshold(settings, t)) for t in thresholds])
     heard = np.logical_and.accumulate(heard, axis=0)  # thresholds ascending: heard at every lower one too
     return [(t, float(row.mean())) for t, row in zip(thresholds, heard)]
 
@@ -207,13 +204,22 @@ def calibrate_thresholds(labels: list[str], evaluations, hours: float, settings=
 def false_alarm_curve(labels: list[str], evaluations, hours: float, settings=None,
                       thresholds=CURVE_THRESHOLDS) -> list[tuple[float, float]]:
     """(threshold, false alarms per hour) with every word at that threshold, from recorded evaluations."""
-    from dataclasses import replace
-
     from ..streaming import RecognizerSettings
 
     settings = settings or RecognizerSettings()
-    return [(t, len(decider(labels, replace(settings, threshold=t, word_thresholds={})).replay(evaluations)) / hours)
-            for t in thresholds]
+    return [(t, len(decider(labels, one_threshold(settings, t)).replay(evaluations)) / hours) for t in thresholds]
+
+
+def one_threshold(settings, threshold: float):
+    """The settings with every word at `threshold` (a curve's point: no word's own threshold)."""
+    from dataclasses import replace
+
+    return replace(settings, threshold=threshold, word_thresholds={})
+
+
+def takes_heard(labels: list[str], takes: list[tuple[str, list]], settings=None) -> list[bool]:
+    """For each (word, recorded evaluations) of `record_takes`: whether its own word is detected."""
+    return [word in {d.label for d in decider(labels, settings).replay(evaluations)} for word, evaluations in takes]
 
 
 # ---------------------------------------------------------------------------------------- the recipe's check
@@ -286,12 +292,10 @@ def check_conversation(bundle, files: list[Path] | None = None,
     classifier = CommandClassifier(bundle, "cpu", "float32")
     evaluations = record_evaluations(classifier, speech)
     thresholds = calibrate_thresholds(bundle.labels, evaluations, hours, budget_per_hour=budget_per_hour)
-    from ..streaming import RecognizerSettings
-
-    left = decider(bundle.labels, RecognizerSettings()).replay(evaluations)
+    left = decider(bundle.labels).replay(evaluations)  # the default settings: what `listen` uses
     curve = [[t, round(r, 2)] for t, r in false_alarm_curve(bundle.labels, evaluations, hours)]
     heard = None
     if takes:
         curve = [row + [round(share, 4)] for row, (_, share) in zip(curve, heard_curve(bundle.labels, takes))]
-        heard = [sum(word in {d.label for d in decider(bundle.labels).replay(e)} for word, e in takes), len(takes)]
+        heard = [sum(takes_heard(bundle.labels, takes)), len(takes)]
     return ConversationCheck(round(hours * 60, 2), budget_per_hour, thresholds, len(left), curve, heard)
