@@ -30,6 +30,7 @@ from typing import Protocol
 import numpy as np
 
 from .audio import SAMPLE_RATE, seconds_to_samples
+from .quiet_gate import QuietGate
 
 # Calibrated with benchmarks/bench_streaming.py (174 commands and as many other words from held-out
 # speakers, 17 min) on the shipped model: a 500 ms average and a 0.70 threshold give recall 92.5% and
@@ -137,7 +138,8 @@ class StreamingRecognizer:
     """
 
     def __init__(self, classifier: Classifier, settings: RecognizerSettings | None = None,
-                 share_features: bool = True, batch_windows: int = MAX_BATCH_WINDOWS, model_workers: int = 1):
+                 share_features: bool = True, batch_windows: int = MAX_BATCH_WINDOWS, model_workers: int = 1,
+                 quiet_gate: bool = True):
         self.classifier = classifier
         self.settings = settings or RecognizerSettings()
         self.labels = list(classifier.labels)
@@ -151,6 +153,8 @@ class StreamingRecognizer:
         if len(self._word_ids) == 0:
             raise ValueError("the model has no words to detect (only _silence_ and _unknown_)")
         self.rivals = prefix_rivals(self.labels)
+        # a window with no sound above the room's noise floor gets `_silence_` without the model (quiet_gate.py)
+        self.quiet_gate = QuietGate.for_labels(self.labels, self.window_samples) if quiet_gate else None
         # scanning a file: `model_workers` threads run the model on one batch of windows while this thread
         # makes the next batch's features and decides on the last one's scores (torch and ONNX Runtime
         # release the GIL); live, one hop's window at a time, the model runs here
@@ -167,6 +171,7 @@ class StreamingRecognizer:
     def reset(self) -> None:
         """Forget all audio and history; times start from zero again."""
         self._history = np.zeros(self.window_samples, dtype=np.float32)  # last window of audio fed
+        self._unmerged: list[np.ndarray] = []  # blocks fed after `_history`, in which no hop ended
         self._fed_samples = 0
         self._next_evaluation = self.settings.hop_samples  # absolute sample count of the next hop's end
         # the last `averaged_evaluations` rows of probabilities, oldest overwritten first: an array, not a
@@ -183,6 +188,8 @@ class StreamingRecognizer:
         self.evaluations = 0
         if self._shared_features is not None:
             self._shared_features.reset()
+        if self.quiet_gate is not None:
+            self.quiet_gate.reset()
 
     @property
     def threshold(self) -> float:
@@ -201,8 +208,13 @@ class StreamingRecognizer:
         samples = np.asarray(samples, dtype=np.float32).reshape(-1)
         if samples.size == 0:
             return []
-        combined = np.concatenate([self._history, samples])  # absolute sample i is combined[i - start]
-        start = self._fed_samples - self.window_samples
+        if self._fed_samples + samples.size < self._next_evaluation:  # no hop ends in it (6 of 7 mic blocks):
+            self._unmerged.append(samples.copy())  # kept as is, joined to the window when a hop is due
+            self._fed_samples += samples.size
+            return []
+        combined = np.concatenate([self._history, *self._unmerged, samples])  # absolute sample i: combined[i - start]
+        self._unmerged = []
+        start = self._fed_samples + samples.size - len(combined)
         end = self._fed_samples + samples.size
         hop = self.settings.hop_samples
         due = np.arange(self._next_evaluation, end + 1, hop)  # hop ends covered by this block
@@ -244,6 +256,11 @@ class StreamingRecognizer:
     def _score(self, combined: np.ndarray, start: int, window_starts: np.ndarray):
         """Class probabilities (N, C) of the windows starting at these absolute samples; a Future of them
         when workers run the model."""
+        if self.quiet_gate is not None:
+            return self.quiet_gate.score(combined, start, window_starts, self._score_model)
+        return self._score_model(combined, start, window_starts)
+
+    def _score_model(self, combined: np.ndarray, start: int, window_starts: np.ndarray):
         shared = self._shared_features
         if shared is not None and shared.can_share(window_starts):
             score, given = self.classifier.probabilities_from_features, shared(combined, start, window_starts)
