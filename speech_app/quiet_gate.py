@@ -122,18 +122,18 @@ class QuietGate:
         if end_frame <= self._next_frame:
             return
         samples = np.asarray(stream[first_sample - stream_start : end_frame * FRAME_SAMPLES - stream_start],
-                             dtype=np.float64)
-        difference = np.diff(samples, prepend=self._last_sample)  # pre-emphasis: x[n] - x[n-1]
+                             dtype=np.float32)
+        difference = np.empty_like(samples)  # pre-emphasis: x[n] - x[n-1]
+        difference[0] = samples[0] - self._last_sample
+        np.subtract(samples[1:], samples[:-1], out=difference[1:])
         self._last_sample = float(samples[-1])
-        energies = np.concatenate([self._energies,
-                                   np.mean(np.square(difference.reshape(-1, FRAME_SAMPLES)), axis=1)])
-        # the mean of each frame and the frames before it (fewer at the stream's start): a trailing average
-        sums = np.cumsum(np.concatenate([[0.0], energies]))
-        lookback = len(self._energies)
-        counts = np.minimum(np.arange(lookback + 1, len(energies) + 1), SMOOTHING_FRAMES)
-        ends = np.arange(lookback + 1, len(energies) + 1)
-        smoothed = (sums[ends] - sums[ends - counts]) / counts
-        self._energies = energies[-(SMOOTHING_FRAMES - 1) :] if SMOOTHING_FRAMES > 1 else energies[:0]
+        frames = difference.reshape(-1, FRAME_SAMPLES)
+        energies = np.einsum("ij,ij->i", frames, frames, dtype=np.float64) / FRAME_SAMPLES  # mean squares
+        if len(self._energies) == 0:  # the stream's first frames: their lookback is the first frame (no gating yet)
+            self._energies = np.repeat(energies[:1], SMOOTHING_FRAMES - 1)
+        extended = np.concatenate([self._energies, energies])
+        smoothed = np.convolve(extended, np.full(SMOOTHING_FRAMES, 1.0 / SMOOTHING_FRAMES), "valid")  # trailing mean
+        self._energies = extended[len(extended) - (SMOOTHING_FRAMES - 1) :]
         loudness = 10.0 * np.log10(np.maximum(smoothed, ENERGY_FLOOR))
         self._loudness = np.concatenate([self._loudness, loudness])
         self._next_frame = end_frame

@@ -41,9 +41,17 @@ def test_shared_frames_match_each_window_computed_alone(config):
         torch.testing.assert_close(got, expected, atol=FEATURE_TOLERANCE, rtol=0)
 
 
-def test_windows_off_the_frame_grid_are_not_shared():
-    shared = SharedFrameMfcc(MfccFrontend(), 16_000)
-    assert not shared.can_share(np.array([0, 1600 + 7]))
+def test_windows_off_the_frame_grid_share_frames_with_windows_of_their_own_phase():
+    """A 125 ms hop is 12.5 frames: every other window lies half a frame off the grid of the first."""
+    frontend = MfccFrontend()
+    shared = SharedFrameMfcc(frontend, 16_000)
+    stream = real_stream()
+    starts = np.arange(0, len(stream) - 16_000 + 1, 2_000)
+    assert shared.can_share(starts) and set(starts % frontend.config.hop_samples) == {0, 80}
+    for group in np.array_split(starts, 5):  # mixed phases within a call, and each phase's frames kept across calls
+        got = shared(stream, 0, group)
+        expected = frontend(torch.from_numpy(np.stack([stream[s : s + 16_000] for s in group])))
+        torch.testing.assert_close(got, expected, atol=FEATURE_TOLERANCE, rtol=0)
 
 
 @pytest.fixture(scope="module")
