@@ -203,6 +203,11 @@ class StreamingRecognizer:
     def fed_seconds(self) -> float:
         return self._fed_samples / SAMPLE_RATE
 
+    @property
+    def samples_until_evaluation(self) -> int:
+        """Samples still to feed before the model next runs (a reader can wait for that much audio)."""
+        return max(1, self._next_evaluation - self._fed_samples)
+
     def feed(self, samples: np.ndarray) -> list[Detection]:
         """Take the next samples of the stream (float32 mono at 16 kHz, any length)."""
         samples = np.asarray(samples, dtype=np.float32).reshape(-1)
