@@ -7,6 +7,9 @@ Each configuration runs in its own process (so one's imports never count against
 - live: the recognizer `listen` builds (its `_make_recognizer`), fed a stream of real clips in 20 ms
   blocks as the microphone delivers them. CPU: process CPU time per second of audio fed, in percent of
   one core (what it costs listening in real time); memory: resident set at the end (VmRSS) and its peak.
+  "quiet room": the same, fed room noise alone (the pink noise of _background_noise_ at -50 dBFS), what
+  most of an always-on day sounds like: the quiet-audio gate
+  (speech_app/quiet_gate.py) answers `_silence_` there without the model once the noise floor is known.
 - file: `listen --file` on a long 16 kHz recording (real commands and other words over quiet noise,
   `--minutes` long): x real time (audio seconds per wall second), CPU seconds, peak resident memory.
   "before" is the old path: the file decoded whole, PyTorch on one thread, 32 windows per call; "main
@@ -14,7 +17,8 @@ Each configuration runs in its own process (so one's imports never count against
   On a loaded machine the wall clock follows the other processes; "2-core bound" is the audio per second
   two cores of its own would give: audio / max(CPU of the main thread, all CPU / 2).
 Detections: each configuration's (label, time) list against PyTorch live's, and, with --data, on the
-streaming benchmark's held-out streams (benchmarks/bench_streaming.py) at the default settings.
+streaming benchmark's held-out streams (benchmarks/bench_streaming.py) at the default settings, on both
+runtimes and on ONNX Runtime without the quiet-audio gate (which must not change them).
 """
 
 from __future__ import annotations
@@ -36,9 +40,13 @@ MIC_BLOCK_SAMPLES = 320  # 20 ms: capture.BLOCK_MS
 LIVE_SECONDS = 60.0  # audio fed to each live configuration
 GAP_S = 1.5
 DEFAULT_DATA = Path("/work/shared/data/speech_commands")
+QUIET_ROOM_NOISE = "pink_noise"  # _background_noise_ recording under the quiet-room stream
+QUIET_ROOM_RMS = 0.0033  # -50 dBFS: the pink noise recording as it is (a quiet room through a laptop's microphone)
 CONFIGS = {  # name -> (runtime, file scan: threads, windows per call, decode whole)
     "live torch": ("torch", None),
     "live onnx": ("onnx", None),
+    "live torch, quiet room": ("torch", None),
+    "live onnx, quiet room": ("onnx", None),
     "file before (torch, 1 thread, 32 per call, whole file)": ("torch", "before"),
     "file torch, model on the main thread (64 per call, 10 s blocks)": ("torch", "main thread"),
     "file torch": ("torch", "file"),
@@ -53,6 +61,17 @@ def sample_stream(seconds: float) -> np.ndarray:
     gap = np.zeros(int(GAP_S * SAMPLE_RATE), np.float32)
     one = np.concatenate([part for c in clips for part in (c, gap)])
     return np.resize(one, int(seconds * SAMPLE_RATE)).astype(np.float32)
+
+
+def quiet_room_stream(seconds: float, data_dir: Path) -> np.ndarray:
+    """Room noise alone: a _background_noise_ recording at a low level (white noise at that level without the data)."""
+    from speech_app.audio import SAMPLE_RATE, load_audio
+
+    noise_dir = data_dir / "_background_noise_"
+    found = sorted(noise_dir.glob(f"{QUIET_ROOM_NOISE}.*")) if noise_dir.is_dir() else []
+    noise = load_audio(found[0]) if found else np.random.default_rng(0).standard_normal(SAMPLE_RATE * 10)
+    noise = noise * (QUIET_ROOM_RMS / max(float(np.std(noise)), 1e-9))
+    return np.resize(noise, int(seconds * SAMPLE_RATE)).astype(np.float32)
 
 
 def long_recording(path: Path, minutes: float, data_dir: Path) -> Path:
@@ -202,12 +221,19 @@ def streaming_benchmark_parity(data_dir: Path) -> dict:
     limit_numpy_threads()  # as `listen` does
     stream = bench_streaming_stream(bench_streaming, data_dir)
     found = {}
-    for name, classifier in (("torch", CommandClassifier.from_file()), ("onnx", choose_runtime(None).classifier)):
-        detections = recognize_samples(StreamingRecognizer(classifier), stream.samples, bench_streaming.BLOCK_SAMPLES)
+    onnx = choose_runtime(None).classifier
+    for name, classifier, gate in (("torch", CommandClassifier.from_file(), True), ("onnx", onnx, True),
+                                   ("onnx_without_gate", onnx, False)):
+        recognizer = StreamingRecognizer(classifier, quiet_gate=gate)
+        detections = recognize_samples(recognizer, stream.samples, bench_streaming.BLOCK_SAMPLES)
         found[name] = {"detections": [(d.label, round(d.time_s, 3)) for d in detections],
                        **bench_streaming.score_detections(stream, detections)}
+        if gate:
+            found[name]["windows_skipped"] = recognizer.quiet_gate.skipped / max(1, recognizer.evaluations)
     same = found["torch"]["detections"] == found["onnx"]["detections"]
+    same_gate = found["onnx"]["detections"] == found["onnx_without_gate"]["detections"]
     return {"minutes": len(stream.samples) / 16_000 / 60, "same_detections": same,
+            "same_detections_without_gate": same_gate, "windows_skipped_by_gate": found["onnx"]["windows_skipped"],
             **{f"{k}_{m}": found[k][m] for k in found for m in ("recall", "precision", "detections")}}
 
 
@@ -224,20 +250,23 @@ def main() -> None:
 
     results: dict = {"cpus": os.cpu_count()}
     with tempfile.TemporaryDirectory() as folder:
-        live_audio = Path(folder) / "live.wav"
+        live_audio, quiet_audio = Path(folder) / "live.wav", Path(folder) / "quiet.wav"
         sf.write(live_audio, sample_stream(LIVE_SECONDS), 16_000, subtype="PCM_16")
+        sf.write(quiet_audio, quiet_room_stream(LIVE_SECONDS, args.data), 16_000, subtype="PCM_16")
         long_audio = long_recording(Path(folder) / "long.wav", args.minutes, args.data)
         audio_s = sf.info(str(long_audio)).duration
         for config, (_, mode) in CONFIGS.items():
-            result = run_config(config, long_audio if mode else live_audio)
+            result = run_config(config, long_audio if mode else quiet_audio if "quiet" in config else live_audio)
             if mode:  # the scan, after the model is loaded (start-up: wall_s - scan_wall_s)
                 result["x_real_time"], result["audio_s"] = audio_s / result["scan_wall_s"], audio_s
                 result["x_real_time_2_core_bound"] = audio_s / max(result["main_thread_cpu_s"], result["scan_cpu_s"] / 2)
             results[config] = result
             print(summary_line(config, result), flush=True)
-    reference = {"live": results["live torch"]["detections"], "file": results[next(iter(c for c in CONFIGS if "before" in c))]["detections"]}
+    reference = {"live": results["live torch"]["detections"], "quiet": results["live torch, quiet room"]["detections"],
+                 "file": results[next(iter(c for c in CONFIGS if "before" in c))]["detections"]}
     for config, (_, mode) in CONFIGS.items():
-        results[config]["same_detections"] = results[config]["detections"] == reference["file" if mode else "live"]
+        kind = "file" if mode else "quiet" if "quiet" in config else "live"
+        results[config]["same_detections"] = results[config]["detections"] == reference[kind]
     print("same detections as PyTorch:", {c: results[c]["same_detections"] for c in CONFIGS})
     if args.data.is_dir():
         results["streaming_benchmark"] = streaming_benchmark_parity(args.data)

@@ -3,7 +3,8 @@ through the project's public entry points, so that the figures follow whatever c
 
 - listen_memory: `speech-app listen` (auto runtime, then `--runtime torch`) as its own process on the
   virtual PulseAudio microphone (tests/virtual_mic.py) while sample clips play: resident memory and
-  CPU of that process, read from /proc.
+  CPU of that process, read from /proc; then (auto runtime) while only quiet-room noise plays
+  (bench_listen.quiet_room_stream): most of an always-on day.
 - custom_takes / custom_text / custom_8k: `speech-app train` with the custom recipe, each with an
   empty cache folder (XDG_CACHE_HOME), as a first training is: 4 words x 20 takes; the same words from
   text alone; 10 words x 10 takes resampled to 8 kHz. Wall and CPU seconds (children included: the
@@ -66,9 +67,11 @@ def proc_figures(pid: int) -> tuple[float, float, float]:
     return field("VmRSS"), field("VmHWM"), (int(stat[11]) + int(stat[12])) / ticks  # utime, stime
 
 
-def listen_once(mic, runtime_args: list[str], seconds: float) -> dict:
-    """One `speech-app listen` process: wait until it listens, play clips for `seconds`, read /proc."""
+def listen_once(mic, runtime_args: list[str], seconds: float, room: Path | None = None) -> dict:
+    """One `speech-app listen` process: wait until it listens, play clips for `seconds` (or, given `room`, that
+    recording of room noise alone, started before the process and playing throughout), read /proc."""
     clips = sorted(p for p in SAMPLES_DIR.iterdir() if p.suffix in (".wav", ".flac", ".ogg"))
+    player = mic.play(room, wait=False) if room is not None else None
     with tempfile.TemporaryFile("w+") as err:
         proc = subprocess.Popen(speech_app("listen", "--format", "jsonl", *runtime_args), stdout=subprocess.PIPE,
                                 stderr=err, text=True, env=child_env(), cwd=REPO)
@@ -77,7 +80,9 @@ def listen_once(mic, runtime_args: list[str], seconds: float) -> dict:
             time.sleep(LISTEN_SETTLE_S)
             _, _, cpu_start = proc_figures(proc.pid)
             started = time.perf_counter()
-            while time.perf_counter() - started < seconds:
+            while player is not None and time.perf_counter() - started < seconds:
+                time.sleep(CLIP_GAP_S)
+            while player is None and time.perf_counter() - started < seconds:
                 for clip in clips:
                     mic.play(clip)
                     time.sleep(CLIP_GAP_S)
@@ -88,6 +93,8 @@ def listen_once(mic, runtime_args: list[str], seconds: float) -> dict:
         finally:
             proc.send_signal(signal.SIGINT)  # listen stops cleanly on Ctrl-C
             out, _ = proc.communicate(timeout=30)
+            if player is not None:
+                mic.silence_players()
     return {"runtime": runtime, "rss_mb": rss, "peak_rss_mb": peak, "cpu_percent": 100 * (cpu_end - cpu_start) / wall,
             "seconds": wall, "detections": sum(1 for line in out.splitlines() if line.startswith("{"))}
 
@@ -113,9 +120,17 @@ def measure_listen_memory(seconds: float) -> dict:
     # the ONNX copy of the shipped model is made once per model file: made here, before timing
     subprocess.run(speech_app("listen", "--file", str(next(SAMPLES_DIR.glob("yes_*"))), "--format", "jsonl"),
                    env=child_env(), cwd=REPO, capture_output=True, check=True)
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import soundfile as sf
+    from bench_listen import DEFAULT_DATA, quiet_room_stream
+
     mic = VirtualMicrophone().start()
     try:
-        return {"auto": listen_once(mic, [], seconds), "torch": listen_once(mic, ["--runtime", "torch"], seconds)}
+        with tempfile.TemporaryDirectory() as folder:
+            room = Path(folder) / "quiet_room.wav"  # long enough to play through the start-up and the measurement
+            sf.write(room, quiet_room_stream(seconds + LISTEN_READY_TIMEOUT_S, DEFAULT_DATA), 16_000, subtype="PCM_16")
+            return {"auto": listen_once(mic, [], seconds), "torch": listen_once(mic, ["--runtime", "torch"], seconds),
+                    "auto_quiet_room": listen_once(mic, [], seconds, room)}
     finally:
         mic.stop()
 

@@ -54,6 +54,9 @@ def listen_memory(figures: dict) -> Cell | None:
     cpu = f"{auto['cpu_percent']:.2f}% of a core"
     if torch:
         cpu += f" (PyTorch: {torch['cpu_percent']:.2f}%)"
+    quiet = section.get("auto_quiet_room")
+    if quiet:
+        cpu += f"; quiet room {quiet['cpu_percent']:.2f}%"
     return Cell(measured, cpu, met=auto["rss_mb"] <= 200 and auto["cpu_percent"] < 2)
 
 
@@ -181,6 +184,11 @@ def condition_lines(figures: dict) -> list[str]:
                          f"virtual PulseAudio microphone, sample clips played for {r['seconds']:.0f} s: resident "
                          f"{r['rss_mb']:.0f} MB at the end (peak {r['peak_rss_mb']:.0f} MB), CPU {r['cpu_percent']:.2f}% "
                          f"of a core (/proc of the process: its threads, capture included), {r['detections']} detections.")
+    if "auto_quiet_room" in memory:
+        r = memory["auto_quiet_room"]
+        lines.append(f"- The same (model on {r['runtime']}) with quiet-room noise alone playing for {r['seconds']:.0f} s "
+                     f"(pink noise at -50 dBFS: most of an always-on day): CPU {r['cpu_percent']:.2f}% of a core, "
+                     f"{r['detections']} detections.")
     scan = figures.get("listen_file", {})
     if "x_real_time" in scan:
         lines.append(f"- `speech-app listen --file` on {scan['audio_s'] / 60:.1f} min of 16 kHz 16-bit WAV "
