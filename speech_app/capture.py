@@ -102,7 +102,7 @@ class AudioRingBuffer:
     def read(self, timeout_s: float = 0.0, min_samples: int = 1) -> np.ndarray:
         """Everything written since the last read, waiting up to `timeout_s` for at least `min_samples`
         (then giving what there is). A reader that needs a hop's audio asks for it, and is woken once per
-        hop instead of at every 20 ms block (listen: a third of its CPU was waking up for nothing)."""
+        hop instead of at every 20 ms block (listen: 8 wake-ups a second instead of 50)."""
         with self._lock:
             if self._write - self._read < min_samples and timeout_s > 0:
                 self._wanted = max(1, min(int(min_samples), self.capacity))
