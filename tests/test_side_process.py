@@ -18,6 +18,18 @@ needs_fork = pytest.mark.skipif(not side_process.side_process_possible(torch.dev
                                 reason="no side process here (not Linux, one core, or turned off)")
 
 
+def count_side_calls(monkeypatch) -> list:
+    """The functions side processes were started with, from now on."""
+    started = []
+    original = SideCall.__init__
+
+    def counting(self, function, *args):
+        started.append(function.__name__)
+        original(self, function, *args)
+    monkeypatch.setattr(SideCall, "__init__", counting)
+    return started
+
+
 def threads_and_value(value):
     return torch.get_num_threads(), value * 2
 
@@ -50,6 +62,7 @@ def test_the_estimate_beside_the_training_gives_the_same_model_and_figures(tiny_
                                device="cpu", precision="float32", hard_negative_steps=0, conversation_share=0.0)
     start = load_model(tiny_model)
     threads = torch.get_num_threads()
+    started = count_side_calls(monkeypatch)
     results = {}
     try:
         for side in (False, True):
@@ -60,6 +73,7 @@ def test_the_estimate_beside_the_training_gives_the_same_model_and_figures(tiny_
             results[side] = (load_model(out).model.state_dict(), read_metadata(out))
     finally:
         torch.set_num_threads(threads)
+    assert started == ["estimate_aside"]  # beside, not in turn
     (alone, alone_meta), (beside, beside_meta) = results[False], results[True]
     assert all(torch.equal(alone[k], beside[k]) for k in alone)
     for key in ("per_word", "false_accepts", "confusion"):
@@ -73,3 +87,27 @@ def test_no_side_process_when_turned_off_or_on_a_gpu(monkeypatch):
     assert not side_process.side_process_possible(torch.device("cpu"))
     monkeypatch.setenv(side_process.DISABLE_ENV, "")
     assert not side_process.side_process_possible(torch.device("cuda"))
+
+
+@needs_fork
+def test_from_text_alone_the_second_averaged_run_beside_gives_the_same_model(tiny_model, tmp_path, monkeypatch):
+    synthetic = write_takes(tmp_path / "synth", ("yes", "no"), 3)  # stands for synthetic speech of the words
+    recipe = CustomWordsRecipe(steps=2, batch_size=8, warmup_steps=1, negatives_per_word=2, estimate_steps=1,
+                               device="cpu", precision="float32", hard_negative_steps=0, conversation_share=0.0,
+                               conversation_budget=0.0, text_only_runs=2)
+    start = load_model(tiny_model)
+    threads = torch.get_num_threads()
+    started = count_side_calls(monkeypatch)
+    states = {}
+    try:
+        for side in (False, True):
+            monkeypatch.setenv(side_process.DISABLE_ENV, "" if side else "1")
+            torch.set_num_threads(side_process.SIDE_THREADS)
+            out = tmp_path / f"text_{side}.safetensors"
+            train_custom_words([], ["yes", "no"], out, recipe, init_from=start, synthetic_dir=synthetic, progress=False)
+            states[side] = load_model(out).model.state_dict()
+            assert read_metadata(out)["final_runs"] == 2
+    finally:
+        torch.set_num_threads(threads)
+    assert sorted(started) == ["_run_aside", "estimate_aside"]  # the second run and the estimate beside the first
+    assert all(torch.equal(states[False][k], states[True][k]) for k in states[False])

@@ -454,13 +454,14 @@ def estimate(trainer, groups: np.ndarray, recipe: CustomWordsRecipe,
 def estimate_and_train(trainer, groups: np.ndarray, recipe: CustomWordsRecipe, plan: TrainingPlan,
                        on_stage: Callable[[str], None] | None = None) -> tuple[Estimate | None, list]:
     """The estimate (None when the recipe runs none) and its held-out takes as streamed (for the conversation
-    check), and the final `plan` executed on the trainer. Where a side process can run (side_process.py), the
-    estimate runs in it while this process trains, each on one torch thread; else one after the other."""
-    from .side_process import SIDE_THREADS, SideCall, side_process_possible
+    check), and the final `plan` executed on the trainer. Where side processes can run (side_process.py), the
+    estimate runs in one while this process trains (and the final plan's other runs, from text alone, in
+    another), each on one torch thread; else one after the other."""
+    from .side_process import SIDE_THREADS, SideCall, side_process_possible, torch_threads
 
     want_takes = recipe.conversation_budget > 0
     if recipe.estimate_folds < 1:
-        trainer.execute(plan, on_stage)
+        trainer.execute(plan, on_stage, beside=True)
         return None, []
     if not side_process_possible(trainer.device):
         takes_heard = []
@@ -470,7 +471,7 @@ def estimate_and_train(trainer, groups: np.ndarray, recipe: CustomWordsRecipe, p
     side = SideCall(estimate_aside, trainer, groups, recipe, want_takes)
     threads = torch_threads(SIDE_THREADS)
     try:
-        trainer.execute(plan, on_stage)
+        trainer.execute(plan, on_stage, beside=True)  # from text alone, the second averaged run in another side
     except BaseException:
         side.cancel()
         raise
@@ -490,16 +491,6 @@ def estimate_aside(trainer, groups: np.ndarray, recipe: CustomWordsRecipe, want_
     trainer.hooks, trainer.progress = TrainHooks(), False
     takes_heard = [] if want_takes else None
     return estimate(trainer, groups, recipe, None, takes_heard), takes_heard or []
-
-
-def torch_threads(threads: int) -> int:
-    """Set torch's intra-op threads; returns the number it had."""
-    import torch
-
-    before = torch.get_num_threads()
-    if threads != before:
-        torch.set_num_threads(threads)
-    return before
 
 
 def stream_takes(examples: list[Example], rows: np.ndarray) -> Callable:

@@ -34,6 +34,14 @@ def side_process_possible(device: torch.device) -> bool:
             and os.environ.get(DISABLE_ENV, "") in ("", "0"))
 
 
+def torch_threads(threads: int) -> int:
+    """Set torch's intra-op threads; returns the number it had."""
+    before = torch.get_num_threads()
+    if threads != before:
+        torch.set_num_threads(threads)
+    return before
+
+
 class SideCall:
     """`function(*args)` started now in a forked child process; `result()` waits for it. The child sees
     the parent's memory as it was at the fork, runs torch on SIDE_THREADS thread(s) and sends back the
