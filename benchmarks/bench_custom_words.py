@@ -92,7 +92,8 @@ class StageSplit:
               (outputs, "finish", "report and model file"),
               # the estimate beside the final run: its CPU counts here once the side process is waited for
               # (RUSAGE_CHILDREN), its wall time is what the parent waited for it after the final run
-              (side_process.SideCall, "result", "estimate run(s)"))
+              # (a side process of the final plan's other runs is counted in the final runs around it)
+              (side_process.SideCall, "result", lambda args: "estimate run(s)" if args[0].name == "estimate_aside" else None))
 
     def __init__(self):
         self.seconds: dict[str, float] = {}
@@ -107,18 +108,21 @@ class StageSplit:
         original = getattr(owner, name)
 
         def wrapped(*args, **kwargs):
+            stage = stage_of(args)
+            if stage is None:  # counted in the stage around it
+                return original(*args, **kwargs)
             started, wall_started = cpu_seconds(), time.perf_counter()
             try:
                 return original(*args, **kwargs)
             finally:
-                self.add(stage_of(args), cpu_seconds() - started, time.perf_counter() - wall_started)
+                self.add(stage, cpu_seconds() - started, time.perf_counter() - wall_started)
 
         setattr(owner, name, wrapped)
         self._undo.append((owner, name, original))
 
     def __enter__(self):
         for owner, name, stage in self.STAGES:
-            self._wrap(owner, name, lambda args, stage=stage: stage)
+            self._wrap(owner, name, stage if callable(stage) else lambda args, stage=stage: stage)
         # a plan that measures held-out clips is the estimate; the other is the final model
         self._wrap(trainer.Trainer, "execute", lambda args: self.run_stage(args[1]))
         return self

@@ -48,6 +48,7 @@ class SideCall:
     function's result (pickled) and its CPU seconds (`cpu_seconds`, `wall_seconds`)."""
 
     def __init__(self, function: Callable, *args):
+        self.name = function.__name__  # what runs aside (benchmarks/bench_custom_words.py counts by it)
         context = multiprocessing.get_context("fork")
         self._receive, send = context.Pipe(duplex=False)
         self._process = context.Process(target=_child, args=(send, function, args), daemon=True,
