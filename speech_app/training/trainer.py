@@ -433,7 +433,7 @@ class Trainer:
         try:
             for spec in here:
                 if on_stage and spec.stage:  # each run its own stage: the GUI's progress bar and loss chart start over
-                    on_stage(spec.stage)
+                    on_stage(spec.stage + (f", with {len(sides)} more at once" if sides else ""))
                 outcomes.append(self._run(spec, plan.schedule))
                 if plan.average:
                     states.append({name: t.detach().clone() for name, t in self.model.state_dict().items()})
