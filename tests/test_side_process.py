@@ -111,3 +111,18 @@ def test_from_text_alone_the_second_averaged_run_beside_gives_the_same_model(tin
         torch.set_num_threads(threads)
     assert sorted(started) == ["_run_aside", "estimate_aside"]  # the second run and the estimate beside the first
     assert all(torch.equal(states[False][k], states[True][k]) for k in states[False])
+
+
+@needs_fork
+def test_the_callers_torch_threads_are_back_after_the_runs_beside(tiny_model, tmp_path):
+    root = write_takes(tmp_path / "takes", ("yes",), 3)
+    recipe = CustomWordsRecipe(steps=1, batch_size=8, warmup_steps=1, estimate_steps=1, negatives_per_word=1,
+                               device="cpu", hard_negative_steps=0, conversation_share=0.0, conversation_budget=0.0)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        train_custom_words([root], ["yes"], tmp_path / "m.safetensors", recipe, init_from=load_model(tiny_model),
+                           progress=False)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)
