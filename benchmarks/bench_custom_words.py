@@ -2,6 +2,7 @@
 
     python benchmarks/bench_custom_words.py [--threads 2] [--takes N] [--words computer,jarvis,sheila,marvin]
                                             [--text-only | --no-takes] [--synth-cache DIR] [--sample-rate HZ]
+                                            [--split-only] [--in-turn]
 
 A first training, as a new user pays it: `XDG_CACHE_HOME=$(mktemp -d) python ... --split-only` (no
 synthetic speech, decoded clips or conversation windows cached yet). The rows of issue 24:
@@ -21,6 +22,9 @@ Measures side by side, in one process, on the same decoded data (wall and CPU se
   model file, in CPU and wall seconds. A busy machine stretches wall time, not CPU time: the CPU
   split is the figure to compare.
   With --text-only, the same split for a model of the words from text alone (no takes).
+  The estimate runs in a side process beside the final run where it can (training/side_process.py): its CPU
+  is counted when the parent waits for it, its wall time is that wait. `--in-turn` runs it before the final
+  run in the same process, as before the side process (SPEECH_APP_NO_SIDE_PROCESS=1).
 Takes come from the real recordings in /work/shared/data (wake_words/<word> or speech_commands/<word>).
 On a busy machine (load average above QUIET_LOAD before the runs) the wall times are not the
 target's: the verdict says so, and CPU seconds / threads is about what a quiet machine would take.
@@ -40,7 +44,7 @@ from pathlib import Path
 import torch
 
 from speech_app.modelfile import load_model
-from speech_app.training import custom_words, outputs, trainer
+from speech_app.training import custom_words, hard_negatives, outputs, side_process, trainer
 from speech_app.training.custom_words import CustomWordsRecipe, synthesize_for_words, train_custom_words
 
 DATA = Path("/work/shared/data")
@@ -82,7 +86,14 @@ class StageSplit:
     """CPU and wall seconds per stage of the recipe, by wrapping the functions that do each stage."""
 
     STAGES = ((custom_words, "custom_window_seconds", "choosing the window"), (trainer, "prepare_data", "decoding"),
-              (outputs, "finish", "report and model file"))
+              (custom_words, "add_conversation", "conversation windows"),
+              (hard_negatives, "firing_windows", "listening for hard negatives"),
+              (custom_words, "conversation_check", "conversation check"),
+              (outputs, "finish", "report and model file"),
+              # the estimate beside the final run: its CPU counts here once the side process is waited for
+              # (RUSAGE_CHILDREN), its wall time is what the parent waited for it after the final run
+              # (a side process of the final plan's other runs is counted in the final runs around it)
+              (side_process.SideCall, "result", lambda args: "estimate run(s)" if args[0].name == "estimate_aside" else None))
 
     def __init__(self):
         self.seconds: dict[str, float] = {}
@@ -97,22 +108,31 @@ class StageSplit:
         original = getattr(owner, name)
 
         def wrapped(*args, **kwargs):
+            stage = stage_of(args)
+            if stage is None:  # counted in the stage around it
+                return original(*args, **kwargs)
             started, wall_started = cpu_seconds(), time.perf_counter()
             try:
                 return original(*args, **kwargs)
             finally:
-                self.add(stage_of(args), cpu_seconds() - started, time.perf_counter() - wall_started)
+                self.add(stage, cpu_seconds() - started, time.perf_counter() - wall_started)
 
         setattr(owner, name, wrapped)
         self._undo.append((owner, name, original))
 
     def __enter__(self):
         for owner, name, stage in self.STAGES:
-            self._wrap(owner, name, lambda args, stage=stage: stage)
+            self._wrap(owner, name, stage if callable(stage) else lambda args, stage=stage: stage)
         # a plan that measures held-out clips is the estimate; the other is the final model
-        self._wrap(trainer.Trainer, "execute",
-                   lambda args: "estimate run(s)" if args[1].runs[0].measure is not None else "final run(s)")
+        self._wrap(trainer.Trainer, "execute", lambda args: self.run_stage(args[1]))
         return self
+
+    @staticmethod
+    def run_stage(plan) -> str:
+        """A plan that measures held-out clips is the estimate; the second pass says so; the other is the final model."""
+        if plan.runs[0].measure is not None:
+            return "estimate run(s)"
+        return "second pass (hard negatives)" if (plan.runs[0].stage or "").startswith("second pass") else "final run(s)"
 
     def __exit__(self, *exc):
         for owner, name, original in reversed(self._undo):
@@ -163,7 +183,11 @@ def main() -> None:
                         help="takes resampled to this rate and written as WAV (default: the 16 kHz recordings)")
     parser.add_argument("--no-takes", action="store_true", help="split only the model from text alone")
     parser.add_argument("--split-only", action="store_true", help="only the CPU split, not the side-by-side runs")
+    parser.add_argument("--in-turn", action="store_true",
+                        help="the estimate before the final run in this process, not beside it in a side process")
     args = parser.parse_args()
+    if args.in_turn:
+        os.environ[side_process.DISABLE_ENV] = "1"
     torch.set_num_threads(args.threads)
     words = args.words.split(",")
     load = os.getloadavg()[0]

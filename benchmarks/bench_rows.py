@@ -143,7 +143,7 @@ class StageSplit:
 
     def __init__(self):
         from speech_app.cli import train as train_cli
-        from speech_app.training import custom_words, outputs, trainer
+        from speech_app.training import custom_words, outputs, side_process, trainer
 
         self.seconds: dict[str, float] = {}
         self._undo = []
@@ -156,6 +156,10 @@ class StageSplit:
             self._wrap(owner, name, lambda args, stage=stage: stage)
         self._wrap(trainer.Trainer, "execute",
                    lambda args: "estimate" if args[1].runs[0].measure is not None else "training")
+        # the estimate in a side process beside the training (side_process.py): its CPU counts once it is waited
+        # for; a side process of the training's other runs is counted in the training around it
+        self._wrap(side_process.SideCall, "result",
+                   lambda args: "estimate" if getattr(args[0], "name", "") == "estimate_aside" else None)
 
     def _wrap(self, owner, name, stage_of) -> None:
         original = getattr(owner, name, None)
@@ -163,6 +167,8 @@ class StageSplit:
             return
 
         def wrapped(*args, **kwargs):
+            if stage_of(args) is None:
+                return original(*args, **kwargs)
             started = cpu_seconds()
             try:
                 return original(*args, **kwargs)

@@ -170,7 +170,7 @@ def test_the_curve_records_the_share_of_held_out_takes_the_stream_hears(tiny_mod
     `StreamingRecognizer.feed` over the takes with the estimate run's model gives it; and the Live tab says it."""
     from speech_app.gui.expectations import ConversationCurve, sensitivity_text
     from speech_app.streaming import RecognizerSettings, StreamingRecognizer, recognize_samples
-    from speech_app.training import conversation, custom_words
+    from speech_app.training import conversation, custom_words, side_process
     from speech_app.training.conversation import CURVE_THRESHOLDS, TAKE_LEAD_SECONDS
 
     streamed = []  # per held-out take: its word, and whether it is heard at each threshold, by feeding the audio
@@ -186,6 +186,7 @@ def test_the_curve_records_the_share_of_held_out_takes_the_stream_hears(tiny_mod
         return record_takes(classifier, takes, settings)
 
     monkeypatch.setattr(conversation, "record_takes", feed_too)
+    monkeypatch.setenv(side_process.DISABLE_ENV, "1")  # the estimate in this process: `streamed` must fill here
     takes = write_takes(tmp_path / "takes", ("yes", "no"), 6)
     # a fast rate, so that the tiny model's estimate run hears some takes over the curve's thresholds
     recipe = CustomWordsRecipe(steps=2, estimate_steps=40, batch_size=8, warmup_steps=1, learning_rate=0.01,

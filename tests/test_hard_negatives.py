@@ -67,9 +67,9 @@ def test_the_second_pass_listens_only_to_the_speech_it_trains_on_and_draws_what_
 
     execute = Trainer.execute
 
-    def record_plan(self, plan, on_stage=None):
+    def record_plan(self, plan, on_stage=None, **options):
         plans.append((plan, self.splits["training"][0].copy(), self.index.counts()["training"]["_unknown_"]))
-        return execute(self, plan, on_stage)
+        return execute(self, plan, on_stage, **options)
 
     monkeypatch.setattr(Trainer, "execute", record_plan)
     out = tmp_path / "m.safetensors"

@@ -13,6 +13,9 @@ from speech_app.synth import text_training
 from speech_app.synth.generator import DEFAULT_VARIETY, clip_file_name
 
 
+VOICES = ["espeak-ng 1000 1: en", "flite 2000 2: slt"]  # the engines the fake store speaks with
+
+
 class CallLog(list):
     """The words of each batch asked for, in order; `pools`: the batches of each call (one pool each)."""
 
@@ -46,6 +49,7 @@ def fake_synth(monkeypatch):
         return summaries
 
     monkeypatch.setattr(generator, "synthesize_batches", synthesize_batches)
+    monkeypatch.setattr(text_training, "voices_key", lambda engines, commercial_only: list(VOICES))
     monkeypatch.setattr(text_training, "FILLER_WORDS", ("hello", "water"))
     monkeypatch.setattr(text_training, "FILLER_CLIPS_PER_WORD", 1)
     return calls
@@ -70,18 +74,26 @@ def test_a_new_set_synthesizes_only_the_words_no_earlier_set_had(fake_synth, tmp
     assert make(["beta"], tmp_path) == second and len(fake_synth) == 3  # the whole set is cached too
 
 
-@pytest.mark.parametrize("change", ["seed", "commercial_only", "variety", "per_word"])
-def test_a_stored_word_is_made_again_when_what_it_depends_on_changes(fake_synth, tmp_path, change):
+@pytest.mark.parametrize("change", ["seed", "commercial_only", "variety", "per_word", "voices", "engine", "version"])
+def test_a_stored_word_is_made_again_when_what_it_depends_on_changes(fake_synth, tmp_path, change, monkeypatch):
     make(["alpha"], tmp_path)
+    if change == "voices":  # a voice installed
+        VOICES_NOW = [*VOICES[:1], "flite 2000 2: awb slt"]
+    elif change == "engine":  # an engine upgraded: its executable changed
+        VOICES_NOW = ["espeak-ng 1040 7: en", *VOICES[1:]]
+    if change in ("voices", "engine"):
+        monkeypatch.setattr(text_training, "voices_key", lambda engines, commercial_only: VOICES_NOW)
+    if change == "version":  # the making of a clip changed
+        monkeypatch.setattr(text_training, "STORE_VERSION", text_training.STORE_VERSION + 1)
     other = {"seed": {"seed": 5}, "commercial_only": {"commercial_only": True}, "per_word": {"per_word": 3},
-             "variety": {"variety": replace(DEFAULT_VARIETY, clip_seconds=1.5)}}[change]
+             "variety": {"variety": replace(DEFAULT_VARIETY, clip_seconds=1.5)}}.get(change, {})
     folder = make(["alpha"], tmp_path, **other)
     made_again = [word for call in fake_synth[2:] for word in call]
     # the number of a word's clips is no concern of the filler words' (their own count is fixed)
     assert made_again == (["alpha"] if change == "per_word" else ["alpha", "hello", "water"])
     clip = (folder / "alpha" / clip_file_name("espeak-ng", "en", 0)).read_bytes().decode()
     assert clip == {"seed": "alpha 5 0 False 1.0", "commercial_only": "alpha 0 0 True 1.0",
-                    "per_word": "alpha 0 0 False 1.0", "variety": "alpha 0 0 False 1.5"}[change]
+                    "variety": "alpha 0 0 False 1.5"}.get(change, "alpha 0 0 False 1.0")
 
 
 def test_a_store_entry_left_unfinished_is_made_again(fake_synth, tmp_path):
@@ -91,3 +103,32 @@ def test_a_store_entry_left_unfinished_is_made_again(fake_synth, tmp_path):
     marker.unlink()  # as an interrupted run leaves it
     make(["beta"], tmp_path)
     assert fake_synth[2:] == [["beta"], ["hello"]]
+
+
+@pytest.mark.parametrize("damage", [b"", b'{"word": "hel', b"[]"])
+def test_a_damaged_store_entry_or_set_record_is_made_again_not_trusted(fake_synth, tmp_path, damage):
+    first = make(["alpha"], tmp_path)
+    (marker,) = [p for p in (tmp_path / text_training.WORD_STORE).glob("*/.complete.json")
+                 if json.loads(p.read_text())["word"] == "hello"]
+    marker.write_bytes(damage)  # truncated by a crash, emptied, or not a record
+    (first / text_training.SET_DONE).write_bytes(damage)
+    again = make(["alpha"], tmp_path)
+    assert again == first and fake_synth[2:] == [["hello"]]  # only the damaged word is made again
+    assert json.loads(marker.read_text())["word"] == "hello"
+    assert json.loads((again / text_training.SET_DONE).read_text())["clips_per_engine"] == {"espeak-ng": 4}
+    assert not [p for p in tmp_path.rglob("*") if p.name.startswith(".") and "tmp" in p.name]  # no temporaries left
+
+
+def test_an_engines_fingerprint_changes_with_its_executable(tmp_path, monkeypatch):
+    from speech_app.synth.engines import FliteEngine
+
+    program = tmp_path / "flite"
+    program.write_text("#!/bin/sh\n")
+    program.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    before = FliteEngine().fingerprint()
+    assert before.startswith("flite ") and FliteEngine().fingerprint() == before
+    program.write_text("#!/bin/sh\n# version 2\n")  # an upgrade
+    assert FliteEngine().fingerprint() != before
+    program.unlink()
+    assert FliteEngine().fingerprint() == "flite missing"

@@ -33,9 +33,19 @@ class SpeechEngine:
     section = "main"  # Debian archive section; the project's setup installs only main
     licence = ""  # of the voice data, which is what matters for a model trained on it
     max_share: float | None = None  # cap on this engine's share of clips when others exist
+    program = ""  # the executable that speaks: its identity stands for the engine's version (`fingerprint`)
 
     def available(self) -> bool:
         raise NotImplementedError
+
+    def fingerprint(self) -> str:
+        """"<program> <size> <mtime>" of the installed executable: an upgrade or reinstall changes it, so that
+        cached clips of another version are not taken for this one's (no engine has a cheap version query)."""
+        found = shutil.which(self.program) if self.program else None
+        if not found:
+            return f"{self.program} missing"
+        stat = os.stat(os.path.realpath(found))
+        return f"{self.program} {stat.st_size} {stat.st_mtime_ns}"
 
     def voices(self) -> list[str]:
         """Voice names, sorted so that seeded choices are reproducible."""
@@ -76,6 +86,7 @@ class SpeechEngine:
 class EspeakEngine(SpeechEngine):
     """Formant synthesis: robotic, but a large space of accents x voice variants."""
 
+    program = "espeak-ng"
     name = "espeak-ng"
     packages = "espeak-ng"
     licence = "GPL-3.0+"
@@ -112,6 +123,7 @@ class EspeakEngine(SpeechEngine):
 class MbrolaEngine(EspeakEngine):
     """MBROLA diphone voices driven by espeak-ng (`-v mb-us1`): natural-sounding, non-commercial."""
 
+    program = "mbrola"
     name = "mbrola"
     packages = "mbrola mbrola-us1 mbrola-us2 mbrola-us3 mbrola-en1"
     section = "contrib/non-free"
@@ -135,6 +147,7 @@ class MbrolaEngine(EspeakEngine):
 
 
 class FliteEngine(SpeechEngine):
+    program = "flite"
     name = "flite"
     packages = "flite"
     licence = "CMU Flite licence (BSD-like, commercial use allowed)"
@@ -164,6 +177,7 @@ class FliteEngine(SpeechEngine):
 class FestivalEngine(SpeechEngine):
     """Festival's `text2wave`: diphone voices take duration and F0 settings; HTS voices a rate."""
 
+    program = "festival"
     name = "festival"
     packages = "festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts"
     licence = "Festival/CMU voice licence (BSD-like, commercial use allowed)"
@@ -227,6 +241,7 @@ class FestivalEngine(SpeechEngine):
 
 
 class PicoEngine(SpeechEngine):
+    program = "pico2wave"
     name = "pico"
     packages = "libttspico-utils"
     section = "non-free"
@@ -248,6 +263,7 @@ class PicoEngine(SpeechEngine):
 
 
 class RhvoiceEngine(SpeechEngine):
+    program = "RHVoice-test"
     name = "rhvoice"
     packages = "rhvoice rhvoice-english"
     section = "non-free"

@@ -13,6 +13,7 @@ from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
 
+from ..atomic_files import write_text
 from ..cache import cache_folder
 from .generator import DEFAULT_CLIPS_PER_WORD, DEFAULT_VARIETY, SynthVariety, engine_and_voice
 
@@ -27,12 +28,35 @@ FILLER_WORDS = (
 FILLER_CLIPS_PER_WORD = 12
 WORD_STORE = "words"  # under the cache root: one folder of clips per word and request, shared by the sets
 WORD_DONE = ".complete.json"
+SET_DONE = ".complete.json"
 # what a word's clips depend on besides the word, its seed and its number of clips
-WORD_REQUEST_KEYS = ("engines", "noise", "commercial_only", "variety")
+WORD_REQUEST_KEYS = ("engines", "noise", "commercial_only", "variety", "voices", "store_version")
+# of how a clip is made from its seed (generator.py, effects.py): raise it when a change there makes other
+# clips, so that no cached clip of the old making is taken for a new one. 2: the key holds the voices.
+STORE_VERSION = 2
 
 
 def synth_cache_root() -> Path:
     return cache_folder("synth")
+
+
+def voices_key(engines: str, commercial_only: bool) -> list[str]:
+    """What speaks for a request: each chosen engine's executable (`fingerprint`: an upgrade changes it) and
+    the voices it would draw from. Installing, removing or upgrading an engine or a voice changes the key."""
+    from .generator import VoicePool, choose_engines
+
+    pool = VoicePool.from_engines(choose_engines(engines), commercial_only)
+    return [f"{engine.fingerprint()}: {' '.join(voices)}" for engine, voices in zip(pool.engines, pool.voices)]
+
+
+def read_marker(path: Path) -> dict | None:
+    """The record of a finished store entry or set, or None: absent, or damaged (an entry is then made again,
+    never trusted)."""
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) and isinstance(record.get("clips_per_engine"), dict) else None
 
 
 def filler_words(words: list[str]) -> list[str]:
@@ -60,7 +84,8 @@ def synthesize_training_set(words: list[str], *, per_word: int = DEFAULT_CLIPS_P
     request = {"words": list(words), "per_word": per_word, "seed": seed, "engines": engines,
                "fillers": fillers, "filler_clips": FILLER_CLIPS_PER_WORD,
                # the noise by name and size, not path: the same package installed elsewhere reuses the cache
-               "noise": [f"{Path(p).name} {Path(p).stat().st_size}" for p in noise_files or []]}
+               "noise": [f"{Path(p).name} {Path(p).stat().st_size}" for p in noise_files or []],
+               "voices": voices_key(engines, commercial_only), "store_version": STORE_VERSION}
     if misses:  # older requests keep their keys (and their cached folders)
         request.update(near_misses=misses, near_miss_clips=near_miss_clips)
     if commercial_only:
@@ -70,8 +95,8 @@ def synthesize_training_set(words: list[str], *, per_word: int = DEFAULT_CLIPS_P
     key = hashlib.sha1(json.dumps(request, sort_keys=True).encode()).hexdigest()[:16]
     root = cache_root or synth_cache_root()
     folder = root / key
-    done_marker = folder / ".complete.json"
-    if done_marker.is_file():
+    done_marker = folder / SET_DONE
+    if read_marker(done_marker) is not None:
         return folder
     # each word's clips are drawn from (seed, word, clip index) alone, so a word's folder is the same in
     # every set: the store keeps it once, and a new set synthesizes only the words no earlier set had
@@ -87,8 +112,8 @@ def synthesize_training_set(words: list[str], *, per_word: int = DEFAULT_CLIPS_P
             clips_per_engine.update(counts)
     if progress:  # which engines spoke: the user may have fewer (or more) installed than expected
         print("synthetic speech: " + engines_line(clips_per_engine), file=sys.stderr)
-    done_marker.write_text(json.dumps({**request, "clips_per_engine": dict(sorted(clips_per_engine.items()))},
-                                      indent=2))
+    write_text(done_marker, json.dumps({**request, "clips_per_engine": dict(sorted(clips_per_engine.items()))},
+                                       indent=2))
     return folder
 
 
@@ -106,7 +131,7 @@ def stored_words(root: Path, runs: list[tuple[list[str], dict]], engines: str, j
     from .generator import WordBatch, synthesize_batches
 
     places = [{word: word_store_folder(root, word, request) for word in words} for words, request in runs]
-    missing = [[word for word, place in run_places.items() if not (place / WORD_DONE).is_file()]
+    missing = [[word for word, place in run_places.items() if read_marker(place / WORD_DONE) is None]
                for run_places in places]
     if any(missing):
         root.mkdir(parents=True, exist_ok=True)
@@ -123,19 +148,19 @@ def stored_words(root: Path, runs: list[tuple[list[str], dict]], engines: str, j
                                {**runs[i][1], "word": word, "clips_per_engine": counts})
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-    return [{word: (place / word, json.loads((place / WORD_DONE).read_text())["clips_per_engine"])
+    return [{word: (place / word, read_marker(place / WORD_DONE)["clips_per_engine"])
              for word, place in run_places.items()} for run_places in places]
 
 
 def store_word(clips: Path, place: Path, record: dict) -> None:
     """Move a word's freshly made clips into its store folder, marked complete last."""
-    if (place / WORD_DONE).is_file():  # another process stored it meanwhile
+    if read_marker(place / WORD_DONE) is not None:  # another process stored it meanwhile
         return
-    shutil.rmtree(place, ignore_errors=True)  # an entry an interrupted run left unfinished
+    shutil.rmtree(place, ignore_errors=True)  # an entry an interrupted run left unfinished, or a damaged one
     place.mkdir(parents=True)
     clips.mkdir(exist_ok=True)  # a word whose every clip failed: an empty folder
     os.replace(clips, place / clips.name)
-    (place / WORD_DONE).write_text(json.dumps(record))
+    write_text(place / WORD_DONE, json.dumps(record))  # atomically, last: the entry is whole once it is there
 
 
 def link_folder(source: Path, target: Path) -> None:

@@ -451,6 +451,48 @@ def estimate(trainer, groups: np.ndarray, recipe: CustomWordsRecipe,
     return tally_estimate(outcomes, labels, recipe)
 
 
+def estimate_and_train(trainer, groups: np.ndarray, recipe: CustomWordsRecipe, plan: TrainingPlan,
+                       on_stage: Callable[[str], None] | None = None) -> tuple[Estimate | None, list]:
+    """The estimate (None when the recipe runs none) and its held-out takes as streamed (for the conversation
+    check), and the final `plan` executed on the trainer. Where side processes can run (side_process.py), the
+    estimate runs in one while this process trains (and the final plan's other runs, from text alone, in
+    another), each on one torch thread; else one after the other."""
+    from .side_process import SIDE_THREADS, SideCall, side_process_possible, torch_threads
+
+    want_takes = recipe.conversation_budget > 0
+    if recipe.estimate_folds < 1:
+        trainer.execute(plan, on_stage, beside=True)
+        return None, []
+    if not side_process_possible(trainer.device):
+        takes_heard = []
+        result = estimate(trainer, groups, recipe, on_stage, takes_heard if want_takes else None)
+        trainer.execute(plan, on_stage)
+        return result, takes_heard
+    side = SideCall(estimate_aside, trainer, groups, recipe, want_takes)
+    threads = torch_threads(SIDE_THREADS)
+    try:
+        trainer.execute(plan, on_stage, beside=True)  # from text alone, the second averaged run in another side
+    except BaseException:
+        side.cancel()
+        raise
+    finally:
+        torch_threads(threads)
+    if on_stage:
+        on_stage("estimating")  # shown only while the estimate, begun with the training, finishes
+    result, takes_heard = side.result()
+    return result, takes_heard
+
+
+def estimate_aside(trainer, groups: np.ndarray, recipe: CustomWordsRecipe, want_takes: bool) -> tuple[Estimate, list]:
+    """`estimate` in the side process: its own copy of the trainer, which reports to no one (the hooks and
+    progress bars belong to the parent, which trains the final model meanwhile)."""
+    from .trainer import TrainHooks
+
+    trainer.hooks, trainer.progress = TrainHooks(), False
+    takes_heard = [] if want_takes else None
+    return estimate(trainer, groups, recipe, None, takes_heard), takes_heard or []
+
+
 def stream_takes(examples: list[Example], rows: np.ndarray) -> Callable:
     """What an estimate run does with its model: record the streaming evaluations of the takes in `rows`
     (held out of that run), each whole take as recorded, alone between silences."""
@@ -511,12 +553,10 @@ def train_custom_words(take_dirs: list[Path], words: list[str], out_path: Path,
     trainer = Trainer(index, train_config(recipe, window), None, init_from, progress, hooks)
     kept = {id(e) for e in trainer.index.examples}  # undecodable takes were left out
     groups = groups[np.array([id(e) in kept for e in built], dtype=bool)]
-    result_estimate, takes_heard = None, []
-    if recipe.estimate_folds >= 1:
-        result_estimate = estimate(trainer, groups, recipe, on_stage, takes_heard if recipe.conversation_budget > 0 else None)
     runs = recipe.text_only_runs if not any(len(t) for t in takes.values()) else 1
     weights = draw_weights(trainer.training_labels, groups, len(words), recipe)
-    trainer.execute(final_plan(recipe, weights, runs), on_stage)
+    result_estimate, takes_heard = estimate_and_train(trainer, groups, recipe, final_plan(recipe, weights, runs),
+                                                      on_stage)
     second_pass_started = time.monotonic()
     hard = hard_negatives(trainer, groups, recipe, on_stage)
     second_pass_seconds = time.monotonic() - second_pass_started

@@ -413,24 +413,59 @@ class Trainer:
         self.best_state, self.history = state["best_state"], state["history"]
 
     # -- a recipe's plan: runs of a fixed budget from the same start (plan.py)
-    def execute(self, plan: TrainingPlan, on_stage: Callable[[str], None] | None = None) -> list[RunOutcome]:
+    def execute(self, plan: TrainingPlan, on_stage: Callable[[str], None] | None = None,
+                beside: bool = False) -> list[RunOutcome]:
         """Run every run of `plan`, each from the weights this Trainer began with; the model ends with
         the last run's weights or, with `plan.average`, the mean of every run's. The history then
-        holds the plan as one epoch (its first run's loss and accuracy), as the report shows it."""
+        holds the plan as one epoch (its first run's loss and accuracy), as the report shows it.
+        beside: where side processes can run (side_process.py), the runs after the first train in them
+        while this process trains the first, every process on one torch thread (the same weights as
+        one after the other on one thread: a run's randomness comes from its seed)."""
+        from .side_process import SIDE_THREADS, SideCall, side_process_possible, torch_threads
+
         started = time.monotonic()
         outcomes, states = [], []
-        for spec in plan.runs:
-            if on_stage and spec.stage:  # each run its own stage: the GUI's progress bar and loss chart start over
-                on_stage(spec.stage)
-            outcomes.append(self._run(spec, plan.schedule))
-            if plan.average:
-                states.append({name: t.detach().clone() for name, t in self.model.state_dict().items()})
+        sides = []
+        if beside and len(plan.runs) > 1 and side_process_possible(self.device):
+            sides = [SideCall(self._run_aside, spec, plan.schedule) for spec in plan.runs[1:]]
+        here = plan.runs[:1] if sides else plan.runs
+        threads = torch_threads(SIDE_THREADS) if sides else None
+        try:
+            for spec in here:
+                if on_stage and spec.stage:  # each run its own stage: the GUI's progress bar and loss chart start over
+                    on_stage(spec.stage + (f", with {len(sides)} more at once" if sides else ""))
+                outcomes.append(self._run(spec, plan.schedule))
+                if plan.average:
+                    states.append({name: t.detach().clone() for name, t in self.model.state_dict().items()})
+            for side in sides:
+                outcome, state = side.result()
+                outcomes.append(outcome)
+                if plan.average:
+                    states.append({name: torch.from_numpy(array) for name, array in state.items()})
+        except BaseException:
+            for side in sides:
+                side.cancel()
+            raise
+        finally:
+            if threads is not None:
+                torch_threads(threads)
+        if sides and not plan.average:  # the model ends with the last run's weights
+            self.model.load_state_dict({name: torch.from_numpy(array) for name, array in state.items()})
         if len(states) > 1:
             self.model.load_state_dict(average_weights(states, [1.0 / len(states)] * len(states)))
         self.epoch = 1
         self.history = [{"epoch": 1, "train_loss": outcomes[0].loss, "train_accuracy": outcomes[0].accuracy,
                          "val_loss": math.nan, "val_accuracy": math.nan, "seconds": time.monotonic() - started}]
         return outcomes
+
+    def _run_aside(self, spec: RunSpec, schedule: StepSchedule) -> tuple[RunOutcome, dict]:
+        """`_run` in a side process, reporting to no one (the hooks and progress bars are the parent's); the
+        run's weights as numpy arrays (pickled whole: a tensor would travel as shared memory the exiting
+        child takes with it)."""
+        self.hooks, self.progress = TrainHooks(), False
+        outcome = self._run(spec, schedule)
+        state = {name: t.detach().cpu().numpy().copy() for name, t in self.model.state_dict().items()}
+        return outcome, state
 
     def _run(self, spec: RunSpec, schedule: StepSchedule) -> RunOutcome:
         """One run of a plan: start over (weights, optimiser, loss scale, step count), train, measure."""
