@@ -45,7 +45,7 @@ BENCH_TAKES_PER_WORD = 200  # bench_conversation.measure: the permutation it dra
 WORD_END_DB = 20.0  # a word ends at the last 20 ms frame within this many dB of the take's loudest frame
 FRAME = int(0.02 * SAMPLE_RATE)
 GRACE_S = 1.5  # bench_conversation.TAKE_GRACE_S
-GRID = {"threshold": (0.72, 0.80, 0.85, 0.90), "averaging_ms": (250.0, 500.0, 750.0, 1000.0),
+GRID = {"threshold": (0.40, 0.50, 0.60, 0.72, 0.80, 0.85, 0.90), "averaging_ms": (250.0, 500.0, 750.0, 1000.0),
         "hold_ms": (125.0, 250.0, 375.0, 500.0)}
 
 
@@ -132,7 +132,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run-dir", type=Path, default=ROOT / "runs" / "conv")
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--report", type=Path, help="only report the choice from this JSON of an earlier run")
     args = parser.parse_args()
+    if args.report:
+        return report_choice(json.loads(args.report.read_text()))
     torch.set_num_threads(1)
     results = []
     for folder in sorted(p for p in args.run_dir.iterdir() if (p / "result.json").is_file()):
@@ -172,7 +175,7 @@ def main() -> None:
         print(folder.name, "done", flush=True)
     if args.out:
         args.out.write_text(json.dumps(results))
-    summarize(results)
+    report_choice(results)
 
 
 def summarize(results: list[dict]) -> None:
@@ -189,6 +192,79 @@ def summarize(results: list[dict]) -> None:
                     ((r["threshold"] or 0), r["averaging_ms"], r["hold_ms"], json.dumps(r.get("calibrated", {}).get("budget"))) == key]
             if rows:
                 print(line(key, rows))
+
+
+OPERATING = 0.72  # the streaming default threshold, kept: the choice is of the average and the hold
+STRESS = 0.50  # a threshold below the operating one, where the learn side's speech gives countable false alarms
+HEARD_SLACK = 0.02  # a pair may hear this much less of the learn side's takes than the defaults, per condition
+CONDITION_ORDER = ("20", "5", "0")
+
+
+def pairs(results) -> list[tuple[float, float]]:
+    return sorted({(r["averaging_ms"], r["hold_ms"]) for r in results if r.get("threshold") is not None})
+
+
+def at(results, pair, threshold, condition=None) -> list[dict]:
+    return [r for r in results if r.get("threshold") == threshold and (r["averaging_ms"], r["hold_ms"]) == pair
+            and condition in (None, r["condition"])]
+
+
+def choose(results: list[dict]) -> tuple[float, float]:
+    """The fixed recipe default, from the learn side only: among the (average, hold) pairs at the operating
+    threshold that hear no fewer of the learn side's takes than the defaults less HEARD_SLACK in any condition,
+    the one with the fewest learn-side false alarms per hour at STRESS (pooled over conditions and seeds: at the
+    operating threshold the learn side's speech gives almost none); ties: the shorter median delay."""
+    default = (RecognizerSettings().averaging_ms, RecognizerSettings().hold_ms)
+    conditions = sorted({r["condition"] for r in results})
+    floor = {c: heard(at(results, default, OPERATING, c), "learn") - HEARD_SLACK for c in conditions}
+    allowed = [p for p in pairs(results) if all(heard(at(results, p, OPERATING, c), "learn") >= floor[c] - 1e-9
+                                                for c in conditions)]
+    median = lambda p: np.median([x for r in at(results, p, OPERATING) for x in r["learn"]["delays"]])  # noqa: E731
+    return min(allowed, key=lambda p: (round(rate(at(results, p, STRESS), "learn"), 6), median(p)))
+
+
+def choose_per_model(rows: list[dict]) -> tuple[float, float]:
+    """The per-model alternative, at training time: the fastest (shortest average + hold) pair with the fewest
+    false alarms at STRESS in the package's 4 min of calibration speech (the learn-calibrate speakers)."""
+    candidates = [r for r in rows if r.get("threshold") == STRESS]
+    best = min(r["calibration_false_alarms"] for r in candidates)
+    fastest = min((r for r in candidates if r["calibration_false_alarms"] == best),
+                  key=lambda r: (r["averaging_ms"] + r["hold_ms"], r["hold_ms"]))
+    return fastest["averaging_ms"], fastest["hold_ms"]
+
+
+def report_choice(results: list[dict]) -> None:
+    conditions = [c for c in CONDITION_ORDER if any(r["condition"] == c for r in results)]
+    print("\n## Learn side, pooled over conditions and seeds: (average, hold) | learn FA/h at "
+          + ", ".join(f"{t:.2f}" for t in (0.4, STRESS, 0.6, OPERATING)) + " | learn heard at the operating threshold "
+          + "/".join(conditions) + " | learn delay p50/p90")
+    for p in pairs(results):
+        fa = ", ".join(f"{rate(at(results, p, t), 'learn'):.1f}" for t in (0.4, STRESS, 0.6, OPERATING))
+        hd = "/".join(f"{heard(at(results, p, OPERATING, c), 'learn'):.1%}" for c in conditions)
+        print(f"| {p[0]:.0f}, {p[1]:.0f} | {fa} | {hd} | {delays(at(results, p, OPERATING), 'learn')} |")
+    chosen = choose(results)
+    print(f"\nchosen on the learn side: average {chosen[0]:.0f} ms, hold {chosen[1]:.0f} ms at {OPERATING}")
+    default = (RecognizerSettings().averaging_ms, RecognizerSettings().hold_ms)
+    print("\n## Measuring side: rule | " + " | ".join(f"{c}: FA/h, heard, delay p50/p90" for c in conditions))
+    for name, pair in (("defaults", default), ("chosen (fixed)", chosen)):
+        cells = [f"{rate(at(results, pair, OPERATING, c), 'measure'):.1f}, {heard(at(results, pair, OPERATING, c), 'measure'):.1%}, "
+                 f"{delays(at(results, pair, OPERATING, c), 'measure')}" for c in conditions]
+        print(f"| {name} {pair[0]:.0f}/{pair[1]:.0f} | " + " | ".join(cells) + " |")
+    cells = []
+    for c in conditions:
+        rows = []
+        for seed in sorted({r["seed"] for r in results if r["condition"] == c}):
+            own = [r for r in results if r["condition"] == c and r["seed"] == seed]
+            pair = choose_per_model(own)
+            rows += at(own, pair, OPERATING)
+            print(f"per-model choice {c}_seed{seed}: {pair}")
+        cells.append(f"{rate(rows, 'measure'):.1f}, {heard(rows, 'measure'):.1%}, {delays(rows, 'measure')}")
+    print("| per-model (calibration speech) | " + " | ".join(cells) + " |")
+    print("\n## Every pair on the measuring side at the operating threshold (a best case if chosen from here)")
+    for p in pairs(results):
+        cells = [f"{rate(at(results, p, OPERATING, c), 'measure'):.1f}, {heard(at(results, p, OPERATING, c), 'measure'):.1%}"
+                 for c in conditions]
+        print(f"| {p[0]:.0f}/{p[1]:.0f} | " + " | ".join(cells) + f" | {delays(at(results, p, OPERATING), 'measure')} |")
 
 
 def rate(rows, side, source=None) -> float:
