@@ -137,10 +137,15 @@ class CustomWordsRecipe:
     conversation_budget: float = 0.5
     # the decision settings the model file names for itself (`streaming` in its metadata, decision.py): what
     # `speech-app listen` and the Live tab listen with unless the user says otherwise, and what the conversation
-    # check above measures. None: the streaming default (RecognizerSettings', chosen for the 12 commands' speed)
+    # check above measures. None: the streaming default (RecognizerSettings', chosen for the 12 commands' speed).
+    # A wake word waits for a score held 375 ms (three evaluations more than the 12 commands' 125 ms) at the same
+    # threshold and average. Chosen on the learn side only (training/studies/decision_settings.py, seeds 0 and 1 of
+    # 20, 5 and 0 takes; CONVERSATION_STUDY.md): of 16 averages and holds, the fewest false alarms in the learn
+    # speakers' speech at a stress threshold of 0.40 (none; the defaults 10.4 an hour), then the most learn-side
+    # takes heard; it costs about 250 ms of delay from a word's end (median 0.16 -> 0.40 s)
     listen_threshold: float | None = None
     listen_averaging_ms: float | None = None
-    listen_hold_ms: float | None = None
+    listen_hold_ms: float | None = 375.0
     # 1: one run that holds out a third of the takes and negative speakers (ONE_RUN_FOLDS), about half
     # the cost of three; K >= 2: K-fold rotation, every take held out once
     estimate_folds: int = field(default=1, metadata={
