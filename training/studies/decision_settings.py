@@ -132,13 +132,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run-dir", type=Path, default=ROOT / "runs" / "conv")
     parser.add_argument("--out", type=Path)
-    parser.add_argument("--report", type=Path, help="only report the choice from this JSON of an earlier run")
+    parser.add_argument("--report", type=Path, nargs="+", help="only report the choice from these JSONs of earlier runs")
+    parser.add_argument("--only", help="these run folders only, comma-separated (e.g. 5_seed1,0_seed1)")
     args = parser.parse_args()
     if args.report:
-        return report_choice(json.loads(args.report.read_text()))
+        return report_choice([row for path in args.report for row in json.loads(path.read_text())])
     torch.set_num_threads(1)
     results = []
-    for folder in sorted(p for p in args.run_dir.iterdir() if (p / "result.json").is_file()):
+    only = set(args.only.split(",")) if args.only else None
+    for folder in sorted(p for p in args.run_dir.iterdir() if (p / "result.json").is_file()
+                         and (only is None or p.name in only)):
         condition, seed = folder.name.split("_seed")
         model = folder / "model.safetensors"
         labels = read_metadata(model)["labels"]
