@@ -201,6 +201,7 @@ OPERATING = 0.72  # the streaming default threshold, kept: the choice is of the 
 # a threshold below the operating one, where the learn side's speech gives the defaults countable false alarms: at
 # the operating threshold it gives none to any pair, at 0.50 one or two (seeds 0 and 1 of 20, 5 and text-only)
 STRESS = 0.40
+LEARN_COLUMNS = (STRESS, 0.50, 0.60, OPERATING)  # the thresholds of the learn side's false alarms in the report
 HEARD_SLACK = 0.05  # a pair may hear this much less of the learn side's takes than the defaults, per condition
 CONDITION_ORDER = ("20", "5", "0")
 
@@ -243,10 +244,10 @@ def choose_per_model(rows: list[dict]) -> tuple[float, float]:
 def report_choice(results: list[dict]) -> None:
     conditions = [c for c in CONDITION_ORDER if any(r["condition"] == c for r in results)]
     print("\n## Learn side, pooled over conditions and seeds: (average, hold) | learn FA/h at "
-          + ", ".join(f"{t:.2f}" for t in (0.4, STRESS, 0.6, OPERATING)) + " | learn heard at the operating threshold "
+          + ", ".join(f"{t:.2f}" for t in LEARN_COLUMNS) + " | learn heard at the operating threshold "
           + "/".join(conditions) + " | learn delay p50/p90")
     for p in pairs(results):
-        fa = ", ".join(f"{rate(at(results, p, t), 'learn'):.1f}" for t in (0.4, STRESS, 0.6, OPERATING))
+        fa = ", ".join(f"{rate(at(results, p, t), 'learn'):.1f}" for t in LEARN_COLUMNS)
         hd = "/".join(f"{heard(at(results, p, OPERATING, c), 'learn'):.1%}" for c in conditions)
         print(f"| {p[0]:.0f}, {p[1]:.0f} | {fa} | {hd} | {delays(at(results, p, OPERATING), 'learn')} |")
     chosen = choose(results)
