@@ -142,9 +142,9 @@ class CustomWordsRecipe:
     # threshold and average. Chosen on the learn side (training/studies/decision_settings.py, seeds 0 and 1 of 20,
     # 5 and 0 takes; CONVERSATION_STUDY.md): of 16 averages and holds losing at most 5 points of learn-side takes,
     # the fewest false alarms in the learn speakers' speech at a stress threshold of 0.40 (0.4 an hour; the
-    # defaults 12.0; at 0.72 no pair gave any there). Measured on the other speakers (bench_conversation.py):
-    # 20 takes 7.4 -> 0.6 false alarms an hour, takes heard 97.7% either way; 5 takes 0.6 -> 0.0, 90.9% -> 88.6%;
-    # text only 10.5 -> 3.7, 86.4% -> 81.8%; 250 ms more delay from a word's end (median 0.16 -> 0.41 s)
+    # defaults 12.0; at 0.72 no pair gave any there). Measured on the other speakers (bench_conversation.py,
+    # seeds 0-2, means): 20 takes 5.0 -> 0.4 false alarms an hour, takes heard 97.0% -> 94.7%; 5 takes 1.2 -> 0.0,
+    # 86.4% -> 81.0%; text only 8.7 -> 3.3, 83.4% -> 79.5%; 250 ms more delay from a word's end (median 0.16 -> 0.41 s)
     listen_threshold: float | None = None
     listen_averaging_ms: float | None = None
     listen_hold_ms: float | None = 375.0
