@@ -10,7 +10,8 @@ same public function, `train_custom_words`, the recipe's defaults, `--seed S`):
 - `0`: the same two words from text alone (`--words computer,jarvis --synth`);
 - `phrase`: the two-word phrase PHRASE from text alone, with the synthetic voices of every engine but
   PHRASE_HELD_OUT_ENGINE: its "takes" can only be synthetic, so they come from voices it never heard.
-Then it listens, through `StreamingRecognizer` as `speech-app listen --file` runs it (default settings),
+Then it listens, through `StreamingRecognizer` as `speech-app listen --file` runs it (the model file's own
+decision settings, decision.settings_for: its `streaming` field, else the defaults; `--listen` overrides them),
 to the measuring speakers of ../shared/data/continuous_speech (training/conversation_split.json), played
 PASSES times in different orders, with a held-out take inserted after every INSERT_EVERY_S of speech
 (the words take turns). Takes are never the training takes; the wake-word recordings name no speaker,
@@ -43,6 +44,7 @@ sys.path.insert(0, str(ROOT))
 from speech_app.audio import SAMPLE_RATE, decode_files, fit_to_window, load_audio  # noqa: E402
 from speech_app.inference import CommandClassifier  # noqa: E402
 from speech_app.streaming import LIVE_PRECISION, RecognizerSettings  # noqa: E402
+from speech_app.decision import describe, settings_of_file  # noqa: E402
 from speech_app.training.conversation import decider, record_evaluations  # noqa: E402
 
 DATA = Path("/work/shared/data")
@@ -261,7 +263,8 @@ def phrase_takes(folder: Path) -> list[Path]:
 
 # ---------------------------------------------------------------------------------------- one model
 
-def measure(condition: str, seed: int, run_dir: Path, speech, retrain: bool, overrides: dict) -> dict:
+def measure(condition: str, seed: int, run_dir: Path, speech, retrain: bool, overrides: dict,
+            listening: dict | None = None) -> dict:
     folder = run_dir / f"{condition}_seed{seed}"
     folder.mkdir(parents=True, exist_ok=True)
     result_file = folder / "result.json"
@@ -282,10 +285,12 @@ def measure(condition: str, seed: int, run_dir: Path, speech, retrain: bool, ove
         isolated_file.write_text(json.dumps(json.loads(result_file.read_text())["isolated"]))
     if not isolated_file.is_file():
         isolated_file.write_text(json.dumps(isolated(classifier, held_out)))
+    settings = settings_of_file(model, listening)  # as `speech-app listen --model` listens with it
     result = {"condition": condition, "seed": seed, "train_seconds": round(seconds, 1),
               "speech_minutes": {k: round(v / 60, 2) for k, v in stream.speech_seconds.items()},
-              "curve": {f"{t:.2f}": s for t, s in curve(classifier.labels, evaluations, stream).items()},
-              "default": score(decider(classifier.labels).replay(evaluations), stream),
+              "settings": describe(settings),
+              "curve": {f"{t:.2f}": s for t, s in curve(classifier.labels, evaluations, stream, settings).items()},
+              "default": score(decider(classifier.labels, settings).replay(evaluations), stream),
               "isolated": json.loads(isolated_file.read_text())}
     result_file.write_text(json.dumps(result, indent=1))
     return result
@@ -328,13 +333,13 @@ def report(results: list[dict], command: str) -> str:
     minutes = results[0]["speech_minutes"]
     lines = ["# Custom wake words in conversation", "",
              f"`{command}` (benchmarks/bench_conversation.py; the model, the data and the method are in its "
-             "docstring). Default streaming settings (threshold "
-             f"{RecognizerSettings().threshold:.2f}, averaging {RecognizerSettings().averaging_ms:.0f} ms).", "",
+             "docstring). Decision settings (the model files' own, where not given by --listen): "
+             + "; ".join(sorted({r.get("settings", describe(RecognizerSettings())) for r in results})) + ".", "",
              f"Speech listened to per model: {sum(minutes.values()):.1f} min "
              f"({', '.join(f'{s} {m:.1f}' for s, m in minutes.items())}): the measuring speakers of "
              f"training/conversation_split.json played {PASSES} times in different orders, a held-out take after "
              f"every {INSERT_EVERY_S:.0f} s of speech.", "",
-             "| condition | seed | false alarms / h at the default threshold (count by source) | takes heard in "
+             "| condition | seed | false alarms / h at the decision settings (count by source) | takes heard in "
              "the stream | isolated held-out takes recognized | isolated other words rejected | training |",
              "|---|---|---|---|---|---|---|"]
     lines += [summary_row(r) for r in results]
@@ -357,6 +362,8 @@ def main() -> None:
     parser.add_argument("--retrain", action="store_true", help="train the models again (default: reuse them)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "CONVERSATION.md")
+    parser.add_argument("--listen", default="{}", help="decision settings to listen with instead of the model "
+                        "files' own, as JSON (as `speech-app listen` options): {\"averaging_ms\": 750, \"hold_ms\": 375}")
     parser.add_argument("--recipe", default="{}", help="recipe settings to change, as JSON (a lever; use another "
                         "--run-dir): {\"conversation_share\": 0.3, \"conversation_speech\": \"learn\"}")
     args = parser.parse_args()
@@ -367,7 +374,8 @@ def main() -> None:
     for seed in (int(s) for s in args.seeds.split(",")):  # every condition of a seed first: its synthetic set once
         for condition in args.conditions.split(","):
             started = time.monotonic()
-            results.append(measure(condition, seed, args.run_dir, speech, args.retrain, json.loads(args.recipe)))
+            results.append(measure(condition, seed, args.run_dir, speech, args.retrain, json.loads(args.recipe),
+                                   json.loads(args.listen)))
             print(summary_row(results[-1]), f"({time.monotonic() - started:.0f} s)", flush=True)
     command = "python benchmarks/bench_conversation.py " + " ".join(sys.argv[1:])
     args.out.write_text(report(results, command.strip()))

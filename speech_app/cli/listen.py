@@ -31,6 +31,9 @@ if TYPE_CHECKING:  # the streaming module is imported when listen runs, not for 
 
 HELP = "recognize commands live from a microphone, one line per detection"
 SETTING_OPTIONS = {"threshold": "P", "suppression_ms": "MS"}  # RecognizerSettings fields -> metavar
+# the decision settings a model file may choose for itself (decision.MODEL_FIELDS): the option, given, wins
+DECISION_OPTIONS = {"averaging_ms": ("MS", "evaluations averaged into one smoothed score"),
+                    "hold_ms": ("MS", "how long the smoothed score must stay at or above the threshold")}
 READ_TIMEOUT_S = 0.15  # longest a read waits for the next hop's audio (125 ms): also how quickly Ctrl-C is noticed
 FILE_BLOCK_SECONDS = 20.0  # audio read per block scanning a file: 160 hops, whose windows are scored together
 FILE_BATCH_WINDOWS = 40  # windows per model call scanning a file (live: streaming.MAX_BATCH_WINDOWS): four
@@ -55,8 +58,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", help="input device: its number or part of its name (default: the system's)")
     parser.add_argument("--format", choices=("text", "jsonl"), default="text",
                         help="text: 'time  label  confidence'; jsonl: one JSON object per detection")
+    from ..decision import MODEL_FIELDS
+
+    defaults = RecognizerSettings()
+    own = "; a custom model file's own setting where it has one (see `speech-app card`), unless this is given"
     for name, metavar in SETTING_OPTIONS.items():
-        add_setting_option(parser, RecognizerSettings, name, metavar=metavar)
+        default_text = f"default {getattr(defaults, name):g}{own if name in MODEL_FIELDS else ''}"
+        add_setting_option(parser, RecognizerSettings, name, metavar=metavar, default_text=default_text)
+    for name, (metavar, text) in DECISION_OPTIONS.items():
+        parser.add_argument("--" + name.replace("_", "-"), type=float, metavar=metavar, default=None,
+                            help=f"{text} (default {getattr(defaults, name):g}{own})")
     parser.add_argument("--file", type=Path, metavar="AUDIO",
                         help="recognize a recording through the same streaming path, instead of the microphone")
     parser.add_argument("--list-devices", action="store_true", help="print the input devices and exit")
@@ -84,8 +95,9 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
         except NoInputDeviceError as err:  # PortAudio missing, or an audio server that does not answer
             return _fail(str(err), EXIT_NO_AUDIO)
     settings = recognizer_settings(args)
-    if not 0.0 < settings.threshold <= 1.0 or settings.suppression_ms < 0:
-        return _fail("--threshold must be in (0, 1] and --suppression-ms at least 0", EXIT_USAGE)
+    if not 0.0 < settings.threshold <= 1.0 or min(settings.suppression_ms, settings.averaging_ms, settings.hold_ms) < 0:
+        return _fail("--threshold must be in (0, 1] and --suppression-ms, --averaging-ms and --hold-ms at least 0",
+                     EXIT_USAGE)
     from ..onnx_runtime import RuntimeUnavailableError
 
     try:
@@ -143,10 +155,19 @@ def runtime_name(recognizer: StreamingRecognizer) -> str:
 
 
 def recognizer_settings(args) -> RecognizerSettings:
-    """The streaming settings: the options given, RecognizerSettings' defaults for the rest."""
-    from ..streaming import RecognizerSettings
+    """The streaming settings: the options given, then the model file's own (decision.py), then
+    RecognizerSettings' defaults."""
+    from ..decision import settings_of_file
 
-    return RecognizerSettings(**given(args, {name: name for name in SETTING_OPTIONS}))
+    return settings_of_file(args.model, given(args, {name: name for name in (*SETTING_OPTIONS, *DECISION_OPTIONS)}))
+
+
+def settings_text(args, settings: RecognizerSettings) -> str:
+    """The decision settings in use and where they come from, for the status line."""
+    from ..decision import describe, file_metadata, recorded_settings
+
+    own = recorded_settings(file_metadata(args.model))
+    return describe(settings) + (" (the model file's own settings, where not given)" if own else "")
 
 
 def _listen_to_file(recognizer: StreamingRecognizer, args, out) -> int:
@@ -190,7 +211,7 @@ def _listen_to_microphone(recognizer: StreamingRecognizer, args, out) -> int:
     stats = capture.stats()
     print(f"listening on {stats.device_name} ({stats.device_rate_hz} Hz, latency {stats.latency_s * 1000:.0f} ms); "
           f"words: {', '.join(w for w in recognizer.labels if not w.startswith('_'))}; "
-          f"model on {runtime_name(recognizer)}; Ctrl-C to stop",
+          f"model on {runtime_name(recognizer)}; {settings_text(args, recognizer.settings)}; Ctrl-C to stop",
           file=sys.stderr, flush=True)
     overflows = OverflowReporter()
     try:

@@ -29,6 +29,9 @@ class ConversationCurve:
     heard: np.ndarray | None  # share of the user's words heard; None where the file does not record it
     minutes: float  # of conversation listened to: one false alarm in it is 60 / minutes per hour
     held_out_recognized: float | None = None  # the estimate's held-out takes recognized (no threshold)
+    # the averaging and hold the curve was measured with (its threshold varies); None: a file from before they
+    # were recorded, measured at the streaming defaults of its day
+    settings: dict | None = None
 
     @classmethod
     def from_metadata(cls, meta: dict) -> ConversationCurve | None:
@@ -45,7 +48,9 @@ class ConversationCurve:
         heard = column(2) if min(map(len, rows)) >= 3 else None
         estimate = meta.get("estimate") or {}
         recognized = estimate.get("word_accuracy")
-        return cls(column(0), column(1), heard, minutes, float(recognized) if recognized is not None else None)
+        settings = recorded.get("settings") if isinstance(recorded.get("settings"), dict) else None
+        return cls(column(0), column(1), heard, minutes, float(recognized) if recognized is not None else None,
+                   settings)
 
     def at(self, threshold: float) -> tuple[float, float | None, str]:
         """(false alarms per hour, share heard or None, where): `where` is "inside" the stored thresholds,
@@ -88,11 +93,25 @@ def sensitivity_text(curve: ConversationCurve | None, threshold: float, shipped:
     return f"{text}; the share of your words heard is not recorded"
 
 
-def sensitivity_tip(curve: ConversationCurve | None) -> str:
-    """How the figure was measured, for the label's tooltip."""
+def sensitivity_tip(curve: ConversationCurve | None, settings=None) -> str:
+    """How the figure was measured, for the label's tooltip; `settings` (RecognizerSettings): those the model
+    is listened with, whose average and hold the figure should have been measured with."""
     if curve is None:
         return "Train a custom model to get this figure: training listens to conversation the model never heard."
     one = 60.0 / curve.minutes if curve.minutes else float("nan")
-    return (f"From the model file: measured while it listened to {curve.minutes:.1f} min of conversation it never "
-            f"trained on, at thresholds {curve.thresholds[0]:.2f}-{curve.thresholds[-1]:.2f} (between them the "
-            f"figure is interpolated). At that length one false alarm counts as {one:.0f} an hour.")
+    tip = (f"From the model file: measured while it listened to {curve.minutes:.1f} min of conversation it never "
+           f"trained on, at thresholds {curve.thresholds[0]:.2f}-{curve.thresholds[-1]:.2f} (between them the "
+           f"figure is interpolated). At that length one false alarm counts as {one:.0f} an hour.")
+    return tip + (" " + settings_note(curve, settings) if settings is not None else "")
+
+
+def settings_note(curve: ConversationCurve, settings) -> str:
+    """Whether the curve's averaging and hold are those the model is listened with."""
+    in_use = f"a {settings.averaging_ms:.0f} ms average, held {settings.hold_ms:.0f} ms"
+    measured = curve.settings
+    if measured is None:
+        return f"Listened to with {in_use}; the file does not say which average and hold the figure was measured with."
+    if all(abs(float(measured.get(k, -1)) - getattr(settings, k)) < 1e-6 for k in ("averaging_ms", "hold_ms")):
+        return f"Measured as the model is listened to: {in_use}."
+    return (f"Measured with a {float(measured.get('averaging_ms', 0)):.0f} ms average, held "
+            f"{float(measured.get('hold_ms', 0)):.0f} ms, but listened to with {in_use}: only a guide.")

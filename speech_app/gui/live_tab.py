@@ -7,6 +7,7 @@ import os
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 from PySide6.QtCore import QMetaObject, QSettings, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QAbstractItemView, QApplication, QComboBox, QFileDialog, QGroupBox, QHBoxLayout,
@@ -57,6 +58,11 @@ def preferred_device(devices: list, wanted: str) -> int:
 
 def sensitivity_to_threshold(sensitivity_percent: int) -> float:
     return 1.0 - sensitivity_percent / 100.0
+
+
+def threshold_to_sensitivity(threshold: float) -> int:
+    """The slider's position for a threshold, within its range."""
+    return int(np.clip(round(100 * (1.0 - threshold)), *SENSITIVITY_RANGE))
 
 
 class LiveTab(QWidget):
@@ -115,8 +121,8 @@ class LiveTab(QWidget):
         self.spectrogram = SpectrogramView()
         plot_layout.addWidget(self.waveform, 1)
         plot_layout.addWidget(self.spectrogram, 1)
-        bars_box = QGroupBox(BARS_TITLE)
-        bars_box.setToolTip(BARS_TIP.format(AVERAGING_MS / 1000))
+        self.bars_box = bars_box = QGroupBox(BARS_TITLE)
+        bars_box.setToolTip(BARS_TIP.format(AVERAGING_MS / 1000))  # the model's own average once it is loaded
         self.confidence_bars = ConfidenceBars()
         QVBoxLayout(bars_box).addWidget(self.confidence_bars)
         views.addWidget(plots)
@@ -343,8 +349,12 @@ class LiveTab(QWidget):
         self.model_label.setText(f"Model: {Path(path).stem if path else 'shipped'} on {runtime}")
         self.model_label.set_details("Words: " + ", ".join(labels) + (f"\n{model.note}" if model.note else ""))
         self.confidence_bars.set_labels(labels)
+        own_threshold = model.own_settings.get("threshold")
+        if own_threshold is not None:  # the model's own sensitivity to start from; a move of the slider wins
+            self.sensitivity_slider.setValue(threshold_to_sensitivity(own_threshold))
         self.expectation_label.setText(self.expectation_text())
-        self.expectation_label.setToolTip(sensitivity_tip(model.curve))
+        self.expectation_label.setToolTip(sensitivity_tip(model.curve, model.settings))
+        self.bars_box.setToolTip(BARS_TIP.format(model.settings.averaging_ms / 1000))
         self._update_start_button()
         if not self.listening:
             self.status_text_changed.emit(self.idle_status())

@@ -47,7 +47,8 @@ def conversation_summary(check) -> str:
     if check is None:
         return ""
     heard = (f"; {check.heard[0]} of {check.heard[1]} of your held-out takes heard at it" if check.heard else "")
-    return (f"While people talk: about {rate_text(check.per_hour)} false alarms an hour at the default sensitivity "
+    where = "its own listening settings" if check.settings else "the default sensitivity"
+    return (f"While people talk: about {rate_text(check.per_hour)} false alarms an hour at {where} "
             f"(likely under {check.per_hour_bound:.0f}; {check.minutes:.1f} min of conversation it never trained on"
             f"{heard}).")
 

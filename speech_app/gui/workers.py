@@ -10,7 +10,7 @@ from __future__ import annotations
 import gc
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +20,7 @@ from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 from ..atomic_files import OutputError
 from ..audio import SAMPLE_RATE, write_wav
 from ..capture import CaptureStats, NoInputDeviceError
+from ..decision import file_metadata, recorded_settings, settings_for
 from ..modelfile import ModelFileError
 from ..streaming import LIVE_TORCH_THREADS, Detection, RecognizerSettings, StreamingRecognizer
 from .expectations import ConversationCurve, model_curve
@@ -86,6 +87,9 @@ class LiveModel:
     runtime: str  # "onnx", "torch" (services.RUNTIME_NAMES), or a stand-in's name
     note: str  # why it is not on ONNX Runtime, or that an export was made ("" when nothing to say)
     curve: ConversationCurve | None  # its false alarms in conversation by threshold, where the file has them
+    # the decision settings it is listened with (decision.settings_for), and those its file chose itself
+    settings: RecognizerSettings = field(default_factory=RecognizerSettings)
+    own_settings: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -113,7 +117,9 @@ class LiveRecognitionWorker(QObject):
     def __init__(self, services: AppServices, settings: RecognizerSettings | None = None):
         super().__init__()
         self.services = services
-        self.settings = settings or RecognizerSettings()
+        self.base_settings = settings or RecognizerSettings()  # under the model file's own settings
+        self.settings = replace(self.base_settings)  # in use: the recognizer's (set_threshold changes it live)
+        self.given: dict = {}  # what the user chose explicitly (the sensitivity): wins over the model file's
         self.recognizer: StreamingRecognizer | None = None
         self.runtime = "auto"  # asked for: "auto", "onnx" or "torch" (onnx_runtime.RUNTIMES)
         self._model_path: Path | None = None
@@ -137,7 +143,9 @@ class LiveRecognitionWorker(QObject):
         torch.set_num_threads(LIVE_TORCH_THREADS)  # for this (the live worker's) thread
         try:
             live = self.services.load_live_classifier(path, self.runtime)
-            recognizer = StreamingRecognizer(live.classifier, self.settings)
+            metadata = file_metadata(path)
+            settings = settings_for(metadata, self.given, self.base_settings)
+            recognizer = StreamingRecognizer(live.classifier, settings)
         except ModelFileError as err:  # names its file already
             self.model_failed.emit(str(err))
             return
@@ -147,7 +155,9 @@ class LiveRecognitionWorker(QObject):
         if self.recognizer is not None:
             self._offset_s += self.recognizer.fed_seconds
         self.recognizer, self._evaluations_reported, self._model_path = recognizer, 0, path
-        self.model_loaded.emit(LiveModel(path, list(recognizer.labels), live.runtime, live.note, model_curve(path)))
+        self.settings = settings
+        self.model_loaded.emit(LiveModel(path, list(recognizer.labels), live.runtime, live.note, model_curve(path),
+                                         replace(settings), recorded_settings(metadata)))
         freeze_long_lived_objects("live")
 
     @Slot(str)
@@ -159,6 +169,7 @@ class LiveRecognitionWorker(QObject):
 
     @Slot(float)
     def set_threshold(self, threshold: float) -> None:
+        self.given["threshold"] = threshold
         self.settings.threshold = threshold
 
     @Slot(object)

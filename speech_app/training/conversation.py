@@ -245,11 +245,14 @@ class ConversationCheck:
     minutes: float  # of speech listened to
     budget_per_hour: float  # the false alarms per hour the words' own thresholds were set for
     thresholds: dict[str, float]  # each word's own threshold (the lowest within its share of the budget)
-    false_alarms: int  # at the default settings (what `listen` and the Live tab use), in the `minutes` listened to
+    false_alarms: int  # at the model's own decision settings (`settings`: what `listen` and the Live tab use)
     # [threshold, false alarms per hour, share of held-out takes heard] with every word at that threshold;
     # without held-out takes (from text alone, or no estimate) only the first two
     curve: list[list[float]]
-    heard: list[int] | None = None  # [held-out takes heard at the default settings, held-out takes]; None: none
+    heard: list[int] | None = None  # [held-out takes heard at `settings`, held-out takes]; None: none
+    # the decision settings of `false_alarms`, `heard` and the curve (its threshold varies): decision.MODEL_FIELDS
+    # of the settings the model is listened with; None: a model file from before they were recorded (the defaults)
+    settings: dict | None = None
 
     @property
     def per_hour(self) -> float:
@@ -263,24 +266,34 @@ class ConversationCheck:
 
     def lines(self) -> list[str]:
         words = ", ".join(f"{w} {t:.2f}" for w, t in self.thresholds.items())
-        heard = (f"; {self.heard[0]} of {self.heard[1]} held-out takes heard at it" if self.heard else "")
-        return [f"False alarms while people talk: {self.false_alarms} in {self.minutes:.1f} min of conversation at the "
-                f"default threshold ({self.per_hour:.1f} per hour; likely under {self.per_hour_bound:.0f} per hour"
-                f"{heard}); {self.budget_per_hour:g} per hour needs at least: {words}"]
+        heard = (f"; {self.heard[0]} of {self.heard[1]} held-out takes heard at them" if self.heard else "")
+        return [f"False alarms while people talk: {self.false_alarms} in {self.minutes:.1f} min of conversation at "
+                f"{self.settings_text()} ({self.per_hour:.1f} per hour; likely under {self.per_hour_bound:.0f} per "
+                f"hour{heard}); {self.budget_per_hour:g} per hour needs at least: {words}"]
+
+    def settings_text(self) -> str:
+        from ..decision import describe, settings_for
+
+        if not self.settings:
+            return "the default settings"
+        return f"its listening settings ({describe(settings_for({'streaming': self.settings}))})"
 
     def to_dict(self) -> dict:
         return {**asdict(self), "per_hour": self.per_hour, "per_hour_bound": self.per_hour_bound,
-                "method": "the streaming recognizer's default settings on the package's calibration speech "
+                "method": "the streaming recognizer at the model's own decision settings (`settings`) on the "
+                          "package's calibration speech "
                           "(speakers never trained on); thresholds: each word's lowest for the budget, not under "
                           f"{CALIBRATION_FLOOR}; curve: every word at one threshold; " + HEARD_METHOD[self.heard is not None]}
 
 
 def check_conversation(bundle, files: list[Path] | None = None,
                        budget_per_hour: float = CALIBRATION_BUDGET_PER_HOUR,
-                       takes: list[tuple[str, list]] = ()) -> ConversationCheck | None:
-    """Listen to continuous speech (default: the package's calibration speech) as `listen` would, set each
-    word's threshold to the budget and say how many false alarms remain; None without speech. With `takes`
-    (`record_takes` of held-out takes), the curve also says the share of them heard at each threshold."""
+                       takes: list[tuple[str, list]] = (), settings=None) -> ConversationCheck | None:
+    """Listen to continuous speech (default: the package's calibration speech) as `listen` would with
+    `settings` (default: the model's own, decision.settings_for its metadata), set each word's threshold to
+    the budget and say how many false alarms remain; None without speech. With `takes` (`record_takes` of
+    held-out takes), the curve also says the share of them heard at each threshold."""
+    from ..decision import MODEL_FIELDS, settings_for
     from ..inference import CommandClassifier
 
     files = speech_files(CALIBRATION_SPEECH) if files is None else files
@@ -290,12 +303,14 @@ def check_conversation(bundle, files: list[Path] | None = None,
     speech = np.concatenate(audio)
     hours = len(speech) / SAMPLE_RATE / 3600.0
     classifier = CommandClassifier(bundle, "cpu", "float32")
-    evaluations = record_evaluations(classifier, speech)
-    thresholds = calibrate_thresholds(bundle.labels, evaluations, hours, budget_per_hour=budget_per_hour)
-    left = decider(bundle.labels).replay(evaluations)  # the default settings: what `listen` uses
-    curve = [[t, round(r, 2)] for t, r in false_alarm_curve(bundle.labels, evaluations, hours)]
+    settings = settings or settings_for(bundle.info)  # what `listen` and the Live tab use
+    evaluations = record_evaluations(classifier, speech, settings)
+    thresholds = calibrate_thresholds(bundle.labels, evaluations, hours, settings, budget_per_hour=budget_per_hour)
+    left = decider(bundle.labels, settings).replay(evaluations)
+    curve = [[t, round(r, 2)] for t, r in false_alarm_curve(bundle.labels, evaluations, hours, settings)]
     heard = None
     if takes:
-        curve = [row + [round(share, 4)] for row, (_, share) in zip(curve, heard_curve(bundle.labels, takes))]
-        heard = [sum(takes_heard(bundle.labels, takes)), len(takes)]
-    return ConversationCheck(round(hours * 60, 2), budget_per_hour, thresholds, len(left), curve, heard)
+        curve = [row + [round(share, 4)] for row, (_, share) in zip(curve, heard_curve(bundle.labels, takes, settings))]
+        heard = [sum(takes_heard(bundle.labels, takes, settings)), len(takes)]
+    return ConversationCheck(round(hours * 60, 2), budget_per_hour, thresholds, len(left), curve, heard,
+                             {name: getattr(settings, name) for name in MODEL_FIELDS})

@@ -30,6 +30,7 @@ from ..audio import is_audio_file
 from ..data.augment import AugmentConfig
 from ..data.dataset import SILENCE_LABEL, UNKNOWN_LABEL, DatasetIndex, Example, speaker_of, word_folders
 from ..data.negatives import bundled_noise, bundled_speech
+from ..decision import settings_record
 from ..synth.generator import SynthVariety
 from .draws import ClassDraw, share_weights
 from .plan import RunOutcome, RunSpec, StepSchedule, TrainingPlan
@@ -50,6 +51,8 @@ STEPS_FEW_TAKES = 320  # batches when a word has TAKES_MINIMUM takes or fewer
 ESTIMATE_SEED_OFFSET = 7919  # the estimate's runs draw other batches than the final run
 ONE_RUN_FOLDS = 3  # a single estimate run holds out one fold of this many
 ESTIMATE_STEP_FRACTION = 0.5  # of the final run's batches, per estimate run (when not set)
+# why a custom model names its own decision settings (the model file's `streaming.why`)
+LISTENING_WHY = "the custom-word recipe's listening settings (listen_threshold, listen_averaging_ms, listen_hold_ms)"
 # the estimate also says how low the true figure may be: the Wilson score bound at about 90%
 # one-sided confidence (z = 1.28). 10 of 10 held-out takes only says "at least 86%", not "100%"
 # (measured: a 5-take model whose 10 held-out takes were all right recognized 84.8% of 290 others)
@@ -132,6 +135,19 @@ class CustomWordsRecipe:
     # after training, listen to the package's calibration speech (never trained on), give each word its own
     # threshold for this many false alarms per hour of conversation and record what is left (0: no check)
     conversation_budget: float = 0.5
+    # the decision settings the model file names for itself (`streaming` in its metadata, decision.py): what
+    # `speech-app listen` and the Live tab listen with unless the user says otherwise, and what the conversation
+    # check above measures. None: the streaming default (RecognizerSettings', chosen for the 12 commands' speed).
+    # A wake word waits for a score held 375 ms (two evaluations more than the 12 commands' 125 ms) at the same
+    # threshold and average. Chosen on the learn side (training/studies/decision_settings.py, seeds 0 and 1 of 20,
+    # 5 and 0 takes; CONVERSATION_STUDY.md): of 16 averages and holds losing at most 5 points of learn-side takes,
+    # the fewest false alarms in the learn speakers' speech at a stress threshold of 0.40 (0.4 an hour; the
+    # defaults 12.0; at 0.72 no pair gave any there). Measured on the other speakers (bench_conversation.py,
+    # seeds 0-2, means): 20 takes 5.0 -> 0.4 false alarms an hour, takes heard 97.0% -> 94.7%; 5 takes 1.2 -> 0.0,
+    # 86.4% -> 81.0%; text only 8.7 -> 3.3, 83.4% -> 79.5%; 250 ms more delay from a word's end (median 0.16 -> 0.41 s)
+    listen_threshold: float | None = None
+    listen_averaging_ms: float | None = None
+    listen_hold_ms: float | None = 375.0
     # 1: one run that holds out a third of the takes and negative speakers (ONE_RUN_FOLDS), about half
     # the cost of three; K >= 2: K-fold rotation, every take held out once
     estimate_folds: int = field(default=1, metadata={
@@ -570,7 +586,9 @@ def train_custom_words(take_dirs: list[Path], words: list[str], out_path: Path,
     if hard is not None:
         info["hard_negatives"] = {"windows": len(hard.clips), "steps": min(recipe.hard_negative_steps, recipe.steps),
                                   "seconds": round(second_pass_seconds, 1)}
-    check = conversation_check(trainer, recipe, on_stage, takes_heard)
+    settings = listening_settings(recipe)
+    info["streaming"] = settings_record(settings, LISTENING_WHY)
+    check = conversation_check(trainer, recipe, on_stage, takes_heard, settings)
     if check is not None:
         info["conversation"] = check.to_dict()
     finish(trainer, [Path(d) for d in take_dirs], [synthetic_dir] if synthetic_dir else [], out_path, report_dir,
@@ -592,8 +610,17 @@ def hard_negatives(trainer, groups: np.ndarray, recipe: CustomWordsRecipe,
     return hard_negative_pass(trainer, groups, recipe, files, HARD_NEGATIVE, CONVERSATION, on_stage)[1]
 
 
+def listening_settings(recipe: CustomWordsRecipe):
+    """The decision settings the recipe's model is listened with (decision.settings_for: the streaming defaults
+    where the recipe leaves one at None)."""
+    from ..decision import settings_for
+
+    return settings_for(None, {"threshold": recipe.listen_threshold, "averaging_ms": recipe.listen_averaging_ms,
+                               "hold_ms": recipe.listen_hold_ms})
+
+
 def conversation_check(trainer, recipe: CustomWordsRecipe, on_stage: Callable[[str], None] | None = None,
-                       takes_heard: list = ()):
+                       takes_heard: list = (), settings=None):
     """The trained model's false alarms on the package's calibration speech and each word's own threshold
     (conversation.check_conversation), with the share of the estimate's held-out takes heard (`takes_heard`,
     from `estimate`); None when the recipe skips it or there is no such speech."""
@@ -604,7 +631,8 @@ def conversation_check(trainer, recipe: CustomWordsRecipe, on_stage: Callable[[s
     if on_stage:
         on_stage("listening to conversation")
     with listening_copy(trainer) as classifier:
-        return check_conversation(classifier.bundle, budget_per_hour=recipe.conversation_budget, takes=takes_heard)
+        return check_conversation(classifier.bundle, budget_per_hour=recipe.conversation_budget, takes=takes_heard,
+                                  settings=settings or listening_settings(recipe))
 
 
 def card_lines(meta: dict) -> list[str]:
@@ -619,6 +647,11 @@ def card_lines(meta: dict) -> list[str]:
         lines.append("")
     if "conversation" in meta:
         lines += [f"- {line}" for line in conversation_lines(meta["conversation"])] + [""]
+    if "streaming" in meta:
+        from ..decision import describe, settings_for
+
+        lines += [f"**Listened with:** {describe(settings_for(meta))} (the model's own decision settings; "
+                  "`speech-app listen --threshold/--averaging-ms/--hold-ms` override them)", ""]
     takes = meta.get("takes", {})
     lines += [f"**Takes:** {', '.join(f'{w} {n}' for w, n in takes.items())}", ""] if takes else []
     lines += [f"**Warning:** {w}" for w in meta.get("warnings", [])]
@@ -630,7 +663,7 @@ def conversation_lines(recorded: dict) -> list[str]:
     """The conversation check of a model file's metadata, in words."""
     from .conversation import ConversationCheck
 
-    fields = ("minutes", "budget_per_hour", "thresholds", "false_alarms", "curve", "heard")
+    fields = ("minutes", "budget_per_hour", "thresholds", "false_alarms", "curve", "heard", "settings")
     return ConversationCheck(**{k: recorded[k] for k in fields if k in recorded}).lines()
 
 

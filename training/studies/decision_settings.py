@@ -1,0 +1,302 @@
+"""Choosing a custom model's decision settings (threshold, averaging, hold) on the LEARN side (issue 21).
+
+    python training/studies/decision_settings.py [--run-dir runs/conv] [--out runs/conv/decision.json]
+
+For every model that benchmarks/bench_conversation.py trained in --run-dir:
+- a learn-side stream: the learn speakers of training/conversation_split.json (LEARN_PASSES times, in
+  different orders), a held-out take after every LEARN_INSERT_EVERY_S of speech. The takes are the model's
+  held-out takes that the benchmark's measuring stream does NOT use (it inserts the first 22 of each word
+  of its own permutation; these are the rest): the wake-word recordings name no speaker, so they are "takes
+  the benchmark does not measure with", not takes of other speakers. The stream's speech is labelled by the
+  split's halves: "learn-calibrate" (the package's calibration speakers: never trained on) and "learn-train"
+  (the speakers the recipe cut its conversation negatives and hard negatives from: false alarms there are
+  biased low);
+- the measuring stream's recorded evaluations (the benchmark's evaluations.npz), for the report only.
+Each stream is listened to once (cached) and every rule of GRID is decided again by replay. For each heard
+take, the delay from the end of its word (energy: the last frame within WORD_END_DB of the take's loudest)
+to the detection. Prints per rule and condition, learn and measure side side by side, and writes JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from bench_conversation import Stream, draw_takes, listen, split_files  # noqa: E402
+
+from speech_app.audio import SAMPLE_RATE, decode_files, load_audio  # noqa: E402
+from speech_app.modelfile import read_metadata  # noqa: E402
+from speech_app.streaming import RecognizerSettings  # noqa: E402
+from speech_app.training.conversation import calibrate_thresholds, decider  # noqa: E402
+
+LEARN_PASSES = 2  # the learn speech is 13.7 min: twice, in two orders, as the benchmark plays its side
+LEARN_INSERT_EVERY_S = 15.0  # more takes than the benchmark's 60 s: the learn side is half as long
+BENCH_TAKES_PER_WORD = 200  # bench_conversation.measure: the permutation it draws its inserted takes from
+WORD_END_DB = 20.0  # a word ends at the last 20 ms frame within this many dB of the take's loudest frame
+FRAME = int(0.02 * SAMPLE_RATE)
+GRACE_S = 1.5  # bench_conversation.TAKE_GRACE_S
+GRID = {"threshold": (0.40, 0.50, 0.60, 0.72, 0.80, 0.85, 0.90), "averaging_ms": (250.0, 500.0, 750.0, 1000.0),
+        "hold_ms": (125.0, 250.0, 375.0, 500.0)}
+
+
+def word_end(audio: np.ndarray) -> int:
+    """The sample where the take's word ends: the end of its last frame within WORD_END_DB of the loudest."""
+    frames = len(audio) // FRAME
+    rms = np.sqrt(np.mean(audio[: frames * FRAME].reshape(frames, FRAME).astype(np.float64) ** 2, axis=1)) + 1e-9
+    loud = np.flatnonzero(20 * np.log10(rms / rms.max()) >= -WORD_END_DB)
+    return int((loud[-1] + 1) * FRAME)
+
+
+def spare_takes(condition: str, seed: int, measured_per_word: dict[str, int]) -> dict[str, list[Path]]:
+    """The held-out takes of the model that its measuring stream does not use (see the docstring)."""
+    _, held_out = draw_takes(int(condition), seed)
+    rng = np.random.default_rng([seed, 99])  # as bench_conversation.measure draws them, word by word
+    order = {w: list(rng.permutation(np.array(files, dtype=object))[:BENCH_TAKES_PER_WORD]) for w, files in held_out.items()}
+    return {w: files[measured_per_word.get(w, 0):] for w, files in order.items()}
+
+
+def learn_stream(takes: dict[str, list[np.ndarray]]) -> tuple[Stream, list[int]]:
+    """The learn speakers LEARN_PASSES times with a take after every LEARN_INSERT_EVERY_S; the sources are
+    "learn-calibrate" and "learn-train". Also returns each inserted take's word end (absolute sample)."""
+    calibrate = {p for p, _ in split_files("learn-calibrate")}
+    files = [p for p, _ in split_files("learn")]
+    speech = [(a, "learn-calibrate" if p in calibrate else "learn-train") for a, p in zip(decode_files(files), files)]
+    queue = [(w, i) for i in range(max(map(len, takes.values()))) for w in takes if i < len(takes[w])]
+    pieces, spans, inserted, ends, at, since = [], [], [], [], 0, 0.0
+    for p in range(LEARN_PASSES):
+        for k in np.random.default_rng(100 + p).permutation(len(speech)):
+            audio, source = speech[k]
+            pieces.append(audio)
+            spans.append((at, at + len(audio), source))
+            at += len(audio)
+            since += len(audio) / SAMPLE_RATE
+            if since >= LEARN_INSERT_EVERY_S and len(inserted) < len(queue):
+                word, i = queue[len(inserted)]
+                take = takes[word][i]
+                pieces.append(take)
+                inserted.append((at, at + len(take), word, i))
+                ends.append(at + word_end(take))
+                at += len(take)
+                since = 0.0
+    return Stream(np.concatenate(pieces), inserted, spans), ends
+
+
+def score(detections, stream: Stream, ends: list[int]) -> dict:
+    """bench_conversation.score, with the delay of each heard take from its word's end (seconds)."""
+    grace = int(GRACE_S * SAMPLE_RATE)
+    heard: dict[int, float] = {}
+    false_alarms = {source: 0 for source in stream.speech_seconds}
+    starts = np.array([t[0] for t in stream.takes] or [0])
+    for d in detections:
+        at = int(round(d.time_s * SAMPLE_RATE))
+        k = int(np.searchsorted(starts, at, side="right")) - 1
+        if stream.takes and k >= 0 and at <= stream.takes[k][1] + grace:
+            if d.label == stream.takes[k][2] and k not in heard:
+                heard[k] = (at - ends[k]) / SAMPLE_RATE
+            continue
+        source = next((s for start, end, s in stream.spans if start <= at < end + grace), stream.spans[-1][2])
+        false_alarms[source] += 1
+    return {"false_alarms": false_alarms, "hours": {s: v / 3600 for s, v in stream.speech_seconds.items()},
+            "heard": [len(heard), len(stream.takes)], "delays": sorted(heard.values())}
+
+
+def rules() -> list[dict]:
+    return [dict(zip(GRID, values)) for values in itertools.product(*GRID.values())]
+
+
+def measure_side(folder: Path) -> tuple[list, Stream, list[int]]:
+    """The benchmark's recorded measuring stream, with the word ends of its takes."""
+    data = np.load(folder / "evaluations.npz")
+    layout = json.loads((folder / "stream.json").read_text())
+    condition, seed = folder.name.split("_seed")
+    _, held_out = draw_takes(int(condition), int(seed))
+    rng = np.random.default_rng([int(seed), 99])
+    order = {w: list(rng.permutation(np.array(files, dtype=object))[:BENCH_TAKES_PER_WORD]) for w, files in held_out.items()}
+    takes = [tuple(t) for t in layout["takes"]]
+    ends = [start + word_end(load_audio(order[word][i])) for start, _, word, i in takes]
+    stream = Stream(np.zeros(0, np.float32), takes, [tuple(s) for s in layout["spans"]])
+    return list(zip(data["at"].tolist(), data["rows"])), stream, ends
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--run-dir", type=Path, default=ROOT / "runs" / "conv")
+    parser.add_argument("--out", type=Path)
+    parser.add_argument("--report", type=Path, nargs="+", help="only report the choice from these JSONs of earlier runs")
+    parser.add_argument("--only", help="these run folders only, comma-separated (e.g. 5_seed1,0_seed1)")
+    args = parser.parse_args()
+    if args.report:
+        return report_choice([row for path in args.report for row in json.loads(path.read_text())])
+    torch.set_num_threads(1)
+    results = []
+    only = set(args.only.split(",")) if args.only else None
+    for folder in sorted(p for p in args.run_dir.iterdir() if (p / "result.json").is_file()
+                         and (only is None or p.name in only)):
+        condition, seed = folder.name.split("_seed")
+        model = folder / "model.safetensors"
+        labels = read_metadata(model)["labels"]
+        measured, m_stream, m_ends = measure_side(folder)
+        per_word = {}
+        for _, _, word, _ in m_stream.takes:
+            per_word[word] = per_word.get(word, 0) + 1
+        spare = spare_takes(condition, int(seed), per_word)
+        stream, ends = learn_stream({w: [load_audio(p) for p in files] for w, files in spare.items()})
+        learned = listen(model, stream, folder / "learn_stream_evaluations.npz")
+        # the recipe's calibration: each word's threshold for 0.5 false alarms an hour of the package's 4 min
+        calibrate_audio = np.concatenate(decode_files([p for p, _ in split_files("learn-calibrate")]))
+        calibration = listen(model, Stream(calibrate_audio, [], [(0, len(calibrate_audio), "c")]),
+                             folder / "learn-calibrate-only_evaluations.npz")
+        hours = len(calibrate_audio) / SAMPLE_RATE / 3600
+        for rule in rules():
+            settings = replace(RecognizerSettings(), **rule)
+            row = {"condition": condition, "seed": int(seed), **rule,
+                   "learn": score(decider(labels, settings).replay(learned), stream, ends),
+                   "measure": score(decider(labels, settings).replay(measured), m_stream, m_ends),
+                   "calibration_false_alarms": len(decider(labels, settings).replay(calibration)),
+                   "calibration_hours": hours}
+            results.append(row)
+        for rule in ({"averaging_ms": 250.0, "hold_ms": 125.0}, {"averaging_ms": 750.0, "hold_ms": 375.0},
+                     {"averaging_ms": 1000.0, "hold_ms": 500.0}):  # per-word thresholds for a budget, per model
+            base = replace(RecognizerSettings(), **rule)
+            for budget in (0.5, 2.0):
+                thresholds = calibrate_thresholds(labels, calibration, hours, base, budget)
+                settings = replace(base, word_thresholds=thresholds)
+                results.append({"condition": condition, "seed": int(seed), **rule, "threshold": None,
+                                "calibrated": {"budget": budget, "thresholds": thresholds},
+                                "learn": score(decider(labels, settings).replay(learned), stream, ends),
+                                "measure": score(decider(labels, settings).replay(measured), m_stream, m_ends)})
+        print(folder.name, "done", flush=True)
+    if args.out:
+        args.out.write_text(json.dumps(results))
+    report_choice(results)
+
+
+def summarize(results: list[dict]) -> None:
+    """Means over seeds per condition and rule: learn-calibrate and learn-train false alarms per hour, learn
+    takes heard, measuring false alarms per hour and takes heard, median delay."""
+    keys = sorted({(r["threshold"] or 0, r["averaging_ms"], r["hold_ms"], json.dumps(r.get("calibrated", {}).get("budget")))
+                   for r in results})
+    conditions = sorted({r["condition"] for r in results}, key=lambda c: -int(c))
+    for condition in conditions:
+        print(f"\n## {condition} takes: rule | learn-cal FA/h | learn-train FA/h | learn heard | delay p50/p90 | "
+              "measure FA/h | measure heard | measure delay p50/p90")
+        for key in keys:
+            rows = [r for r in results if r["condition"] == condition and
+                    ((r["threshold"] or 0), r["averaging_ms"], r["hold_ms"], json.dumps(r.get("calibrated", {}).get("budget"))) == key]
+            if rows:
+                print(line(key, rows))
+
+
+OPERATING = 0.72  # the streaming default threshold, kept: the choice is of the average and the hold
+# a threshold below the operating one, where the learn side's speech gives the defaults countable false alarms: at
+# the operating threshold it gives none to any pair, at 0.50 one or two (seeds 0 and 1 of 20, 5 and text-only)
+STRESS = 0.40
+LEARN_COLUMNS = (STRESS, 0.50, 0.60, OPERATING)  # the thresholds of the learn side's false alarms in the report
+HEARD_SLACK = 0.05  # a pair may hear this much less of the learn side's takes than the defaults, per condition
+CONDITION_ORDER = ("20", "5", "0")
+
+
+def pairs(results) -> list[tuple[float, float]]:
+    return sorted({(r["averaging_ms"], r["hold_ms"]) for r in results if r.get("threshold") is not None})
+
+
+def at(results, pair, threshold, condition=None) -> list[dict]:
+    return [r for r in results if r.get("threshold") == threshold and (r["averaging_ms"], r["hold_ms"]) == pair
+            and condition in (None, r["condition"])]
+
+
+def choose(results: list[dict]) -> tuple[float, float]:
+    """The fixed recipe default, from the learn side only: among the (average, hold) pairs at the operating
+    threshold that hear no fewer of the learn side's takes than the defaults less HEARD_SLACK in any condition,
+    the one with the fewest learn-side false alarms per hour at STRESS (pooled over conditions and seeds: at the
+    operating threshold the learn side's speech gives none); ties: the most learn-side takes heard (mean over
+    conditions), then the shorter median delay."""
+    default = (RecognizerSettings().averaging_ms, RecognizerSettings().hold_ms)
+    conditions = sorted({r["condition"] for r in results})
+    floor = {c: heard(at(results, default, OPERATING, c), "learn") - HEARD_SLACK for c in conditions}
+    allowed = [p for p in pairs(results) if all(heard(at(results, p, OPERATING, c), "learn") >= floor[c] - 1e-9
+                                                for c in conditions)]
+    median = lambda p: np.median([x for r in at(results, p, OPERATING) for x in r["learn"]["delays"]])  # noqa: E731
+    mean_heard = lambda p: np.mean([heard(at(results, p, OPERATING, c), "learn") for c in conditions])  # noqa: E731
+    return min(allowed, key=lambda p: (round(rate(at(results, p, STRESS), "learn"), 6), -mean_heard(p), median(p)))
+
+
+def choose_per_model(rows: list[dict]) -> tuple[float, float]:
+    """The per-model alternative, at training time: the fastest (shortest average + hold) pair with the fewest
+    false alarms at STRESS in the package's 4 min of calibration speech (the learn-calibrate speakers)."""
+    candidates = [r for r in rows if r.get("threshold") == STRESS]
+    best = min(r["calibration_false_alarms"] for r in candidates)
+    fastest = min((r for r in candidates if r["calibration_false_alarms"] == best),
+                  key=lambda r: (r["averaging_ms"] + r["hold_ms"], r["hold_ms"]))
+    return fastest["averaging_ms"], fastest["hold_ms"]
+
+
+def report_choice(results: list[dict]) -> None:
+    conditions = [c for c in CONDITION_ORDER if any(r["condition"] == c for r in results)]
+    print("\n## Learn side, pooled over conditions and seeds: (average, hold) | learn FA/h at "
+          + ", ".join(f"{t:.2f}" for t in LEARN_COLUMNS) + " | learn heard at the operating threshold "
+          + "/".join(conditions) + " | learn delay p50/p90")
+    for p in pairs(results):
+        fa = ", ".join(f"{rate(at(results, p, t), 'learn'):.1f}" for t in LEARN_COLUMNS)
+        hd = "/".join(f"{heard(at(results, p, OPERATING, c), 'learn'):.1%}" for c in conditions)
+        print(f"| {p[0]:.0f}, {p[1]:.0f} | {fa} | {hd} | {delays(at(results, p, OPERATING), 'learn')} |")
+    chosen = choose(results)
+    print(f"\nchosen on the learn side: average {chosen[0]:.0f} ms, hold {chosen[1]:.0f} ms at {OPERATING}")
+    default = (RecognizerSettings().averaging_ms, RecognizerSettings().hold_ms)
+    print("\n## Measuring side: rule | " + " | ".join(f"{c}: FA/h, heard, delay p50/p90" for c in conditions))
+    for name, pair in (("defaults", default), ("chosen (fixed)", chosen)):
+        cells = [f"{rate(at(results, pair, OPERATING, c), 'measure'):.1f}, {heard(at(results, pair, OPERATING, c), 'measure'):.1%}, "
+                 f"{delays(at(results, pair, OPERATING, c), 'measure')}" for c in conditions]
+        print(f"| {name} {pair[0]:.0f}/{pair[1]:.0f} | " + " | ".join(cells) + " |")
+    cells = []
+    for c in conditions:
+        rows = []
+        for seed in sorted({r["seed"] for r in results if r["condition"] == c}):
+            own = [r for r in results if r["condition"] == c and r["seed"] == seed]
+            pair = choose_per_model(own)
+            rows += at(own, pair, OPERATING)
+            print(f"per-model choice {c}_seed{seed}: {pair}")
+        cells.append(f"{rate(rows, 'measure'):.1f}, {heard(rows, 'measure'):.1%}, {delays(rows, 'measure')}")
+    print("| per-model (calibration speech) | " + " | ".join(cells) + " |")
+    print("\n## Every pair on the measuring side at the operating threshold (a best case if chosen from here)")
+    for p in pairs(results):
+        cells = [f"{rate(at(results, p, OPERATING, c), 'measure'):.1f}, {heard(at(results, p, OPERATING, c), 'measure'):.1%}"
+                 for c in conditions]
+        print(f"| {p[0]:.0f}/{p[1]:.0f} | " + " | ".join(cells) + f" | {delays(at(results, p, OPERATING), 'measure')} |")
+
+
+def rate(rows, side, source=None) -> float:
+    fa = sum(v for r in rows for s, v in r[side]["false_alarms"].items() if source in (None, s))
+    hours = sum(v for r in rows for s, v in r[side]["hours"].items() if source in (None, s))
+    return fa / hours
+
+
+def heard(rows, side) -> float:
+    return sum(r[side]["heard"][0] for r in rows) / sum(r[side]["heard"][1] for r in rows)
+
+
+def delays(rows, side) -> str:
+    d = [x for r in rows for x in r[side]["delays"]]
+    return f"{np.median(d):.2f}/{np.percentile(d, 90):.2f}" if d else "-"
+
+
+def line(key, rows) -> str:
+    threshold, averaging, hold, budget = key
+    name = f"{'cal ' + budget if budget != 'null' else threshold:} avg {averaging:.0f} hold {hold:.0f}"
+    return (f"| {name} | {rate(rows, 'learn', 'learn-calibrate'):.1f} | {rate(rows, 'learn', 'learn-train'):.1f} | "
+            f"{heard(rows, 'learn'):.1%} | {delays(rows, 'learn')} | {rate(rows, 'measure'):.1f} | "
+            f"{heard(rows, 'measure'):.1%} | {delays(rows, 'measure')} |")
+
+
+if __name__ == "__main__":
+    main()
