@@ -30,6 +30,7 @@ from typing import Protocol
 import numpy as np
 
 from .audio import SAMPLE_RATE, seconds_to_samples
+from .levels import Evaluations, FrameLevels, pause_before
 
 # Calibrated with benchmarks/bench_streaming.py (174 commands and as many other words from held-out
 # speakers, 17 min) on the shipped model: a 500 ms average and a 0.70 threshold give recall 92.5% and
@@ -54,6 +55,7 @@ SHARED_PREFIX_LETTERS = 4  # words sharing this many leading letters (or a whole
 MAX_BATCH_WINDOWS = 32  # windows sent to the model in one call when many hops are due (a late read)
 FILE_TAIL_SECONDS = 1.0  # silence fed after a file's end, so a word at its very end still completes
 BACKGROUND_LABELS = ("_silence_", "_unknown_")
+PAUSE_MS = 0.0  # quiet a word needs just before it (levels.pause_before; 0: any word, said anywhere)
 LIVE_TORCH_THREADS = 1  # torch threads of live recognition (CLI and GUI): one window per hop is too
 # small to gain from more threads; they only cost CPU
 # one window at batch 1 in bfloat16 took 0.82x float32's CPU per hop in one busy run and no less in another
@@ -108,6 +110,9 @@ class RecognizerSettings:
     # how long a word's smoothed score must have stayed at or above its threshold before it is detected
     # (0: the first evaluation above it); a word is longer than the brief peaks of other speech
     hold_ms: float = HOLD_MS
+    # a word is detected only after this much relative quiet just before it (levels.py): commands follow a
+    # pause, words inside running speech do not (0: off)
+    pause_ms: float = PAUSE_MS
 
     @property
     def hop_samples(self) -> int:
@@ -181,6 +186,7 @@ class StreamingRecognizer:
         self._pending_since_s = 0.0
         self.last_frame: ScoreFrame | None = None
         self.evaluations = 0
+        self._levels = FrameLevels()  # 10 ms levels: the pause before a word
         if self._shared_features is not None:
             self._shared_features.reset()
 
@@ -201,6 +207,9 @@ class StreamingRecognizer:
         samples = np.asarray(samples, dtype=np.float32).reshape(-1)
         if samples.size == 0:
             return []
+        levels = self._levels.feed(samples)
+        if isinstance(self.recorded, Evaluations):
+            self.recorded.add_levels(levels)  # a replay applies the pause rule on them
         combined = np.concatenate([self._history, samples])  # absolute sample i is combined[i - start]
         start = self._fed_samples - self.window_samples
         end = self._fed_samples + samples.size
@@ -226,8 +235,13 @@ class StreamingRecognizer:
 
     def replay(self, evaluations: list[tuple[int, np.ndarray]]) -> list[Detection]:
         """Start over and decide on recorded evaluations (see `recorded`) under the current settings:
-        the detections `feed` gives on the same audio, with the model's work already done."""
+        the detections `feed` gives on the same audio, with the model's work already done. The pause rule
+        needs the stream's levels: `Evaluations` (what `recorded` keeps when set to one) carry them."""
         self.reset()
+        if isinstance(evaluations, Evaluations):
+            self._levels = FrameLevels.of(evaluations.levels)
+        elif self.settings.pause_ms > 0:
+            raise ValueError("the pause rule needs the levels of the stream: record into an Evaluations")
         recorded, self.recorded = self.recorded, None  # the replayed evaluations are not new ones
         try:
             detections = [self._update(int(at_sample), row) for at_sample, row in evaluations]
@@ -288,6 +302,8 @@ class StreamingRecognizer:
                 return None
             if label == last.label and not self._released:
                 return None
+        if settings.pause_ms > 0 and not pause_before(self._levels, at_sample, settings.pause_ms):
+            return None  # a word inside running speech
         if self.rivals.get(label) and settings.prefix_wait_ms > 0:
             self._pending, self._pending_since_s = Detection(time_s, label, score), time_s
             return None
