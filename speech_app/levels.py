@@ -25,6 +25,10 @@ from .audio import SAMPLE_RATE
 
 FRAME_SAMPLES = SAMPLE_RATE // 100  # 10 ms: finer than the shortest pause between words worth telling apart
 SILENT_DB = -120.0  # the level of digital silence (power 1e-12): below any recorded noise floor
+# frames at most this level are digital silence (exact zeros: padding, a muted input), not a room: they stay out of
+# the noise floor, which would otherwise fall to SILENT_DB and leave only the word's loudness to judge by (16-bit
+# audio's faintest non-zero frame is near -100 dB)
+DIGITAL_SILENCE_DB = SILENT_DB + 1.0
 FLOOR_SECONDS = 5.0  # the noise floor is taken over this much recent audio: several words and pauses
 FLOOR_PERCENTILE = 10.0  # ... at this percentile: the level between words, not the words
 QUIET_OVER_FLOOR_DB = 6.0  # a frame at most this far above the floor is quiet
@@ -32,6 +36,8 @@ QUIET_UNDER_PEAK_DB = 30.0  # ... and so is a frame this far below the word's lo
 # may be digital silence, and a faint room tone between words still counts as a pause)
 BLIP_MS = 30.0  # a louder stretch this short inside a pause does not end it (a click, a clatter of the room's noise)
 MIN_WORD_MS = 250.0  # the pause ends at least this long before the detection: the word after it has been heard
+MIN_CONTRAST_DB = 6.0  # a word is at least this much louder than a pause, whatever the floor (a word on digital
+# silence is the only sound the floor sees)
 ONSET_SPAN_MS = 1200.0  # the word's onset lies at most this long before its detection (the model's 1 s window,
 # plus the latency of the averaging and hold)
 KEEP_FRAMES = int((max(FLOOR_SECONDS, 2 * ONSET_SPAN_MS / 1000) + 2) * 100)  # levels kept by a live stream
@@ -113,9 +119,11 @@ def pause_before(levels: FrameLevels, at_sample: int, pause_ms: float) -> bool:
     span = levels.span(end - onset_span - pause, end)
     if len(recent) == 0 or len(span) == 0:
         return True  # nothing heard yet: the stream's start is a pause
-    floor = float(np.percentile(recent, FLOOR_PERCENTILE))
+    sounding = recent[recent > DIGITAL_SILENCE_DB]
+    floor = float(np.percentile(sounding, FLOOR_PERCENTILE)) if len(sounding) else SILENT_DB
     peak = float(span[-onset_span:].max())
-    quiet = fill_blips(span <= max(floor + QUIET_OVER_FLOOR_DB, peak - QUIET_UNDER_PEAK_DB), int(round(BLIP_MS / 10)))
+    quiet_below = min(max(floor + QUIET_OVER_FLOOR_DB, peak - QUIET_UNDER_PEAK_DB), peak - MIN_CONTRAST_DB)
+    quiet = fill_blips(span <= quiet_below, int(round(BLIP_MS / 10)))
     starts, ends = runs(quiet)  # a run ending at the span's end is the silence after a word, not before one
     onsets = len(span) - ends  # frames before the detection
     return bool(np.any((ends - starts >= pause) & (onsets >= min_word) & (onsets <= onset_span)))

@@ -89,8 +89,9 @@ def test_threshold_can_change_while_running():
 
 def test_suppression_keeps_a_second_word_too_close_to_the_first_out():
     close, _ = tone_sentence(["low", "high"], gap_s=0.1)  # detections 0.8 s apart
-    long_quiet = StreamingRecognizer(ToneClassifier(), RecognizerSettings(suppression_ms=1500))
-    short_quiet = StreamingRecognizer(ToneClassifier(), RecognizerSettings(suppression_ms=500))
+    # the second word follows no pause: the pause rule is off, so that only the suppression can keep it out
+    long_quiet = StreamingRecognizer(ToneClassifier(), RecognizerSettings(suppression_ms=1500, pause_ms=0.0))
+    short_quiet = StreamingRecognizer(ToneClassifier(), RecognizerSettings(suppression_ms=500, pause_ms=0.0))
     assert [d.label for d in recognize_samples(long_quiet, close)] == ["low"]
     assert [d.label for d in recognize_samples(short_quiet, close)] == ["low", "high"]
 
