@@ -61,7 +61,7 @@ DECISION_RULES = tuple(dict.fromkeys(
     [(a, 0.0) for a in AVERAGING_CHOICES_MS]
     + [(AVERAGING_MS, HOLD_MS), (750.0, 0.0), (1000.0, 0.0), (500.0, 250.0), (500.0, 500.0), (750.0, 250.0)]))
 SEED = 7
-PREVIOUS_DEFAULTS = {"averaging_ms": 500.0, "threshold": 0.70, "hold_ms": 0.0}  # before issue 24's latency cut
+PREVIOUS_DEFAULTS = {"averaging_ms": 500.0, "threshold": 0.70, "hold_ms": 0.0, "pause_ms": 0.0}  # before issue 24's latency cut
 # the defaults with the pause before the word at these lengths (0: the rule off); every clip here follows a gap of
 # 1.5-2.5 s, so the rule should cost no command: what it may cost is a pause it does not see in the noise
 PAUSE_CHOICES_MS = (0.0, 400.0, 600.0, 800.0)

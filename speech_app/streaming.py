@@ -17,6 +17,8 @@ How a stream becomes detections (the scheme of TensorFlow's `RecognizeCommands`)
 4. Words that share a start ("lights on", "lights off") wait `prefix_wait_ms` before a detection:
    while the shared part is heard, the model cannot know which one is coming and may rise for the
    wrong one first. The strongest of the rivals over the wait is detected, once.
+5. A word is detected only after a pause: `pause_ms` of relative quiet just before it (levels.py). A
+   command said inside running speech is not a command to the app.
 """
 
 from __future__ import annotations
