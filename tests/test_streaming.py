@@ -166,7 +166,7 @@ def test_shipped_model_detects_a_real_clip_once(shipped_classifier, reliable_wor
 
 def test_shipped_model_detects_the_same_words_whatever_the_block_size(shipped_classifier, reliable_words):
     clips = [load_audio(sample_clip(w)) for w in reliable_words]
-    gap = np.zeros(SAMPLE_RATE // 2, np.float32)
+    gap = np.zeros(SAMPLE_RATE, np.float32)  # a pause before each word: words said closer are not commands (pause_ms)
     signal = np.concatenate([np.concatenate([c, gap]) for c in clips])
     results = [recognize_samples(StreamingRecognizer(shipped_classifier), signal, block_samples=b)
                for b in (160, 1024, None)]
