@@ -43,6 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from speech_app.audio import SAMPLE_RATE, decode_files, fit_to_window, load_audio  # noqa: E402
 from speech_app.inference import CommandClassifier  # noqa: E402
+from speech_app.levels import Evaluations  # noqa: E402
 from speech_app.streaming import LIVE_PRECISION, RecognizerSettings  # noqa: E402
 from speech_app.decision import describe, settings_of_file  # noqa: E402
 from speech_app.training.conversation import decider, record_evaluations  # noqa: E402
@@ -65,6 +66,7 @@ THRESHOLDS = tuple(float(round(t, 2)) for t in (*np.arange(0.30, 0.851, 0.05), *
 # issue 21: (false alarms per hour at most, share of takes heard at least, isolated other words rejected)
 TARGETS = {"20": (1.0, 0.95, 0.95), "5": (2.0, 0.90, None), "0": (2.0, 0.90, 0.90), "phrase": (2.0, 0.90, 0.90)}
 ISOLATED_RECALL_TARGET = 0.95
+PAUSE_CHOICES_MS = (0.0, 400.0, 600.0, 800.0)  # the pause before the word, replayed beside the defaults
 
 
 # ---------------------------------------------------------------------------------------- the data
@@ -158,16 +160,18 @@ def score(detections, stream: Stream) -> dict:
                                   sum(1 for t in stream.takes if t[2] == w)] for w in {t[2] for t in stream.takes}}}
 
 
-def listen(model: Path, stream: Stream, cache: Path) -> list[tuple[int, np.ndarray]]:
-    """Every evaluation of the streaming recognizer over the stream (recorded once, then cached)."""
+def listen(model: Path, stream: Stream, cache: Path) -> Evaluations:
+    """Every evaluation of the streaming recognizer over the stream, with the stream's levels (the pause rule
+    replays on them): recorded once, then cached (a cache from before the levels were kept is recorded again)."""
     if cache.is_file():
         data = np.load(cache)
-        return list(zip(data["at"].tolist(), data["rows"]))
+        if "levels" in data:
+            return Evaluations(zip(data["at"].tolist(), data["rows"]), data["levels"])
     recorded = record_evaluations(CommandClassifier.from_file(model, "cpu", LIVE_PRECISION), stream.samples)
     at = np.array([a for a, _ in recorded], dtype=np.int64)
     rows = np.stack([r for _, r in recorded]).astype(np.float32)
-    np.savez(cache, at=at, rows=rows)
-    return list(zip(at.tolist(), rows))
+    np.savez(cache, at=at, rows=rows, levels=recorded.levels)
+    return Evaluations(zip(at.tolist(), rows), recorded.levels)
 
 
 def curve(labels: list[str], evaluations, stream: Stream, settings: RecognizerSettings | None = None,
@@ -291,6 +295,10 @@ def measure(condition: str, seed: int, run_dir: Path, speech, retrain: bool, ove
               "settings": describe(settings),
               "curve": {f"{t:.2f}": s for t, s in curve(classifier.labels, evaluations, stream, settings).items()},
               "default": score(decider(classifier.labels, settings).replay(evaluations), stream),
+              # the model's settings with the pause before the word (speech_app/levels.py) at each length: a take
+              # inserted here follows the end of an utterance, with only the recordings' own silences between them
+              "pause": {f"{p:g}": score(decider(classifier.labels, replace(settings, pause_ms=p)).replay(evaluations),
+                                        stream) for p in PAUSE_CHOICES_MS},
               "isolated": json.loads(isolated_file.read_text())}
     result_file.write_text(json.dumps(result, indent=1))
     return result

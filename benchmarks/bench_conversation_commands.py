@@ -8,8 +8,9 @@ the side no recipe trains on; LibriSpeech read books and vctk_p239's read newspa
 end as one stream through `StreamingRecognizer`, as `speech-app listen --file` runs it. No command is
 said to the app in it, so every detection counts: a command word inside a sentence is not a command
 either (issue 22). Reported: detections per hour of speech at the default settings (all, by word, by
-source), the curve against the threshold, and other decision rules (averaging, hold). The model's
-evaluations are recorded once (cached by the model file's hash) and each setting replays them
+source), the curve against the threshold, and other decision rules (averaging, hold, the pause before the
+word: `pause_ms`, speech_app/levels.py). The model's
+evaluations and the stream's 10 ms levels are recorded once (cached by the model file's hash) and each setting replays them
 (`StreamingRecognizer.replay`, the decisions a run at that setting makes).
 """
 
@@ -32,17 +33,20 @@ from bench_conversation import split_files  # noqa: E402
 
 from speech_app.audio import SAMPLE_RATE, decode_files  # noqa: E402
 from speech_app.inference import CommandClassifier  # noqa: E402
+from speech_app.levels import Evaluations  # noqa: E402
 from speech_app.modelfile import load_model  # noqa: E402
-from speech_app.streaming import (AVERAGING_MS, BACKGROUND_LABELS, HOLD_MS, LIVE_PRECISION,  # noqa: E402
+from speech_app.streaming import (AVERAGING_MS, BACKGROUND_LABELS, HOLD_MS, LIVE_PRECISION, PAUSE_MS,  # noqa: E402
                                   RecognizerSettings)
 from speech_app.training.conversation import decider, record_evaluations  # noqa: E402
 
 DEFAULT_MODEL = ROOT / "model" / "speech_commands_12.safetensors"
 THRESHOLDS = tuple(float(round(t, 2)) for t in np.arange(0.50, 0.976, 0.05))
-# decision rules replayed besides the default (averaging ms, hold ms): a longer average or a hold asks a
-# word's score to stay high for longer than the brief peaks that words inside a sentence give
-RULES = tuple(dict.fromkeys(((AVERAGING_MS, HOLD_MS), (500.0, 0.0), (750.0, 0.0), (1000.0, 0.0), (500.0, 250.0),
-                            (500.0, 500.0), (750.0, 250.0))))  # the defaults' row first
+# decision rules replayed besides the default (averaging ms, hold ms, pause ms): a longer average or a hold asks a
+# word's score to stay high for longer than the brief peaks that words inside a sentence give; a pause asks for
+# quiet just before the word, which a command has and a word inside a sentence mostly lacks
+RULES = tuple(dict.fromkeys(((AVERAGING_MS, HOLD_MS, PAUSE_MS), (500.0, 0.0, 0.0), (750.0, 0.0, 0.0),
+                            (1000.0, 0.0, 0.0), (500.0, 250.0, 0.0), (500.0, 500.0, 0.0), (750.0, 250.0, 0.0),
+                            *((AVERAGING_MS, HOLD_MS, p) for p in (0.0, 200.0, 400.0, 500.0, 600.0, 800.0)))))
 TARGET_PER_HOUR = 20.0  # issue 22: detections per hour of continuous speech, any command
 
 
@@ -60,17 +64,19 @@ def measuring_speech() -> tuple[np.ndarray, list[tuple[int, int, str]]]:
     return np.concatenate(pieces), spans
 
 
-def evaluations_of(model: Path, samples: np.ndarray, cache: Path) -> list[tuple[int, np.ndarray]]:
-    """Every evaluation of the default recognizer over the stream (recorded once per model file)."""
+def evaluations_of(model: Path, samples: np.ndarray, cache: Path) -> Evaluations:
+    """Every evaluation of the default recognizer over the stream and the stream's levels (recorded once per
+    model file; a cache from before the levels were kept is recorded again)."""
     digest = hashlib.sha1(model.read_bytes()).hexdigest()[:16]
     path = cache / f"{digest}_{len(samples)}.npz"
     if path.is_file():
         data = np.load(path)
-        return list(zip(data["at"].tolist(), data["rows"]))
+        if "levels" in data:
+            return Evaluations(zip(data["at"].tolist(), data["rows"]), data["levels"])
     recorded = record_evaluations(CommandClassifier.from_file(model, "cpu", LIVE_PRECISION), samples)
     cache.mkdir(parents=True, exist_ok=True)
     np.savez(path, at=np.array([a for a, _ in recorded], dtype=np.int64),
-             rows=np.stack([r for _, r in recorded]).astype(np.float32))
+             rows=np.stack([r for _, r in recorded]).astype(np.float32), levels=recorded.levels)
     return recorded
 
 
@@ -94,11 +100,11 @@ def run(model: Path, cache: Path) -> dict:
     base = RecognizerSettings()
     default = tally(decider(labels, base).replay(evaluations), spans, hours)
     rules = []
-    for averaging, hold in RULES:
+    for averaging, hold, pause in RULES:
         for threshold in THRESHOLDS:
-            settings = replace(base, averaging_ms=averaging, hold_ms=hold, threshold=threshold)
+            settings = replace(base, averaging_ms=averaging, hold_ms=hold, pause_ms=pause, threshold=threshold)
             row = tally(decider(labels, settings).replay(evaluations), spans, hours)
-            rules.append({"averaging_ms": averaging, "hold_ms": hold, "threshold": threshold,
+            rules.append({"averaging_ms": averaging, "hold_ms": hold, "pause_ms": pause, "threshold": threshold,
                           "detections": row["detections"], "per_hour": row["per_hour"]})
     minutes = {}
     for start, end, source in spans:
@@ -107,8 +113,12 @@ def run(model: Path, cache: Path) -> dict:
             "minutes_by_source": {k: round(v, 2) for k, v in minutes.items()},
             "words": [w for w in labels if w not in BACKGROUND_LABELS],
             "default": {"threshold": base.threshold, "averaging_ms": base.averaging_ms, "hold_ms": base.hold_ms,
-                        **default},
+                        "pause_ms": base.pause_ms, **default},
             "curve": rules}
+
+
+def rule_rows(result: dict, averaging: float, hold: float, pause: float) -> list[dict]:
+    return [r for r in result["curve"] if (r["averaging_ms"], r["hold_ms"], r.get("pause_ms", 0.0)) == (averaging, hold, pause)]
 
 
 def plot(result: dict, path: Path) -> None:
@@ -118,10 +128,10 @@ def plot(result: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=100)
-    for averaging, hold in RULES:
-        rows = [r for r in result["curve"] if r["averaging_ms"] == averaging and r["hold_ms"] == hold]
+    for averaging, hold, pause in RULES:
+        rows = rule_rows(result, averaging, hold, pause)
         ax.plot([r["threshold"] for r in rows], [r["per_hour"] for r in rows], marker=".",
-                label=f"averaging {averaging:g} ms, hold {hold:g} ms")
+                label=f"averaging {averaging:g} ms, hold {hold:g} ms" + (f", pause {pause:g} ms" if pause else ""))
     d = result["default"]
     ax.plot(d["threshold"], d["per_hour"], "k*", markersize=12, label="default settings")
     ax.axhline(TARGET_PER_HOUR, color="grey", linestyle="--", linewidth=1, label=f"target {TARGET_PER_HOUR:g}/h")
@@ -152,10 +162,10 @@ def main() -> None:
     print(f"default settings: {d['detections']} detections, {d['per_hour']:.1f} per hour; by word "
           + ", ".join(f"{w} {n / (result['minutes'] / 60):.1f}" for w, n in d["by_word"].items())
           + "; by source " + ", ".join(f"{s} {n}" for s, n in d["by_source"].items()))
-    print("averaging  hold  " + "  ".join(f"{t:>5.2f}" for t in THRESHOLDS))
-    for averaging, hold in RULES:
-        rows = [r for r in result["curve"] if r["averaging_ms"] == averaging and r["hold_ms"] == hold]
-        print(f"{averaging:>9g}  {hold:>4g}  " + "  ".join(f"{r['per_hour']:>5.0f}" for r in rows))
+    print("averaging  hold  pause  " + "  ".join(f"{t:>5.2f}" for t in THRESHOLDS))
+    for averaging, hold, pause in RULES:
+        rows = rule_rows(result, averaging, hold, pause)
+        print(f"{averaging:>9g}  {hold:>4g}  {pause:>5g}  " + "  ".join(f"{r['per_hour']:>5.0f}" for r in rows))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, indent=1) + "\n")

@@ -19,7 +19,8 @@ The stand-in classifiers here take whole windows, so the recognizer scores each 
 - latency: from the end of the spoken word (bench_live.word_end_seconds, the last loud 10 ms frame of
   its clip) to its right detection, in audio time: what the hop, the averaging and the threshold cost,
   without the audio system's buffers (bench_live.py measures those through a virtual microphone).
-The default settings are scored beside the previous defaults (PREVIOUS_DEFAULTS), on the same scores.
+The default settings are scored beside the previous defaults (PREVIOUS_DEFAULTS), on the same scores, and
+beside the defaults with the pause before the word (`pause_ms`, speech_app/levels.py) at PAUSE_CHOICES_MS.
 """
 
 from __future__ import annotations
@@ -60,7 +61,10 @@ DECISION_RULES = tuple(dict.fromkeys(
     [(a, 0.0) for a in AVERAGING_CHOICES_MS]
     + [(AVERAGING_MS, HOLD_MS), (750.0, 0.0), (1000.0, 0.0), (500.0, 250.0), (500.0, 500.0), (750.0, 250.0)]))
 SEED = 7
-PREVIOUS_DEFAULTS = {"averaging_ms": 500.0, "threshold": 0.70, "hold_ms": 0.0}  # before issue 24's latency cut
+PREVIOUS_DEFAULTS = {"averaging_ms": 500.0, "threshold": 0.70, "hold_ms": 0.0, "pause_ms": 0.0}  # before issue 24's latency cut
+# the defaults with the pause before the word at these lengths (0: the rule off); every clip here follows a gap of
+# 1.5-2.5 s, so the rule should cost no command: what it may cost is a pause it does not see in the noise
+PAUSE_CHOICES_MS = (0.0, 400.0, 600.0, 800.0)
 
 
 @dataclass
@@ -187,7 +191,9 @@ def run(model: Path | None, data_dir: Path) -> dict:
     noise_hours = len(noise_stream) / SAMPLE_RATE / 3600
     speech_scores, noise_scores = record(classifier, stream.samples), record(classifier, noise_stream)
     side_by_side = {}
-    for name, settings in (("default", RecognizerSettings()), ("previous", RecognizerSettings(**PREVIOUS_DEFAULTS))):
+    compared = [("default", RecognizerSettings()), ("previous", RecognizerSettings(**PREVIOUS_DEFAULTS))]
+    compared += [(f"pause {p:g} ms", RecognizerSettings(pause_ms=p)) for p in PAUSE_CHOICES_MS]
+    for name, settings in compared:
         side_by_side[name] = {**score_detections(stream, replay(speech_scores, stream.samples, settings)),
                               "noise_false_alarms": len(replay(noise_scores, noise_stream, settings))}
     curve = []

@@ -15,7 +15,7 @@ from speech_app.capture import InputDevice
 from speech_app.gui.live_tab import preferred_device, sensitivity_to_threshold
 from speech_app.gui.services import AppServices
 
-CLIP_GAP_S = 0.5  # silence between clips played into the virtual microphone
+CLIP_GAP_S = 1.0  # silence between clips played into the virtual microphone: a pause before each word (pause_ms)
 SETTLE_S = 1.5
 
 

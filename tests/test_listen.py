@@ -169,7 +169,7 @@ def test_shipped_model_listen_prints_each_spoken_word_once(quiet_mic, reliable_w
     try:
         for word in reliable_words:
             quiet_mic.play(sample_clip(word))
-            time.sleep(0.5)
+            time.sleep(1.0)  # a pause before the next word: words said closer are not commands (pause_ms)
         # a busy machine may lag behind the audio: wait for the detections, not for a fixed time
         heard = read_lines(process, len(reliable_words), READY_TIMEOUT_S)
         time.sleep(SETTLE_S)  # a detection too many would come out by now

@@ -89,8 +89,9 @@ def test_threshold_can_change_while_running():
 
 def test_suppression_keeps_a_second_word_too_close_to_the_first_out():
     close, _ = tone_sentence(["low", "high"], gap_s=0.1)  # detections 0.8 s apart
-    long_quiet = StreamingRecognizer(ToneClassifier(), RecognizerSettings(suppression_ms=1500))
-    short_quiet = StreamingRecognizer(ToneClassifier(), RecognizerSettings(suppression_ms=500))
+    # the second word follows no pause: the pause rule is off, so that only the suppression can keep it out
+    long_quiet = StreamingRecognizer(ToneClassifier(), RecognizerSettings(suppression_ms=1500, pause_ms=0.0))
+    short_quiet = StreamingRecognizer(ToneClassifier(), RecognizerSettings(suppression_ms=500, pause_ms=0.0))
     assert [d.label for d in recognize_samples(long_quiet, close)] == ["low"]
     assert [d.label for d in recognize_samples(short_quiet, close)] == ["low", "high"]
 
@@ -165,7 +166,7 @@ def test_shipped_model_detects_a_real_clip_once(shipped_classifier, reliable_wor
 
 def test_shipped_model_detects_the_same_words_whatever_the_block_size(shipped_classifier, reliable_words):
     clips = [load_audio(sample_clip(w)) for w in reliable_words]
-    gap = np.zeros(SAMPLE_RATE // 2, np.float32)
+    gap = np.zeros(SAMPLE_RATE, np.float32)  # a pause before each word: words said closer are not commands (pause_ms)
     signal = np.concatenate([np.concatenate([c, gap]) for c in clips])
     results = [recognize_samples(StreamingRecognizer(shipped_classifier), signal, block_samples=b)
                for b in (160, 1024, None)]

@@ -8,6 +8,7 @@ import numpy as np
 from stand_ins import ToneClassifier, tone_word
 
 from speech_app.audio import SAMPLE_RATE
+from speech_app.levels import Evaluations
 from speech_app.streaming import RecognizerSettings, StreamingRecognizer, recognize_samples
 
 BLOCK_SAMPLES = 1_600  # as `speech-app listen --file`
@@ -28,7 +29,7 @@ def run(settings: RecognizerSettings, signal: np.ndarray) -> list:
 def test_replayed_evaluations_give_what_a_run_at_each_setting_gives():
     signal = uneven_words()
     recorder = StreamingRecognizer(ToneClassifier())
-    recorder.recorded = []
+    recorder.recorded = Evaluations()  # with the levels: the pause rule replays too
     recognize_samples(recorder, signal, block_samples=BLOCK_SAMPLES)
     assert len(recorder.recorded) == recorder.evaluations
     seen = set()
@@ -46,8 +47,8 @@ def test_replayed_evaluations_give_what_a_run_at_each_setting_gives():
 def test_replay_starts_over_and_records_nothing_new():
     signal = uneven_words()
     recognizer = StreamingRecognizer(ToneClassifier(), RecognizerSettings(threshold=0.5))
-    recognizer.recorded = []
+    recognizer.recorded = Evaluations()
     first = recognize_samples(recognizer, signal, block_samples=BLOCK_SAMPLES)
-    recorded = list(recognizer.recorded)
+    recorded = Evaluations(recognizer.recorded, recognizer.recorded.levels)
     assert recognizer.replay(recorded) == first == recognizer.replay(recorded)
     assert len(recognizer.recorded) == len(recorded)

@@ -119,10 +119,11 @@ def decider(labels: list[str], settings=None):
 
 def record_evaluations(classifier, audio: np.ndarray, settings=None) -> list[tuple[int, np.ndarray]]:
     """Every evaluation of the streaming recognizer over `audio`, as `speech-app listen --file` makes them."""
+    from ..levels import Evaluations
     from ..streaming import StreamingRecognizer, recognize_samples
 
     recognizer = StreamingRecognizer(classifier, settings)
-    recognizer.recorded = []
+    recognizer.recorded = Evaluations()  # with the stream's levels: the pause rule replays too
     recognize_samples(recognizer, audio, block_samples=10 * SAMPLE_RATE)  # the block size changes nothing
     return recognizer.recorded
 
