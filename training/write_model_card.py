@@ -23,6 +23,7 @@ from devtest import DEFAULT_LIST, OFFICIAL_COUNTS, load_devtest, score
 from speech_app.training.rejection import measure_rejection
 from speech_app.inference import CommandClassifier
 from speech_app.modelfile import read_metadata
+from speech_app.streaming import PAUSE_MS
 from speech_app.synth.engines import ALL_ENGINES
 from speech_app.synth.generator import engine_and_voice
 
@@ -123,7 +124,7 @@ def streaming_section(result: dict, plot: Path | None) -> str:
              f"quiet noise ({result['speech_stream_minutes']:.0f} min), and {result['noise_stream_minutes']:.0f} min "
              f"of the background-noise recordings alone, through `StreamingRecognizer`. "
              f"Default settings (threshold {default['threshold']:g}, averaging {default['averaging_ms']:g} ms, "
-             f"held {default.get('hold_ms', 0):g} ms): "
+             f"held {default.get('hold_ms', 0):g} ms, a pause of {default.get('pause_ms', PAUSE_MS):g} ms before the word): "
              f"**recall {chosen['recall']:.1%}, precision {chosen['precision']:.1%}**, "
              f"{chosen['false_alarms_per_hour_other_speech']:.0f} false alarms per hour of other speech "
              f"(one word every ~3 s), {chosen['false_alarms_per_hour_noise']:.0f} per hour of noise.\n"]
@@ -146,16 +147,19 @@ def conversation_section(result: dict, plot: Path | None) -> str:
              "the measuring speakers of training/conversation_split.json, never trained on) through "
              "`StreamingRecognizer`. No command is said to the app in it, so every detection is a false one. "
              f"Default settings (threshold {d['threshold']:g}, averaging {d['averaging_ms']:g} ms, "
-             f"held {d.get('hold_ms', 0):g} ms): **{d['per_hour']:.0f} detections per hour** (per hour by word: {by_word}).\n"]
+             f"held {d.get('hold_ms', 0):g} ms, a pause of {d.get('pause_ms', 0):g} ms before the word): "
+             f"**{d['per_hour']:.0f} detections per hour** (per hour by word: {by_word}).\n"]
     if plot:
         lines.append(f"![detections per hour against the threshold]({plot.name})\n")
-    rules = sorted({(r["averaging_ms"], r["hold_ms"]) for r in result["curve"]})
+    rule = lambda r: (r["averaging_ms"], r["hold_ms"], r.get("pause_ms", 0.0))  # noqa: E731
+    rules = sorted({rule(r) for r in result["curve"]})
     thresholds = sorted({r["threshold"] for r in result["curve"]})
-    lines += ["| averaging, hold (ms) | " + " | ".join(f"{t:.2f}" for t in thresholds) + " |",
+    lines += ["| averaging, hold, pause before (ms) | " + " | ".join(f"{t:.2f}" for t in thresholds) + " |",
               "|---|" + "---|" * len(thresholds)]
-    for averaging, hold in rules:
-        rows = {r["threshold"]: r for r in result["curve"] if (r["averaging_ms"], r["hold_ms"]) == (averaging, hold)}
-        lines.append(f"| {averaging:g}, {hold:g} | " + " | ".join(f"{rows[t]['per_hour']:.0f}" for t in thresholds) + " |")
+    for averaging, hold, pause in rules:
+        rows = {r["threshold"]: r for r in result["curve"] if rule(r) == (averaging, hold, pause)}
+        lines.append(f"| {averaging:g}, {hold:g}, {pause:g} | "
+                     + " | ".join(f"{rows[t]['per_hour']:.0f}" if t in rows else "-" for t in thresholds) + " |")
     return "\n".join(lines) + "\n"
 
 
