@@ -1,6 +1,6 @@
 """A model's own decision settings: the streaming threshold, average and hold it is listened with.
 
-A model file may carry them in its metadata (`streaming`: {"threshold", "averaging_ms", "hold_ms", "why"}):
+A model file may carry them in its metadata (`streaming`: {"threshold", "averaging_ms", "hold_ms", "pause_ms", "why"}):
 custom wake-word models get them from their recipe (training/custom_words.py), because a wake word said
 now and then among hours of talk needs a longer average and hold than the 12 commands, whose defaults
 (`streaming.RecognizerSettings`) were chosen for a quick answer. `settings_for` is the one place that
@@ -22,7 +22,7 @@ from pathlib import Path
 from .streaming import RecognizerSettings
 
 STREAMING_KEY = "streaming"  # the model file's metadata key
-MODEL_FIELDS = ("threshold", "averaging_ms", "hold_ms")  # the RecognizerSettings a model file may choose
+MODEL_FIELDS = ("threshold", "averaging_ms", "hold_ms", "pause_ms")  # the RecognizerSettings a model file may choose
 METADATA_KEY = "speech_app"  # modelfile.METADATA_KEY (importing modelfile imports torch)
 
 
@@ -75,9 +75,10 @@ def settings_of_file(path: str | os.PathLike | None, overrides: dict | None = No
 
 
 def describe(settings: RecognizerSettings) -> str:
-    """The decision settings in words: "threshold 0.72, 250 ms average, held 125 ms"."""
+    """The decision settings in words: "threshold 0.72, 250 ms average, held 125 ms, after a 600 ms pause"."""
+    pause = f"after a {settings.pause_ms:.0f} ms pause" if settings.pause_ms > 0 else "no pause needed"
     return (f"threshold {settings.threshold:.2f}, {settings.averaging_ms:.0f} ms average, "
-            f"held {settings.hold_ms:.0f} ms")
+            f"held {settings.hold_ms:.0f} ms, {pause}")
 
 
 def settings_record(settings: RecognizerSettings, why: str) -> dict:

@@ -17,7 +17,7 @@ from speech_app.decision import (STREAMING_KEY, describe, file_metadata, recorde
 from speech_app.modelfile import load_model, read_metadata, save_model
 from speech_app.streaming import RecognizerSettings
 
-OWN = {"threshold": 0.81, "averaging_ms": 1000.0, "hold_ms": 500.0}  # none of them a default
+OWN = {"threshold": 0.81, "averaging_ms": 1000.0, "hold_ms": 500.0, "pause_ms": 0.0}  # none of them a default
 
 
 def with_settings(source, path, own=OWN):
@@ -90,7 +90,7 @@ def test_the_live_worker_listens_with_the_models_settings_and_the_sensitivity_wi
     live.set_model(path)
     qtbot.waitUntil(lambda: live.model is not None and live.model.path == path, timeout=WAIT_MS)
     settings = live.worker.settings
-    assert (settings.averaging_ms, settings.hold_ms) == (OWN["averaging_ms"], OWN["hold_ms"])
+    assert (settings.averaging_ms, settings.hold_ms, settings.pause_ms) == (OWN["averaging_ms"], OWN["hold_ms"], OWN["pause_ms"])
     assert live.model.own_settings == OWN and live.worker.recognizer.settings is settings
     # the slider moves to the model's own threshold, and the worker listens at it
     assert live.sensitivity_slider.value() == threshold_to_sensitivity(OWN["threshold"])
@@ -98,7 +98,7 @@ def test_the_live_worker_listens_with_the_models_settings_and_the_sensitivity_wi
     # a move of the slider wins over the model's threshold; the average and hold stay the model's
     live.sensitivity_slider.setValue(40)
     qtbot.waitUntil(lambda: live.worker.settings.threshold == pytest.approx(0.6), timeout=WAIT_MS)
-    assert live.worker.recognizer.settings.hold_ms == OWN["hold_ms"]
+    assert (live.worker.recognizer.settings.hold_ms, live.worker.recognizer.settings.pause_ms) == (OWN["hold_ms"], OWN["pause_ms"])
     assert f"averaged over the last {OWN['averaging_ms'] / 1000:.1f} s" in live.bars_box.toolTip()  # the bars say it
 
 
@@ -115,17 +115,18 @@ def test_the_recipe_writes_its_settings_and_the_conversation_check_measures_with
     recipe = CustomWordsRecipe(steps=1, batch_size=8, warmup_steps=1, estimate_folds=0, negatives_per_word=1,
                                hard_negative_steps=0, device="cpu", conversation_budget=2.0,
                                listen_threshold=OWN["threshold"], listen_averaging_ms=OWN["averaging_ms"],
-                               listen_hold_ms=OWN["hold_ms"])
+                               listen_hold_ms=OWN["hold_ms"], listen_pause_ms=OWN["pause_ms"])
     out = tmp_path / "m.safetensors"
     train_custom_words([takes], ["yes", "no"], out, recipe, init_from=load_model(tiny_model), progress=False)
     meta = read_metadata(out)
     assert recorded_settings(meta) == OWN and settings_of_file(out) == replace(RecognizerSettings(), **OWN)
     assert meta["conversation"]["settings"] == OWN  # the recorded figures say what they were measured with
-    assert used and all((s.averaging_ms, s.hold_ms) == (OWN["averaging_ms"], OWN["hold_ms"]) for s in used)
+    assert used and all((s.averaging_ms, s.hold_ms, s.pause_ms) == (OWN["averaging_ms"], OWN["hold_ms"], OWN["pause_ms"])
+                        for s in used)
     lines = "\n".join(custom_words.conversation_lines(meta["conversation"]) + custom_words.card_lines(meta))
     assert describe(replace(RecognizerSettings(), **OWN)) in lines
     # a recipe that leaves them at None names the streaming defaults
-    none = CustomWordsRecipe(listen_threshold=None, listen_averaging_ms=None, listen_hold_ms=None)
+    none = CustomWordsRecipe(listen_threshold=None, listen_averaging_ms=None, listen_hold_ms=None, listen_pause_ms=None)
     assert custom_words.listening_settings(none) == RecognizerSettings()
 
 

@@ -33,7 +33,8 @@ HELP = "recognize commands live from a microphone, one line per detection"
 SETTING_OPTIONS = {"threshold": "P", "suppression_ms": "MS"}  # RecognizerSettings fields -> metavar
 # the decision settings a model file may choose for itself (decision.MODEL_FIELDS): the option, given, wins
 DECISION_OPTIONS = {"averaging_ms": ("MS", "evaluations averaged into one smoothed score"),
-                    "hold_ms": ("MS", "how long the smoothed score must stay at or above the threshold")}
+                    "hold_ms": ("MS", "how long the smoothed score must stay at or above the threshold"),
+                    "pause_ms": ("MS", "relative quiet a word needs before it (0: none)")}
 READ_TIMEOUT_S = 0.15  # longest a read waits for the next hop's audio (125 ms): also how quickly Ctrl-C is noticed
 FILE_BLOCK_SECONDS = 20.0  # audio read per block scanning a file: 160 hops, whose windows are scored together
 FILE_BATCH_WINDOWS = 40  # windows per model call scanning a file (live: streaming.MAX_BATCH_WINDOWS): four

@@ -111,7 +111,9 @@ def settings_note(curve: ConversationCurve, settings) -> str:
     measured = curve.settings
     if measured is None:
         return f"Listened to with {in_use}; the file does not say which average and hold the figure was measured with."
-    if all(abs(float(measured.get(k, -1)) - getattr(settings, k)) < 1e-6 for k in ("averaging_ms", "hold_ms")):
+    # a curve recorded before the pause rule existed was measured without it (pause 0)
+    if all(abs(float(measured.get(k, 0.0 if k == "pause_ms" else -1)) - getattr(settings, k)) < 1e-6
+           for k in ("averaging_ms", "hold_ms", "pause_ms")):
         return f"Measured as the model is listened to: {in_use}."
     return (f"Measured with a {float(measured.get('averaging_ms', 0)):.0f} ms average, held "
             f"{float(measured.get('hold_ms', 0)):.0f} ms, but listened to with {in_use}: only a guide.")
