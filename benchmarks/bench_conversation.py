@@ -163,15 +163,12 @@ def score(detections, stream: Stream) -> dict:
 def listen(model: Path, stream: Stream, cache: Path) -> Evaluations:
     """Every evaluation of the streaming recognizer over the stream, with the stream's levels (the pause rule
     replays on them): recorded once, then cached (a cache from before the levels were kept is recorded again)."""
-    if cache.is_file():
-        data = np.load(cache)
-        if "levels" in data:
-            return Evaluations(zip(data["at"].tolist(), data["rows"]), data["levels"])
+    cached = Evaluations.load(cache)
+    if cached is not None:
+        return cached
     recorded = record_evaluations(CommandClassifier.from_file(model, "cpu", LIVE_PRECISION), stream.samples)
-    at = np.array([a for a, _ in recorded], dtype=np.int64)
-    rows = np.stack([r for _, r in recorded]).astype(np.float32)
-    np.savez(cache, at=at, rows=rows, levels=recorded.levels)
-    return Evaluations(zip(at.tolist(), rows), recorded.levels)
+    recorded.save(cache)
+    return recorded
 
 
 def curve(labels: list[str], evaluations, stream: Stream, settings: RecognizerSettings | None = None,

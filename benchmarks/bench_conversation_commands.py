@@ -69,14 +69,12 @@ def evaluations_of(model: Path, samples: np.ndarray, cache: Path) -> Evaluations
     model file; a cache from before the levels were kept is recorded again)."""
     digest = hashlib.sha1(model.read_bytes()).hexdigest()[:16]
     path = cache / f"{digest}_{len(samples)}.npz"
-    if path.is_file():
-        data = np.load(path)
-        if "levels" in data:
-            return Evaluations(zip(data["at"].tolist(), data["rows"]), data["levels"])
+    cached = Evaluations.load(path)
+    if cached is not None:
+        return cached
     recorded = record_evaluations(CommandClassifier.from_file(model, "cpu", LIVE_PRECISION), samples)
     cache.mkdir(parents=True, exist_ok=True)
-    np.savez(path, at=np.array([a for a, _ in recorded], dtype=np.int64),
-             rows=np.stack([r for _, r in recorded]).astype(np.float32), levels=recorded.levels)
+    recorded.save(path)
     return recorded
 
 

@@ -141,6 +141,22 @@ class Evaluations(list):
     def add_levels(self, db: np.ndarray) -> None:
         self._chunks.append(db)
 
+    def save(self, path) -> None:
+        """Into an .npz file (benchmarks cache a model's evaluations of a long stream and replay them)."""
+        np.savez(path, at=np.array([a for a, _ in self], dtype=np.int64),
+                 rows=np.stack([r for _, r in self]).astype(np.float32), levels=self.levels)
+
+    @classmethod
+    def load(cls, path) -> Evaluations | None:
+        """What `save` wrote; None where there is no file or it is from before the levels were kept."""
+        try:
+            data = np.load(path)
+        except FileNotFoundError:
+            return None
+        if "levels" not in data:
+            return None
+        return cls(zip(data["at"].tolist(), data["rows"]), data["levels"])
+
     @property
     def levels(self) -> np.ndarray:
         if len(self._chunks) != 1:

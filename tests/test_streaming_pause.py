@@ -119,3 +119,18 @@ def test_a_replay_without_levels_cannot_apply_the_rule():
     recognize_samples(recorder, tone_word("low"), block_samples=BLOCK_SAMPLES)
     with pytest.raises(ValueError, match="levels"):
         StreamingRecognizer(ToneClassifier(), RecognizerSettings(pause_ms=PAUSE_MS)).replay(recorder.recorded)
+
+
+def test_recorded_evaluations_and_levels_survive_a_save_and_load(tmp_path):
+    from speech_app.levels import Evaluations
+
+    rows = [(2000 * (i + 1), np.full(3, i / 10, dtype=np.float32)) for i in range(4)]
+    recorded = Evaluations(rows, np.arange(40, dtype=np.float32) - 60.0)
+    recorded.save(tmp_path / "e.npz")
+    loaded = Evaluations.load(tmp_path / "e.npz")
+    assert [a for a, _ in loaded] == [a for a, _ in rows]
+    assert all(np.array_equal(x, y) for (_, x), (_, y) in zip(loaded, rows))
+    assert np.array_equal(loaded.levels, recorded.levels)
+    assert Evaluations.load(tmp_path / "missing.npz") is None
+    np.savez(tmp_path / "old.npz", at=np.zeros(1, dtype=np.int64), rows=np.zeros((1, 3), np.float32))
+    assert Evaluations.load(tmp_path / "old.npz") is None  # from before the levels were kept: recorded again

@@ -90,13 +90,12 @@ def learn_speech() -> np.ndarray:
 def recorded(model: Path, samples: np.ndarray, cache: Path, name: str) -> Evaluations:
     digest = hashlib.sha1(model.read_bytes() + samples.tobytes()).hexdigest()[:16]
     path = cache / f"{name}_{digest}.npz"
-    if path.is_file():
-        data = np.load(path)
-        return Evaluations(zip(data["at"].tolist(), data["rows"]), data["levels"])
+    cached = Evaluations.load(path)
+    if cached is not None:
+        return cached
     evaluations = record_evaluations(CommandClassifier.from_file(model, "cpu", LIVE_PRECISION), samples)
     cache.mkdir(parents=True, exist_ok=True)
-    np.savez(path, at=np.array([a for a, _ in evaluations], dtype=np.int64),
-             rows=np.stack([r for _, r in evaluations]).astype(np.float32), levels=evaluations.levels)
+    evaluations.save(path)
     return evaluations
 
 
