@@ -13,6 +13,22 @@ import queue
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+
+SIGNAL_POLL_S = 0.2  # longest a wait on a worker goes without letting a pending Ctrl-C through
+
+
+def wait_result(future: Future):
+    """`future.result()`, but Ctrl-C still ends the wait. A signal sent to the process may be taken by any
+    of its threads (a worker, a BLAS or OpenMP thread): Python then only flags it for the main thread, which
+    never sees the flag while it sleeps in a lock with no timeout (`classify` hung after Ctrl-C 3 times in 8
+    on a loaded machine). Waking every SIGNAL_POLL_S lets the flagged KeyboardInterrupt be raised; a result
+    that arrives wakes the wait at once."""
+    while True:
+        try:
+            return future.result(timeout=SIGNAL_POLL_S)
+        except FutureTimeout:
+            continue
 
 
 class DaemonThreadPool:

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from .audio import AudioDecodeError, fit_to_window, load_audio
-from .daemon_pool import DaemonThreadPool
+from .daemon_pool import DaemonThreadPool, wait_result
 from .device import autocast_for, native_bfloat16, pick_device
 from .features import MfccFrontend
 from .modelfile import ModelBundle, load_model
@@ -183,7 +183,7 @@ class CommandClassifier:
 
     @staticmethod
     def _results(batch: list[Path], future: Future) -> Iterator[FileResult]:
-        for path, outcome in zip(batch, future.result()):
+        for path, outcome in zip(batch, wait_result(future)):
             if isinstance(outcome, Prediction):
                 yield FileResult(path, outcome.labels, outcome.confidences)
             else:

@@ -32,6 +32,7 @@ from typing import Protocol
 import numpy as np
 
 from .audio import SAMPLE_RATE, seconds_to_samples
+from .daemon_pool import wait_result
 from .quiet_gate import QuietGate
 from .levels import Evaluations, FrameLevels, pause_before
 
@@ -245,7 +246,7 @@ class StreamingRecognizer:
         scores = [self._score(combined, start, ends - self.window_samples) for ends in batches]
         for ends, probabilities in zip(batches, scores):
             if isinstance(probabilities, Future):  # a worker's
-                probabilities = probabilities.result()
+                probabilities = wait_result(probabilities)
             for at_sample, row in zip(ends, np.asarray(probabilities, dtype=np.float32)):  # (N, C)
                 detection = self._update(int(at_sample), row)
                 if detection is not None:
