@@ -113,19 +113,20 @@ class Stream:
         return seconds
 
 
-def build_stream(speech: list[tuple[np.ndarray, str]], takes: dict[str, list[np.ndarray]]) -> Stream:
-    """The measuring speech PASSES times (pass p in the order of seed p), a take after every
-    INSERT_EVERY_S of speech, the words in turn, each take once, until the takes or the passes run out."""
+def build_stream(speech: list[tuple[np.ndarray, str]], takes: dict[str, list[np.ndarray]], passes: int = PASSES,
+                 insert_every_s: float = INSERT_EVERY_S, first_seed: int = 0) -> Stream:
+    """The measuring speech `passes` times (pass p in the order of seed first_seed + p), a take after every
+    `insert_every_s` of speech, the words in turn, each take once, until the takes or the passes run out."""
     queue = [(word, i) for i in range(max(map(len, takes.values()))) for word in takes if i < len(takes[word])]
     pieces, spans, inserted, at, since = [], [], [], 0, 0.0
-    for p in range(PASSES):
-        for k in np.random.default_rng(p).permutation(len(speech)):
+    for p in range(passes):
+        for k in np.random.default_rng(first_seed + p).permutation(len(speech)):
             audio, source = speech[k]
             pieces.append(audio)
             spans.append((at, at + len(audio), source))
             at += len(audio)
             since += len(audio) / SAMPLE_RATE
-            if since >= INSERT_EVERY_S and len(inserted) < len(queue):
+            if since >= insert_every_s and len(inserted) < len(queue):
                 word, i = queue[len(inserted)]
                 pieces.append(takes[word][i])
                 inserted.append((at, at + len(takes[word][i]), word, i))

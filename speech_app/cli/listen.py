@@ -96,9 +96,10 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
         except NoInputDeviceError as err:  # PortAudio missing, or an audio server that does not answer
             return _fail(str(err), EXIT_NO_AUDIO)
     settings = recognizer_settings(args)
-    if not 0.0 < settings.threshold <= 1.0 or min(settings.suppression_ms, settings.averaging_ms, settings.hold_ms) < 0:
-        return _fail("--threshold must be in (0, 1] and --suppression-ms, --averaging-ms and --hold-ms at least 0",
-                     EXIT_USAGE)
+    if not 0.0 < settings.threshold <= 1.0 or min(settings.suppression_ms, settings.averaging_ms, settings.hold_ms,
+                                                   settings.pause_ms) < 0:
+        return _fail("--threshold must be in (0, 1] and --suppression-ms, --averaging-ms, --hold-ms and --pause-ms "
+                     "at least 0", EXIT_USAGE)
     from ..onnx_runtime import RuntimeUnavailableError
 
     try:

@@ -32,7 +32,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from bench_conversation import Stream, draw_takes, listen, split_files  # noqa: E402
+from bench_conversation import Stream, build_stream, draw_takes, listen, split_files  # noqa: E402
 
 from speech_app.audio import SAMPLE_RATE, decode_files, load_audio  # noqa: E402
 from speech_app.modelfile import read_metadata  # noqa: E402
@@ -71,24 +71,8 @@ def learn_stream(takes: dict[str, list[np.ndarray]]) -> tuple[Stream, list[int]]
     calibrate = {p for p, _ in split_files("learn-calibrate")}
     files = [p for p, _ in split_files("learn")]
     speech = [(a, "learn-calibrate" if p in calibrate else "learn-train") for a, p in zip(decode_files(files), files)]
-    queue = [(w, i) for i in range(max(map(len, takes.values()))) for w in takes if i < len(takes[w])]
-    pieces, spans, inserted, ends, at, since = [], [], [], [], 0, 0.0
-    for p in range(LEARN_PASSES):
-        for k in np.random.default_rng(100 + p).permutation(len(speech)):
-            audio, source = speech[k]
-            pieces.append(audio)
-            spans.append((at, at + len(audio), source))
-            at += len(audio)
-            since += len(audio) / SAMPLE_RATE
-            if since >= LEARN_INSERT_EVERY_S and len(inserted) < len(queue):
-                word, i = queue[len(inserted)]
-                take = takes[word][i]
-                pieces.append(take)
-                inserted.append((at, at + len(take), word, i))
-                ends.append(at + word_end(take))
-                at += len(take)
-                since = 0.0
-    return Stream(np.concatenate(pieces), inserted, spans), ends
+    stream = build_stream(speech, takes, LEARN_PASSES, LEARN_INSERT_EVERY_S, first_seed=100)
+    return stream, [start + word_end(takes[word][i]) for start, _, word, i in stream.takes]
 
 
 def score(detections, stream: Stream, ends: list[int]) -> dict:

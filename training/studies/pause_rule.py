@@ -15,7 +15,6 @@ module globals of speech_app.levels, set here per setting.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import itertools
 import json
 import sys
@@ -30,15 +29,15 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 sys.path.insert(0, str(ROOT / "training"))
 import bench_streaming  # noqa: E402
 from bench_conversation import split_files  # noqa: E402
+from bench_conversation_commands import evaluations_of  # noqa: E402
 from devtest import DEFAULT_DATA  # noqa: E402
 
 from speech_app import levels  # noqa: E402
 from speech_app.audio import SAMPLE_RATE, decode_files, load_audio  # noqa: E402
 from speech_app.data.dataset import BACKGROUND_NOISE_DIR, STANDARD_WORDS, which_set, word_folders  # noqa: E402
-from speech_app.inference import CommandClassifier  # noqa: E402
 from speech_app.levels import Evaluations  # noqa: E402
-from speech_app.streaming import LIVE_PRECISION, RecognizerSettings  # noqa: E402
-from speech_app.training.conversation import decider, record_evaluations  # noqa: E402
+from speech_app.streaming import RecognizerSettings  # noqa: E402
+from speech_app.training.conversation import decider  # noqa: E402
 
 DEFAULT_MODEL = ROOT / "model" / "speech_commands_12.safetensors"
 SEED = 11  # not bench_streaming's 7: other clips
@@ -88,15 +87,8 @@ def learn_speech() -> np.ndarray:
 
 
 def recorded(model: Path, samples: np.ndarray, cache: Path, name: str) -> Evaluations:
-    digest = hashlib.sha1(model.read_bytes() + samples.tobytes()).hexdigest()[:16]
-    path = cache / f"{name}_{digest}.npz"
-    cached = Evaluations.load(path)
-    if cached is not None:
-        return cached
-    evaluations = record_evaluations(CommandClassifier.from_file(model, "cpu", LIVE_PRECISION), samples)
-    cache.mkdir(parents=True, exist_ok=True)
-    evaluations.save(path)
-    return evaluations
+    """The model's evaluations of the stream called `name`, recorded once (bench_conversation_commands' cache)."""
+    return evaluations_of(model, samples, cache / name)
 
 
 def main() -> None:
