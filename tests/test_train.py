@@ -188,9 +188,9 @@ def test_train_precision_reaches_autocast_and_the_model_file_stays_float32(tiny_
 def test_train_precision_auto_follows_the_hardware_and_refuses_what_a_device_cannot_run():
     import torch
 
-    from speech_app.device import native_bfloat16, training_precision
+    from speech_app.device import bfloat16_pays, training_precision
 
-    assert training_precision("auto", torch.device("cpu")) == ("bfloat16" if native_bfloat16() else "float32")
+    assert training_precision("auto", torch.device("cpu")) == ("bfloat16" if bfloat16_pays() else "float32")
     assert training_precision("auto", torch.device("cuda")) == "float16"  # the CUDA path as it was
     assert training_precision("float32", torch.device("cpu")) == "float32"
     with pytest.raises(ValueError, match="MPS"):

@@ -29,7 +29,7 @@ def add_arguments(p) -> None:
     p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, metavar="N")
     p.add_argument("--device", default="cpu", choices=DEVICE_CHOICES)
     p.add_argument("--precision", default="auto", choices=PRECISIONS,
-                   help="auto: bfloat16 where the CPU has it in hardware (same labels, 2x faster) for more than one "
+                   help="auto: bfloat16 where the CPU runs it faster (same labels; AMX 2x) for more than one "
                         "batch of files, else float32")
 
 

@@ -74,7 +74,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--list-devices", action="store_true", help="print the input devices and exit")
     parser.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this much audio")
     parser.add_argument("--precision", default=LIVE_PRECISION, choices=PRECISIONS,
-                        help="auto: bfloat16 where the CPU has it in hardware, else float32 (PyTorch only)")
+                        help="auto: bfloat16 where the CPU runs it faster, else float32 (PyTorch only)")
     parser.add_argument("--runtime", choices=RUNTIMES, default="auto",
                         help="auto: ONNX Runtime when it is installed and the precision is float32 (no PyTorch in "
                              "memory; a model without an ONNX copy gets one made, once), else PyTorch")

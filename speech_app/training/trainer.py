@@ -77,7 +77,7 @@ class TrainConfig:
     device: str = field(default="auto", metadata={"help": "where to train"})
     precision: str = field(default="auto", metadata={
         "help": "arithmetic of the forward and backward passes, the weights staying float32 (autocast): auto is "
-                "bfloat16 on a CPU that has it in hardware (AMX or AVX-512 BF16; 1.5-1.8x as fast here), float16 "
+                "bfloat16 on a CPU where it is faster (AMX, or AVX-512 BF16 where a short probe finds it faster), float16 "
                 "on CUDA, float32 elsewhere"})
     window_seconds: float | None = field(default=None, metadata={
         "help": "input window in seconds", "default_text": "chosen from the data"})
