@@ -65,6 +65,8 @@ PREVIOUS_DEFAULTS = {"averaging_ms": 500.0, "threshold": 0.70, "hold_ms": 0.0, "
 # the defaults with the pause before the word at these lengths (0: the rule off); every clip here follows a gap of
 # 1.5-2.5 s, so the rule should cost no command: what it may cost is a pause it does not see in the noise
 PAUSE_CHOICES_MS = (0.0, 400.0, 600.0, 800.0)
+# the defaults with the hold waived at these smoothed scores (None: never waived; training/studies/latency_rule.py)
+SURE_CHOICES = (None, 0.92)
 
 
 @dataclass
@@ -193,6 +195,7 @@ def run(model: Path | None, data_dir: Path) -> dict:
     side_by_side = {}
     compared = [("default", RecognizerSettings()), ("previous", RecognizerSettings(**PREVIOUS_DEFAULTS))]
     compared += [(f"pause {p:g} ms", RecognizerSettings(pause_ms=p)) for p in PAUSE_CHOICES_MS]
+    compared += [(f"sure score {s}", RecognizerSettings(sure_score=s)) for s in SURE_CHOICES]
     for name, settings in compared:
         side_by_side[name] = {**score_detections(stream, replay(speech_scores, stream.samples, settings)),
                               "noise_false_alarms": len(replay(noise_scores, noise_stream, settings))}

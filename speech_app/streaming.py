@@ -51,6 +51,7 @@ HOP_MS = 125.0  # audio between two model evaluations, 8 a second. 100 ms took 3
 AVERAGING_MS = 250.0  # evaluations averaged into one smoothed score
 DETECTION_THRESHOLD = 0.72  # smoothed probability a word needs to be detected
 HOLD_MS = 125.0  # how long the smoothed score must stay at or above the threshold: one hop more
+SURE_SCORE = None  # a smoothed score at which the hold is waived (None: never)
 SUPPRESSION_MS = 750.0  # quiet time after a detection, whatever the word
 RELEASE_FRACTION = 0.5  # a word is re-armed once its smoothed score drops below threshold * this
 MIN_EVALUATIONS = 2  # evaluations needed in the averaging window before anything is detected
@@ -118,6 +119,9 @@ class RecognizerSettings:
     # how long a word's smoothed score must have stayed at or above its threshold before it is detected
     # (0: the first evaluation above it); a word is longer than the brief peaks of other speech
     hold_ms: float = HOLD_MS
+    # a smoothed score at or above this is detected without waiting out the hold (None: always wait): a
+    # word the model is sure of needs no second look, and the hold's hop of delay is what a slow word pays
+    sure_score: float | None = SURE_SCORE
     # a word is detected only after this much relative quiet just before it (levels.py): commands follow a
     # pause, words inside running speech do not (0: off)
     pause_ms: float = PAUSE_MS
@@ -323,7 +327,7 @@ class StreamingRecognizer:
         score, label = float(smoothed[best]), self.labels[best]
         if self._pending is not None:
             return self._settle(time_s, label, score)
-        if margins[word] < 0 or self._above[word] < settings.held_evaluations:
+        if margins[word] < 0 or (self._above[word] < settings.held_evaluations and not self._sure(score)):
             return None
         if last is not None:
             since_s = time_s - last.time_s
@@ -337,6 +341,10 @@ class StreamingRecognizer:
             self._pending, self._pending_since_s = Detection(time_s, label, score), time_s
             return None
         return self._detect(time_s, label, score)
+
+    def _sure(self, score: float) -> bool:
+        sure = self.settings.sure_score
+        return sure is not None and score >= sure
 
     def _word_thresholds(self) -> np.ndarray:
         """Each word's threshold under the current settings, computed again only when they change."""

@@ -52,3 +52,26 @@ def test_replay_starts_over_and_records_nothing_new():
     recorded = Evaluations(recognizer.recorded, recognizer.recorded.levels)
     assert recognizer.replay(recorded) == first == recognizer.replay(recorded)
     assert len(recognizer.recorded) == len(recorded)
+
+
+def test_a_sure_score_is_detected_without_waiting_out_the_hold():
+    from speech_app.training.conversation import decider
+
+    labels = ["_silence_", "_unknown_", "yes"]
+    hop = RecognizerSettings().hop_samples
+
+    def evaluations(word_scores):
+        rows = [np.array([1.0, 0.0, 0.0])] * 4 + [np.array([0.0, 1.0 - p, p]) for p in word_scores]
+        return [((i + 1) * hop, row) for i, row in enumerate(rows)]
+
+    def detected_at(word_scores, sure):
+        settings = RecognizerSettings(averaging_ms=RecognizerSettings().hop_ms, hold_ms=RecognizerSettings().hop_ms,
+                                      pause_ms=0.0, sure_score=sure)
+        return [round(d.time_s * SAMPLE_RATE / hop) for d in decider(labels, settings).replay(evaluations(word_scores))]
+
+    # the word's first evaluation is the 5th: held, it is detected at the 6th; sure of it, at once
+    assert detected_at([0.99, 0.99, 0.0], sure=None) == [6]
+    assert detected_at([0.99, 0.99, 0.0], sure=0.95) == [5]
+    assert detected_at([0.90, 0.90, 0.0], sure=0.95) == [6]  # under the sure score: the hold as before
+    assert detected_at([0.99, 0.0, 0.0], sure=None) == []  # one peak alone is what the hold keeps out
+    assert detected_at([0.99, 0.0, 0.0], sure=0.95) == [5]
