@@ -162,7 +162,7 @@ def score_detections(stream: Stream, detections) -> dict:
     return {"recall": right / max(n_commands, 1), "precision": right / max(len(detections), 1),
             "detections": len(detections), "commands": n_commands, "right": right,
             "wrong_on_commands": wrong_on_commands, "false_alarms_other_speech": on_others,
-            "false_alarms_per_hour_other_speech": on_others / other_hours,
+            "false_alarms_per_hour_other_speech": on_others / other_hours if other_hours > 0 else None,
             "latency_median_ms": float(np.median(latencies_ms)) if latencies_ms else None,
             "latency_p90_ms": float(np.percentile(latencies_ms, 90)) if latencies_ms else None}
 
