@@ -84,3 +84,21 @@ def test_reverb_adds_a_decaying_tail_and_stays_out_of_the_random_stream_when_off
     assert wet[1000] == pytest.approx(0.5, rel=1e-4) and np.abs(wet[:1000]).max() < 1e-6  # direct sound first
     early, late = (float(np.sum(wet[start : start + 800] ** 2)) for start in (1001, 1801))  # 50 ms each
     assert early > late > 0.0  # a tail that decays
+
+
+def test_level_scales_the_whole_window_noise_included_and_stays_out_of_the_random_stream_when_off():
+    wave = tone(440.0)[None, :]
+    speech = np.zeros(1, bool)
+    noise = NoiseBank.generated(0)
+    level, ratios_db = 20.0, []
+    for seed in range(32):
+        plain = WaveformAugmenter(AugmentConfig(), noise, seed=seed)(wave, speech).numpy()[0]
+        off = WaveformAugmenter(AugmentConfig(level_db=0.0), noise, seed=seed)(wave, speech).numpy()[0]
+        scaled = WaveformAugmenter(AugmentConfig(level_db=level), noise, seed=seed)(wave, speech).numpy()[0]
+        assert np.array_equal(plain, off)
+        # the same draws up to the level, drawn last: the window is the plain one times one factor
+        factor = float(np.dot(scaled, plain) / np.dot(plain, plain))
+        assert np.allclose(scaled, np.clip(plain * factor, -1, 1), atol=1e-5)
+        ratios_db.append(20 * np.log10(factor))
+    assert min(ratios_db) >= -level - 1e-3 and max(ratios_db) <= level / 4 + 1e-3
+    assert min(ratios_db) < -level / 2 and max(ratios_db) > 0  # the range is used, not a fixed gain

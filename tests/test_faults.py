@@ -405,7 +405,8 @@ def test_a_model_path_that_is_no_readable_file_says_why(capsys, tmp_path, tiny_m
 
 
 @pytest.mark.parametrize("option,value", [("--batch-size", "0"), ("--window-seconds", "0"), ("--epochs", "0"),
-                                          ("--patience", "-1"), ("--learning-rate", "0"), ("--layers", "0")])
+                                          ("--patience", "-1"), ("--learning-rate", "0"), ("--layers", "0"),
+                                          ("--level-db", "-3"), ("--level-db", "50")])
 def test_train_numbers_out_of_range_are_usage_errors(capsys, tiny_dataset, tmp_path, option, value):
     args = [a for a in TINY_TRAIN_ARGS]
     if option in args:

@@ -18,6 +18,7 @@ from .options import add_setting_option, describe_default, setting_default
 
 HELP = "train a model on folders of recordings and/or synthetic speech"
 MAX_WINDOW_SECONDS = 10.0  # a command is a few words; longer windows only cost memory
+MAX_LEVEL_DB = 40.0  # --level-db: quieter than 40 dB under the recordings is under most rooms' noise
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,7 @@ RECIPE_OPTIONS = (  # in the order of `speech-app train --help`
     RecipeOption("seed", "seed", "seed"),
     RecipeOption("speed_perturb", "augment.speed", "speed", metavar="R", flag="--speed-perturb"),
     RecipeOption("reverb", dataset="augment.reverb", metavar="P"),
+    RecipeOption("level_db", dataset="augment.level_db", metavar="D"),
     RecipeOption("device", "device", "device"),
     RecipeOption("precision", "precision", "precision"),
 )
@@ -285,7 +287,8 @@ def run_custom_train(args, words: list[str] | None) -> int:
     for flag, value in (("--epochs", args.epochs), ("--patience", args.patience), ("--resume", args.resume),
                         ("--synthetic", args.synthetic), ("--holdout-real", args.holdout_real),
                         ("--steps-per-epoch", args.steps_per_epoch), ("--warmup-steps", args.warmup_steps),
-                        ("--keep", args.keep), ("--teacher", args.teacher), ("--reverb", args.reverb)):
+                        ("--keep", args.keep), ("--teacher", args.teacher), ("--reverb", args.reverb),
+                        ("--level-db", args.level_db)):
         if value:
             raise UsageError(f"{flag} belongs to --recipe dataset; the custom recipe trains for --steps")
     if args.init_from == "none":
@@ -350,6 +353,8 @@ def check_train_numbers(args) -> None:
         raise UsageError(f"--learning-rate must be above 0, not {args.learning_rate}")
     if args.reverb is not None and not 0.0 <= args.reverb <= 1.0:
         raise UsageError(f"--reverb must be in [0, 1], not {args.reverb}")
+    if args.level_db is not None and not 0.0 <= args.level_db <= MAX_LEVEL_DB:
+        raise UsageError(f"--level-db must be in [0, {MAX_LEVEL_DB:g}], not {args.level_db}")
     if args.distill_weight is not None and not 0.0 <= args.distill_weight <= 1.0:
         raise UsageError(f"--distill-weight must be in [0, 1], not {args.distill_weight}")
     if args.distill_temperature is not None and not 0 < args.distill_temperature < float("inf"):

@@ -32,6 +32,11 @@ class AugmentConfig:
     # rooms echo more than the close-talking recordings of the data; 0 leaves the random stream as it was
     reverb: float = field(default=0.0, metadata={
         "help": "share of training clips played through a synthetic room (reverberation time 0.1-0.6 s)"})
+    # the whole window, noise included, at a level drawn from [-this, +this / 4] dB: a microphone's level
+    # differs from the recordings' by more than a speaker's does (a stream 20 dB quieter lost 5 points of
+    # recall, training/studies/LIVE_PATH_STUDY.md); 0 leaves the random stream as it was
+    level_db: float = field(default=0.0, metadata={
+        "help": "play each training window, noise included, at a level in [-D, +D/4] dB"})
     rt60_seconds: tuple[float, float] = (0.1, 0.6)  # time for the reverb tail to decay by 60 dB
     direct_to_reverb_db: tuple[float, float] = (0.0, 12.0)  # 0 dB: across a room; 12 dB: close to the mic
 
@@ -59,6 +64,8 @@ class WaveformAugmenter:
             out[i] *= 10.0 ** (rng.uniform(-cfg.gain_db, cfg.gain_db / 2) / 20.0)
             if rng.random() < cfg.noise_probability:
                 out[i] += self.noise.window(rng, n_samples) * rng.uniform(0.0, cfg.noise_max_volume)
+            if cfg.level_db:
+                out[i] *= 10.0 ** (rng.uniform(-cfg.level_db, cfg.level_db / 4) / 20.0)
         return torch.from_numpy(np.clip(out, -1.0, 1.0))
 
 
