@@ -15,52 +15,28 @@ benchmarks/bench_conversation_commands.py).
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 
-import torch
-
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 import pause_rule  # noqa: E402
-from pause_rule import bench_streaming, command_streams, learn_speech, recorded  # noqa: E402
 
-from speech_app.audio import SAMPLE_RATE  # noqa: E402
 from speech_app.streaming import AVERAGING_MS, HOLD_MS, RecognizerSettings  # noqa: E402
-from speech_app.training.conversation import decider  # noqa: E402
 
 SURE_SCORES = (None, 0.99, 0.97, 0.95, 0.92, 0.90, 0.85)
 RULES_MS = ((AVERAGING_MS, HOLD_MS), (AVERAGING_MS, 0.0), (125.0, HOLD_MS))  # (averaging, hold)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", type=Path, default=pause_rule.DEFAULT_MODEL)
-    parser.add_argument("--data", type=Path, default=pause_rule.DEFAULT_DATA)
-    parser.add_argument("--cache", type=Path, default=pause_rule.ROOT / "runs" / "pause_rule")
-    parser.add_argument("--json", type=Path)
-    args = parser.parse_args()
-    torch.set_num_threads(1)
-    from speech_app.modelfile import load_model
-
-    labels = load_model(args.model).labels
-    speech = learn_speech()
-    hours = len(speech) / SAMPLE_RATE / 3600
-    talk = recorded(args.model, speech, args.cache, "learn")
-    streams = command_streams(args.data)
-    scored = {name: (s, recorded(args.model, s.samples, args.cache, f"commands_{name}")) for name, s in streams.items()}
+    labels, talk, hours, scored = pause_rule.learn_side(pause_rule.parse_args(__doc__.splitlines()[0]))
     rows = []
     for averaging, hold in RULES_MS:
         for sure in SURE_SCORES if hold else (None,):
             settings = RecognizerSettings(averaging_ms=averaging, hold_ms=hold, sure_score=sure)
             row = {"averaging_ms": averaging, "hold_ms": hold, "sure_score": sure,
-                   "learn_per_hour": len(decider(labels, settings).replay(talk)) / hours}
-            for name, (stream, evaluations) in scored.items():
-                s = bench_streaming.score_detections(stream, decider(labels, settings).replay(evaluations))
-                row[name] = {k: s[k] for k in ("recall", "precision", "false_alarms_per_hour_other_speech",
-                                               "latency_median_ms", "latency_p90_ms")}
+                   **pause_rule.replayed(settings, labels, talk, hours, scored)}
             rows.append(row)
             quiet, noisy = row["quiet"], row["noisy"]
             print(f"averaging {averaging:>4g} hold {hold:>4g} sure {sure!s:>5}: learn talk {row['learn_per_hour']:5.1f}/h; "

@@ -91,13 +91,18 @@ def recorded(model: Path, samples: np.ndarray, cache: Path, name: str) -> Evalua
     return evaluations_of(model, samples, cache / name)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def parse_args(description: str) -> argparse.Namespace:
+    """The options of the studies that replay the learn side (this one, latency_rule.py)."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--cache", type=Path, default=ROOT / "runs" / "pause_rule")
     parser.add_argument("--json", type=Path)
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def learn_side(args: argparse.Namespace):
+    """(labels, the learn side's recorded evaluations, its hours, {stream name: (stream, its evaluations)})."""
     torch.set_num_threads(1)
     from speech_app.modelfile import load_model
 
@@ -107,8 +112,25 @@ def main() -> None:
     talk = recorded(args.model, speech, args.cache, "learn")
     streams = command_streams(args.data)
     scored = {name: (s, recorded(args.model, s.samples, args.cache, f"commands_{name}")) for name, s in streams.items()}
-    print(f"learn side {hours * 60:.1f} min; command streams {len(streams['quiet'].words)} clips, "
-          f"{len(streams['quiet'].samples) / SAMPLE_RATE / 60:.1f} min each")
+    return labels, talk, hours, scored
+
+
+def replayed(settings: RecognizerSettings, labels, talk, hours: float, scored: dict) -> dict:
+    """One setting replayed on the learn side: detections an hour of talk, and each command stream's scores."""
+    row = {"learn_per_hour": len(decider(labels, settings).replay(talk)) / hours}
+    for name, (stream, evaluations) in scored.items():
+        s = bench_streaming.score_detections(stream, decider(labels, settings).replay(evaluations))
+        row[name] = {k: s[k] for k in ("recall", "precision", "false_alarms_per_hour_other_speech",
+                                       "latency_median_ms", "latency_p90_ms")}
+    return row
+
+
+def main() -> None:
+    args = parse_args(__doc__.splitlines()[0])
+    labels, talk, hours, scored = learn_side(args)
+    quiet = scored["quiet"][0]
+    print(f"learn side {hours * 60:.1f} min; command streams {len(quiet.words)} clips, "
+          f"{len(quiet.samples) / SAMPLE_RATE / 60:.1f} min each")
     rows = []
     grid = itertools.product(OVER_FLOOR_DB, UNDER_PEAK_DB, ONSET_SPANS_MS, BLIPS_MS, MIN_WORDS_MS)
     for n, (over, under, onset, blip, min_word) in enumerate(grid):
@@ -117,12 +139,7 @@ def main() -> None:
         for pause in PAUSES_MS if n == 0 else [p for p in PAUSES_MS if p > 0]:  # the rule off: once
             settings = RecognizerSettings(pause_ms=pause)
             row = {"pause_ms": pause, "over_floor_db": over, "under_peak_db": under, "onset_span_ms": onset,
-                   "blip_ms": blip, "min_word_ms": min_word,
-                   "learn_per_hour": len(decider(labels, settings).replay(talk)) / hours}
-            for name, (stream, evaluations) in scored.items():
-                s = bench_streaming.score_detections(stream, decider(labels, settings).replay(evaluations))
-                row[name] = {k: s[k] for k in ("recall", "precision", "false_alarms_per_hour_other_speech",
-                                               "latency_median_ms", "latency_p90_ms")}
+                   "blip_ms": blip, "min_word_ms": min_word, **replayed(settings, labels, talk, hours, scored)}
             rows.append(row)
             print(f"pause {pause:>3g} over {over:>2g} under {under:>2g} onset {onset:>4g} blip {blip:>2g} "
                   f"min_word {min_word:>3g}: learn "
