@@ -2,7 +2,7 @@
 
     python benchmarks/bench_custom_words.py [--threads 2] [--takes N] [--words computer,jarvis,sheila,marvin]
                                             [--text-only | --no-takes] [--synth-cache DIR] [--sample-rate HZ]
-                                            [--split-only] [--in-turn]
+                                            [--split-only] [--in-turn] [--recipe JSON]
 
 A first training, as a new user pays it: `XDG_CACHE_HOME=$(mktemp -d) python ... --split-only` (no
 synthetic speech, decoded clips or conversation windows cached yet). The rows of issue 24:
@@ -25,6 +25,8 @@ Measures side by side, in one process, on the same decoded data (wall and CPU se
   The estimate runs in a side process beside the final run where it can (training/side_process.py): its CPU
   is counted when the parent waits for it, its wall time is that wait. `--in-turn` runs it before the final
   run in the same process, as before the side process (SPEECH_APP_NO_SIDE_PROCESS=1).
+`--recipe '{"steps": 100, "hard_negative_steps": 30}'` changes recipe settings (e.g. the step budgets of the final
+run and the second pass), as bench_conversation.py's --recipe.
 Takes come from the real recordings in /work/shared/data (wake_words/<word> or speech_commands/<word>).
 On a busy machine (load average above QUIET_LOAD before the runs) the wall times are not the
 target's: the verdict says so, and CPU seconds / threads is about what a quiet machine would take.
@@ -33,6 +35,7 @@ target's: the verdict says so, and CPU seconds / threads is about what a quiet m
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import shutil
@@ -185,6 +188,8 @@ def main() -> None:
     parser.add_argument("--split-only", action="store_true", help="only the CPU split, not the side-by-side runs")
     parser.add_argument("--in-turn", action="store_true",
                         help="the estimate before the final run in this process, not beside it in a side process")
+    parser.add_argument("--recipe", default="{}", help="recipe settings to change, as JSON: "
+                        "{\"steps\": 100, \"hard_negative_steps\": 30}")
     args = parser.parse_args()
     if args.in_turn:
         os.environ[side_process.DISABLE_ENV] = "1"
@@ -192,7 +197,7 @@ def main() -> None:
     words = args.words.split(",")
     load = os.getloadavg()[0]
     print(f"torch threads {torch.get_num_threads()}, cores {os.cpu_count()}, load average {load:.1f}")
-    recipe = CustomWordsRecipe(device="cpu")
+    recipe = CustomWordsRecipe(device="cpu", **json.loads(args.recipe))
     start = load_model(None)
     with tempfile.TemporaryDirectory() as tmp:
         takes = take_folder(words, args.takes, Path(tmp) / "takes", args.sample_rate)
