@@ -7,8 +7,9 @@ Two streams built as benchmarks/bench_streaming.py builds its streams (held-out 
 quiet noise): the commands alone (COMMANDS_PER_WORD of each of the ten) and the same commands with as many other
 words between them. Each stream is played as one recording into a private PulseAudio server (tests/virtual_mic.py)
 while the live path of `speech-app listen` runs in this process (MicrophoneCapture -> ring buffer ->
-StreamingRecognizer on the runtime listen picks, the model file's own settings). Each stream is scored three ways
-with the same settings, which splits what the live path loses:
+StreamingRecognizer on the runtime listen picks, the model file's own settings). The commands are first classified
+one clip at a time as `classify` does (the batch path: no threshold, no stream). Each stream is then scored three
+ways with the same settings, which splits what the live path loses:
 - file: the stream as it was written, fed in 20 ms blocks (`listen --file`); the same a quarter, half and three
   quarters of a hop later (silence first: the model looks every hop, so where a word falls against the hops
   moves its scores), and at other levels (a quieter or louder microphone);
@@ -71,7 +72,27 @@ def streams(data_dir: Path, per_word: int) -> dict[str, bench_streaming.Stream]:
     mixed = [clips[i] for i in rng.permutation(len(clips))]
     noise = load_audio(sorted(p for p in (data_dir / BACKGROUND_NOISE_DIR).iterdir() if p.is_file())[0])
     return {"commands alone": bench_streaming.build_stream(command_clips, noise, np.random.default_rng(SEED)),
-            "other words between": bench_streaming.build_stream(mixed, noise, np.random.default_rng(SEED + 1))}
+            "other words between": bench_streaming.build_stream(mixed, noise, np.random.default_rng(SEED + 1))}, \
+        command_clips
+
+
+def batch_recall(model: Path | None, clips: list[tuple[str, np.ndarray]]) -> dict:
+    """The batch path (`classify`): each command's own clip in one window, its best label, no threshold;
+    at the recordings' level and at the file rows' other levels."""
+    from speech_app.audio import fit_to_window
+    from speech_app.inference import CommandClassifier
+
+    classifier = CommandClassifier.from_file(model, "cpu")
+    waves = np.stack([fit_to_window(audio, classifier.window_samples) for _, audio in clips])
+    words = np.array([word for word, _ in clips])
+    rows = {}
+    for gain_db in (0.0, *GAINS_DB):
+        louder = np.clip(waves * 10 ** (gain_db / 20), -1, 1).astype(np.float32)
+        labels = np.asarray(classifier.labels)[classifier.probabilities(louder).argmax(axis=1)]
+        rows["batch" if gain_db == 0 else f"batch at {gain_db:+g} dB"] = {
+            "recall": float(np.mean(labels == words)), "right": int(np.sum(labels == words)), "commands": len(words),
+            "missed": [f"{w}->{label}" for w, label in zip(words, labels) if w != label]}
+    return rows
 
 
 def new_recognizer(model: Path | None):
@@ -165,8 +186,8 @@ def file_rows(model: Path | None, stream: bench_streaming.Stream) -> dict[str, l
 
 
 def run(model: Path | None, data_dir: Path, per_word: int, live: bool = True) -> dict:
-    built = streams(data_dir, per_word)
-    results = {}
+    built, command_clips = streams(data_dir, per_word)
+    results = {"batch": batch_recall(model, command_clips)}
     mic = VirtualMicrophone().start() if live else None
     try:
         with tempfile.TemporaryDirectory() as folder:
@@ -189,7 +210,8 @@ def run(model: Path | None, data_dir: Path, per_word: int, live: bool = True) ->
     finally:
         if mic is not None:
             mic.stop()
-    return {"model": str(model or "shipped"), "streams": results}
+    batch = results.pop("batch")
+    return {"model": str(model or "shipped"), "batch": batch, "streams": results}
 
 
 def missed_words(stream: bench_streaming.Stream, detections: list) -> list[str]:
@@ -205,7 +227,10 @@ def missed_words(stream: bench_streaming.Stream, detections: list) -> list[str]:
 
 
 def report(result: dict) -> str:
-    lines = [f"model: {result['model']}"]
+    lines = [f"model: {result['model']}", "the same commands, each clip classified alone (no threshold):"]
+    for path, s in result["batch"].items():
+        lines.append(f"  {path:>22}: recall {s['recall']:.3f} ({s['right']}/{s['commands']}), missed "
+                     f"{', '.join(s['missed']) or '-'}")
     for name, r in result["streams"].items():
         line = f"{name}: {r['commands']} commands, {r['other_words']} other words, {r['minutes']:.1f} min"
         if "runtime" in r:
