@@ -16,15 +16,17 @@
 # Usage: [DATA_DIR=...] [SYNTH_DIR=...] [OUT=...] training/train_speech_commands_12_base.sh [extra speech-app train flags, e.g. --resume]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=training/speech_commands_12_common.sh
+source training/speech_commands_12_common.sh  # installed_engines
 DATA_DIR=${DATA_DIR:-../shared/data/speech_commands}
 SYNTH_DIR=${SYNTH_DIR:-runs/synth}
 OUT=${OUT:-runs/speech_commands_12_base.safetensors}
 REPORT_DIR=${REPORT_DIR:-runs/base/report}
 SYNTH_FLAGS=(--noise "$DATA_DIR/_background_noise_" --commercial-voices)
 [ -d "$SYNTH_DIR/commands" ] || speech-app synth --words yes,no,up,down,left,right,on,off,stop,go \
-    --out "$SYNTH_DIR/commands" --per-word 300 --engines espeak-ng,flite,festival,pico --seed 1 "${SYNTH_FLAGS[@]}"
+    --out "$SYNTH_DIR/commands" --per-word 300 --engines "$COMMAND_ENGINES" --seed 1 "${SYNTH_FLAGS[@]}"
 [ -d "$SYNTH_DIR/scarce" ] || speech-app synth --words on,off,stop --out "$SYNTH_DIR/scarce" --per-word 600 \
-    --engines espeak-ng,flite,festival,pico,rhvoice --seed 3 "${SYNTH_FLAGS[@]}"
+    --engines "$ENGINES" --seed 3 "${SYNTH_FLAGS[@]}"
 mkdir -p "$(dirname "$OUT")"
 exec speech-app train "$DATA_DIR" \
   --words yes,no,up,down,left,right,on,off,stop,go --synthetic "$SYNTH_DIR/commands" --synthetic "$SYNTH_DIR/scarce" \

@@ -37,7 +37,7 @@ MORE_NEAR_MISSES=dawn,gown,noun,cough,loft,so,low,dough,goat,pup,spot,shop,note,
 # float32: the shipped ingredients were trained before bfloat16 became the CPU default (training/studies/PRECISION.md)
 prepare_base_and_synth
 [ -d "$SYNTH_DIR/onoff_voices" ] || speech-app synth --words on,off --out "$SYNTH_DIR/onoff_voices" \
-    --per-word 300 --engines flite,festival,pico,rhvoice --seed 7 "${SYNTH_FLAGS[@]}"
+    --per-word 300 --engines "$(installed_engines flite,festival,pico,rhvoice)" --seed 7 "${SYNTH_FLAGS[@]}"
 [ -d "$SYNTH_DIR/near_misses" ] || speech-app synth --words "$MORE_NEAR_MISSES" --out "$SYNTH_DIR/near_misses" \
     --per-word 60 --engines "$ENGINES" --seed 9 "${SYNTH_FLAGS[@]}"
 mkdir -p "$(dirname "$OUT")"
