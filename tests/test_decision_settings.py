@@ -139,3 +139,46 @@ def test_the_sensitivity_tip_says_whether_the_curve_was_measured_as_the_model_is
     assert "only a guide" in sensitivity_tip(curve, RecognizerSettings())
     old = ConversationCurve.from_metadata({"conversation": {"minutes": 4.0, "curve": [[0.5, 10.0], [0.9, 1.0]]}})
     assert "does not say" in sensitivity_tip(old, RecognizerSettings())
+
+
+def test_few_takes_and_text_alone_listen_with_their_own_threshold_and_hold():
+    from speech_app.training.custom_words import (TAKES_ENOUGH, TAKES_MINIMUM, CustomWordsRecipe,
+                                                  listening_for_takes)
+
+    recipe = CustomWordsRecipe()
+    enough = (recipe.listen_threshold, recipe.listen_hold_ms)
+    few = (recipe.few_takes_listen_threshold, recipe.few_takes_listen_hold_ms)
+    text = (recipe.text_only_listen_threshold, recipe.text_only_listen_hold_ms)
+    assert few != enough and text != enough  # the rule changes something for both
+
+    def own(counts, r=recipe):
+        chosen = listening_for_takes(counts, r)
+        return chosen.listen_threshold, chosen.listen_hold_ms
+
+    assert listening_for_takes({"a": TAKES_ENOUGH, "b": 40}, recipe) == recipe  # enough takes: the recipe's own
+    assert own({"a": TAKES_MINIMUM, "b": 40}) == own({"a": 2}) == few  # the word with the fewest takes decides
+    assert own({"a": 0, "b": 0}) == text
+    # in between, in a straight line from the few-take settings to the others (None: the streaming default)
+    full = [enough[0] if enough[0] is not None else RecognizerSettings().threshold, enough[1]]
+    middle = own({"a": (TAKES_MINIMUM + TAKES_ENOUGH) / 2})
+    assert middle == pytest.approx([(few[0] + full[0]) / 2, (few[1] + full[1]) / 2])
+    # settings the user gave win; a condition's None leaves the recipe's own
+    assert own({"a": 0}, replace(recipe, listen_hold_ms=500.0))[1] == 500.0
+    assert own({"a": 0}, replace(recipe, listen_threshold=0.9))[0] == 0.9
+    assert own({"a": 3}, replace(recipe, few_takes_listen_threshold=None, few_takes_listen_hold_ms=None)) == enough
+
+
+def test_a_model_from_few_takes_names_the_few_take_settings_in_its_file(tiny_model, tmp_path):
+    from speech_app.training.custom_words import CustomWordsRecipe, train_custom_words
+
+    takes = write_takes(tmp_path / "takes", ("yes", "no"), 3)
+    recipe = CustomWordsRecipe(steps=1, batch_size=8, warmup_steps=1, estimate_folds=0, negatives_per_word=1,
+                               hard_negative_steps=0, device="cpu", conversation_budget=0)
+    out = tmp_path / "m.safetensors"
+    train_custom_words([takes], ["yes", "no"], out, recipe, init_from=load_model(tiny_model), progress=False)
+    meta = read_metadata(out)
+    chosen = settings_of_file(out)
+    assert (chosen.threshold, chosen.hold_ms) == (recipe.few_takes_listen_threshold, recipe.few_takes_listen_hold_ms)
+    assert chosen.pause_ms == recipe.listen_pause_ms and chosen.averaging_ms == RecognizerSettings().averaging_ms
+    assert meta["recipe"]["listen_threshold"] == recipe.few_takes_listen_threshold  # the recipe as it trained
+    assert "few takes" in meta[STREAMING_KEY]["why"]
