@@ -7,9 +7,10 @@ Plays the measuring speakers of ../shared/data/continuous_speech (training/conve
 the side no recipe trains on; LibriSpeech read books and vctk_p239's read newspaper sentences) end to
 end as one stream through `StreamingRecognizer`, as `speech-app listen --file` runs it. No command is
 said to the app in it, so every detection counts: a command word inside a sentence is not a command
-either (issue 22). Reported: detections per hour of speech at the default settings (all, by word, by
+either (issue 22). Reported: detections per hour of speech at the model's settings (all, by word, by
 source), the curve against the threshold, and other decision rules (averaging, hold, the pause before the
-word: `pause_ms`, speech_app/levels.py). The model's
+word: `pause_ms`, speech_app/levels.py). The model's settings are those `speech-app listen` uses for it
+(decision.settings_of_file: RecognizerSettings' defaults, or the file's own `streaming` metadata). The model's
 evaluations and the stream's 10 ms levels are recorded once (cached by the model file's hash) and each setting replays them
 (`StreamingRecognizer.replay`, the decisions a run at that setting makes).
 """
@@ -32,11 +33,11 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from bench_conversation import split_files  # noqa: E402
 
 from speech_app.audio import SAMPLE_RATE, decode_files  # noqa: E402
+from speech_app.decision import settings_of_file  # noqa: E402
 from speech_app.inference import CommandClassifier  # noqa: E402
 from speech_app.levels import Evaluations  # noqa: E402
 from speech_app.modelfile import load_model  # noqa: E402
-from speech_app.streaming import (AVERAGING_MS, BACKGROUND_LABELS, HOLD_MS, LIVE_PRECISION, PAUSE_MS,  # noqa: E402
-                                  RecognizerSettings)
+from speech_app.streaming import AVERAGING_MS, BACKGROUND_LABELS, HOLD_MS, LIVE_PRECISION, PAUSE_MS  # noqa: E402
 from speech_app.training.conversation import decider, record_evaluations  # noqa: E402
 
 DEFAULT_MODEL = ROOT / "model" / "speech_commands_12.safetensors"
@@ -95,7 +96,7 @@ def run(model: Path, cache: Path) -> dict:
     hours = len(samples) / SAMPLE_RATE / 3600.0
     labels = load_model(model).labels
     evaluations = evaluations_of(model, samples, cache)
-    base = RecognizerSettings()
+    base = settings_of_file(model)  # what `listen` uses for this file: the defaults unless it names its own
     default = tally(decider(labels, base).replay(evaluations), spans, hours)
     rules = []
     for averaging, hold, pause in RULES:
@@ -157,7 +158,7 @@ def main() -> None:
     result = run(args.model, args.cache)
     d = result["default"]
     print(f"{args.model}: {result['minutes']:.1f} min of continuous speech ({result['minutes_by_source']})")
-    print(f"default settings: {d['detections']} detections, {d['per_hour']:.1f} per hour; by word "
+    print(f"the model's settings (threshold {d['threshold']:g}, pause {d['pause_ms']:g} ms): {d['detections']} detections, {d['per_hour']:.1f} per hour; by word "
           + ", ".join(f"{w} {n / (result['minutes'] / 60):.1f}" for w, n in d["by_word"].items())
           + "; by source " + ", ".join(f"{s} {n}" for s, n in d["by_source"].items()))
     print("averaging  hold  pause  " + "  ".join(f"{t:>5.2f}" for t in THRESHOLDS))

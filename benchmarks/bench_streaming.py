@@ -19,8 +19,10 @@ The stand-in classifiers here take whole windows, so the recognizer scores each 
 - latency: from the end of the spoken word (bench_live.word_end_seconds, the last loud 10 ms frame of
   its clip) to its right detection, in audio time: what the hop, the averaging and the threshold cost,
   without the audio system's buffers (bench_live.py measures those through a virtual microphone).
-The default settings are scored beside the previous defaults (PREVIOUS_DEFAULTS), on the same scores, and
-beside the defaults with the pause before the word (`pause_ms`, speech_app/levels.py) at PAUSE_CHOICES_MS.
+The model's settings (those `speech-app listen` uses for it, decision.settings_of_file: RecognizerSettings'
+defaults unless the file names its own in its `streaming` metadata; "default" below) are the base of every
+replayed setting, and are scored beside the previous defaults (PREVIOUS_DEFAULTS), on the same scores, and
+beside themselves with the pause before the word (`pause_ms`, speech_app/levels.py) at PAUSE_CHOICES_MS.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +43,7 @@ from devtest import DEFAULT_DATA  # noqa: E402
 
 from speech_app.audio import SAMPLE_RATE, decode_files, load_audio  # noqa: E402
 from speech_app.data.dataset import BACKGROUND_NOISE_DIR, STANDARD_WORDS, which_set, word_folders  # noqa: E402
+from speech_app.decision import settings_of_file  # noqa: E402
 from speech_app.inference import CommandClassifier  # noqa: E402
 from speech_app.streaming import (AVERAGING_MS, DETECTION_THRESHOLD, HOLD_MS, RecognizerSettings,  # noqa: E402
                                   StreamingRecognizer, recognize_samples)
@@ -193,16 +196,18 @@ def run(model: Path | None, data_dir: Path) -> dict:
     noise_hours = len(noise_stream) / SAMPLE_RATE / 3600
     speech_scores, noise_scores = record(classifier, stream.samples), record(classifier, noise_stream)
     side_by_side = {}
-    compared = [("default", RecognizerSettings()), ("previous", RecognizerSettings(**PREVIOUS_DEFAULTS))]
-    compared += [(f"pause {p:g} ms", RecognizerSettings(pause_ms=p)) for p in PAUSE_CHOICES_MS]
-    compared += [(f"sure score {s}", RecognizerSettings(sure_score=s)) for s in SURE_CHOICES]
+    base = settings_of_file(model)  # what `listen` uses for this file: the defaults unless it names its own
+    compared = [("default", base), ("previous", RecognizerSettings(**PREVIOUS_DEFAULTS))]
+    compared += [(f"pause {p:g} ms", replace(base, pause_ms=p)) for p in PAUSE_CHOICES_MS]
+    compared += [(f"sure score {s}", replace(base, sure_score=s)) for s in SURE_CHOICES]
     for name, settings in compared:
         side_by_side[name] = {**score_detections(stream, replay(speech_scores, stream.samples, settings)),
                               "noise_false_alarms": len(replay(noise_scores, noise_stream, settings))}
     curve = []
-    for averaging, hold in DECISION_RULES:
-        for threshold in THRESHOLDS:
-            settings = RecognizerSettings(threshold=threshold, averaging_ms=averaging, hold_ms=hold)
+    rules = tuple(dict.fromkeys(DECISION_RULES + ((base.averaging_ms, base.hold_ms),)))
+    for averaging, hold in rules:
+        for threshold in sorted(set(THRESHOLDS) | {base.threshold}):
+            settings = replace(base, threshold=threshold, averaging_ms=averaging, hold_ms=hold)
             row = score_detections(stream, replay(speech_scores, stream.samples, settings))
             noise_alarms = len(replay(noise_scores, noise_stream, settings))
             curve.append({"threshold": threshold, "averaging_ms": averaging, "hold_ms": hold, **row,
@@ -210,7 +215,8 @@ def run(model: Path | None, data_dir: Path) -> dict:
     return {"model": str(model or "shipped"), "commands": len([c for c in clips if c[0] in STANDARD_WORDS]),
             "other_words": len([c for c in clips if c[0] not in STANDARD_WORDS]),
             "speech_stream_minutes": len(stream.samples) / SAMPLE_RATE / 60, "noise_stream_minutes": noise_hours * 60,
-            "default": {"threshold": DETECTION_THRESHOLD, "averaging_ms": AVERAGING_MS, "hold_ms": HOLD_MS},
+            "default": {"threshold": base.threshold, "averaging_ms": base.averaging_ms, "hold_ms": base.hold_ms,
+                        "pause_ms": base.pause_ms},
             "curve": curve,
             "defaults_vs_previous": side_by_side}
 

@@ -1,6 +1,7 @@
 """Choosing the "pause before the word" rule (levels.py, `RecognizerSettings.pause_ms`) on data that does not measure it.
 
     python training/studies/pause_rule.py [--model M] [--cache runs/pause_rule] [--json out.json]
+                                          [--thresholds 0.72,0.75] [--pauses 600,700,800]
 
 False detections: the learn side of ../shared/data/continuous_speech (training/conversation_split.json), end
 to end as one stream, every detection a false one (no command is said to the app in it). Recall: streams of
@@ -98,7 +99,14 @@ def parse_args(description: str) -> argparse.Namespace:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--cache", type=Path, default=ROOT / "runs" / "pause_rule")
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--thresholds", type=floats, default=(RecognizerSettings().threshold,),
+                        help="comma-separated thresholds replayed at each pause (default: the default threshold)")
+    parser.add_argument("--pauses", type=floats, default=PAUSES_MS, help="comma-separated pause lengths (ms)")
     return parser.parse_args()
+
+
+def floats(text: str) -> tuple[float, ...]:
+    return tuple(float(t) for t in text.split(","))
 
 
 def learn_side(args: argparse.Namespace):
@@ -136,12 +144,13 @@ def main() -> None:
     for n, (over, under, onset, blip, min_word) in enumerate(grid):
         levels.QUIET_OVER_FLOOR_DB, levels.QUIET_UNDER_PEAK_DB, levels.ONSET_SPAN_MS = over, under, onset
         levels.BLIP_MS, levels.MIN_WORD_MS = blip, min_word
-        for pause in PAUSES_MS if n == 0 else [p for p in PAUSES_MS if p > 0]:  # the rule off: once
-            settings = RecognizerSettings(pause_ms=pause)
-            row = {"pause_ms": pause, "over_floor_db": over, "under_peak_db": under, "onset_span_ms": onset,
+        for pause, threshold in itertools.product(args.pauses if n == 0 else [p for p in args.pauses if p > 0],
+                                                  args.thresholds):  # the rule off: once
+            settings = RecognizerSettings(pause_ms=pause, threshold=threshold)
+            row = {"pause_ms": pause, "threshold": threshold, "over_floor_db": over, "under_peak_db": under, "onset_span_ms": onset,
                    "blip_ms": blip, "min_word_ms": min_word, **replayed(settings, labels, talk, hours, scored)}
             rows.append(row)
-            print(f"pause {pause:>3g} over {over:>2g} under {under:>2g} onset {onset:>4g} blip {blip:>2g} "
+            print(f"pause {pause:>3g} threshold {threshold:.2f} over {over:>2g} under {under:>2g} onset {onset:>4g} blip {blip:>2g} "
                   f"min_word {min_word:>3g}: learn "
                   f"{row['learn_per_hour']:6.1f}/h; quiet recall {row['quiet']['recall']:.3f} precision "
                   f"{row['quiet']['precision']:.3f}; noisy recall {row['noisy']['recall']:.3f} precision "
