@@ -158,7 +158,8 @@ def main() -> None:
     result = run(args.model, args.cache)
     d = result["default"]
     print(f"{args.model}: {result['minutes']:.1f} min of continuous speech ({result['minutes_by_source']})")
-    print(f"the model's settings (threshold {d['threshold']:g}, pause {d['pause_ms']:g} ms): {d['detections']} detections, {d['per_hour']:.1f} per hour; by word "
+    print(f"the model's settings (threshold {d['threshold']:g}, pause {d['pause_ms']:g} ms): {d['detections']} "
+          f"detections, {d['per_hour']:.1f} per hour; by word "
           + ", ".join(f"{w} {n / (result['minutes'] / 60):.1f}" for w, n in d["by_word"].items())
           + "; by source " + ", ".join(f"{s} {n}" for s, n in d["by_source"].items()))
     print("averaging  hold  pause  " + "  ".join(f"{t:>5.2f}" for t in THRESHOLDS))

@@ -92,16 +92,17 @@ def recorded(model: Path, samples: np.ndarray, cache: Path, name: str) -> Evalua
     return evaluations_of(model, samples, cache / name)
 
 
-def parse_args(description: str) -> argparse.Namespace:
+def parse_args(description: str, grid: bool = False) -> argparse.Namespace:
     """The options of the studies that replay the learn side (this one, latency_rule.py)."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--cache", type=Path, default=ROOT / "runs" / "pause_rule")
     parser.add_argument("--json", type=Path)
-    parser.add_argument("--thresholds", type=floats, default=(RecognizerSettings().threshold,),
-                        help="comma-separated thresholds replayed at each pause (default: the default threshold)")
-    parser.add_argument("--pauses", type=floats, default=PAUSES_MS, help="comma-separated pause lengths (ms)")
+    if grid:  # this study's settings replayed
+        parser.add_argument("--thresholds", type=floats, default=(RecognizerSettings().threshold,),
+                            help="comma-separated thresholds replayed at each pause (default: the default threshold)")
+        parser.add_argument("--pauses", type=floats, default=PAUSES_MS, help="comma-separated pause lengths (ms)")
     return parser.parse_args()
 
 
@@ -134,7 +135,7 @@ def replayed(settings: RecognizerSettings, labels, talk, hours: float, scored: d
 
 
 def main() -> None:
-    args = parse_args(__doc__.splitlines()[0])
+    args = parse_args(__doc__.splitlines()[0], grid=True)
     labels, talk, hours, scored = learn_side(args)
     quiet = scored["quiet"][0]
     print(f"learn side {hours * 60:.1f} min; command streams {len(quiet.words)} clips, "
@@ -147,10 +148,12 @@ def main() -> None:
         for pause, threshold in itertools.product(args.pauses if n == 0 else [p for p in args.pauses if p > 0],
                                                   args.thresholds):  # the rule off: once
             settings = RecognizerSettings(pause_ms=pause, threshold=threshold)
-            row = {"pause_ms": pause, "threshold": threshold, "over_floor_db": over, "under_peak_db": under, "onset_span_ms": onset,
+            row = {"pause_ms": pause, "threshold": threshold, "over_floor_db": over, "under_peak_db": under,
+                   "onset_span_ms": onset,
                    "blip_ms": blip, "min_word_ms": min_word, **replayed(settings, labels, talk, hours, scored)}
             rows.append(row)
-            print(f"pause {pause:>3g} threshold {threshold:.2f} over {over:>2g} under {under:>2g} onset {onset:>4g} blip {blip:>2g} "
+            print(f"pause {pause:>3g} threshold {threshold:.2f} over {over:>2g} under {under:>2g} onset {onset:>4g} "
+                  f"blip {blip:>2g} "
                   f"min_word {min_word:>3g}: learn "
                   f"{row['learn_per_hour']:6.1f}/h; quiet recall {row['quiet']['recall']:.3f} precision "
                   f"{row['quiet']['precision']:.3f}; noisy recall {row['noisy']['recall']:.3f} precision "
