@@ -140,8 +140,9 @@ def accuracy(predicted: list[str], expected: list[str]) -> float:
 def section_machine(_args) -> dict:
     import torch
 
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
+    from speech_app.device import cpu_name
+
+    cpu = cpu_name()
     mem_kib = next((int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
                     if line.startswith("MemTotal")), 0)
     gpu = "none" if not torch.cuda.is_available() else torch.cuda.get_device_name(0)

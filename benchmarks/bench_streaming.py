@@ -81,17 +81,19 @@ class Stream:
     word_ends: list[float]  # seconds at which each clip's spoken word ends
 
 
-def held_out_clips(data_dir: Path, rng: np.random.Generator) -> tuple[list[tuple[str, Path]], list[tuple[str, Path]]]:
-    """(commands, other words) from held-out speakers: as many other-word clips as commands, taken in
-    turn from every other word (so the plentiful bed/cat/happy do not make up most of them)."""
+def held_out_clips(data_dir: Path, rng: np.random.Generator,
+                   training: bool = False) -> tuple[list[tuple[str, Path]], list[tuple[str, Path]]]:
+    """(commands, other words) from held-out speakers (`training`: from training speakers instead, for a
+    study that chooses on them): as many other-word clips as commands, taken in turn from every other word
+    (so the plentiful bed/cat/happy do not make up most of them)."""
     commands, others = [], {}
     for word, files in word_folders(data_dir).items():
-        held_out = [p for p in files if which_set(p) != "training"]
+        chosen = [p for p in files if (which_set(p) == "training") == training]
         if word in STANDARD_WORDS:
-            picked = rng.permutation(len(held_out))[:COMMANDS_PER_WORD]
-            commands += [(word, held_out[i]) for i in sorted(picked)]
-        elif held_out:
-            others[word] = [held_out[i] for i in rng.permutation(len(held_out))]
+            picked = rng.permutation(len(chosen))[:COMMANDS_PER_WORD]
+            commands += [(word, chosen[i]) for i in sorted(picked)]
+        elif chosen:
+            others[word] = [chosen[i] for i in rng.permutation(len(chosen))]
     in_turn = [(word, files[rank]) for rank in range(max(map(len, others.values())))
                for word, files in others.items() if rank < len(files)]
     return commands, in_turn[: len(commands)]

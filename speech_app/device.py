@@ -60,7 +60,7 @@ def bfloat16_pays() -> bool:
     if not native_bfloat16():
         return False
     record = cache_folder("cpu") / "bfloat16.json"
-    key = f"{_cpu_name()} | torch {torch.__version__}"
+    key = f"{cpu_name()} | torch {torch.__version__}"
     with contextlib.suppress(OSError, ValueError):
         known = json.loads(record.read_text())
         if known.get("key") == key:
@@ -73,7 +73,7 @@ def bfloat16_pays() -> bool:
     return pays
 
 
-def _cpu_name() -> str:
+def cpu_name() -> str:
     """The CPU's model name (Linux), else what platform says."""
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():

@@ -20,8 +20,8 @@ from typing import Callable
 import numpy as np
 
 from .audio import SAMPLE_RATE
+from .data.dataset import SILENCE_LABEL
 
-SILENCE_LABEL = "_silence_"
 FRAME_SAMPLES = 400  # 25 ms energy frames at 16 kHz: the default hop (2000) and window (16000) hold whole ones
 SMOOTHING_FRAMES = 4  # loudness is the mean energy over 100 ms: a word's voiced part lasts longer than that
 # Chosen on the six _background_noise_ recordings alone (no speech, not the measuring data): the loudest 100 ms

@@ -35,7 +35,7 @@ from devtest import DEFAULT_DATA  # noqa: E402
 
 from speech_app import levels  # noqa: E402
 from speech_app.audio import SAMPLE_RATE, decode_files, load_audio  # noqa: E402
-from speech_app.data.dataset import BACKGROUND_NOISE_DIR, STANDARD_WORDS, which_set, word_folders  # noqa: E402
+from speech_app.data.dataset import BACKGROUND_NOISE_DIR  # noqa: E402
 from speech_app.levels import Evaluations  # noqa: E402
 from speech_app.streaming import RecognizerSettings  # noqa: E402
 from speech_app.training.conversation import decider  # noqa: E402
@@ -51,24 +51,9 @@ BLIPS_MS = (30.0,)
 MIN_WORDS_MS = (250.0,)
 
 
-def training_clips(data_dir: Path, rng: np.random.Generator):
-    """bench_streaming.held_out_clips, from training speakers."""
-    commands, others = [], {}
-    for word, files in word_folders(data_dir).items():
-        train = [p for p in files if which_set(p) == "training"]
-        if word in STANDARD_WORDS:
-            picked = rng.permutation(len(train))[: bench_streaming.COMMANDS_PER_WORD]
-            commands += [(word, train[i]) for i in sorted(picked)]
-        elif train:
-            others[word] = [train[i] for i in rng.permutation(len(train))]
-    in_turn = [(word, files[rank]) for rank in range(max(map(len, others.values())))
-               for word, files in others.items() if rank < len(files)]
-    return commands, in_turn[: len(commands)]
-
-
 def command_streams(data_dir: Path) -> dict:
     rng = np.random.default_rng(SEED)
-    commands, others = training_clips(data_dir, rng)
+    commands, others = bench_streaming.held_out_clips(data_dir, rng, training=True)
     decoded = decode_files([str(p) for _, p in commands + others], progress=False)
     clips = [(w, a.astype(np.float32)) for (w, _), a in zip(commands + others, decoded) if isinstance(a, np.ndarray)]
     clips = [clips[i] for i in rng.permutation(len(clips))]
