@@ -35,7 +35,7 @@ from .audio import SAMPLE_RATE, seconds_to_samples
 from .daemon_pool import wait_result
 from .quiet_gate import QuietGate
 from .levels import Evaluations, FrameLevels, pause_before
-from .screening import anchor_rows, needed_rows, row_cuts
+from .screening import anchor_rows, needed_rows, row_cuts, run_span
 
 # Calibrated with benchmarks/bench_streaming.py (174 commands and as many other words from held-out
 # speakers, 17 min) on the shipped model: a 500 ms average and a 0.70 threshold give recall 92.5% and
@@ -209,6 +209,8 @@ class StreamingRecognizer:
         self.last_frame: ScoreFrame | None = None
         self.evaluations = 0
         self.unscored = 0  # evaluations screening left out (their windows never reached the model or the gate)
+        self._screened_tail = np.zeros((0, len(self._word_ids)), dtype=np.float32)  # the words' last scores (NaN:
+        # unscored), for the spans that reach back before a screened block
         self._levels = FrameLevels()  # 10 ms levels: the pause before a word
         if self._shared_features is not None:
             self._shared_features.reset()
@@ -289,8 +291,8 @@ class StreamingRecognizer:
         then the windows whose scores can matter; a window left out is scored when its decision reads every score
         (a word not yet re-armed, or waiting for its rivals). The detections are those of scoring them all."""
         settings = self.settings
-        averaged = settings.averaged_evaluations
         held = 1 if settings.sure_score is not None else settings.held_evaluations  # a sure score needs no run
+        span = run_span(settings.averaged_evaluations, held)
         starts = due - self.window_samples
         rows = np.full((len(due), len(self.labels)), np.nan, dtype=np.float32)  # NaN: not scored
         if self.quiet_gate is not None:
@@ -298,9 +300,9 @@ class StreamingRecognizer:
             rows[quiet] = self.quiet_gate.silence_row
             self.quiet_gate.skipped += int(quiet.sum())
         index = due // settings.hop_samples - 1  # the evaluations' absolute indexes (the first hop ends at 1 hop)
-        self._score_rows(rows, combined, start, starts, anchor_rows(index, averaged) & np.isnan(rows[:, 0]))
-        self._score_rows(rows, combined, start, starts, needed_rows(rows[:, self._word_ids], self._last_word_rows(),
-                                                                    cuts, int(index[0]), averaged, held))
+        self._score_rows(rows, combined, start, starts, anchor_rows(index, span) & np.isnan(rows[:, 0]))
+        self._score_rows(rows, combined, start, starts, needed_rows(rows[:, self._word_ids], self._screened_tail,
+                                                                    cuts, span))
         detections = []
         for i, at_sample in enumerate(due):
             if np.isnan(rows[i, 0]) and self._reads_every_score():
@@ -311,6 +313,7 @@ class StreamingRecognizer:
             detection = self._update(int(at_sample), rows[i])
             if detection is not None:
                 detections.append(detection)
+        self._screened_tail = np.concatenate([self._screened_tail, rows[:, self._word_ids]])[-span:]
         return detections
 
     def _score_rows(self, rows: np.ndarray, combined: np.ndarray, start: int, starts: np.ndarray,
@@ -330,13 +333,6 @@ class StreamingRecognizer:
             if isinstance(probabilities, Future):
                 probabilities = wait_result(probabilities)
             rows[batch] = probabilities
-
-    def _last_word_rows(self) -> np.ndarray:
-        """The words' probabilities of the last `averaged_evaluations - 1` evaluations, oldest first (NaN where
-        screening left one unscored; fewer at a stream's start)."""
-        averaged = len(self._recent)
-        recent = range(max(0, self._recent_count - averaged + 1), self._recent_count)
-        return self._recent[[k % averaged for k in recent]][:, self._word_ids]
 
     def _reads_every_score(self) -> bool:
         """Whether the next decision reads its evaluation's scores whatever they are: a word waiting for its

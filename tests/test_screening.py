@@ -10,7 +10,7 @@ from stand_ins import SAMPLES_DIR, ToneClassifier, tone_word
 from test_streaming_prefix import ToneModel, spoken
 
 from speech_app.audio import SAMPLE_RATE, load_audio
-from speech_app.screening import CUT_MARGIN, needed_rows, row_cuts
+from speech_app.screening import CUT_MARGIN, needed_rows, row_cuts, run_span
 from speech_app.streaming import RecognizerSettings, StreamingRecognizer, recognize_samples
 
 MIC_BLOCK_SAMPLES = 320  # 20 ms: the live path's blocks
@@ -106,19 +106,29 @@ def test_without_a_cut_every_window_is_scored():
     assert scanner.unscored == 0 and scanner.evaluations > 0
 
 
-def test_a_window_is_needed_where_an_average_it_is_part_of_could_reach_the_threshold():
+def test_a_window_is_needed_where_a_run_it_is_part_of_could_reach_the_threshold():
     cuts = np.array([0.3])
     nan = np.nan
-    # anchors (even rows) known: low, low, high, low; the odd rows between them unknown
+    # anchors (even rows) known: low, low, high, low; the rows between them unknown
     rows = np.array([[0.1], [nan], [0.1], [nan], [0.9], [nan], [0.1], [nan]], dtype=np.float32)
-    needed = needed_rows(rows, np.array([[0.1]]), cuts, first_index=10, averaged=2, held=1)
-    # row 1 averages with rows 0 and 2 (both low): never needed; rows 3 and 5 average with the high row 4;
-    # row 7's second average takes the next block's first row, unknown yet
+    # averages of 2, no hold (span 2): row 1 averages with rows 0 and 2 (both low): never needed; rows 3 and 5
+    # average with the high row 4; row 7's second average takes the next block's first row, unknown yet
+    needed = needed_rows(rows, np.array([[0.1]]), cuts, span=run_span(2, 1))
     assert needed.tolist() == [False, False, False, True, False, True, False, True]
-    # held 3: the averages around row 4 (rows 3-4 and 4-5) are two in a row, no run of 3: nothing can be
-    # detected there; the block's end may start a run
-    needed = needed_rows(rows, np.array([[0.1]]), cuts, first_index=10, averaged=2, held=3)
+    # held 3 (span 4): the averages around row 4 are two in a row at most, not 3; the block's end may start a run
+    needed = needed_rows(rows, np.array([[0.1]]), cuts, span=run_span(2, 3))
     assert needed.tolist() == [False, False, False, False, False, False, False, True]
-    # at a stream's start, the first average holds one row only: its cut does not hold
-    start = needed_rows(np.array([[nan], [0.1]], dtype=np.float32), np.zeros((0, 1)), cuts, 0, 2, 1)
+    # at a stream's start a run may be shorter (fewer rows before): the first row may hold one alone
+    start = needed_rows(np.array([[nan], [0.1]], dtype=np.float32), np.zeros((0, 1)), cuts, span=2)
     assert start.tolist() == [True, False]
+
+
+def test_a_run_needs_one_word_above_its_cut_throughout():
+    """Two words each above their cut in half of a span: neither can hold a run through it."""
+    cuts = np.array([0.3, 0.3])
+    nan = np.nan
+    rows = np.array([[0.9, 0.0], [nan, nan], [0.0, 0.9], [0.0, 0.0], [0.0, 0.0], [0.0, 0.0]], dtype=np.float32)
+    needed = needed_rows(rows, np.zeros((2, 2)), cuts, span=3)
+    assert not needed[1]
+    rows[2] = [0.9, 0.0]  # now the first word may run through rows 0-2
+    assert needed_rows(rows, np.zeros((2, 2)), cuts, span=3)[1]
