@@ -61,7 +61,7 @@ SHARED_PREFIX_LETTERS = 4  # words sharing this many leading letters (or a whole
 MAX_BATCH_WINDOWS = 32  # windows sent to the model in one call when many hops are due (a late read)
 FILE_TAIL_SECONDS = 1.0  # silence fed after a file's end, so a word at its very end still completes
 ON_DEMAND_ROWS = 8  # screened windows scored together when a decision reads every score (a word not yet re-armed
-# usually is within a window length, 8 hops, of its detection)
+# is re-armed about a window length, a second, after its detection)
 BACKGROUND_LABELS = ("_silence_", "_unknown_")
 # quiet a word needs just before it (levels.pause_before; 0: any word, said anywhere). Chosen on data that does not
 # measure it (training/studies/pause_rule.py): on the learn side of the conversation split, 600 ms took the shipped
