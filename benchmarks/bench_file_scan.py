@@ -50,7 +50,8 @@ def run_once(code: Path, model: Path, audio: Path, minutes: float | None) -> dic
     figures = next((json.loads(line[8:]) for line in err.splitlines() if line.startswith("FIGURES ")), None)
     if proc.returncode or figures is None:
         raise RuntimeError(f"{code}: exit status {proc.returncode}: {err[-2000:]}")
-    figures["detections"] = [(d["label"], d["time"]) for d in map(json.loads, (x for x in out.splitlines() if x.startswith("{")))]
+    lines = (line for line in out.splitlines() if line.startswith("{"))
+    figures["detections"] = [(d["label"], d["time"]) for d in map(json.loads, lines)]
     return figures
 
 

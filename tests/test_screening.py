@@ -4,18 +4,30 @@ same confidences, under every decision setting; and on speech that holds no comm
 
 from __future__ import annotations
 
+import argparse
+import io
+import json
+
 import numpy as np
 import pytest
+import soundfile as sf
 from stand_ins import SAMPLES_DIR, ToneClassifier, tone_word
 from test_streaming_prefix import ToneModel, spoken
 
 from speech_app.audio import SAMPLE_RATE, load_audio
+from speech_app.cli import listen
 from speech_app.screening import CUT_MARGIN, needed_rows, row_cuts, run_span
 from speech_app.streaming import RecognizerSettings, StreamingRecognizer, recognize_samples
 
 MIC_BLOCK_SAMPLES = 320  # 20 ms: the live path's blocks
 FILE_BLOCK_SAMPLES = 3 * SAMPLE_RATE + 123  # a file's blocks: many hops each, cut anywhere
 CONFIDENCE_TOLERANCE = 1e-4  # ONNX Runtime's scores of one window alone and in a batch differ in rounding
+
+
+def parse(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    listen.add_arguments(parser)
+    return parser.parse_args(list(argv))
 
 
 def live_and_scanned(make_classifier, signal: np.ndarray, settings: RecognizerSettings, batch_windows: int = 40):
@@ -132,3 +144,23 @@ def test_a_run_needs_one_word_above_its_cut_throughout():
     assert not needed[1]
     rows[2] = [0.9, 0.0]  # now the first word may run through rows 0-2
     assert needed_rows(rows, np.zeros((2, 2)), cuts, span=3)[1]
+
+
+def test_listen_file_screens_and_prints_the_live_paths_detections(tmp_path):
+    """`speech-app listen --file` (shipped model, its recognizer for files) against the recognizer `listen`
+    builds for a microphone, fed the same audio in 20 ms blocks."""
+    paths = sorted(p for p in SAMPLES_DIR.iterdir() if p.suffix in (".wav", ".flac", ".ogg"))
+    gap = np.zeros(int(0.75 * SAMPLE_RATE), np.float32)
+    signal = np.concatenate([part for p in paths for part in (load_audio(p), gap)])
+    path = tmp_path / "samples.wav"
+    sf.write(path, signal, SAMPLE_RATE, subtype="FLOAT")
+    out = io.StringIO()
+    assert listen.run(parse("--file", str(path), "--format", "jsonl", "--pause-ms", "0"), out=out) == 0
+    scanned = [json.loads(line) for line in out.getvalue().splitlines()]
+    microphone = listen._make_recognizer(parse("--pause-ms", "0"))
+    assert not microphone.screen and listen._make_recognizer(parse("--file", str(path))).screen
+    live = [d.to_dict() for d in recognize_samples(microphone, signal, MIC_BLOCK_SAMPLES)]
+    assert len(live) >= 5
+    assert [(d["label"], d["time"]) for d in scanned] == [(d["label"], d["time"]) for d in live]
+    np.testing.assert_allclose([d["confidence"] for d in scanned], [d["confidence"] for d in live],
+                               atol=CONFIDENCE_TOLERANCE)
