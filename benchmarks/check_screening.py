@@ -46,7 +46,8 @@ def main() -> None:
     live = recognize_samples(listen._make_recognizer(parser.parse_args(["--model", model, *options])),
                              load_audio(RECORDING)[: int(minutes * 60 * 16000)], MIC_BLOCK_SAMPLES)
     for name, found in (("every window scored", runs[False]), ("live path", live)):
-        same = [(d.label, round(d.time_s, 3)) for d in found] == [(d.label, round(d.time_s, 3)) for d in runs[True]]
+        same = [(d.label, round(d.time_s, 3)) for d in found] == \
+            [(d.label, round(d.time_s, 3)) for d in runs[True]]
         worst = max([abs(a.confidence - b.confidence) for a, b in zip(found, runs[True])] or [0.0])
         print(f"screened against {name}: {len(found)} detections, same: {same}, largest confidence difference {worst:.2g}")
 
