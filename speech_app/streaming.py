@@ -35,6 +35,7 @@ from .audio import SAMPLE_RATE, seconds_to_samples
 from .daemon_pool import wait_result
 from .quiet_gate import QuietGate
 from .levels import Evaluations, FrameLevels, pause_before
+from .screening import anchor_rows, needed_rows, row_cuts, run_span
 
 # Calibrated with benchmarks/bench_streaming.py (174 commands and as many other words from held-out
 # speakers, 17 min) on the shipped model: a 500 ms average and a 0.70 threshold give recall 92.5% and
@@ -59,6 +60,8 @@ PREFIX_WAIT_MS = 400.0  # a word with a rival sharing its start waits this long 
 SHARED_PREFIX_LETTERS = 4  # words sharing this many leading letters (or a whole first word) are rivals
 MAX_BATCH_WINDOWS = 32  # windows sent to the model in one call when many hops are due (a late read)
 FILE_TAIL_SECONDS = 1.0  # silence fed after a file's end, so a word at its very end still completes
+ON_DEMAND_ROWS = 8  # screened windows scored together when a decision reads every score (a word not yet re-armed
+# is re-armed about a window length, a second, after its detection)
 BACKGROUND_LABELS = ("_silence_", "_unknown_")
 # quiet a word needs just before it (levels.pause_before; 0: any word, said anywhere). Chosen on data that does not
 # measure it (training/studies/pause_rule.py): on the learn side of the conversation split, 600 ms took the shipped
@@ -155,7 +158,7 @@ class StreamingRecognizer:
 
     def __init__(self, classifier: Classifier, settings: RecognizerSettings | None = None,
                  share_features: bool = True, batch_windows: int = MAX_BATCH_WINDOWS, model_workers: int = 1,
-                 quiet_gate: bool = True):
+                 quiet_gate: bool = True, screen: bool = False):
         self.classifier = classifier
         self.settings = settings or RecognizerSettings()
         self.labels = list(classifier.labels)
@@ -171,6 +174,9 @@ class StreamingRecognizer:
         self.rivals = prefix_rivals(self.labels)
         # a window with no sound above the room's noise floor gets `_silence_` without the model (quiet_gate.py)
         self.quiet_gate = QuietGate.for_labels(self.labels, self.window_samples) if quiet_gate else None
+        # scanning a file (many hops fed at once): score only the windows whose scores can change a detection
+        # (screening.py); live, every window is scored as its hop ends (the GUI shows every score)
+        self.screen = screen
         # scanning a file: `model_workers` threads run the model on one batch of windows while this thread
         # makes the next batch's features and decides on the last one's scores (torch and ONNX Runtime
         # release the GIL); live, one hop's window at a time, the model runs here
@@ -202,6 +208,9 @@ class StreamingRecognizer:
         self._pending_since_s = 0.0
         self.last_frame: ScoreFrame | None = None
         self.evaluations = 0
+        self.unscored = 0  # evaluations screening left out (their windows never reached the model or the gate)
+        self._screened_tail = np.zeros((0, len(self._word_ids)), dtype=np.float32)  # the words' last scores (NaN:
+        # unscored), for the spans that reach back before a screened block
         self._levels = FrameLevels()  # 10 ms levels: the pause before a word
         if self._shared_features is not None:
             self._shared_features.reset()
@@ -243,6 +252,19 @@ class StreamingRecognizer:
         end = self._fed_samples + samples.size
         hop = self.settings.hop_samples
         due = np.arange(self._next_evaluation, end + 1, hop)  # hop ends covered by this block
+        cuts = self._screening_cuts()
+        if cuts is not None and len(due):
+            detections = self._feed_screened(combined, start, due, cuts)
+        else:
+            detections = self._score_and_decide(combined, start, due)
+        if len(due):
+            self._next_evaluation = int(due[-1]) + hop
+        self._history = combined[-self.window_samples :].copy()
+        self._fed_samples = end
+        return detections
+
+    def _score_and_decide(self, combined: np.ndarray, start: int, due: np.ndarray) -> list[Detection]:
+        """Every due hop's window scored (in batches), then the decisions in order."""
         detections = []
         batches = [due[first : first + self.batch_windows] for first in range(0, len(due), self.batch_windows)]
         # every batch's features first, in order (the frame cache runs forward); with workers, the model
@@ -255,11 +277,67 @@ class StreamingRecognizer:
                 detection = self._update(int(at_sample), row)
                 if detection is not None:
                     detections.append(detection)
-        if len(due):
-            self._next_evaluation = int(due[-1]) + hop
-        self._history = combined[-self.window_samples :].copy()
-        self._fed_samples = end
         return detections
+
+    def _screening_cuts(self) -> np.ndarray | None:
+        """Each word's cut (screening.row_cuts) when this feed may leave windows unscored, else None: screening
+        is on, no evaluation is being recorded (a replay needs every score) and the averages allow a cut."""
+        if not self.screen or self.recorded is not None:
+            return None
+        return row_cuts(self._word_thresholds(), self.settings.averaged_evaluations)
+
+    def _feed_screened(self, combined: np.ndarray, start: int, due: np.ndarray, cuts: np.ndarray) -> list[Detection]:
+        """`feed`'s scoring and deciding, screened (screening.py): the quiet gate on every window, the anchors,
+        then the windows whose scores can matter; a window left out is scored when its decision reads every score
+        (a word not yet re-armed, or waiting for its rivals). The detections are those of scoring them all."""
+        settings = self.settings
+        held = 1 if settings.sure_score is not None else settings.held_evaluations  # a sure score needs no run
+        span = run_span(settings.averaged_evaluations, held)
+        starts = due - self.window_samples
+        rows = np.full((len(due), len(self.labels)), np.nan, dtype=np.float32)  # NaN: not scored
+        if self.quiet_gate is not None:
+            quiet = self.quiet_gate.quiet_windows(combined, start, starts)
+            rows[quiet] = self.quiet_gate.silence_row
+            self.quiet_gate.skipped += int(quiet.sum())
+        index = due // settings.hop_samples - 1  # the evaluations' absolute indexes (the first hop ends at 1 hop)
+        self._score_rows(rows, combined, start, starts, anchor_rows(index, span) & np.isnan(rows[:, 0]))
+        self._score_rows(rows, combined, start, starts, needed_rows(rows[:, self._word_ids], self._screened_tail,
+                                                                    cuts, span))
+        detections = []
+        for i, at_sample in enumerate(due):
+            if np.isnan(rows[i, 0]) and self._reads_every_score():
+                on_demand = np.zeros(len(due), dtype=bool)
+                on_demand[i : i + ON_DEMAND_ROWS] = True
+                self._score_rows(rows, combined, start, starts, on_demand & np.isnan(rows[:, 0]))
+            self.unscored += int(np.isnan(rows[i, 0]))
+            detection = self._update(int(at_sample), rows[i])
+            if detection is not None:
+                detections.append(detection)
+        self._screened_tail = np.concatenate([self._screened_tail, rows[:, self._word_ids]])[-span:]
+        return detections
+
+    def _score_rows(self, rows: np.ndarray, combined: np.ndarray, start: int, starts: np.ndarray,
+                    which: np.ndarray) -> None:
+        """Fill `rows[which]` with the model's scores of those windows, in batches of nearby windows: windows
+        less than a window apart share feature frames; farther apart, the frames between would cost more than
+        the windows' own (the frame cache starts over instead)."""
+        chosen = np.flatnonzero(which)
+        if len(chosen) == 0:
+            return
+        gap = self.window_samples // self.settings.hop_samples
+        breaks = np.flatnonzero(np.diff(chosen) >= gap) + 1
+        batches = [part[first : first + self.batch_windows] for part in np.split(chosen, breaks)
+                   for first in range(0, len(part), self.batch_windows)]
+        scores = [self._score_model(combined, start, starts[batch]) for batch in batches]  # features in order
+        for batch, probabilities in zip(batches, scores):
+            if isinstance(probabilities, Future):
+                probabilities = wait_result(probabilities)
+            rows[batch] = probabilities
+
+    def _reads_every_score(self) -> bool:
+        """Whether the next decision reads its evaluation's scores whatever they are: a word waiting for its
+        prefix rivals, or the last word detected not yet re-armed (its score must fall under the release level)."""
+        return self._pending is not None or (self._last_detection is not None and not self._released)
 
     def replay(self, evaluations: list[tuple[int, np.ndarray]]) -> list[Detection]:
         """Start over and decide on recorded evaluations (see `recorded`) under the current settings:
@@ -312,6 +390,9 @@ class StreamingRecognizer:
         smoothed = np.add.reduce(self._recent[:filled], axis=0) / np.float32(filled)  # (C,)
         self.last_frame = ScoreFrame(time_s, probabilities, smoothed)
         self.evaluations += 1
+        if np.isnan(smoothed).any():  # an average screening left a window out of (screening.py): every word is
+            self._above[:] = 0  # known to be under its threshold, and no decision reads its exact score here
+            return None
         last = self._last_detection
         thresholds = self._word_thresholds()
         margins = smoothed[self._word_ids] - thresholds

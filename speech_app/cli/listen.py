@@ -117,7 +117,8 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
 
 def _make_recognizer(args) -> StreamingRecognizer:
     """The recognizer on the runtime `--runtime` and `--precision` allow; scanning a file, it scores
-    FILE_BATCH_WINDOWS windows per call on FILE_WORKERS threads: the same scores as one at a time."""
+    FILE_BATCH_WINDOWS windows per call on FILE_WORKERS threads (the same scores as one at a time), and only
+    the windows whose scores can change a detection (streaming.py's screening: the same detections)."""
     from ..onnx_runtime import choose_runtime, limit_numpy_threads
     from ..streaming import MAX_BATCH_WINDOWS, StreamingRecognizer
 
@@ -133,7 +134,7 @@ def _make_recognizer(args) -> StreamingRecognizer:
         classifier = _torch_classifier(args)
     return StreamingRecognizer(classifier, recognizer_settings(args),
                                batch_windows=FILE_BATCH_WINDOWS if scanning else MAX_BATCH_WINDOWS,
-                               model_workers=FILE_WORKERS if scanning else 1)
+                               model_workers=FILE_WORKERS if scanning else 1, screen=scanning)
 
 
 def _torch_classifier(args):
