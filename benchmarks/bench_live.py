@@ -99,9 +99,9 @@ class LiveLoop:
                                                   detection.confidence))
 
 
-def locate(stream: np.ndarray, clip: np.ndarray, start: int) -> int | None:
-    """Sample index in `stream` where `clip` begins, searching from `start` (FFT cross-correlation)."""
-    region = stream[start : start + int(SEARCH_S * SAMPLE_RATE) + len(clip)]
+def locate(stream: np.ndarray, clip: np.ndarray, start: int, search_s: float = SEARCH_S) -> int | None:
+    """Sample index in `stream` where `clip` begins, searching `search_s` from `start` (FFT cross-correlation)."""
+    region = stream[start : start + int(search_s * SAMPLE_RATE) + len(clip)]
     if len(region) < len(clip):
         return None
     n = 1 << (len(region) + len(clip)).bit_length()
