@@ -74,13 +74,17 @@ LEVERS = {
     "hop 125, weights 1:3": (125.0, 250.0, 125.0, (1.0, 3.0)),
     "hop 62.5, avg 250 weights 1:2:3:4, hold 125": (62.5, 250.0, 125.0, (1.0, 2.0, 3.0, 4.0)),
     "hop 62.5, avg 250 weights 1:2:3:4, hold 62.5": (62.5, 250.0, 62.5, (1.0, 2.0, 3.0, 4.0)),
+    # the adopted default, through the recognizer's own weighting (a check: the same as "hop 125, weights 1:2")
+    "recent_weighting 1 (the recognizer's)": (125.0, 250.0, 125.0, "recognizer"),
 }
 
 
 def lever_settings(name: str, base: RecognizerSettings | None = None) -> RecognizerSettings:
     hop, averaging, hold, weights = LEVERS[name]
-    settings = replace(base or RecognizerSettings(), hop_ms=hop, averaging_ms=averaging, hold_ms=hold)
-    if weights is not None:  # the rows come averaged already: one evaluation each
+    # a plain mean unless the lever is the recognizer's own weighting (RecognizerSettings.recent_weighting)
+    settings = replace(base or RecognizerSettings(), hop_ms=hop, averaging_ms=averaging, hold_ms=hold,
+                       recent_weighting=1.0 if weights == "recognizer" else 0.0)
+    if weights is not None and weights != "recognizer":  # the rows come averaged already: one evaluation each
         settings = replace(settings, averaging_ms=hop)
     return settings
 
@@ -88,7 +92,7 @@ def lever_settings(name: str, base: RecognizerSettings | None = None) -> Recogni
 def weighted(evaluations: Evaluations, hop_ms: float, averaging_ms: float, weights) -> Evaluations:
     """The evaluations with each row replaced by the weighted average of the last len(weights) rows (fewer
     at the start of the stream), so that a replay averaging one evaluation decides on that average."""
-    if weights is None:
+    if weights is None or weights == "recognizer":
         return evaluations
     n = max(1, int(round(averaging_ms / hop_ms)))
     assert n == len(weights), (n, weights)
