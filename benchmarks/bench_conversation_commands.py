@@ -98,6 +98,7 @@ def run(model: Path, cache: Path) -> dict:
     evaluations = evaluations_of(model, samples, cache)
     base = settings_of_file(model)  # what `listen` uses for this file: the defaults unless it names its own
     default = tally(decider(labels, base).replay(evaluations), spans, hours)
+    plain = tally(decider(labels, replace(base, recent_weighting=0.0)).replay(evaluations), spans, hours)
     rules = []
     for averaging, hold, pause in RULES:
         for threshold in THRESHOLDS:
@@ -113,6 +114,7 @@ def run(model: Path, cache: Path) -> dict:
             "words": [w for w in labels if w not in BACKGROUND_LABELS],
             "default": {"threshold": base.threshold, "averaging_ms": base.averaging_ms, "hold_ms": base.hold_ms,
                         "pause_ms": base.pause_ms, **default},
+            "plain_mean": plain,  # the model's settings on a plain mean of the evaluations (before recent_weighting)
             "curve": rules}
 
 
@@ -162,6 +164,8 @@ def main() -> None:
           f"detections, {d['per_hour']:.1f} per hour; by word "
           + ", ".join(f"{w} {n / (result['minutes'] / 60):.1f}" for w, n in d["by_word"].items())
           + "; by source " + ", ".join(f"{s} {n}" for s, n in d["by_source"].items()))
+    print(f"the same on a plain mean of the evaluations (before recent_weighting): {result['plain_mean']['detections']} "
+          f"detections, {result['plain_mean']['per_hour']:.1f} per hour")
     print("averaging  hold  pause  " + "  ".join(f"{t:>5.2f}" for t in THRESHOLDS))
     for averaging, hold, pause in RULES:
         rows = rule_rows(result, averaging, hold, pause)

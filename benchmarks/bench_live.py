@@ -109,7 +109,8 @@ def locate(stream: np.ndarray, clip: np.ndarray, start: int, search_s: float = S
     return start + int(np.argmax(scores))
 
 
-PREVIOUS_DEFAULTS = {"averaging_ms": 500.0, "threshold": 0.70, "hold_ms": 0.0}  # bench_streaming.PREVIOUS_DEFAULTS
+PREVIOUS_DEFAULTS = {"averaging_ms": 500.0, "threshold": 0.70, "hold_ms": 0.0,
+                     "recent_weighting": 0.0}  # bench_streaming.PREVIOUS_DEFAULTS
 
 
 def run(model: Path | None, rounds: int) -> dict:

@@ -64,7 +64,8 @@ DECISION_RULES = tuple(dict.fromkeys(
     [(a, 0.0) for a in AVERAGING_CHOICES_MS]
     + [(AVERAGING_MS, HOLD_MS), (750.0, 0.0), (1000.0, 0.0), (500.0, 250.0), (500.0, 500.0), (750.0, 250.0)]))
 SEED = 7
-PREVIOUS_DEFAULTS = {"averaging_ms": 500.0, "threshold": 0.70, "hold_ms": 0.0, "pause_ms": 0.0}  # before issue 24's latency cut
+PREVIOUS_DEFAULTS = {"averaging_ms": 500.0, "threshold": 0.70, "hold_ms": 0.0, "pause_ms": 0.0,
+                     "recent_weighting": 0.0}  # before issue 24's latency cut (a plain mean)
 # the defaults with the pause before the word at these lengths (0: the rule off); every clip here follows a gap of
 # 1.5-2.5 s, so the rule should cost no command: what it may cost is a pause it does not see in the noise
 PAUSE_CHOICES_MS = (0.0, 400.0, 600.0, 800.0)
@@ -202,6 +203,8 @@ def run(model: Path | None, data_dir: Path) -> dict:
     compared = [("default", base), ("previous", RecognizerSettings(**PREVIOUS_DEFAULTS))]
     compared += [(f"pause {p:g} ms", replace(base, pause_ms=p)) for p in PAUSE_CHOICES_MS]
     compared += [(f"sure score {s}", replace(base, sure_score=s)) for s in SURE_CHOICES]
+    # the model's settings on a plain mean of the evaluations, as before recent_weighting (LATENCY_STUDY.md)
+    compared += [("plain mean", replace(base, recent_weighting=0.0))]
     for name, settings in compared:
         side_by_side[name] = {**score_detections(stream, replay(speech_scores, stream.samples, settings)),
                               "noise_false_alarms": len(replay(noise_scores, noise_stream, settings))}

@@ -22,7 +22,11 @@ from pathlib import Path
 from .streaming import RecognizerSettings
 
 STREAMING_KEY = "streaming"  # the model file's metadata key
-MODEL_FIELDS = ("threshold", "averaging_ms", "hold_ms", "pause_ms")  # the RecognizerSettings a model file may choose
+# the RecognizerSettings a model file may choose
+MODEL_FIELDS = ("threshold", "averaging_ms", "hold_ms", "pause_ms", "recent_weighting")
+# what a file that names its own settings gets where it does not name these: the value its settings were chosen with
+# (files from before `recent_weighting` existed were calibrated on a plain mean of the evaluations)
+UNNAMED_IN_OWN_SETTINGS = {"recent_weighting": 0.0}
 METADATA_KEY = "speech_app"  # modelfile.METADATA_KEY (importing modelfile imports torch)
 
 
@@ -51,7 +55,10 @@ def settings_for(metadata: dict | None, overrides: dict | None = None,
     unknown = set(given) - known
     if unknown:
         raise ValueError(f"no such streaming setting: {', '.join(sorted(unknown))}")
-    return replace(base or RecognizerSettings(), **{**recorded_settings(metadata), **given})
+    own = recorded_settings(metadata)
+    if isinstance((metadata or {}).get(STREAMING_KEY), dict):
+        own = {**UNNAMED_IN_OWN_SETTINGS, **own}
+    return replace(base or RecognizerSettings(), **{**own, **given})
 
 
 def file_metadata(path: str | os.PathLike | None) -> dict:
@@ -77,7 +84,8 @@ def settings_of_file(path: str | os.PathLike | None, overrides: dict | None = No
 def describe(settings: RecognizerSettings) -> str:
     """The decision settings in words: "threshold 0.72, 250 ms average, held 125 ms, after a 600 ms pause"."""
     pause = f"after a {settings.pause_ms:.0f} ms pause" if settings.pause_ms > 0 else "no pause needed"
-    return (f"threshold {settings.threshold:.2f}, {settings.averaging_ms:.0f} ms average, "
+    weighted = " (the newer evaluations weigh more)" if settings.recent_weighting > 0 else ""
+    return (f"threshold {settings.threshold:.2f}, {settings.averaging_ms:.0f} ms average{weighted}, "
             f"held {settings.hold_ms:.0f} ms, {pause}")
 
 

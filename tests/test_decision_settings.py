@@ -17,7 +17,8 @@ from speech_app.decision import (STREAMING_KEY, describe, file_metadata, recorde
 from speech_app.modelfile import load_model, read_metadata, save_model
 from speech_app.streaming import RecognizerSettings
 
-OWN = {"threshold": 0.81, "averaging_ms": 1000.0, "hold_ms": 500.0, "pause_ms": 0.0}  # none of them a default
+OWN = {"threshold": 0.81, "averaging_ms": 1000.0, "hold_ms": 500.0, "pause_ms": 0.0,
+       "recent_weighting": 0.0}  # none of them a default
 
 
 def with_settings(source, path, own=OWN):
@@ -29,6 +30,7 @@ def with_settings(source, path, own=OWN):
 
 def test_a_model_without_the_field_gets_the_defaults_and_one_with_it_its_own():
     assert settings_for(None) == settings_for({}) == RecognizerSettings()
+    assert RecognizerSettings().recent_weighting > 0  # the shipped model: the newer evaluations weigh more
     assert settings_for({STREAMING_KEY: OWN}) == replace(RecognizerSettings(), **OWN)
     # explicit choices win, one field at a time; None is "not given"
     chosen = settings_for({STREAMING_KEY: OWN}, {"hold_ms": 0.0, "threshold": None})
@@ -40,7 +42,8 @@ def test_a_model_without_the_field_gets_the_defaults_and_one_with_it_its_own():
 def test_damaged_settings_fall_back_to_the_defaults_field_by_field():
     damaged = {"threshold": 7, "averaging_ms": "long", "hold_ms": 375.0, "prefix_wait_ms": 0.0}
     assert recorded_settings({STREAMING_KEY: damaged}) == {"hold_ms": 375.0}  # only the fields a model may choose
-    assert settings_for({STREAMING_KEY: damaged}) == replace(RecognizerSettings(), hold_ms=375.0)
+    # a file that names its own settings was calibrated on a plain mean unless it says otherwise
+    assert settings_for({STREAMING_KEY: damaged}) == replace(RecognizerSettings(), hold_ms=375.0, recent_weighting=0.0)
     assert settings_for({STREAMING_KEY: [1, 2]}) == RecognizerSettings()
 
 
@@ -127,7 +130,8 @@ def test_the_recipe_writes_its_settings_and_the_conversation_check_measures_with
     assert describe(replace(RecognizerSettings(), **OWN)) in lines
     # a recipe that leaves them at None names the streaming defaults
     none = CustomWordsRecipe(listen_threshold=None, listen_averaging_ms=None, listen_hold_ms=None, listen_pause_ms=None)
-    assert custom_words.listening_settings(none) == RecognizerSettings()
+    # (on a plain mean: the recipe's settings were chosen with one)
+    assert custom_words.listening_settings(none) == replace(RecognizerSettings(), recent_weighting=0.0)
 
 
 def test_the_sensitivity_tip_says_whether_the_curve_was_measured_as_the_model_is_listened_to():

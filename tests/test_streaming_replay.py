@@ -75,3 +75,28 @@ def test_a_sure_score_is_detected_without_waiting_out_the_hold():
     assert detected_at([0.90, 0.90, 0.0], sure=0.95) == [6]  # under the sure score: the hold as before
     assert detected_at([0.99, 0.0, 0.0], sure=None) == []  # one peak alone is what the hold keeps out
     assert detected_at([0.99, 0.0, 0.0], sure=0.95) == [5]
+
+
+def test_the_newer_evaluation_weighs_more_so_a_rising_word_counts_one_hop_sooner():
+    from speech_app.training.conversation import decider
+
+    labels = ["_silence_", "_unknown_", "yes"]
+    hop = RecognizerSettings().hop_samples
+
+    def evaluations(word_scores):
+        rows = [np.array([1.0, 0.0, 0.0])] * 4 + [np.array([0.0, 1.0 - p, p]) for p in word_scores]
+        return [((i + 1) * hop, row) for i, row in enumerate(rows)]
+
+    def detected(word_scores, weighting):
+        settings = RecognizerSettings(pause_ms=0.0, recent_weighting=weighting)  # 250 ms: two evaluations, held two
+        return [(round(d.time_s * SAMPLE_RATE / hop), round(d.confidence, 3))
+                for d in decider(labels, settings).replay(evaluations(word_scores))]
+
+    rising = [0.3, 0.95, 0.95, 0.95, 0.0]
+    # a plain mean: (0.3 + 0.95) / 2 = 0.625 at the 6th evaluation is under 0.72, so the score crosses at the 7th and
+    # is held at the 8th; the newer counting twice: (0.3 + 2 * 0.95) / 3 = 0.733 crosses at the 6th, held at the 7th
+    assert detected(rising, weighting=0.0) == [(8, 0.95)]
+    assert detected(rising, weighting=1.0) == [(7, 0.95)]
+    assert RecognizerSettings().recent_weighting == 1.0
+    # one peak alone still does not pass the hold: (0 + 2 * 0.99) / 3 = 0.66, then the peak is the older one
+    assert detected([0.99, 0.0, 0.0], weighting=1.0) == detected([0.99, 0.0, 0.0], weighting=0.0) == []

@@ -691,7 +691,9 @@ def listening_settings(recipe: CustomWordsRecipe):
     from ..decision import settings_for
 
     return settings_for(None, {"threshold": recipe.listen_threshold, "averaging_ms": recipe.listen_averaging_ms,
-                               "hold_ms": recipe.listen_hold_ms, "pause_ms": recipe.listen_pause_ms})
+                               "hold_ms": recipe.listen_hold_ms, "pause_ms": recipe.listen_pause_ms,
+                               # the recipe's settings were chosen on a plain mean (CONVERSATION_STUDY.md)
+                               "recent_weighting": 0.0})
 
 
 def conversation_check(trainer, recipe: CustomWordsRecipe, on_stage: Callable[[str], None] | None = None,

@@ -30,11 +30,13 @@ RULES_MS = ((AVERAGING_MS, HOLD_MS), (AVERAGING_MS, 0.0), (125.0, HOLD_MS))  # (
 
 
 def main() -> None:
-    labels, talk, hours, scored = pause_rule.learn_side(pause_rule.parse_args(__doc__.splitlines()[0]))
+    args = pause_rule.parse_args(__doc__.splitlines()[0])
+    labels, talk, hours, scored = pause_rule.learn_side(args)
     rows = []
     for averaging, hold in RULES_MS:
         for sure in SURE_SCORES if hold else (None,):
-            settings = RecognizerSettings(averaging_ms=averaging, hold_ms=hold, sure_score=sure)
+            # on a plain mean, as SURE_SCORE_STUDY.md ran it (before recent_weighting, LATENCY_STUDY.md)
+            settings = RecognizerSettings(averaging_ms=averaging, hold_ms=hold, sure_score=sure, recent_weighting=0.0)
             row = {"averaging_ms": averaging, "hold_ms": hold, "sure_score": sure,
                    **pause_rule.replayed(settings, labels, talk, hours, scored)}
             rows.append(row)
