@@ -216,8 +216,9 @@ def file_rows(model: Path | None, stream: bench_streaming.Stream) -> dict[str, l
     return rows
 
 
-def run(model: Path | None, data_dir: Path, per_word: int, live: bool = True) -> dict:
+def run(model: Path | None, data_dir: Path, per_word: int, live: bool = True, only: str | None = None) -> dict:
     built, command_clips = streams(data_dir, per_word)
+    built = {name: stream for name, stream in built.items() if only in (None, name)}
     results = {"batch": batch_recall(model, command_clips)}
     mic = VirtualMicrophone().start() if live else None
     try:
@@ -284,9 +285,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--commands", type=int, default=COMMANDS_PER_WORD, help="held-out clips of each command")
     parser.add_argument("--file-only", action="store_true", help="only the file path's rows (no audio server)")
+    parser.add_argument("--stream", choices=("commands alone", "other words between"),
+                        help="only this stream (default: both)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
-    result = run(args.model, args.data, args.commands, live=not args.file_only)
+    result = run(args.model, args.data, args.commands, live=not args.file_only, only=args.stream)
     print(report(result))
     if args.json:
         args.json.write_text(json.dumps(result, indent=1, default=str) + "\n")
