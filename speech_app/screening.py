@@ -4,12 +4,15 @@ Scanning a recording (`speech-app listen --file`), the recognizer knows many hop
 score, and most of a long recording is speech that is no command: every word's probability is near zero. The
 decision (streaming.py) detects a word only when its *smoothed* score, the mean of the last A evaluations
 (A = `averaged_evaluations`), is at or above its threshold t for H evaluations in a row (H =
-`held_evaluations`; 1 where a sure score may waive the hold). Probabilities are at most 1, so an average of A
-can reach t only if each of its evaluations gives the word at least
+`held_evaluations`; 1 where a sure score may waive the hold). The average weighs evaluation i by w_i
+(`averaging_weights`, W their sum). Probabilities are at most 1, so it can reach t only if each of its
+evaluations gives the word at least
 
-    cut = A * t - (A - 1)                      (0.3 for t = 0.65 and A = 2, a custom model's 250 ms average)
+    cut = 1 - W * (1 - t) / min(w)             (a plain mean, every w 1: A * t - (A - 1))
 
-(an average of fewer evaluations, at a stream's start, needs more). A detection of a word therefore needs the
+0.3 for t = 0.65 and a plain mean of A = 2 (a custom model's 250 ms average); 0.16 for the streaming default,
+t = 0.72 with the newer of two evaluations weighing 2 (an average of fewer evaluations, at a stream's start,
+needs more). A detection of a word therefore needs the
 word at or above its cut in all of the last H + A - 1 evaluations (the "span" of the run). So:
 
 1. score every span-th window first (the "anchors"): each span of evaluations holds one;
@@ -33,11 +36,13 @@ CUT_MARGIN = 1e-3
 ANCHOR_PHASE = 0  # anchors are the evaluations whose absolute index (from the stream's start) is a multiple of the span
 
 
-def row_cuts(thresholds: np.ndarray, averaged: int) -> np.ndarray | None:
-    """Per word: the probability under which one evaluation keeps every average it is part of under the
-    word's threshold; None when no word has one (an average of one evaluation, or thresholds too low)."""
-    cuts = averaged * np.asarray(thresholds, dtype=np.float64) - (averaged - 1) - CUT_MARGIN
-    return cuts if averaged > 1 and (cuts > 0).any() else None
+def row_cuts(thresholds: np.ndarray, weights: np.ndarray) -> np.ndarray | None:
+    """Per word: the probability under which one evaluation keeps every average it is part of (weighted by
+    `weights`, one per averaged evaluation) under the word's threshold; None when no word has one (an average
+    of one evaluation, or thresholds too low)."""
+    weights = np.asarray(weights, dtype=np.float64)
+    cuts = 1.0 - weights.sum() * (1.0 - np.asarray(thresholds, dtype=np.float64)) / weights.min() - CUT_MARGIN
+    return cuts if len(weights) > 1 and (cuts > 0).any() else None
 
 
 def run_span(averaged: int, held: int) -> int:

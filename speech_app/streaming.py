@@ -151,6 +151,11 @@ class RecognizerSettings:
         return max(1, int(round(self.averaging_ms / self.hop_ms)))
 
     @property
+    def averaging_weights(self) -> np.ndarray:
+        """The weight of each averaged evaluation, the oldest first (`recent_weighting`; all 1: a plain mean)."""
+        return 1.0 + self.recent_weighting * np.arange(self.averaged_evaluations, dtype=np.float64)
+
+    @property
     def held_evaluations(self) -> int:
         """Consecutive evaluations at or above the threshold a detection needs."""
         return 1 + max(0, int(round(self.hold_ms / self.hop_ms)))
@@ -297,7 +302,7 @@ class StreamingRecognizer:
         is on, no evaluation is being recorded (a replay needs every score) and the averages allow a cut."""
         if not self.screen or self.recorded is not None:
             return None
-        return row_cuts(self._word_thresholds(), self.settings.averaged_evaluations)
+        return row_cuts(self._word_thresholds(), self.settings.averaging_weights)
 
     def _feed_screened(self, combined: np.ndarray, start: int, due: np.ndarray, cuts: np.ndarray) -> list[Detection]:
         """`feed`'s scoring and deciding, screened (screening.py): the quiet gate on every window, the anchors,
@@ -443,7 +448,9 @@ class StreamingRecognizer:
             return np.add.reduce(self._recent[:filled], axis=0) / np.float32(filled)
         averaged = len(self._recent)
         ages = (self._recent_count - 1 - np.arange(averaged)) % averaged  # 0: the newest row of the ring
-        weights = np.where(ages < filled, 1.0 + slope * (averaged - 1 - ages), 0.0).astype(np.float32)
+        oldest_first = self.settings.averaging_weights
+        weights = np.where(ages < filled, oldest_first[averaged - 1 - np.minimum(ages, averaged - 1)], 0.0)
+        weights = weights.astype(np.float32)
         return (weights @ self._recent) / np.float32(weights.sum())
 
     def _sure(self, score: float) -> bool:

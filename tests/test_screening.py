@@ -55,11 +55,15 @@ def tone_talk(seed: int = 0, words: int = 24) -> np.ndarray:
 
 SETTINGS = {
     "defaults": RecognizerSettings(),
+    "a plain mean": RecognizerSettings(recent_weighting=0.0),
+    # weights 1, 2, 3: the oldest alone must hold the average down, so only a high threshold leaves a cut
+    "three evaluations, the newer weighing more": RecognizerSettings(averaging_ms=375, recent_weighting=1.0,
+                                                                     threshold=0.9, pause_ms=0),
     "no pause rule, no suppression (the same word again at once)": RecognizerSettings(pause_ms=0, suppression_ms=0),
-    "low threshold, long hold": RecognizerSettings(threshold=0.6, hold_ms=500, pause_ms=0),
+    "low threshold, long hold": RecognizerSettings(threshold=0.6, hold_ms=500, pause_ms=0, recent_weighting=0.0),
     "no hold": RecognizerSettings(hold_ms=0, pause_ms=0),
     "a sure score waives the hold": RecognizerSettings(sure_score=0.9, hold_ms=375, pause_ms=0),
-    "three evaluations averaged": RecognizerSettings(averaging_ms=375, threshold=0.8, pause_ms=0),
+    "three evaluations averaged": RecognizerSettings(averaging_ms=375, threshold=0.8, pause_ms=0, recent_weighting=0.0),
     "a word's own threshold": RecognizerSettings(word_thresholds={"mid": 0.9}, pause_ms=0),
 }
 
@@ -79,7 +83,7 @@ def test_words_waiting_for_their_rivals_are_decided_as_live(workers):
     """A word with prefix rivals reads every score while it waits: windows left out are scored on demand."""
     quiet = np.zeros(6 * SAMPLE_RATE, np.float32)
     signal = np.concatenate([quiet, spoken("lights", "off"), quiet, spoken("music"), spoken("lights", "on"), quiet])
-    settings = RecognizerSettings(threshold=0.6, pause_ms=0)
+    settings = RecognizerSettings(threshold=0.6, pause_ms=0, recent_weighting=0.0)  # as custom models listen
     live = recognize_samples(StreamingRecognizer(ToneModel(), settings), signal, MIC_BLOCK_SAMPLES)
     scanner = StreamingRecognizer(ToneModel(), settings, batch_windows=40, model_workers=workers, screen=True)
     scanned = recognize_samples(scanner, signal, FILE_BLOCK_SAMPLES)
@@ -110,12 +114,46 @@ def test_the_shipped_model_on_onnx_runtime_scans_as_it_listens():
 
 def test_without_a_cut_every_window_is_scored():
     """A single-evaluation average (or a threshold no single row can hold down) leaves nothing out."""
-    assert row_cuts(np.array([0.72]), 1) is None
-    assert row_cuts(np.array([0.5, 0.4]), 2) is None
-    np.testing.assert_allclose(row_cuts(np.array([0.65, 0.72]), 2), [0.3 - CUT_MARGIN, 0.44 - CUT_MARGIN])
+    assert row_cuts(np.array([0.72]), np.ones(1)) is None
+    assert row_cuts(np.array([0.5, 0.4]), np.ones(2)) is None
+    np.testing.assert_allclose(row_cuts(np.array([0.65, 0.72]), np.ones(2)), [0.3 - CUT_MARGIN, 0.44 - CUT_MARGIN])
+    # the newer of two evaluations weighing 2 (the streaming default): the older alone must keep the average down
+    np.testing.assert_allclose(row_cuts(np.array([0.72]), RecognizerSettings(recent_weighting=1.0).averaging_weights),
+                               [0.16 - CUT_MARGIN])
     scanner = StreamingRecognizer(ToneClassifier(), RecognizerSettings(averaging_ms=125), screen=True)
     recognize_samples(scanner, tone_talk(words=4), FILE_BLOCK_SAMPLES)
     assert scanner.unscored == 0 and scanner.evaluations > 0
+
+
+class ScriptedScores:
+    """One word whose probability in a window is the level of the window's last sample: a stream of constant
+    steps, one per hop, scripts the evaluations exactly."""
+
+    labels = ["_silence_", "_unknown_", "word"]
+    window_samples = SAMPLE_RATE
+
+    def probabilities(self, waves: np.ndarray) -> np.ndarray:
+        word = np.clip(np.asarray(waves)[:, -1], 0.0, 1.0)
+        return np.stack([np.zeros_like(word), 1.0 - word, word], axis=1).astype(np.float32)
+
+
+def test_a_weighted_average_is_screened_by_its_lightest_evaluation():
+    """Weights 1 and 2 at 0.72: an older evaluation of 0.3 (under the plain mean's cut, 0.44) still lets
+    (0.3 + 2 * 1.0) / 3 and (1.0 + 2 * 0.6) / 3 both reach the threshold: a detection the scan must not miss."""
+    settings = RecognizerSettings(recent_weighting=1.0, pause_ms=0)
+    hop = settings.hop_samples
+    span = run_span(settings.averaged_evaluations, settings.held_evaluations)
+    levels = np.zeros(12 * span, np.float32)
+    first = 6 * span  # an anchor (scored first), followed by the two high evaluations and a low anchor
+    levels[first : first + 3] = [0.3, 1.0, 0.6]
+    signal = np.repeat(levels, hop)
+    live = recognize_samples(StreamingRecognizer(ScriptedScores(), settings, quiet_gate=False), signal,
+                             MIC_BLOCK_SAMPLES)
+    scanner = StreamingRecognizer(ScriptedScores(), settings, batch_windows=40, quiet_gate=False, screen=True)
+    scanned = recognize_samples(scanner, signal, FILE_BLOCK_SAMPLES)
+    assert [d.label for d in live] == ["word"]
+    assert scanned == live
+    assert scanner.unscored > 0
 
 
 def test_a_window_is_needed_where_a_run_it_is_part_of_could_reach_the_threshold():
