@@ -99,13 +99,19 @@ class LiveLoop:
                                                   detection.confidence))
 
 
-def locate(stream: np.ndarray, clip: np.ndarray, start: int, search_s: float = SEARCH_S) -> int | None:
-    """Sample index in `stream` where `clip` begins, searching `search_s` from `start` (FFT cross-correlation)."""
+def locate(stream: np.ndarray, clip: np.ndarray, start: int, search_s: float = SEARCH_S,
+           normalized: bool = False) -> int | None:
+    """Sample index in `stream` where `clip` begins, searching `search_s` from `start` (FFT cross-correlation).
+    normalized: divided by the energy of the stretch it is matched against, so that a quiet clip (noise between
+    words) is found where it lies, not where the stream is loudest."""
     region = stream[start : start + int(search_s * SAMPLE_RATE) + len(clip)]
     if len(region) < len(clip):
         return None
     n = 1 << (len(region) + len(clip)).bit_length()
     scores = np.fft.irfft(np.fft.rfft(region, n) * np.conj(np.fft.rfft(clip, n)), n)[: len(region) - len(clip) + 1]
+    if normalized:
+        energy = np.concatenate([[0.0], np.cumsum(region.astype(np.float64) ** 2)])
+        scores = scores / np.sqrt(energy[len(clip):] - energy[: -len(clip)] + 1e-12)
     return start + int(np.argmax(scores))
 
 

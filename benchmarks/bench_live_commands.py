@@ -181,7 +181,7 @@ def alignment(captured: np.ndarray, stream: np.ndarray, onset_s: float) -> tuple
     for at_s in np.arange(ALIGN_EVERY_S, len(stream) / SAMPLE_RATE - ALIGN_PROBE_S, ALIGN_EVERY_S):
         expected = int((at_s + captured_s[-1] - stream_s[-1] - ALIGN_SLACK_S) * SAMPLE_RATE)
         first = int(at_s * SAMPLE_RATE)
-        found = locate(captured, stream[first : first + probe], max(expected, 0), ALIGN_SEARCH_S)
+        found = locate(captured, stream[first : first + probe], max(expected, 0), ALIGN_SEARCH_S, normalized=True)
         if found is not None:
             captured_s.append(found / SAMPLE_RATE)
             stream_s.append(float(at_s))
