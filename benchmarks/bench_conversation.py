@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import resource
 import sys
 import time
 from dataclasses import dataclass, replace
@@ -243,11 +244,18 @@ def train(condition: str, seed: int, folder: Path, recipe) -> tuple[Path, dict[s
         return model, held_out, json.loads(record.read_text())["seconds"]
     started = time.monotonic()
     synthetic = synthesize_for_words(words, recipe, engines=engines, progress=False)
+    cpu_started = cpu_seconds()  # the training's own: this process and its side processes, synthesis left out
     train_custom_words(take_dirs, words, model, recipe, init_from=load_model(None), synthetic_dir=synthetic,
                        progress=False)
+    cpu = cpu_seconds() - cpu_started
     seconds = time.monotonic() - started
-    record.write_text(json.dumps({"seconds": seconds, "condition": condition, "seed": seed}))
+    record.write_text(json.dumps({"seconds": seconds, "cpu_seconds": cpu, "condition": condition, "seed": seed}))
     return model, held_out, seconds
+
+
+def cpu_seconds() -> float:
+    """CPU seconds of this process and its finished children (the side processes the training forks)."""
+    return sum(r.ru_utime + r.ru_stime for r in map(resource.getrusage, (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)))
 
 
 def phrase_takes(folder: Path) -> list[Path]:
@@ -288,7 +296,9 @@ def measure(condition: str, seed: int, run_dir: Path, speech, retrain: bool, ove
     if not isolated_file.is_file():
         isolated_file.write_text(json.dumps(isolated(classifier, held_out)))
     settings = settings_of_file(model, listening)  # as `speech-app listen --model` listens with it
+    cpu = json.loads((folder / "trained.json").read_text()).get("cpu_seconds")
     result = {"condition": condition, "seed": seed, "train_seconds": round(seconds, 1),
+              "train_cpu_seconds": None if cpu is None else round(cpu, 1),
               "speech_minutes": {k: round(v / 60, 2) for k, v in stream.speech_seconds.items()},
               "settings": describe(settings),
               "curve": {f"{t:.2f}": s for t, s in curve(classifier.labels, evaluations, stream, settings).items()},

@@ -187,6 +187,12 @@ class CustomWordsRecipe:
     # 2 runs recognized 95.2% of real takes (95.0-95.7%) against one run's 94.9% (93.0-96.0%); with the
     # earlier random one, 94.6% against 94.0% (92.7-96.3% against 91.3-95.7%), rejection 98.1% (98.2%)
     text_only_runs: int = 2
+    # with takes: the final model averages the weights of this many runs from the same start, as text_only_runs
+    # (the runs after the first train in side processes where they can)
+    takes_runs: int = 1
+    # the new output layer's `_silence_` and `_unknown_` rows start from the starting model's (weights and bias;
+    # TrainConfig.head_from_start), the new words' rows at zero; False: every row at zero
+    head_from_start: bool = False
     seed: int = 0
     device: str = "auto"
     precision: str = "auto"  # see TrainConfig.precision
@@ -478,7 +484,8 @@ def train_config(recipe: CustomWordsRecipe, window_seconds: float):
     return TrainConfig(epochs=1, steps_per_epoch=recipe.steps, batch_size=recipe.batch_size,
                        learning_rate=recipe.learning_rate, warmup_steps=recipe.warmup_steps, patience=1,
                        seed=recipe.seed, device=recipe.device, precision=recipe.precision, window_seconds=window_seconds,
-                       augment=AugmentConfig(speed=recipe.speed), cache_by_folder=True)
+                       augment=AugmentConfig(speed=recipe.speed), cache_by_folder=True,
+                       head_from_start=recipe.head_from_start)
 
 
 def step_schedule(recipe: CustomWordsRecipe, steps: int) -> StepSchedule:
@@ -644,7 +651,7 @@ def train_custom_words(take_dirs: list[Path], words: list[str], out_path: Path,
     trainer = Trainer(index, train_config(recipe, window), None, init_from, progress, hooks)
     kept = {id(e) for e in trainer.index.examples}  # undecodable takes were left out
     groups = groups[np.array([id(e) in kept for e in built], dtype=bool)]
-    runs = recipe.text_only_runs if not any(len(t) for t in takes.values()) else 1
+    runs = recipe.text_only_runs if not any(len(t) for t in takes.values()) else recipe.takes_runs
     weights = draw_weights(trainer.training_labels, groups, len(words), recipe)
     result_estimate, takes_heard = estimate_and_train(trainer, groups, recipe, final_plan(recipe, weights, runs),
                                                       on_stage)
