@@ -180,16 +180,22 @@ def curve(labels: list[str], evaluations, stream: Stream, settings: RecognizerSe
     return {t: score(decider(labels, replace(base, threshold=t)).replay(evaluations), stream) for t in thresholds}
 
 
+def recognized_takes(classifier: CommandClassifier, audio: dict[str, list[np.ndarray]]) -> dict[str, list[int]]:
+    """Per word: [takes whose loudest window the model calls that word (argmax), takes]."""
+    per_word = {}
+    for word, takes in audio.items():
+        windows = np.stack([fit_to_window(a, classifier.window_samples) for a in takes])
+        predicted = classifier.probabilities(windows).argmax(axis=1)
+        per_word[word] = [int(sum(classifier.labels[i] == word for i in predicted)), len(takes)]
+    return per_word
+
+
 def isolated(classifier: CommandClassifier, held_out: dict[str, list[Path]]) -> dict:
     """Held-out takes recognized (argmax, loudest window) and other words of unseen speakers rejected."""
     from speech_app.training.rejection import measure_rejection
 
-    per_word = {}
-    for word, files in held_out.items():
-        audio = [a for a in decode_files(files) if isinstance(a, np.ndarray)]
-        windows = np.stack([fit_to_window(a, classifier.window_samples) for a in audio])
-        predicted = classifier.probabilities(windows).argmax(axis=1)
-        per_word[word] = [int(sum(classifier.labels[i] == word for i in predicted)), len(audio)]
+    per_word = recognized_takes(classifier, {word: [a for a in decode_files(files) if isinstance(a, np.ndarray)]
+                                             for word, files in held_out.items()})
     rejection = measure_rejection(classifier, [DATA / "speech_commands"], progress=False)
     right, total = (sum(v[i] for v in per_word.values()) for i in (0, 1))
     return {"takes": per_word, "takes_share": right / total,
