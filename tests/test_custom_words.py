@@ -311,7 +311,7 @@ def test_text_alone_keeps_the_average_of_runs_with_consecutive_seeds(tiny_model,
     assert all(torch.equal(first[k], final(1)[k]) for k in first)  # each plan starts over: nothing carried
 
 
-def test_with_takes_there_is_one_run_whatever_text_only_runs_says(tiny_model, tmp_path):
+def test_with_takes_text_only_runs_changes_nothing(tiny_model, tmp_path):
     from safetensors.torch import load_file
 
     takes = write_takes(tmp_path / "takes", ("yes", "no"), 3)
@@ -328,16 +328,24 @@ def test_with_takes_there_is_one_run_whatever_text_only_runs_says(tiny_model, tm
     assert all(torch.equal(one[k], two[k]) for k in one)
 
 
-def test_with_takes_takes_runs_averages_that_many_runs(tiny_model, tmp_path):
+def test_runs_averaged_by_takes_two_with_enough_takes_one_with_few():
+    recipe = CustomWordsRecipe()
+    assert custom_words.final_runs({"a": 0, "b": 0}, recipe) == recipe.text_only_runs == 2
+    assert custom_words.final_runs({"a": 20, "b": 150}, recipe) == recipe.takes_runs == 2
+    assert custom_words.final_runs({"a": 19, "b": 150}, recipe) == recipe.few_takes_runs == 1
+    assert custom_words.final_runs({"a": 5, "b": 5}, replace(recipe, few_takes_runs=3)) == 3
+
+
+def test_with_takes_the_model_averages_the_runs_the_recipe_asks_for(tiny_model, tmp_path):
     from safetensors.torch import load_file
 
-    takes = write_takes(tmp_path / "takes", ("yes", "no"), 3)
+    takes = write_takes(tmp_path / "takes", ("yes", "no"), 3)  # fewer than TAKES_ENOUGH: few_takes_runs
     recipe = CustomWordsRecipe(steps=2, batch_size=8, warmup_steps=1, negatives_per_word=2, estimate_folds=0,
                                device="cpu", precision="float32", hard_negative_steps=0, conversation_budget=0)
 
     def trained(runs, seed=0):
         out = tmp_path / f"runs_{runs}_{seed}.safetensors"
-        train_custom_words([takes], ["yes", "no"], out, replace(recipe, takes_runs=runs, seed=seed),
+        train_custom_words([takes], ["yes", "no"], out, replace(recipe, few_takes_runs=runs, seed=seed),
                            init_from=load_model(tiny_model), progress=False)
         return load_file(out), read_metadata(out)
 
