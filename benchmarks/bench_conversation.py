@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import resource
 import sys
 import time
 from dataclasses import dataclass, replace
@@ -179,16 +180,22 @@ def curve(labels: list[str], evaluations, stream: Stream, settings: RecognizerSe
     return {t: score(decider(labels, replace(base, threshold=t)).replay(evaluations), stream) for t in thresholds}
 
 
+def recognized_takes(classifier: CommandClassifier, audio: dict[str, list[np.ndarray]]) -> dict[str, list[int]]:
+    """Per word: [takes whose loudest window the model calls that word (argmax), takes]."""
+    per_word = {}
+    for word, takes in audio.items():
+        windows = np.stack([fit_to_window(a, classifier.window_samples) for a in takes])
+        predicted = classifier.probabilities(windows).argmax(axis=1)
+        per_word[word] = [int(sum(classifier.labels[i] == word for i in predicted)), len(takes)]
+    return per_word
+
+
 def isolated(classifier: CommandClassifier, held_out: dict[str, list[Path]]) -> dict:
     """Held-out takes recognized (argmax, loudest window) and other words of unseen speakers rejected."""
     from speech_app.training.rejection import measure_rejection
 
-    per_word = {}
-    for word, files in held_out.items():
-        audio = [a for a in decode_files(files) if isinstance(a, np.ndarray)]
-        windows = np.stack([fit_to_window(a, classifier.window_samples) for a in audio])
-        predicted = classifier.probabilities(windows).argmax(axis=1)
-        per_word[word] = [int(sum(classifier.labels[i] == word for i in predicted)), len(audio)]
+    per_word = recognized_takes(classifier, {word: [a for a in decode_files(files) if isinstance(a, np.ndarray)]
+                                             for word, files in held_out.items()})
     rejection = measure_rejection(classifier, [DATA / "speech_commands"], progress=False)
     right, total = (sum(v[i] for v in per_word.values()) for i in (0, 1))
     return {"takes": per_word, "takes_share": right / total,
@@ -243,11 +250,18 @@ def train(condition: str, seed: int, folder: Path, recipe) -> tuple[Path, dict[s
         return model, held_out, json.loads(record.read_text())["seconds"]
     started = time.monotonic()
     synthetic = synthesize_for_words(words, recipe, engines=engines, progress=False)
+    cpu_started = cpu_seconds()  # the training's own: this process and its side processes, synthesis left out
     train_custom_words(take_dirs, words, model, recipe, init_from=load_model(None), synthetic_dir=synthetic,
                        progress=False)
+    cpu = cpu_seconds() - cpu_started
     seconds = time.monotonic() - started
-    record.write_text(json.dumps({"seconds": seconds, "condition": condition, "seed": seed}))
+    record.write_text(json.dumps({"seconds": seconds, "cpu_seconds": cpu, "condition": condition, "seed": seed}))
     return model, held_out, seconds
+
+
+def cpu_seconds() -> float:
+    """CPU seconds of this process and its finished children (the side processes the training forks)."""
+    return sum(r.ru_utime + r.ru_stime for r in map(resource.getrusage, (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)))
 
 
 def phrase_takes(folder: Path) -> list[Path]:
@@ -288,7 +302,9 @@ def measure(condition: str, seed: int, run_dir: Path, speech, retrain: bool, ove
     if not isolated_file.is_file():
         isolated_file.write_text(json.dumps(isolated(classifier, held_out)))
     settings = settings_of_file(model, listening)  # as `speech-app listen --model` listens with it
+    cpu = json.loads((folder / "trained.json").read_text()).get("cpu_seconds")
     result = {"condition": condition, "seed": seed, "train_seconds": round(seconds, 1),
+              "train_cpu_seconds": None if cpu is None else round(cpu, 1),
               "speech_minutes": {k: round(v / 60, 2) for k, v in stream.speech_seconds.items()},
               "settings": describe(settings),
               "curve": {f"{t:.2f}": s for t, s in curve(classifier.labels, evaluations, stream, settings).items()},

@@ -56,6 +56,30 @@ def test_a_new_output_layer_starts_at_zero_and_a_known_one_as_it_was(tiny_model,
             assert all(float(ours[k].abs().max()) == 0.0 for k in head)
 
 
+def test_head_from_start_copies_the_rows_of_the_labels_both_models_have(tiny_model, tiny_dataset):
+    """head_from_start: the new output layer's `_silence_` and `_unknown_` rows (weights and bias) are the
+    starting model's rows of those labels, wherever they sit there; a new word's row stays at zero."""
+    from speech_app.data.dataset import build_index
+    from speech_app.training.custom_words import CustomWordsRecipe, train_config
+    from speech_app.training.trainer import Trainer
+
+    start = load_model(tiny_model)
+    theirs = start.model.state_dict()
+    index = build_index([tiny_dataset.root], ["yes"], seed=0, allow_missing=True)
+    assert index.labels != start.labels and {"_silence_", "_unknown_"} <= set(start.labels)
+    ours = Trainer(index, TrainConfig(**TINY_TRAIN, head_from_start=True), None, start, False, None).model.state_dict()
+    for name in ("head.1.weight", "head.1.bias"):
+        for row, label in enumerate(index.labels):
+            if label.startswith("_"):
+                assert torch.equal(ours[name][row], theirs[name][start.labels.index(label)])
+                assert float(ours[name][row].abs().max()) > 0.0  # a trained row, not a zero one
+            else:
+                assert float(ours[name][row].abs().max()) == 0.0
+    assert torch.equal(ours["lstm.weight_ih_l0"], theirs["lstm.weight_ih_l0"])
+    assert train_config(CustomWordsRecipe(head_from_start=True), 1.0).head_from_start
+    assert not train_config(CustomWordsRecipe(head_from_start=False), 1.0).head_from_start
+
+
 def torch_close(a, b, tolerance=0.2):
     return float((a - b).abs().max()) < tolerance
 
@@ -287,7 +311,7 @@ def test_text_alone_keeps_the_average_of_runs_with_consecutive_seeds(tiny_model,
     assert all(torch.equal(first[k], final(1)[k]) for k in first)  # each plan starts over: nothing carried
 
 
-def test_with_takes_there_is_one_run_whatever_text_only_runs_says(tiny_model, tmp_path):
+def test_with_takes_text_only_runs_changes_nothing(tiny_model, tmp_path):
     from safetensors.torch import load_file
 
     takes = write_takes(tmp_path / "takes", ("yes", "no"), 3)
@@ -302,3 +326,32 @@ def test_with_takes_there_is_one_run_whatever_text_only_runs_says(tiny_model, tm
 
     one, two = weights(1), weights(2)
     assert all(torch.equal(one[k], two[k]) for k in one)
+
+
+def test_runs_averaged_by_takes_two_with_enough_takes_one_with_few():
+    recipe = CustomWordsRecipe()
+    assert custom_words.final_runs({"a": 0, "b": 0}, recipe) == recipe.text_only_runs == 2
+    assert custom_words.final_runs({"a": 20, "b": 150}, recipe) == recipe.takes_runs == 2
+    assert custom_words.final_runs({"a": 19, "b": 150}, recipe) == recipe.few_takes_runs == 1
+    assert custom_words.final_runs({"a": 5, "b": 5}, replace(recipe, few_takes_runs=3)) == 3
+
+
+def test_with_takes_the_model_averages_the_runs_the_recipe_asks_for(tiny_model, tmp_path):
+    from safetensors.torch import load_file
+
+    takes = write_takes(tmp_path / "takes", ("yes", "no"), 3)  # fewer than TAKES_ENOUGH: few_takes_runs
+    recipe = CustomWordsRecipe(steps=2, batch_size=8, warmup_steps=1, negatives_per_word=2, estimate_folds=0,
+                               device="cpu", precision="float32", hard_negative_steps=0, conversation_budget=0)
+
+    def trained(runs, seed=0):
+        out = tmp_path / f"runs_{runs}_{seed}.safetensors"
+        train_custom_words([takes], ["yes", "no"], out, replace(recipe, few_takes_runs=runs, seed=seed),
+                           init_from=load_model(tiny_model), progress=False)
+        return load_file(out), read_metadata(out)
+
+    (first, one), (second, _), (averaged, two) = trained(1), trained(1, seed=1), trained(2)
+    assert one["final_runs"] == 1 and two["final_runs"] == 2
+    floats = [k for k, v in first.items() if v.is_floating_point() and not torch.equal(first[k], second[k])]
+    assert floats  # the seeds draw other batches
+    for k in floats:
+        torch.testing.assert_close(averaged[k], (first[k] + second[k]) / 2)

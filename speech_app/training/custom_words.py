@@ -187,6 +187,20 @@ class CustomWordsRecipe:
     # 2 runs recognized 95.2% of real takes (95.0-95.7%) against one run's 94.9% (93.0-96.0%); with the
     # earlier random one, 94.6% against 94.0% (92.7-96.3% against 91.3-95.7%), rejection 98.1% (98.2%)
     text_only_runs: int = 2
+    # with takes, the same average: `takes_runs` runs when every word has TAKES_ENOUGH takes or more, `few_takes_runs`
+    # when one has fewer (the runs after the first train in side processes where they can; see `final_runs`).
+    # Measured (benchmarks/bench_conversation.py, seeds 0-2, means; CONVERSATION_STUDY.md, twelfth session): 20 takes,
+    # 2 runs against 1: learn-side takes heard 89.4% -> 91.9% (worst seed 81.8% -> 89.4%); measuring side 0.0 false
+    # alarms an hour both, takes heard 93.9% -> 95.5% (seed 2: 86.4% -> 95.5%), isolated takes 94.0% -> 96.7%, other
+    # words rejected 98.7% -> 98.4%, for 57 -> 75 s of training CPU. 5 takes: learn side 88.9% -> 86.9%, measuring
+    # 0.0 -> 0.4 an hour, 90.2% heard both, isolated 89.8% -> 89.0%, for 96 -> 146 s: one run
+    takes_runs: int = 2
+    few_takes_runs: int = 1
+    # the new output layer's `_silence_` and `_unknown_` rows start from the starting model's (weights and bias;
+    # TrainConfig.head_from_start), the new words' rows at zero; False: every row at zero. Measured (seeds 0-2,
+    # means, CONVERSATION_STUDY.md, twelfth session): worse with takes as from text alone (CUSTOM_WORDS_STUDY.md):
+    # 20 takes 0.0 -> 4.5 false alarms an hour, takes heard 93.9% -> 87.1%, other words rejected 98.7% -> 91.5%
+    head_from_start: bool = False
     seed: int = 0
     device: str = "auto"
     precision: str = "auto"  # see TrainConfig.precision
@@ -478,7 +492,8 @@ def train_config(recipe: CustomWordsRecipe, window_seconds: float):
     return TrainConfig(epochs=1, steps_per_epoch=recipe.steps, batch_size=recipe.batch_size,
                        learning_rate=recipe.learning_rate, warmup_steps=recipe.warmup_steps, patience=1,
                        seed=recipe.seed, device=recipe.device, precision=recipe.precision, window_seconds=window_seconds,
-                       augment=AugmentConfig(speed=recipe.speed), cache_by_folder=True)
+                       augment=AugmentConfig(speed=recipe.speed), cache_by_folder=True,
+                       head_from_start=recipe.head_from_start)
 
 
 def step_schedule(recipe: CustomWordsRecipe, steps: int) -> StepSchedule:
@@ -598,6 +613,15 @@ def stream_takes(examples: list[Example], rows: np.ndarray) -> Callable:
     return inspect
 
 
+def final_runs(counts: dict[str, int], recipe: CustomWordsRecipe) -> int:
+    """How many runs the final model averages: text_only_runs from text alone, takes_runs when every word has
+    TAKES_ENOUGH takes or more, few_takes_runs when one has fewer."""
+    position = takes_position(counts)
+    if position is None:
+        return recipe.text_only_runs
+    return recipe.takes_runs if position >= 1.0 else recipe.few_takes_runs
+
+
 def final_plan(recipe: CustomWordsRecipe, weights: np.ndarray, runs: int) -> TrainingPlan:
     """The final model: `runs` runs of the recipe's steps from the same start with seeds seed,
     seed + 1, ..., keeping the average of their weights."""
@@ -644,7 +668,7 @@ def train_custom_words(take_dirs: list[Path], words: list[str], out_path: Path,
     trainer = Trainer(index, train_config(recipe, window), None, init_from, progress, hooks)
     kept = {id(e) for e in trainer.index.examples}  # undecodable takes were left out
     groups = groups[np.array([id(e) in kept for e in built], dtype=bool)]
-    runs = recipe.text_only_runs if not any(len(t) for t in takes.values()) else 1
+    runs = final_runs({w: len(t) for w, t in takes.items()}, recipe)
     weights = draw_weights(trainer.training_labels, groups, len(words), recipe)
     result_estimate, takes_heard = estimate_and_train(trainer, groups, recipe, final_plan(recipe, weights, runs),
                                                       on_stage)

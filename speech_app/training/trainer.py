@@ -31,7 +31,7 @@ from ..atomic_files import output_lock, write_bytes
 from ..audio import decode_files
 from ..data.augment import AugmentConfig, WaveformAugmenter
 from ..data.clips import choose_window_seconds, failed_rows, load_split_clips, to_float
-from ..data.dataset import SILENCE_LABEL, DatasetIndex, build_index
+from ..data.dataset import SILENCE_LABEL, UNKNOWN_LABEL, DatasetIndex, build_index
 from ..data.noise import NoiseBank
 from ..device import autocast_for, pick_device, training_precision
 from ..features import FeatureConfig, MfccFrontend, SpecAugment
@@ -102,6 +102,10 @@ class TrainConfig:
     # L2-SP (Li et al., 2018): anchor_weight * the summed squared distance of the trainable weights from those
     # the run started with, added to the loss; 0 leaves the loss as it was. Fine-tuning from few clips (adapt.py)
     anchor_weight: float = 0.0
+    # fine-tuning with other labels than the starting model's: the new output layer's `_silence_` and `_unknown_`
+    # rows start from the starting model's rows of those labels (weights and bias), the words' rows at zero;
+    # False: every row at zero
+    head_from_start: bool = False
 
 
 # Training from text alone (`train --words ... --synth`, no recordings, dataset recipe): a few
@@ -263,10 +267,25 @@ class Trainer:
             with torch.no_grad():
                 for parameter in self.model.head.parameters():
                     parameter.zero_()
+            if self.config.head_from_start:
+                self._head_rows_from(bundle)
         misfits = [k for k, v in theirs.items() if k not in own or own[k].shape != v.shape]
         if misfits:  # starting_settings prevents this; a partial load would train the rest from scratch
             raise ValueError(f"the starting model's weights do not fit ({', '.join(misfits[:3])}...)")
         self.model.load_state_dict(theirs, strict=False)
+
+    def _head_rows_from(self, bundle: ModelBundle) -> None:
+        """Copy the starting model's `_silence_` and `_unknown_` output rows (weights and bias) into this one's
+        rows of those labels; a word's row stays as it is, even a word the starting model knows."""
+        own = dict(self.model.head.named_parameters())
+        theirs = dict(bundle.model.head.named_parameters())
+        if {k: v.shape[1:] for k, v in own.items()} != {k: v.shape[1:] for k, v in theirs.items()}:
+            raise ValueError("the starting model's output layer does not fit this one's")
+        with torch.no_grad():
+            for row, label in enumerate(self.index.labels):
+                if label in (SILENCE_LABEL, UNKNOWN_LABEL) and label in bundle.labels:
+                    for name, parameter in own.items():
+                        parameter[row] = theirs[name][bundle.labels.index(label)].to(parameter.device)
 
     @property
     def training_labels(self) -> np.ndarray:
