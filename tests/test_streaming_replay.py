@@ -54,20 +54,25 @@ def test_replay_starts_over_and_records_nothing_new():
     assert len(recognizer.recorded) == len(recorded)
 
 
+SCRIPTED_LABELS = ["_silence_", "_unknown_", "yes"]
+
+
+def word_after_silence(word_scores: list[float]) -> list[tuple[int, np.ndarray]]:
+    """Recorded evaluations, one a hop: four of silence, then "yes" at these scores (the rest `_unknown_`)."""
+    hop = RecognizerSettings().hop_samples
+    rows = [np.array([1.0, 0.0, 0.0])] * 4 + [np.array([0.0, 1.0 - p, p]) for p in word_scores]
+    return [((i + 1) * hop, row) for i, row in enumerate(rows)]
+
+
 def test_a_sure_score_is_detected_without_waiting_out_the_hold():
     from speech_app.training.conversation import decider
 
-    labels = ["_silence_", "_unknown_", "yes"]
-    hop = RecognizerSettings().hop_samples
-
-    def evaluations(word_scores):
-        rows = [np.array([1.0, 0.0, 0.0])] * 4 + [np.array([0.0, 1.0 - p, p]) for p in word_scores]
-        return [((i + 1) * hop, row) for i, row in enumerate(rows)]
+    labels, hop = SCRIPTED_LABELS, RecognizerSettings().hop_samples
 
     def detected_at(word_scores, sure):
         settings = RecognizerSettings(averaging_ms=RecognizerSettings().hop_ms, hold_ms=RecognizerSettings().hop_ms,
                                       pause_ms=0.0, sure_score=sure)
-        return [round(d.time_s * SAMPLE_RATE / hop) for d in decider(labels, settings).replay(evaluations(word_scores))]
+        return [round(d.time_s * SAMPLE_RATE / hop) for d in decider(labels, settings).replay(word_after_silence(word_scores))]
 
     # the word's first evaluation is the 5th: held, it is detected at the 6th; sure of it, at once
     assert detected_at([0.99, 0.99, 0.0], sure=None) == [6]
@@ -80,17 +85,12 @@ def test_a_sure_score_is_detected_without_waiting_out_the_hold():
 def test_the_newer_evaluation_weighs_more_so_a_rising_word_counts_one_hop_sooner():
     from speech_app.training.conversation import decider
 
-    labels = ["_silence_", "_unknown_", "yes"]
-    hop = RecognizerSettings().hop_samples
-
-    def evaluations(word_scores):
-        rows = [np.array([1.0, 0.0, 0.0])] * 4 + [np.array([0.0, 1.0 - p, p]) for p in word_scores]
-        return [((i + 1) * hop, row) for i, row in enumerate(rows)]
+    labels, hop = SCRIPTED_LABELS, RecognizerSettings().hop_samples
 
     def detected(word_scores, weighting):
         settings = RecognizerSettings(pause_ms=0.0, recent_weighting=weighting)  # 250 ms: two evaluations, held two
         return [(round(d.time_s * SAMPLE_RATE / hop), round(d.confidence, 3))
-                for d in decider(labels, settings).replay(evaluations(word_scores))]
+                for d in decider(labels, settings).replay(word_after_silence(word_scores))]
 
     rising = [0.3, 0.95, 0.95, 0.95, 0.0]
     # a plain mean: (0.3 + 0.95) / 2 = 0.625 at the 6th evaluation is under 0.72, so the score crosses at the 7th and
