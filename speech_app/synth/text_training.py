@@ -35,9 +35,10 @@ WORD_REQUEST_KEYS = ("engines", "noise", "commercial_only", "variety", "voices",
 # clips, so that no cached clip of the old making is taken for a new one. 2: the key holds the voices.
 STORE_VERSION = 2
 # Optional engines (Debian non-free) whose voices made text-only models hear more real takes in conversation
-# (training/studies/CONVERSATION_STUDY.md, twelfth session): a set made without them says so, and how to add them.
-RECOMMENDED_ENGINES = ("pico", "rhvoice")
-RECOMMENDED_GAIN = "measured: real takes heard in conversation 76.5% -> 81.1%, isolated 81.8% -> 87.9%"
+# (training/studies/CONVERSATION_STUDY.md, twelfth session: pico, chosen on the learn side over pico with RHVoice
+# and RHVoice alone): a set made without them says so, and how to add them.
+RECOMMENDED_ENGINES = ("pico",)
+RECOMMENDED_GAIN = "measured: real takes heard in conversation 76.5% -> 81.1%, isolated 81.8% -> 86.7%"
 
 
 def synth_cache_root() -> Path:
@@ -210,7 +211,7 @@ def missing_engines_hint(engines: str) -> str | None:
     if not missing:
         return None
     packages = " ".join(e.packages for e in missing)
-    return (f"hint: {' and '.join(e.name for e in missing)} not installed; with them text-only models are expected "
+    return (f"hint: {' and '.join(e.name for e in missing)} not installed; with it text-only models are expected "
             f"to hear more real takes ({RECOMMENDED_GAIN}): `make voices` in a checkout, or enable Debian non-free "
             f"and `sudo apt-get install {packages}`")
 
