@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 TORCH_PINS ?= torch==2.14.1 torchaudio==2.11.0
 export QT_QPA_PLATFORM ?= offscreen
 
-.PHONY: demo test bench setup system-deps system-deps-test clean
+.PHONY: demo test bench setup system-deps system-deps-test voices clean
 
 demo: setup
 	$(BIN)/speech-app classify datasets/samples --format table
@@ -37,6 +37,11 @@ system-deps:
 
 system-deps-test:
 	@.ci/system-deps test
+
+# optional extra voices for synthetic speech (SVOX pico, RHVoice; Debian non-free): never part of setup or CI.
+# Text-only models (`speech-app train --words ... --synth`) trained with pico hear more real takes.
+voices:
+	@.ci/optional-voices
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -225,7 +225,8 @@ def recipe_for(seed: int, overrides: dict, run_dir: Path):
     return CustomWordsRecipe(seed=seed, **overrides)
 
 
-def train(condition: str, seed: int, folder: Path, recipe) -> tuple[Path, dict[str, list[Path]], float]:
+def train(condition: str, seed: int, folder: Path, recipe, engines_wanted: str = "auto"
+          ) -> tuple[Path, dict[str, list[Path]], float]:
     """Train (or reuse) the condition's model; returns it, its held-out takes and the training seconds."""
     from speech_app.modelfile import load_model
     from speech_app.training.custom_words import synthesize_for_words, train_custom_words
@@ -237,7 +238,7 @@ def train(condition: str, seed: int, folder: Path, recipe) -> tuple[Path, dict[s
     else:
         n = int(condition)
         chosen, held_out = draw_takes(n, seed)
-        words, take_dirs, engines = list(WORDS), [], "auto"
+        words, take_dirs, engines = list(WORDS), [], engines_wanted
         if n:
             take_dirs = [folder / "takes"]
             for word, files in chosen.items():
@@ -280,7 +281,7 @@ def phrase_takes(folder: Path) -> list[Path]:
 # ---------------------------------------------------------------------------------------- one model
 
 def measure(condition: str, seed: int, run_dir: Path, speech, retrain: bool, overrides: dict,
-            listening: dict | None = None) -> dict:
+            listening: dict | None = None, engines: str = "auto") -> dict:
     folder = run_dir / f"{condition}_seed{seed}"
     folder.mkdir(parents=True, exist_ok=True)
     result_file = folder / "result.json"
@@ -288,7 +289,7 @@ def measure(condition: str, seed: int, run_dir: Path, speech, retrain: bool, ove
         for stale in ("model.safetensors", "trained.json", "result.json", "evaluations.npz", "stream.json", "isolated.json",
                       "learn_evaluations.npz", "learn-calibrate_evaluations.npz"):
             (folder / stale).unlink(missing_ok=True)
-    model, held_out, seconds = train(condition, seed, folder, recipe_for(seed, overrides, run_dir))
+    model, held_out, seconds = train(condition, seed, folder, recipe_for(seed, overrides, run_dir), engines)
     rng = np.random.default_rng([seed, 99])
     inserted = {w: [load_audio(p) for p in rng.permutation(np.array(files, dtype=object))[:200]]
                 for w, files in held_out.items()}
@@ -388,6 +389,8 @@ def main() -> None:
                         "files' own, as JSON (as `speech-app listen` options): {\"averaging_ms\": 750, \"hold_ms\": 375}")
     parser.add_argument("--recipe", default="{}", help="recipe settings to change, as JSON (a lever; use another "
                         "--run-dir): {\"conversation_share\": 0.3, \"conversation_speech\": \"learn\"}")
+    parser.add_argument("--engines", default="auto", help="the engines that speak the words' synthetic speech, as "
+                        "`speech-app train --synth-engines` (default: every installed one); the phrase keeps its own")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     speech = [(a, source) for a, (_, source) in zip(decode_files([p for p, _ in split_files("measure")]),
@@ -397,7 +400,7 @@ def main() -> None:
         for condition in args.conditions.split(","):
             started = time.monotonic()
             results.append(measure(condition, seed, args.run_dir, speech, args.retrain, json.loads(args.recipe),
-                                   json.loads(args.listen)))
+                                   json.loads(args.listen), args.engines))
             print(summary_row(results[-1]), f"({time.monotonic() - started:.0f} s)", flush=True)
     command = "python benchmarks/bench_conversation.py " + " ".join(sys.argv[1:])
     args.out.write_text(report(results, command.strip()))

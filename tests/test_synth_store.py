@@ -132,3 +132,24 @@ def test_an_engines_fingerprint_changes_with_its_executable(tmp_path, monkeypatc
     assert FliteEngine().fingerprint() != before
     program.unlink()
     assert FliteEngine().fingerprint() == "flite missing"
+
+
+@pytest.mark.parametrize("installed, engines, hint", [
+    ({"espeak-ng", "flite"}, "auto", "pico not installed"),
+    ({"espeak-ng", "flite", "rhvoice"}, "auto", "pico not installed"),
+    ({"espeak-ng", "flite", "pico"}, "auto", None),  # RHVoice is optional: it added nothing measurable to pico
+    ({"espeak-ng", "flite"}, "espeak-ng,flite", None),  # engines chosen by name: nothing to suggest
+])
+def test_a_set_names_its_engines_and_the_recommended_ones_missing(fake_synth, tmp_path, monkeypatch, capsys,
+                                                                   installed, engines, hint):
+    monkeypatch.setattr(text_training, "installed_engine_names", lambda: set(installed))
+    for cached in (False, True):  # a set from the cache says the same
+        make(["yes"], tmp_path, engines=engines, progress=True)
+        lines = capsys.readouterr().err.splitlines()
+        # "yes" twice, the two filler words once
+        assert lines[0] == f"synthetic speech{' (cached)' if cached else ''}: espeak-ng 4 clips"
+        if hint is None:
+            assert len(lines) == 1
+        else:
+            assert len(lines) == 2 and lines[1].startswith(f"hint: {hint}")
+            assert lines[1].endswith("sudo apt-get install libttspico-utils`")

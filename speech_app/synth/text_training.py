@@ -34,6 +34,11 @@ WORD_REQUEST_KEYS = ("engines", "noise", "commercial_only", "variety", "voices",
 # of how a clip is made from its seed (generator.py, effects.py): raise it when a change there makes other
 # clips, so that no cached clip of the old making is taken for a new one. 2: the key holds the voices.
 STORE_VERSION = 2
+# Optional engines (Debian non-free) whose voices made text-only models hear more real takes in conversation
+# (training/studies/CONVERSATION_STUDY.md, twelfth session: pico, chosen on the learn side over pico with RHVoice
+# and RHVoice alone): a set made without them says so, and how to add them.
+RECOMMENDED_ENGINES = ("pico",)
+RECOMMENDED_GAIN = "measured: real takes heard in conversation 76.5% -> 81.1%, isolated 81.8% -> 86.7%"
 
 
 def synth_cache_root() -> Path:
@@ -96,7 +101,10 @@ def synthesize_training_set(words: list[str], *, per_word: int = DEFAULT_CLIPS_P
     root = cache_root or synth_cache_root()
     folder = root / key
     done_marker = folder / SET_DONE
-    if read_marker(done_marker) is not None:
+    cached = read_marker(done_marker)
+    if cached is not None:
+        if progress:
+            say_engines(cached["clips_per_engine"], engines, cached=True)
         return folder
     # each word's clips are drawn from (seed, word, clip index) alone, so a word's folder is the same in
     # every set: the store keeps it once, and a new set synthesizes only the words no earlier set had
@@ -110,8 +118,8 @@ def synthesize_training_set(words: list[str], *, per_word: int = DEFAULT_CLIPS_P
         for word, (word_folder, counts) in stored.items():
             link_folder(word_folder, folder / word)
             clips_per_engine.update(counts)
-    if progress:  # which engines spoke: the user may have fewer (or more) installed than expected
-        print("synthetic speech: " + engines_line(clips_per_engine), file=sys.stderr)
+    if progress:
+        say_engines(clips_per_engine, engines)
     write_text(done_marker, json.dumps({**request, "clips_per_engine": dict(sorted(clips_per_engine.items()))},
                                        indent=2))
     return folder
@@ -175,6 +183,37 @@ def link_folder(source: Path, target: Path) -> None:
             os.link(path, destination)
         except OSError:
             shutil.copy2(path, destination)
+
+
+def say_engines(clips_per_engine: Counter | dict, engines: str, cached: bool = False) -> None:
+    """Which engines spoke (the user may have fewer, or more, installed than expected) and, when every installed
+    engine was asked for, the recommended ones that are missing."""
+    print(f"synthetic speech{' (cached)' if cached else ''}: " + engines_line(clips_per_engine), file=sys.stderr)
+    hint = missing_engines_hint(engines)
+    if hint:
+        print(hint, file=sys.stderr)
+
+
+def installed_engine_names() -> set[str]:
+    from .engines import available_engines
+
+    return {engine.name for engine in available_engines()}
+
+
+def missing_engines_hint(engines: str) -> str | None:
+    """One line naming the recommended engines that are not installed, what they are expected to give and how to
+    install them; None when they are installed or the engines were chosen by name."""
+    from .engines import ALL_ENGINES
+
+    if [name.strip() for name in engines.split(",") if name.strip()] != ["auto"]:
+        return None
+    missing = [e for e in ALL_ENGINES if e.name in RECOMMENDED_ENGINES and e.name not in installed_engine_names()]
+    if not missing:
+        return None
+    packages = " ".join(e.packages for e in missing)
+    return (f"hint: {' and '.join(e.name for e in missing)} not installed; with it text-only models are expected "
+            f"to hear more real takes ({RECOMMENDED_GAIN}): `make voices` in a checkout, or enable Debian non-free "
+            f"and `sudo apt-get install {packages}`")
 
 
 def engines_line(clips_per_engine: Counter | dict) -> str:
