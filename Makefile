@@ -38,7 +38,7 @@ system-deps:
 system-deps-test:
 	@.ci/system-deps test
 
-# optional extra voices for synthetic speech (SVOX pico, RHVoice; Debian non-free): never part of setup or CI.
+# optional extra voices for synthetic speech (SVOX pico; Debian non-free): never part of setup or CI.
 # Text-only models (`speech-app train --words ... --synth`) trained with pico hear more real takes.
 voices:
 	@.ci/optional-voices
