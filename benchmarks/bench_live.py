@@ -1,10 +1,14 @@
 """Live recognition, measured: detection latency and CPU use, through the PulseAudio virtual microphone.
 
-    python benchmarks/bench_live.py [--model M] [--rounds 3] [--json out.json]
+    python benchmarks/bench_live.py [--model M] [--rounds 3] [--held-out N] [--json out.json]
 
-Plays the sample clips of the reliable words into a private PulseAudio server (see
-tests/virtual_mic.py) while the live path of `speech-app listen` runs in this process:
-MicrophoneCapture (sounddevice) -> ring buffer -> StreamingRecognizer -> detections.
+Plays clips into a private PulseAudio server (see tests/virtual_mic.py) while the live path of
+`speech-app listen` runs in this process: MicrophoneCapture (sounddevice) -> ring buffer ->
+StreamingRecognizer -> detections. The clips: the sample clips of the reliable words, `--rounds` times
+each; or, with `--held-out N`, N clips of each of the ten commands from held-out speakers (the
+development test's, as benchmarks/bench_streaming.py draws them), each played once. Six recordings
+played five times measure six words: the p90 of those 30 trials is mostly one clip, "up"
+(training/studies/LATENCY_STUDY.md); the held-out clips are as many speakers as words.
 
 Latency of a word: from the end of the word, as played, to its detection.
 - wall: detection time minus (paplay start + the word's end inside the clip); includes paplay's
@@ -57,6 +61,7 @@ CPU_GOAL_PERCENT = 15.0
 @dataclass
 class Trial:
     word: str
+    path: Path  # the clip played
     played_at: float  # perf_counter() just before paplay started
     word_end_s: float  # where the word ends inside its clip
     clip_s: float  # the clip's length
@@ -119,8 +124,35 @@ PREVIOUS_DEFAULTS = {"averaging_ms": 500.0, "threshold": 0.70, "hold_ms": 0.0,
                      "recent_weighting": 0.0}  # bench_streaming.PREVIOUS_DEFAULTS
 
 
-def run(model: Path | None, rounds: int) -> dict:
+def sample_playlist(rounds: int) -> list[tuple[str, Path]]:
+    """The sample clip of each of WORDS, `rounds` times over."""
+    clips = [(w, next(SAMPLES_DIR.glob(f"{w}_*"))) for w in WORDS]
+    return clips * rounds
+
+
+def held_out_playlist(per_word: int, folder: Path) -> list[tuple[str, Path]]:
+    """`per_word` clips of each command from held-out speakers (bench_streaming's draw), as WAV files in `folder`
+    (what paplay plays), in an order that mixes the words."""
+    import soundfile as sf
+    from bench_streaming import DEFAULT_DATA, SEED, held_out_clips
+
+    commands, _ = held_out_clips(DEFAULT_DATA, np.random.default_rng(SEED))
+    by_word: dict[str, list[Path]] = {}
+    for word, path in commands:
+        by_word.setdefault(word, []).append(path)
+    chosen = [(word, path) for word, paths in by_word.items() for path in paths[:per_word]]
+    playlist = []
+    for index in np.random.default_rng(SEED).permutation(len(chosen)):
+        word, source = chosen[index]
+        wav = folder / f"{len(playlist):03d}_{word}.wav"
+        sf.write(wav, load_audio(source), SAMPLE_RATE, subtype="PCM_16")
+        playlist.append((word, wav))
+    return playlist
+
+
+def run(model: Path | None, rounds: int, held_out: int = 0) -> dict:
     import copy
+    import tempfile
 
     import torch
 
@@ -129,6 +161,9 @@ def run(model: Path | None, rounds: int) -> dict:
     from speech_app.streaming import LIVE_TORCH_THREADS, RecognizerSettings, StreamingRecognizer
 
     torch.set_num_threads(LIVE_TORCH_THREADS)
+    tmp_dir = tempfile.TemporaryDirectory()
+    playlist = held_out_playlist(held_out, Path(tmp_dir.name)) if held_out else sample_playlist(rounds)
+    timing = {p: (word_end_seconds(load_audio(p)), len(load_audio(p)) / SAMPLE_RATE) for _, p in playlist}
     mic = VirtualMicrophone().start()
     try:
         classifier = CommandClassifier.from_file(model, "cpu")
@@ -136,37 +171,37 @@ def run(model: Path | None, rounds: int) -> dict:
                        "previous": StreamingRecognizer(classifier, RecognizerSettings(**PREVIOUS_DEFAULTS))}
         recognizer = recognizers["default"]
         capture = MicrophoneCapture(None)
-        clips = {w: next(SAMPLES_DIR.glob(f"{w}_*")) for w in WORDS}
-        timing = {w: (word_end_seconds(load_audio(p)), len(load_audio(p)) / SAMPLE_RATE) for w, p in clips.items()}
         loop = LiveLoop(recognizers, capture)
         capture.start()
         loop.thread.start()
         _wait_for_steady_stream(recognizer)
         trials, cpu_start, wall_start = [], _cpu_seconds(), time.perf_counter()
         stream_start_wall = wall_start - recognizer.fed_seconds
-        for _ in range(rounds):
-            for word, path in clips.items():
-                trial = Trial(word, time.perf_counter(), *timing[word], [])
-                mic.play(path)
-                time.sleep(GAP_S)
-                trials.append(trial)
+        for word, path in playlist:
+            trial = Trial(word, path, time.perf_counter(), *timing[path], [])
+            mic.play(path)
+            time.sleep(GAP_S)
+            trials.append(trial)
         cpu_used, wall = _cpu_seconds() - cpu_start, time.perf_counter() - wall_start
         loop.stop.set()
         loop.thread.join()
         capture.stop()
         stats = capture.stats()
         stream = np.concatenate(loop.stream)
+        for trial in trials:
+            guess = int((trial.played_at - stream_start_wall) * SAMPLE_RATE)
+            trial.onset_sample = locate(stream, load_audio(trial.path), max(0, guess - SAMPLE_RATE // 4))
     finally:
         mic.stop()
-    for trial in trials:
-        guess = int((trial.played_at - stream_start_wall) * SAMPLE_RATE)
-        trial.onset_sample = locate(stream, load_audio(clips[trial.word]), max(0, guess - SAMPLE_RATE // 4))
+        tmp_dir.cleanup()
     results = {}
     for name, detections in loop.detections.items():
         own = copy.deepcopy(trials)
         assign(own, detections)
         results[name] = summarize(own, cpu_used, wall, stats, model)
     result = results["default"]
+    result["clips"] = "held-out" if held_out else "samples"
+    result["recordings"] = len({str(p) for _, p in playlist})
     result["previous_defaults"] = {"settings": PREVIOUS_DEFAULTS, **results["previous"]}
     return result
 
@@ -231,7 +266,7 @@ def _p90(values: list[float]) -> float | None:
 def report(result: dict) -> str:
     lat = result["latency_ms"]
     fmt = lambda v: "n/a" if v is None else f"{v:.0f} ms"  # noqa: E731
-    lines = [f"model: {result['model']}",
+    lines = [f"model: {result['model']}; {result.get('recordings', '?')} recordings ({result.get('clips', 'samples')})",
              f"words detected correctly, exactly once: {result['correct_once']} of {result['trials']}",
              f"latency, end of word to detection (wall): median {fmt(lat['wall_median'])}, p90 {fmt(lat['wall_p90'])} "
              f"(goal: median under {LATENCY_GOAL_MS:.0f} ms)",
@@ -250,10 +285,12 @@ def report(result: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, help="model file (default: the shipped model)")
-    parser.add_argument("--rounds", type=int, default=3, help="times each word is played")
+    parser.add_argument("--rounds", type=int, default=3, help="times each sample clip is played")
+    parser.add_argument("--held-out", type=int, default=0, metavar="N",
+                        help="play N clips of each command from held-out speakers instead of the sample clips")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
-    result = run(args.model, args.rounds)
+    result = run(args.model, args.rounds, args.held_out)
     print(report(result))
     previous = result["previous_defaults"]
     print(f"\nthe previous defaults ({previous['settings']}), fed the same blocks in the same run:")
