@@ -49,7 +49,7 @@ SECTIONS = ("machine", "classify", "listen_memory", "custom_takes", "custom_text
             "latency", "startup", "forward", "training", "retrain", "live")
 QUICK = {  # --quick: each section shrunk to a smoke test
     "clips": 64, "train_per_word": 8, "takes": 2, "retrain_epochs": 1, "live_repeats": 1, "startup_rounds": 1,
-    "listen_seconds": 4.0, "listen_minutes": 0.5, "latency_rounds": 1, "custom_takes": 3,
+    "listen_seconds": 4.0, "listen_minutes": 0.5, "latency_rounds": 1, "latency_held_out": 1, "custom_takes": 3,
     "custom_options": "--steps 2 --estimate-steps 1 --synth-per-word 2", "custom_cache": "user",
 }
 QUICK_ENV = "BENCH_QUICK"
@@ -601,7 +601,7 @@ def section_listen_file(args) -> dict:
 def section_latency(args) -> dict:
     from bench_rows import measure_latency
 
-    return measure_latency(args.latency_rounds)
+    return measure_latency(args.latency_rounds, args.latency_held_out)
 
 
 # --- the parent: runs the sections, prints, writes RESULTS.md ------------------------------------
@@ -635,7 +635,9 @@ def main() -> None:
     parser.add_argument("--listen-seconds", type=float, default=60.0, help="audio played to each `listen` process")
     parser.add_argument("--listen-minutes", type=float, default=None,
                         help="length of the recording for `listen --file` (default: all the continuous speech)")
-    parser.add_argument("--latency-rounds", type=int, default=5, help="times bench_live.py plays each word")
+    parser.add_argument("--latency-rounds", type=int, default=5, help="times bench_live.py plays each sample clip")
+    parser.add_argument("--latency-held-out", type=int, default=6,
+                        help="held-out clips of each command bench_live.py plays besides (0: none)")
     parser.add_argument("--custom-takes", type=int, default=None, help="takes per word (default: the row's)")
     parser.add_argument("--custom-options", default="", help="extra `speech-app train` options of the custom rows")
     parser.add_argument("--custom-cache", choices=("empty", "user"), default="empty",

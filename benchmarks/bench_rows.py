@@ -294,13 +294,23 @@ def _same(a: list, b: list) -> bool:
 
 # --- live latency ---------------------------------------------------------------------------------
 
-def measure_latency(rounds: int) -> dict:
+def measure_latency(rounds: int, held_out: int = 0) -> dict:
+    """bench_live.py on the sample clips (`rounds` times each); with `held_out` > 0 also on that many clips of each
+    command from held-out speakers (one recording a trial: the sample clips' p90 is mostly one clip)."""
+    figures = _live_latency(["--rounds", str(rounds)])
+    if held_out > 0:
+        figures["held_out"] = _live_latency(["--held-out", str(held_out)])
+    return figures
+
+
+def _live_latency(options: list[str]) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "live.json"
-        subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench_live.py"), "--rounds", str(rounds),
-                        "--json", str(out)], env=child_env(), cwd=REPO, check=True, capture_output=True)
+        subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench_live.py"), *options, "--json", str(out)],
+                       env=child_env(), cwd=REPO, check=True, capture_output=True)
         result = json.loads(out.read_text())
     latency = result["latency_ms"]
     return {"trials": result["trials"], "correct_once": result["correct_once"], "cpu_percent": result["cpu_percent_of_one_core"],
+            "recordings": result.get("recordings"),
             **{k: latency[k] for k in ("wall_median", "wall_p90", "stream_median", "stream_p90", "clip_end_median",
                                        "clip_end_p90")}}

@@ -75,11 +75,18 @@ def listen_file(figures: dict) -> Cell | None:
 
 
 def latency(figures: dict) -> Cell | None:
+    """Met when the p90 is within the target on the sample clips and, where measured, on held-out speakers too."""
     section = figures.get("latency")
     if not section or section.get("wall_p90") is None:
         return None
-    return Cell(f"median {section['wall_median']:.0f} ms, p90 {section['wall_p90']:.0f} ms "
-                f"({section['trials']} words)", f"{section['cpu_percent']:.1f}% of a core", met=section["wall_p90"] <= 250)
+    measured = f"median {section['wall_median']:.0f} ms, p90 {section['wall_p90']:.0f} ms ({section['trials']} words)"
+    met = section["wall_p90"] <= 250
+    held = section.get("held_out") or {}
+    if held.get("wall_p90") is not None:
+        measured += (f"; held-out speakers: median {held['wall_median']:.0f} ms, p90 {held['wall_p90']:.0f} ms "
+                     f"({held['trials']} words)")
+        met = met and held["wall_p90"] <= 250
+    return Cell(measured, f"{section['cpu_percent']:.1f}% of a core", met=met)
 
 
 def batch(figures: dict) -> Cell | None:
@@ -203,6 +210,14 @@ def condition_lines(figures: dict) -> list[str]:
                      f"of the word as played to the detection. In audio time (no audio system): median "
                      f"{_ms(live.get('stream_median'))}, p90 {_ms(live.get('stream_p90'))}; {live['correct_once']} of "
                      f"{live['trials']} words detected right, once.")
+    held = live.get("held_out") or {}
+    if held.get("wall_p90") is not None:
+        lines.append(f"- The same with held-out speakers instead of the sample clips ({held['trials']} clips of the ten "
+                     f"commands, each played once; six sample clips played {live['trials'] // 6 or 1} times measure six "
+                     f"recordings, and their p90 is mostly one of them, \"up\": training/studies/LATENCY_STUDY.md): "
+                     f"median {_ms(held.get('wall_median'))}, p90 {_ms(held.get('wall_p90'))}; in audio time median "
+                     f"{_ms(held.get('stream_median'))}, p90 {_ms(held.get('stream_p90'))}; {held['correct_once']} of "
+                     f"{held['trials']} detected right, once (a word missed has no latency).")
     return lines
 
 
