@@ -161,6 +161,20 @@ def test_text_alone_draws_more_synthetic_filler_words_unless_a_share_is_set():
     assert custom_words.text_only_settings({"a": 0}, replace(recipe, filler_share=0.2)).filler_share == 0.2
 
 
+def test_few_takes_draw_more_of_a_word_from_synthetic_speech_unless_a_share_is_set():
+    recipe = CustomWordsRecipe()
+    few, enough = recipe.few_takes_synthetic_share, recipe.synthetic_share
+    share = lambda counts, r=recipe: custom_words.synthetic_share_for_takes(counts, r).synthetic_share  # noqa: E731
+    assert few > enough
+    assert share({"a": custom_words.TAKES_MINIMUM, "b": 40}) == share({"a": 2}) == few  # the fewest takes decide
+    assert share({"a": custom_words.TAKES_ENOUGH, "b": 40}) == enough
+    middle = (custom_words.TAKES_MINIMUM + custom_words.TAKES_ENOUGH) / 2
+    assert share({"a": middle}) == pytest.approx((few + enough) / 2)
+    assert custom_words.synthetic_share_for_takes({"a": 0, "b": 0}, recipe) == recipe  # text alone: all synthetic
+    assert share({"a": 3}, replace(recipe, synthetic_share=0.2)) == 0.2  # set by the user
+    assert share({"a": 3}, replace(recipe, few_takes_synthetic_share=None)) == enough
+
+
 def test_the_estimate_says_how_low_a_few_takes_leave_it():
     perfect_few = custom_words.Estimate({"a": [5, 5], "b": [5, 5]}, [0, 600], 3, 40)
     assert perfect_few.word_accuracy == 1.0

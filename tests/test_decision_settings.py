@@ -185,4 +185,5 @@ def test_a_model_from_few_takes_names_the_few_take_settings_in_its_file(tiny_mod
     assert (chosen.threshold, chosen.hold_ms) == (recipe.few_takes_listen_threshold, recipe.few_takes_listen_hold_ms)
     assert chosen.pause_ms == recipe.listen_pause_ms and chosen.averaging_ms == RecognizerSettings().averaging_ms
     assert meta["recipe"]["listen_threshold"] == recipe.few_takes_listen_threshold  # the recipe as it trained
+    assert meta["recipe"]["synthetic_share"] == recipe.few_takes_synthetic_share != recipe.synthetic_share
     assert "few takes" in meta[STREAMING_KEY]["why"]

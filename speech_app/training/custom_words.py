@@ -96,6 +96,11 @@ class CustomWordsRecipe:
     silence_share: float = 0.10  # of all draws
     unknown_share: float = 0.45  # of all draws; the words share the rest equally
     synthetic_share: float = 0.4  # of a word's draws, when it has takes (all of them when it has none)
+    # with TAKES_MINIMUM takes or fewer of a word (the word with the fewest decides), this share instead, moving in a
+    # straight line to synthetic_share at TAKES_ENOUGH (`synthetic_share_for_takes`; None: synthetic_share always):
+    # five takes are five voices, and a model that draws 60% of a word from them calls other people's takes
+    # `_unknown_`. Chosen on the learn side (CONVERSATION_STUDY.md, thirteenth session)
+    few_takes_synthetic_share: float | None = 0.6
     # of the `_unknown_` draws: near misses cost real takes at 0.2 (see negatives.py); the study used 0.1
     near_miss_share: float = 0.1
     # synthetic voices: only those whose licence lets the user ship the model (as `synth --commercial-voices`;
@@ -214,6 +219,7 @@ class CustomWordsRecipe:
 
 
 DEFAULT_SPEED = CustomWordsRecipe.speed  # a recipe with this speed gets text_only_speed from text alone
+DEFAULT_SYNTHETIC_SHARE = CustomWordsRecipe.synthetic_share  # likewise few_takes_synthetic_share with few takes
 DEFAULT_FILLER_SHARE = CustomWordsRecipe.filler_share  # likewise text_only_filler_share
 DEFAULT_CONVERSATION_SHARE = CustomWordsRecipe.conversation_share  # likewise text_only_conversation_share
 DEFAULT_LISTEN_THRESHOLD = CustomWordsRecipe.listen_threshold  # likewise the few-take and text-only listening
@@ -383,6 +389,17 @@ def text_only_settings(counts: dict[str, int], recipe: CustomWordsRecipe) -> Cus
     conversation = (recipe.text_only_conversation_share if recipe.conversation_share == DEFAULT_CONVERSATION_SHARE
                     else recipe.conversation_share)
     return replace(recipe, speed=augment_speed(counts, recipe), filler_share=filler, conversation_share=conversation)
+
+
+def synthetic_share_for_takes(counts: dict[str, int], recipe: CustomWordsRecipe) -> CustomWordsRecipe:
+    """The recipe with the synthetic share of the word draws for the takes it trains on: few_takes_synthetic_share
+    with TAKES_MINIMUM takes or fewer, in a straight line to synthetic_share at TAKES_ENOUGH; only where
+    synthetic_share is left at its default. From text alone every word draw is synthetic anyway."""
+    position = takes_position(counts)
+    few = recipe.few_takes_synthetic_share
+    if position is None or few is None or recipe.synthetic_share != DEFAULT_SYNTHETIC_SHARE:
+        return recipe
+    return replace(recipe, synthetic_share=round(few + position * (recipe.synthetic_share - few), 3))
 
 
 def build_custom_index(takes: dict[str, list[Path]], synthetic_dir: Path | None,
@@ -660,6 +677,7 @@ def train_custom_words(take_dirs: list[Path], words: list[str], out_path: Path,
         recipe = replace(recipe, steps=step_budget({w: len(t) for w, t in takes.items()}))
     recipe = text_only_settings({w: len(t) for w, t in takes.items()}, recipe)
     recipe = listening_for_takes({w: len(t) for w, t in takes.items()}, recipe)
+    recipe = synthetic_share_for_takes({w: len(t) for w, t in takes.items()}, recipe)
     warnings = take_warnings({w: len(t) for w, t in takes.items()}, synthetic_dir is not None)
     for warning in warnings:
         log(f"warning: {warning}", None, hooks)
