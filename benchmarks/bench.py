@@ -601,7 +601,7 @@ def section_listen_file(args) -> dict:
 def section_latency(args) -> dict:
     from bench_rows import measure_latency
 
-    return measure_latency(args.latency_rounds, args.latency_held_out)
+    return measure_latency(args.latency_rounds, args.latency_held_out, Path(args.data_dir))
 
 
 # --- the parent: runs the sections, prints, writes RESULTS.md ------------------------------------

@@ -130,13 +130,15 @@ def sample_playlist(rounds: int) -> list[tuple[str, Path]]:
     return clips * rounds
 
 
-def held_out_playlist(per_word: int, folder: Path) -> list[tuple[str, Path]]:
-    """`per_word` clips of each command from held-out speakers (bench_streaming's draw), as WAV files in `folder`
-    (what paplay plays), in an order that mixes the words."""
+def held_out_playlist(per_word: int, folder: Path, data_dir: Path) -> list[tuple[str, Path]]:
+    """`per_word` clips of each command from held-out speakers of `data_dir` (bench_streaming's draw), as WAV files
+    in `folder` (what paplay plays), in an order that mixes the words."""
     import soundfile as sf
-    from bench_streaming import DEFAULT_DATA, SEED, held_out_clips
+    from bench_streaming import SEED, held_out_clips
 
-    commands, _ = held_out_clips(DEFAULT_DATA, np.random.default_rng(SEED))
+    if not data_dir.is_dir():
+        raise SystemExit(f"bench_live: {data_dir}: no such folder (Speech Commands clips for --held-out; --data-dir)")
+    commands, _ = held_out_clips(data_dir, np.random.default_rng(SEED))
     by_word: dict[str, list[Path]] = {}
     for word, path in commands:
         by_word.setdefault(word, []).append(path)
@@ -150,7 +152,7 @@ def held_out_playlist(per_word: int, folder: Path) -> list[tuple[str, Path]]:
     return playlist
 
 
-def run(model: Path | None, rounds: int, held_out: int = 0) -> dict:
+def run(model: Path | None, rounds: int, held_out: int = 0, data_dir: Path | None = None) -> dict:
     import copy
     import tempfile
 
@@ -162,8 +164,12 @@ def run(model: Path | None, rounds: int, held_out: int = 0) -> dict:
 
     torch.set_num_threads(LIVE_TORCH_THREADS)
     tmp_dir = tempfile.TemporaryDirectory()
-    playlist = held_out_playlist(held_out, Path(tmp_dir.name)) if held_out else sample_playlist(rounds)
-    timing = {p: (word_end_seconds(load_audio(p)), len(load_audio(p)) / SAMPLE_RATE) for _, p in playlist}
+    from bench_streaming import DEFAULT_DATA
+
+    playlist = (held_out_playlist(held_out, Path(tmp_dir.name), data_dir or DEFAULT_DATA) if held_out
+                else sample_playlist(rounds))
+    audio = {path: load_audio(path) for _, path in playlist}  # each clip decoded once (the samples repeat)
+    timing = {path: (word_end_seconds(samples), len(samples) / SAMPLE_RATE) for path, samples in audio.items()}
     mic = VirtualMicrophone().start()
     try:
         classifier = CommandClassifier.from_file(model, "cpu")
@@ -190,7 +196,7 @@ def run(model: Path | None, rounds: int, held_out: int = 0) -> dict:
         stream = np.concatenate(loop.stream)
         for trial in trials:
             guess = int((trial.played_at - stream_start_wall) * SAMPLE_RATE)
-            trial.onset_sample = locate(stream, load_audio(trial.path), max(0, guess - SAMPLE_RATE // 4))
+            trial.onset_sample = locate(stream, audio[trial.path], max(0, guess - SAMPLE_RATE // 4))
     finally:
         mic.stop()
         tmp_dir.cleanup()
@@ -288,9 +294,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="times each sample clip is played")
     parser.add_argument("--held-out", type=int, default=0, metavar="N",
                         help="play N clips of each command from held-out speakers instead of the sample clips")
+    parser.add_argument("--data-dir", type=Path, help="Speech Commands layout for --held-out (default: the data "
+                        "folder next to the checkout)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
-    result = run(args.model, args.rounds, args.held_out)
+    result = run(args.model, args.rounds, args.held_out, args.data_dir)
     print(report(result))
     previous = result["previous_defaults"]
     print(f"\nthe previous defaults ({previous['settings']}), fed the same blocks in the same run:")

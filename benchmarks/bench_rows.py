@@ -294,12 +294,13 @@ def _same(a: list, b: list) -> bool:
 
 # --- live latency ---------------------------------------------------------------------------------
 
-def measure_latency(rounds: int, held_out: int = 0) -> dict:
-    """bench_live.py on the sample clips (`rounds` times each); with `held_out` > 0 also on that many clips of each
-    command from held-out speakers (one recording a trial: the sample clips' p90 is mostly one clip)."""
+def measure_latency(rounds: int, held_out: int = 0, data_dir: Path | None = None) -> dict:
+    """bench_live.py on the sample clips (`rounds` times each); with `held_out` > 0 and a `data_dir` of Speech
+    Commands clips, also on that many clips of each command from its held-out speakers (one recording a trial: the
+    sample clips' p90 is mostly one clip)."""
     figures = _live_latency(["--rounds", str(rounds)])
-    if held_out > 0:
-        figures["held_out"] = _live_latency(["--held-out", str(held_out)])
+    if held_out > 0 and data_dir is not None and data_dir.is_dir():
+        figures["held_out"] = _live_latency(["--held-out", str(held_out), "--data-dir", str(data_dir)])
     return figures
 
 

@@ -675,12 +675,11 @@ def train_custom_words(take_dirs: list[Path], words: list[str], out_path: Path,
     recipe = recipe or CustomWordsRecipe()
     init_from = init_from or load_model(None)
     takes = collect_takes(take_dirs, words)
+    counts = {w: len(t) for w, t in takes.items()}
     if recipe.steps is None:
-        recipe = replace(recipe, steps=step_budget({w: len(t) for w, t in takes.items()}))
-    recipe = text_only_settings({w: len(t) for w, t in takes.items()}, recipe)
-    recipe = listening_for_takes({w: len(t) for w, t in takes.items()}, recipe)
-    recipe = synthetic_share_for_takes({w: len(t) for w, t in takes.items()}, recipe)
-    warnings = take_warnings({w: len(t) for w, t in takes.items()}, synthetic_dir is not None)
+        recipe = replace(recipe, steps=step_budget(counts))
+    recipe = synthetic_share_for_takes(counts, listening_for_takes(counts, text_only_settings(counts, recipe)))
+    warnings = take_warnings(counts, synthetic_dir is not None)
     for warning in warnings:
         log(f"warning: {warning}", None, hooks)
     if any("cannot be learned" in w for w in warnings):
@@ -695,7 +694,7 @@ def train_custom_words(take_dirs: list[Path], words: list[str], out_path: Path,
     trainer = Trainer(index, train_config(recipe, window), None, init_from, progress, hooks)
     kept = {id(e) for e in trainer.index.examples}  # undecodable takes were left out
     groups = groups[np.array([id(e) in kept for e in built], dtype=bool)]
-    runs = final_runs({w: len(t) for w, t in takes.items()}, recipe)
+    runs = final_runs(counts, recipe)
     weights = draw_weights(trainer.training_labels, groups, len(words), recipe)
     result_estimate, takes_heard = estimate_and_train(trainer, groups, recipe, final_plan(recipe, weights, runs),
                                                       on_stage)
@@ -705,7 +704,7 @@ def train_custom_words(take_dirs: list[Path], words: list[str], out_path: Path,
     out_path = Path(out_path)
     report_dir = Path(report_dir) if report_dir else default_report_dir(out_path)
     info = {"recipe": {"name": "custom words", **asdict(recipe)}, "final_runs": runs, "warnings": warnings,
-            "takes": {w: len(t) for w, t in takes.items()},
+            "takes": counts,
             "negatives": {"clips": int((groups == REAL_NEGATIVE).sum()), "credit": NEGATIVES_CREDIT}}
     if result_estimate is not None:
         info["estimate"] = result_estimate.to_dict()
@@ -713,7 +712,7 @@ def train_custom_words(take_dirs: list[Path], words: list[str], out_path: Path,
         info["hard_negatives"] = {"windows": len(hard.clips), "steps": min(recipe.hard_negative_steps, recipe.steps),
                                   "seconds": round(second_pass_seconds, 1)}
     settings = listening_settings(recipe)
-    info["streaming"] = settings_record(settings, listening_why({w: len(t) for w, t in takes.items()}))
+    info["streaming"] = settings_record(settings, listening_why(counts))
     check = conversation_check(trainer, recipe, on_stage, takes_heard, settings)
     if check is not None:
         info["conversation"] = check.to_dict()

@@ -37,6 +37,7 @@ from bench_conversation import Stream, build_stream, draw_takes, listen, split_f
 from speech_app.audio import SAMPLE_RATE, decode_files, load_audio  # noqa: E402
 from speech_app.modelfile import read_metadata  # noqa: E402
 from speech_app.streaming import RecognizerSettings  # noqa: E402
+from speech_app.training.custom_words import CustomWordsRecipe, listening_settings  # noqa: E402
 from speech_app.training.conversation import calibrate_thresholds, decider  # noqa: E402
 
 LEARN_PASSES = 2  # the learn speech is 13.7 min: twice, in two orders, as the benchmark plays its side
@@ -47,11 +48,10 @@ FRAME = int(0.02 * SAMPLE_RATE)
 GRACE_S = 1.5  # bench_conversation.TAKE_GRACE_S
 GRID = {"threshold": (0.20, 0.25, 0.30, 0.35, 0.40, 0.45, 0.50, 0.55, 0.60, 0.65, 0.72, 0.80, 0.85, 0.90),
         "averaging_ms": (250.0, 500.0, 750.0, 1000.0), "hold_ms": (125.0, 250.0, 375.0, 500.0)}
-# every rule is replayed on the settings a custom model is listened with, less the three above: the pause before a
-# word is off for wake words (CustomWordsRecipe.listen_pause_ms; the streaming default is the 12 commands' 600 ms),
-# and a custom model averages on a plain mean (custom_words.listening_settings: its rules were chosen that way, before
-# the streaming default came to weigh the newer evaluation twice, LATENCY_STUDY.md)
-BASE = replace(RecognizerSettings(), pause_ms=0.0, recent_weighting=0.0)
+# every rule is replayed on the settings a custom model is listened with (custom_words.listening_settings), less the
+# three above: no pause before a word (CustomWordsRecipe.listen_pause_ms; the 12 commands' is 600 ms) and a plain mean
+# of the evaluations (the streaming default weighs the newer one twice since LATENCY_STUDY.md)
+BASE = listening_settings(CustomWordsRecipe())
 
 
 def word_end(audio: np.ndarray) -> int:
