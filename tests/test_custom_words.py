@@ -369,3 +369,37 @@ def test_with_takes_the_model_averages_the_runs_the_recipe_asks_for(tiny_model, 
     assert floats  # the seeds draw other batches
     for k in floats:
         torch.testing.assert_close(averaged[k], (first[k] + second[k]) / 2)
+
+
+@pytest.mark.parametrize("trainable, moved", [("head", ("attention.", "head.")),
+                                              ("top", ("attention.", "head.", "lstm."))])  # one LSTM layer
+def test_trainable_leaves_the_rest_of_the_starting_model_as_it_was(tiny_model, tmp_path, trainable, moved):
+    """trainable: only the weights it names move, in every run averaged; the others, batch-norm statistics
+    included, are the starting model's."""
+    from safetensors.torch import load_file
+
+    synthetic = write_takes(tmp_path / "synth", ("yes", "no"), 3)  # stands for synthetic speech of the words
+    recipe = CustomWordsRecipe(steps=3, batch_size=8, warmup_steps=1, negatives_per_word=2, estimate_folds=0,
+                               device="cpu", precision="float32", hard_negative_steps=0, conversation_budget=0,
+                               trainable=trainable)
+    out = tmp_path / "m.safetensors"
+    train_custom_words([], ["yes", "no"], out, recipe, init_from=load_model(tiny_model), synthetic_dir=synthetic,
+                       progress=False)
+    ours, start = load_file(out), load_model(tiny_model).model.state_dict()
+    assert read_metadata(out)["recipe"]["trainable"] == trainable
+    for name, tensor in ours.items():
+        if name.startswith("head."):
+            continue  # a new output layer (other labels): nothing to compare with
+        if name.startswith(moved):
+            assert not torch.equal(tensor, start[name]), name
+        elif tensor.is_floating_point():
+            assert torch.equal(tensor, start[name]), name
+
+
+def test_an_unknown_trainable_stops_with_the_choices(tiny_model, tmp_path):
+    from speech_app.training.adapt import AdaptError
+
+    synthetic = write_takes(tmp_path / "synth", ("yes",), 2)
+    with pytest.raises(AdaptError, match="all, top, head"):
+        train_custom_words([], ["yes"], tmp_path / "m.safetensors", CustomWordsRecipe(trainable="lstm", steps=1),
+                           init_from=load_model(tiny_model), synthetic_dir=synthetic, progress=False)

@@ -32,6 +32,7 @@ from ..data.dataset import SILENCE_LABEL, UNKNOWN_LABEL, DatasetIndex, Example, 
 from ..data.negatives import bundled_noise, bundled_speech
 from ..decision import settings_record
 from ..synth.generator import SynthVariety
+from .adapt import freeze
 from .draws import ClassDraw, share_weights
 from .plan import RunOutcome, RunSpec, StepSchedule, TrainingPlan
 
@@ -215,6 +216,9 @@ class CustomWordsRecipe:
     # means, CONVERSATION_STUDY.md, twelfth session): worse with takes as from text alone (CUSTOM_WORDS_STUDY.md):
     # 20 takes 0.0 -> 4.5 false alarms an hour, takes heard 93.9% -> 87.1%, other words rejected 98.7% -> 91.5%
     head_from_start: bool = False
+    # which weights move (adapt.TRAINABLE_CHOICES): all; top (the last LSTM layer, attention and output); head
+    # (attention and output). The rest keep the starting model's, learned from thousands of real speakers
+    trainable: str = "all"
     seed: int = 0
     device: str = "auto"
     precision: str = "auto"  # see TrainConfig.precision
@@ -692,6 +696,7 @@ def train_custom_words(take_dirs: list[Path], words: list[str], out_path: Path,
     index, groups = add_conversation(index, groups, recipe, window)
     built = list(index.examples)
     trainer = Trainer(index, train_config(recipe, window), None, init_from, progress, hooks)
+    freeze(trainer.model, recipe.trainable)  # side processes fork with it
     kept = {id(e) for e in trainer.index.examples}  # undecodable takes were left out
     groups = groups[np.array([id(e) in kept for e in built], dtype=bool)]
     runs = final_runs(counts, recipe)
