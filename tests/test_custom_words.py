@@ -403,3 +403,27 @@ def test_an_unknown_trainable_stops_with_the_choices(tiny_model, tmp_path):
     with pytest.raises(AdaptError, match="all, top, head"):
         train_custom_words([], ["yes"], tmp_path / "m.safetensors", CustomWordsRecipe(trainable="lstm", steps=1),
                            init_from=load_model(tiny_model), synthetic_dir=synthetic, progress=False)
+
+
+def test_a_rate_share_scales_the_first_step_of_the_weights_it_names(tiny_model, tiny_dataset):
+    """Trainer.rate_shares: Adam's first step moves every weight by about its learning rate, so the weights a
+    share of 0.5 names move half as far as the others (others_rate: what `trainable` leaves out moves slowly)."""
+    from speech_app.data.dataset import build_index
+    from speech_app.training.adapt import rate_shares
+    from speech_app.training.trainer import Trainer
+
+    start = load_model(tiny_model)  # its own labels: a new output layer at zero would pass no gradient down
+    index = build_index([tiny_dataset.root], [w for w in start.labels if not w.startswith("_")], seed=0)
+    assert index.labels == start.labels
+    trainer = Trainer(index, TrainConfig(**{**TINY_TRAIN, "weight_decay": 0.0}), None, start, False, None)
+    trainer.rate_shares = rate_shares(trainer.model, "head", 0.5)
+    assert trainer.rate_shares and not any(k.startswith(("attention.", "head.")) for k in trainer.rate_shares)
+    trainer.optimizer = trainer._new_optimizer()
+    before = {k: v.detach().clone() for k, v in trainer.model.named_parameters()}
+    trainer.train_step(np.arange(8), 1e-2, "float32")
+    moved = {k: float((v.detach() - before[k]).abs().max()) for k, v in trainer.model.named_parameters()}
+    for name, distance in moved.items():
+        if name in ("conv.0.bias", "attention.2.bias"):
+            continue  # batch norm, or the softmax over time, undoes them: next to no gradient, a smaller step
+        expected = 1e-2 * trainer.rate_shares.get(name, 1.0)
+        assert expected * 0.9 < distance < expected * 1.1, (name, distance)

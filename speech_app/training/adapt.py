@@ -189,6 +189,14 @@ def freeze(model, trainable: str) -> None:
             module.track_running_stats = any(p.requires_grad for p in module.parameters())
 
 
+def rate_shares(model, trainable: str, share: float) -> dict[str, float]:
+    """The learning-rate share of each weight `trainable` leaves out (TRAINABLE_CHOICES), for Trainer.rate_shares:
+    those weights move slowly instead of not at all."""
+    if trainable not in TRAINABLE_CHOICES:
+        raise AdaptError(f"trainable: {trainable!r}; one of {', '.join(TRAINABLE_CHOICES)}")
+    return {name: share for name, _ in model.named_parameters() if not moves(name, trainable, model.config.num_layers)}
+
+
 def train_config(recipe: AdaptRecipe, window_seconds: float):
     """The Trainer's settings: device, augmentation, distillation; the plan says how long and how fast."""
     from .trainer import TrainConfig

@@ -32,7 +32,7 @@ from ..data.dataset import SILENCE_LABEL, UNKNOWN_LABEL, DatasetIndex, Example, 
 from ..data.negatives import bundled_noise, bundled_speech
 from ..decision import settings_record
 from ..synth.generator import SynthVariety
-from .adapt import freeze
+from .adapt import freeze, rate_shares
 from .draws import ClassDraw, share_weights
 from .plan import RunOutcome, RunSpec, StepSchedule, TrainingPlan
 
@@ -219,6 +219,7 @@ class CustomWordsRecipe:
     # which weights move (adapt.TRAINABLE_CHOICES): all; top (the last LSTM layer, attention and output); head
     # (attention and output). The rest keep the starting model's, learned from thousands of real speakers
     trainable: str = "all"
+    others_rate: float = 0.0  # the learning rate of the weights `trainable` leaves out, as a share (0: they stay)
     seed: int = 0
     device: str = "auto"
     precision: str = "auto"  # see TrainConfig.precision
@@ -696,7 +697,10 @@ def train_custom_words(take_dirs: list[Path], words: list[str], out_path: Path,
     index, groups = add_conversation(index, groups, recipe, window)
     built = list(index.examples)
     trainer = Trainer(index, train_config(recipe, window), None, init_from, progress, hooks)
-    freeze(trainer.model, recipe.trainable)  # side processes fork with it
+    if recipe.others_rate > 0:
+        trainer.rate_shares = rate_shares(trainer.model, recipe.trainable, recipe.others_rate)
+    else:
+        freeze(trainer.model, recipe.trainable)  # side processes fork with it
     kept = {id(e) for e in trainer.index.examples}  # undecodable takes were left out
     groups = groups[np.array([id(e) in kept for e in built], dtype=bool)]
     runs = final_runs(counts, recipe)

@@ -192,6 +192,8 @@ class Trainer:
                  *, features: FeatureConfig | None = None, teachers: list[ModelBundle] = ()):
         self.config, self.index, self.progress = config, index, progress
         self.hooks = hooks or TrainHooks()
+        # weight name -> its share of the learning rate (1.0 where absent); a recipe sets it, runs after that use it
+        self.rate_shares: dict[str, float] = {}
         self.device = pick_device(config.device)
         training_precision(config.precision, self.device)  # a precision this device cannot run: before any work
         self.dist = Distributed(self.device)
@@ -242,8 +244,13 @@ class Trainer:
         self.model.to(self.device)
 
     def _new_optimizer(self) -> torch.optim.Optimizer:
-        return torch.optim.AdamW(self.model.parameters(), lr=self.config.learning_rate,
-                                 weight_decay=self.config.weight_decay)
+        """AdamW over the weights, in groups by their share of the learning rate (`rate_shares`), the full-rate
+        group first (the history logs the first group's rate)."""
+        groups: dict[float, list] = {1.0: []}
+        for name, parameter in self.model.named_parameters():
+            groups.setdefault(self.rate_shares.get(name, 1.0), []).append(parameter)
+        return torch.optim.AdamW([{"params": params, "rate_share": share} for share, params in groups.items() if params],
+                                 lr=self.config.learning_rate, weight_decay=self.config.weight_decay)
 
     def _reset_progress(self) -> None:
         self.step, self.epoch, self.best_accuracy, self.best_epoch = 0, 0, -1.0, 0
@@ -338,7 +345,7 @@ class Trainer:
             logits = self.train_model(features)
             loss = self.loss(logits, targets, waves) + self.anchor_penalty()
         for group in self.optimizer.param_groups:
-            group["lr"] = learning_rate
+            group["lr"] = learning_rate * group.get("rate_share", 1.0)  # a checkpoint of before has no share
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.scaler.unscale_(self.optimizer)  # clip the true gradients, not the scaled ones
