@@ -142,7 +142,8 @@ def test_fewer_takes_train_longer_but_text_alone_does_not():
     few, enough = budget({"a": custom_words.TAKES_MINIMUM}), budget({"a": custom_words.TAKES_ENOUGH})
     assert few > enough and budget({"a": 2, "b": 40}) == few  # the word with the fewest takes decides
     assert few >= budget({"a": 10}) >= budget({"a": 15}) >= enough == budget({"a": 100})
-    assert budget({"a": 0, "b": 0}) == enough  # no takes: longer runs would learn the synthetic voices
+    # no takes: the lower layers stay (text_only_trainable), and the top needs as long as with few takes
+    assert budget({"a": 0, "b": 0}) == custom_words.STEPS_TEXT_ONLY > enough
 
 
 def test_text_alone_gets_the_wider_speed_perturbation_unless_one_is_set():
@@ -159,6 +160,18 @@ def test_text_alone_draws_more_synthetic_filler_words_unless_a_share_is_set():
     assert text_only.speed == recipe.text_only_speed
     assert custom_words.text_only_settings({"a": 5, "b": 0}, recipe) == recipe  # some takes: the defaults
     assert custom_words.text_only_settings({"a": 0}, replace(recipe, filler_share=0.2)).filler_share == 0.2
+
+
+def test_text_alone_keeps_the_lower_layers_unless_the_weights_that_train_are_set():
+    recipe = CustomWordsRecipe()
+    text_only = custom_words.text_only_settings({"a": 0, "b": 0}, recipe)
+    assert (text_only.trainable, text_only.others_rate) == (recipe.text_only_trainable, recipe.text_only_others_rate)
+    assert text_only.trainable != recipe.trainable == "all"
+    assert custom_words.text_only_settings({"a": 5, "b": 0}, recipe).trainable == "all"  # some takes: every weight
+    chosen = custom_words.text_only_settings({"a": 0}, replace(recipe, trainable="head"))
+    assert (chosen.trainable, chosen.others_rate) == ("head", 0.0)
+    chosen = custom_words.text_only_settings({"a": 0}, replace(recipe, others_rate=0.1))
+    assert (chosen.trainable, chosen.others_rate) == ("all", 0.1)
 
 
 def test_few_takes_draw_more_of_a_word_from_synthetic_speech_unless_a_share_is_set():

@@ -1,0 +1,63 @@
+"""The learn side of decision_settings.py JSONs at false-alarm budgets (issue 21, fourteenth session): for each
+run, pooled over its seeds, the most learn-side takes heard by any rule (threshold, average, hold) whose learn-side
+false alarms an hour stay within each budget; and the same at the rule the model files name. Compares recipe
+levers at matched false alarms, where their thresholds differ.
+
+    python training/studies/learn_budget.py runs/s14_base/dec.json runs/s14_top/dec.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import defaultdict
+from pathlib import Path
+
+BUDGETS = (0.0, 1.0, 2.0, 4.0)  # learn-side false alarms an hour
+
+
+def pooled(rows: list[dict]) -> dict[tuple, tuple[float, float, int, int]]:
+    """(threshold, averaging, hold) -> (false alarms an hour, heard share, heard, takes), over the seeds."""
+    sums = defaultdict(lambda: [0, 0.0, 0, 0])
+    for row in rows:
+        key = (row["threshold"], row["averaging_ms"], row["hold_ms"])
+        learn = row["learn"]
+        sums[key][0] += sum(learn["false_alarms"].values())
+        sums[key][1] += sum(learn["hours"].values())
+        sums[key][2] += learn["heard"][0]
+        sums[key][3] += learn["heard"][1]
+    return {k: (fa / hours, heard / takes, heard, takes) for k, (fa, hours, heard, takes) in sums.items()}
+
+
+def best_within(table: dict, budget: float) -> tuple[tuple, tuple] | None:
+    inside = [(v[1], -k[0], k, v) for k, v in table.items() if v[0] <= budget + 1e-9]
+    if not inside:
+        return None
+    _, _, key, value = max(inside)
+    return key, value
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("runs", nargs="+", type=Path, help="decision_settings.py JSONs (--out)")
+    parser.add_argument("--rule", default="0.65,250,500", help="the models' own rule: threshold,average,hold")
+    args = parser.parse_args()
+    rule = tuple(float(x) for x in args.rule.split(","))
+    print("| run | seeds | at the rule: FA/h, heard | " + " | ".join(f"best within {b:g}/h" for b in BUDGETS) + " |")
+    print("|---|---|---|" + "---|" * len(BUDGETS))
+    for path in args.runs:
+        rows = json.loads(path.read_text())
+        table = pooled(rows)
+        seeds = sorted({r["seed"] for r in rows})
+        at = table.get(rule)
+        cells = []
+        for budget in BUDGETS:
+            best = best_within(table, budget)
+            cells.append("-" if best is None else
+                         f"{best[1][1]:.1%} ({best[1][0]:.1f}/h; {best[0][0]:g}, {best[0][1]:g}, {best[0][2]:g} ms)")
+        rule_cell = "-" if at is None else f"{at[0]:.1f}, {at[1]:.1%}"
+        print(f"| {path.parent.name} | {','.join(map(str, seeds))} | {rule_cell} | " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    main()
