@@ -39,7 +39,7 @@ system-deps-test:
 	@.ci/system-deps test
 
 # optional extra voices for synthetic speech (SVOX pico; Debian non-free): never part of setup or CI.
-# Text-only models (`speech-app train --words ... --synth`) trained with pico hear more real takes.
+# It helped text-only models when every weight trained; with today's recipe it adds nothing (CONVERSATION_STUDY.md).
 voices:
 	@.ci/optional-voices
 

@@ -143,6 +143,8 @@ def test_an_engines_fingerprint_changes_with_its_executable(tmp_path, monkeypatc
 def test_a_set_names_its_engines_and_the_recommended_ones_missing(fake_synth, tmp_path, monkeypatch, capsys,
                                                                    installed, engines, hint):
     monkeypatch.setattr(text_training, "installed_engine_names", lambda: set(installed))
+    monkeypatch.setattr(text_training, "RECOMMENDED_ENGINES", ("pico",))  # as when pico was recommended
+    monkeypatch.setattr(text_training, "RECOMMENDED_GAIN", "measured: more takes heard")
     for cached in (False, True):  # a set from the cache says the same
         make(["yes"], tmp_path, engines=engines, progress=True)
         lines = capsys.readouterr().err.splitlines()
@@ -153,3 +155,11 @@ def test_a_set_names_its_engines_and_the_recommended_ones_missing(fake_synth, tm
         else:
             assert len(lines) == 2 and lines[1].startswith(f"hint: {hint}")
             assert lines[1].endswith("sudo apt-get install libttspico-utils`")
+
+
+def test_no_engine_is_recommended_now(fake_synth, tmp_path, monkeypatch, capsys):
+    """With the lower layers kept from text alone, pico made text-only models no better (CONVERSATION_STUDY.md,
+    fourteenth session): a set made without it says only which engines spoke."""
+    monkeypatch.setattr(text_training, "installed_engine_names", lambda: {"espeak-ng", "flite"})
+    make(["yes"], tmp_path, engines="auto", progress=True)
+    assert capsys.readouterr().err.splitlines() == ["synthetic speech: espeak-ng 4 clips"]

@@ -34,11 +34,14 @@ WORD_REQUEST_KEYS = ("engines", "noise", "commercial_only", "variety", "voices",
 # of how a clip is made from its seed (generator.py, effects.py): raise it when a change there makes other
 # clips, so that no cached clip of the old making is taken for a new one. 2: the key holds the voices.
 STORE_VERSION = 2
-# Optional engines (Debian non-free) whose voices made text-only models hear more real takes in conversation
-# (training/studies/CONVERSATION_STUDY.md, twelfth session: pico, chosen on the learn side over pico with RHVoice
-# and RHVoice alone): a set made without them says so, and how to add them.
-RECOMMENDED_ENGINES = ("pico",)
-RECOMMENDED_GAIN = "measured: real takes heard in conversation 76.5% -> 81.1%, isolated 81.8% -> 86.7%"
+# Optional engines (Debian non-free) whose voices make text-only models hear more real takes in conversation: a set
+# made without them says so, and how to add them. None now. The twelfth session chose pico (real takes heard in
+# conversation 76.5% -> 81.1%) when every weight trained from text alone. Since the lower layers are kept
+# (custom_words.text_only_trainable), pico adds nothing: three seeds heard 87.9% of the learn-side takes with it
+# against 90.9% without, and on the measuring speakers 83.3% against 84.1%, with 6.6 false alarms an hour against 3.3
+# (training/studies/CONVERSATION_STUDY.md, fourteenth session). `make voices` still installs it.
+RECOMMENDED_ENGINES: tuple[str, ...] = ()
+RECOMMENDED_GAIN = ""
 
 
 def synth_cache_root() -> Path:
