@@ -134,32 +134,12 @@ def test_an_engines_fingerprint_changes_with_its_executable(tmp_path, monkeypatc
     assert FliteEngine().fingerprint() == "flite missing"
 
 
-@pytest.mark.parametrize("installed, engines, hint", [
-    ({"espeak-ng", "flite"}, "auto", "pico not installed"),
-    ({"espeak-ng", "flite", "rhvoice"}, "auto", "pico not installed"),
-    ({"espeak-ng", "flite", "pico"}, "auto", None),  # RHVoice is optional: it added nothing measurable to pico
-    ({"espeak-ng", "flite"}, "espeak-ng,flite", None),  # engines chosen by name: nothing to suggest
-])
-def test_a_set_names_its_engines_and_the_recommended_ones_missing(fake_synth, tmp_path, monkeypatch, capsys,
-                                                                   installed, engines, hint):
-    monkeypatch.setattr(text_training, "installed_engine_names", lambda: set(installed))
-    monkeypatch.setattr(text_training, "RECOMMENDED_ENGINES", ("pico",))  # as when pico was recommended
-    monkeypatch.setattr(text_training, "RECOMMENDED_GAIN", "measured: more takes heard")
-    for cached in (False, True):  # a set from the cache says the same
-        make(["yes"], tmp_path, engines=engines, progress=True)
-        lines = capsys.readouterr().err.splitlines()
-        # "yes" twice, the two filler words once
-        assert lines[0] == f"synthetic speech{' (cached)' if cached else ''}: espeak-ng 4 clips"
-        if hint is None:
-            assert len(lines) == 1
-        else:
-            assert len(lines) == 2 and lines[1].startswith(f"hint: {hint}")
-            assert lines[1].endswith("sudo apt-get install libttspico-utils`")
-
-
-def test_no_engine_is_recommended_now(fake_synth, tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize("engines", ["auto", "espeak-ng,flite"])
+def test_a_set_names_its_engines_and_suggests_none(fake_synth, tmp_path, capsys, engines):
     """With the lower layers kept from text alone, pico made text-only models no better (CONVERSATION_STUDY.md,
-    fourteenth session): a set made without it says only which engines spoke."""
-    monkeypatch.setattr(text_training, "installed_engine_names", lambda: {"espeak-ng", "flite"})
-    make(["yes"], tmp_path, engines="auto", progress=True)
-    assert capsys.readouterr().err.splitlines() == ["synthetic speech: espeak-ng 4 clips"]
+    fourteenth session): a set, made or from the cache, says only which engines spoke."""
+    for cached in (False, True):
+        make(["yes"], tmp_path, engines=engines, progress=True)
+        # "yes" twice, the two filler words once
+        assert capsys.readouterr().err.splitlines() == [f"synthetic speech{' (cached)' if cached else ''}: "
+                                                        "espeak-ng 4 clips"]

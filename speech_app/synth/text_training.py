@@ -34,14 +34,10 @@ WORD_REQUEST_KEYS = ("engines", "noise", "commercial_only", "variety", "voices",
 # of how a clip is made from its seed (generator.py, effects.py): raise it when a change there makes other
 # clips, so that no cached clip of the old making is taken for a new one. 2: the key holds the voices.
 STORE_VERSION = 2
-# Optional engines (Debian non-free) whose voices make text-only models hear more real takes in conversation: a set
-# made without them says so, and how to add them. None now. The twelfth session chose pico (real takes heard in
-# conversation 76.5% -> 81.1%) when every weight trained from text alone. Since the lower layers are kept
-# (custom_words.text_only_trainable), pico adds nothing: three seeds heard 87.9% of the learn-side takes with it
-# against 90.9% without, and on the measuring speakers 83.3% against 84.1%, with 6.6 false alarms an hour against 3.3
-# (training/studies/CONVERSATION_STUDY.md, fourteenth session). `make voices` still installs it.
-RECOMMENDED_ENGINES: tuple[str, ...] = ()
-RECOMMENDED_GAIN = ""
+# No engine is suggested when a set is made: the twelfth session's pico (Debian non-free; real takes heard in
+# conversation 76.5% -> 81.1%) helped while every weight trained from text alone, and adds nothing since the lower
+# layers are kept (custom_words.text_only_trainable: 83.3% heard with it against 84.1%, 6.6 false alarms an hour
+# against 3.3; training/studies/CONVERSATION_STUDY.md, fourteenth session). `make voices` still installs it.
 
 
 def synth_cache_root() -> Path:
@@ -107,7 +103,7 @@ def synthesize_training_set(words: list[str], *, per_word: int = DEFAULT_CLIPS_P
     cached = read_marker(done_marker)
     if cached is not None:
         if progress:
-            say_engines(cached["clips_per_engine"], engines, cached=True)
+            say_engines(cached["clips_per_engine"], cached=True)
         return folder
     # each word's clips are drawn from (seed, word, clip index) alone, so a word's folder is the same in
     # every set: the store keeps it once, and a new set synthesizes only the words no earlier set had
@@ -122,7 +118,7 @@ def synthesize_training_set(words: list[str], *, per_word: int = DEFAULT_CLIPS_P
             link_folder(word_folder, folder / word)
             clips_per_engine.update(counts)
     if progress:
-        say_engines(clips_per_engine, engines)
+        say_engines(clips_per_engine)
     write_text(done_marker, json.dumps({**request, "clips_per_engine": dict(sorted(clips_per_engine.items()))},
                                        indent=2))
     return folder
@@ -188,35 +184,9 @@ def link_folder(source: Path, target: Path) -> None:
             shutil.copy2(path, destination)
 
 
-def say_engines(clips_per_engine: Counter | dict, engines: str, cached: bool = False) -> None:
-    """Which engines spoke (the user may have fewer, or more, installed than expected) and, when every installed
-    engine was asked for, the recommended ones that are missing."""
+def say_engines(clips_per_engine: Counter | dict, cached: bool = False) -> None:
+    """Which engines spoke (the user may have fewer, or more, installed than expected)."""
     print(f"synthetic speech{' (cached)' if cached else ''}: " + engines_line(clips_per_engine), file=sys.stderr)
-    hint = missing_engines_hint(engines)
-    if hint:
-        print(hint, file=sys.stderr)
-
-
-def installed_engine_names() -> set[str]:
-    from .engines import available_engines
-
-    return {engine.name for engine in available_engines()}
-
-
-def missing_engines_hint(engines: str) -> str | None:
-    """One line naming the recommended engines that are not installed, what they are expected to give and how to
-    install them; None when they are installed or the engines were chosen by name."""
-    from .engines import ALL_ENGINES
-
-    if [name.strip() for name in engines.split(",") if name.strip()] != ["auto"]:
-        return None
-    missing = [e for e in ALL_ENGINES if e.name in RECOMMENDED_ENGINES and e.name not in installed_engine_names()]
-    if not missing:
-        return None
-    packages = " ".join(e.packages for e in missing)
-    return (f"hint: {' and '.join(e.name for e in missing)} not installed; with it text-only models are expected "
-            f"to hear more real takes ({RECOMMENDED_GAIN}): `make voices` in a checkout, or enable Debian non-free "
-            f"and `sudo apt-get install {packages}`")
 
 
 def engines_line(clips_per_engine: Counter | dict) -> str:

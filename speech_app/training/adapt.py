@@ -175,14 +175,20 @@ def moves(name: str, trainable: str, num_layers: int) -> bool:
     return trainable == "top" and layer == [f"l{num_layers - 1}"]
 
 
+def left_out(model, trainable: str) -> set[str]:
+    """The names of the weights `trainable` (TRAINABLE_CHOICES) leaves out."""
+    if trainable not in TRAINABLE_CHOICES:
+        raise AdaptError(f"trainable: {trainable!r}; one of {', '.join(TRAINABLE_CHOICES)}")
+    return {name for name, _ in model.named_parameters() if not moves(name, trainable, model.config.num_layers)}
+
+
 def freeze(model, trainable: str) -> None:
     """Only the weights `trainable` names move (TRAINABLE_CHOICES); a frozen batch norm keeps its statistics."""
     import torch
 
-    if trainable not in TRAINABLE_CHOICES:
-        raise AdaptError(f"trainable: {trainable!r}; one of {', '.join(TRAINABLE_CHOICES)}")
+    kept = left_out(model, trainable)
     for name, parameter in model.named_parameters():
-        parameter.requires_grad_(moves(name, trainable, model.config.num_layers))  # AdamW skips a weight with no gradient
+        parameter.requires_grad_(name not in kept)  # AdamW skips a weight with no gradient
     for module in model.modules():
         if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
             # a frozen one normalises training batches by their own statistics and never updates its running ones
@@ -190,11 +196,9 @@ def freeze(model, trainable: str) -> None:
 
 
 def rate_shares(model, trainable: str, share: float) -> dict[str, float]:
-    """The learning-rate share of each weight `trainable` leaves out (TRAINABLE_CHOICES), for Trainer.rate_shares:
-    those weights move slowly instead of not at all."""
-    if trainable not in TRAINABLE_CHOICES:
-        raise AdaptError(f"trainable: {trainable!r}; one of {', '.join(TRAINABLE_CHOICES)}")
-    return {name: share for name, _ in model.named_parameters() if not moves(name, trainable, model.config.num_layers)}
+    """The learning-rate share of each weight `trainable` leaves out, for Trainer.rate_shares: those weights move
+    slowly instead of not at all."""
+    return dict.fromkeys(left_out(model, trainable), share)
 
 
 def train_config(recipe: AdaptRecipe, window_seconds: float):

@@ -10,23 +10,21 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections import defaultdict
+import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from decision_settings import heard, rate  # noqa: E402  (the learn side's pooled figures, as that study reports them)
 
 BUDGETS = (0.0, 1.0, 2.0, 4.0)  # learn-side false alarms an hour
 
 
-def pooled(rows: list[dict]) -> dict[tuple, tuple[float, float, int, int]]:
-    """(threshold, averaging, hold) -> (false alarms an hour, heard share, heard, takes), over the seeds."""
-    sums = defaultdict(lambda: [0, 0.0, 0, 0])
+def pooled(rows: list[dict]) -> dict[tuple, tuple[float, float]]:
+    """(threshold, averaging, hold) -> (learn false alarms an hour, learn takes heard), over the seeds."""
+    by_rule: dict[tuple, list[dict]] = {}
     for row in rows:
-        key = (row["threshold"], row["averaging_ms"], row["hold_ms"])
-        learn = row["learn"]
-        sums[key][0] += sum(learn["false_alarms"].values())
-        sums[key][1] += sum(learn["hours"].values())
-        sums[key][2] += learn["heard"][0]
-        sums[key][3] += learn["heard"][1]
-    return {k: (fa / hours, heard / takes, heard, takes) for k, (fa, hours, heard, takes) in sums.items()}
+        by_rule.setdefault((row["threshold"], row["averaging_ms"], row["hold_ms"]), []).append(row)
+    return {key: (rate(group, "learn"), heard(group, "learn")) for key, group in by_rule.items()}
 
 
 def best_within(table: dict, budget: float) -> tuple[tuple, tuple] | None:
