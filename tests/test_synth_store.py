@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -117,6 +118,37 @@ def test_a_damaged_store_entry_or_set_record_is_made_again_not_trusted(fake_synt
     assert json.loads(marker.read_text())["word"] == "hello"
     assert json.loads((again / text_training.SET_DONE).read_text())["clips_per_engine"] == {"espeak-ng": 4}
     assert not [p for p in tmp_path.rglob("*") if p.name.startswith(".") and "tmp" in p.name]  # no temporaries left
+
+
+def test_a_word_another_process_stores_meanwhile_stays_whole(tmp_path, monkeypatch):
+    """Two processes that make the same word (the GUI and the CLI training at once): the other one finishes its
+    entry while this one is storing. The entry in the store must be one process's clips with that process's
+    record, and neither process fails."""
+    place = tmp_path / text_training.WORD_STORE / "key"
+
+    def made(name: str, clips: int) -> Path:
+        folder = tmp_path / name / "alpha"
+        folder.mkdir(parents=True)
+        for index in range(clips):
+            (folder / clip_file_name("espeak-ng", "en", index)).write_bytes(name.encode())
+        return folder
+
+    write_text, interrupted = text_training.write_text, []
+
+    def other_process_first(path, text):
+        if path.name == text_training.WORD_DONE and not interrupted:  # this process's record, not yet in place
+            interrupted.append(path)
+            text_training.store_word(made("other", 3), place, {"word": "alpha", "clips_per_engine": {"espeak-ng": 3}})
+        write_text(path, text)
+
+    monkeypatch.setattr(text_training, "write_text", other_process_first)
+    text_training.store_word(made("this", 2), place, {"word": "alpha", "clips_per_engine": {"espeak-ng": 2}})
+    assert interrupted
+    record = text_training.read_marker(place / text_training.WORD_DONE)
+    clips = sorted((place / "alpha").iterdir())
+    assert len(clips) == record["clips_per_engine"]["espeak-ng"]
+    assert {clip.read_bytes() for clip in clips} == {b"other"}  # the first whole entry is kept
+    assert sorted(p.name for p in place.parent.iterdir()) == ["key"]  # no half-made entry left beside it
 
 
 def test_an_engines_fingerprint_changes_with_its_executable(tmp_path, monkeypatch):

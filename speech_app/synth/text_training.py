@@ -160,14 +160,26 @@ def stored_words(root: Path, runs: list[tuple[list[str], dict]], engines: str, j
 
 
 def store_word(clips: Path, place: Path, record: dict) -> None:
-    """Move a word's freshly made clips into its store folder, marked complete last."""
+    """Move a word's freshly made clips into its store folder. The entry is put together beside it (clips, then
+    the marker) and renamed into place whole, so a process that trains at the same time (the GUI and the CLI,
+    two benchmarks) never sees, removes or fills a half-made entry; if it stored the word first, its entry stays."""
     if read_marker(place / WORD_DONE) is not None:  # another process stored it meanwhile
         return
-    shutil.rmtree(place, ignore_errors=True)  # an entry an interrupted run left unfinished, or a damaged one
-    place.mkdir(parents=True)
-    clips.mkdir(exist_ok=True)  # a word whose every clip failed: an empty folder
-    os.replace(clips, place / clips.name)
-    write_text(place / WORD_DONE, json.dumps(record))  # atomically, last: the entry is whole once it is there
+    place.parent.mkdir(parents=True, exist_ok=True)
+    entry = Path(tempfile.mkdtemp(prefix=".entry-", dir=place.parent))
+    try:
+        clips.mkdir(exist_ok=True)  # a word whose every clip failed: an empty folder
+        os.replace(clips, entry / clips.name)
+        write_text(entry / WORD_DONE, json.dumps(record))
+        if read_marker(place / WORD_DONE) is None:  # an entry an interrupted older run left unfinished, or damaged
+            shutil.rmtree(place, ignore_errors=True)
+        try:
+            os.rename(entry, place)
+        except OSError:  # another process renamed its whole entry into place first
+            if read_marker(place / WORD_DONE) is None:
+                raise
+    finally:
+        shutil.rmtree(entry, ignore_errors=True)
 
 
 def link_folder(source: Path, target: Path) -> None:
