@@ -16,7 +16,16 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from decision_settings import heard, rate  # noqa: E402  (the learn side's pooled figures, as that study reports them)
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from speech_app.training.custom_words import CustomWordsRecipe, listening_for_takes, listening_settings  # noqa: E402
+
 BUDGETS = (0.0, 1.0, 2.0, 4.0)  # learn-side false alarms an hour
+
+
+def text_only_rule() -> str:
+    """The rule today's recipe gives a model from text alone, as --rule takes it."""
+    settings = listening_settings(listening_for_takes({"word": 0}, CustomWordsRecipe()))
+    return f"{settings.threshold:g},{settings.averaging_ms:g},{settings.hold_ms:g}"
 
 
 def pooled(rows: list[dict]) -> dict[tuple, tuple[float, float]]:
@@ -38,7 +47,8 @@ def best_within(table: dict, budget: float) -> tuple[tuple, tuple] | None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("runs", nargs="+", type=Path, help="decision_settings.py JSONs (--out)")
-    parser.add_argument("--rule", default="0.65,250,500", help="the models' own rule: threshold,average,hold")
+    parser.add_argument("--rule", default=text_only_rule(),
+                        help="the models' own rule: threshold,average,hold (default: today's from text alone)")
     args = parser.parse_args()
     rule = tuple(float(x) for x in args.rule.split(","))
     print("| run | seeds | at the rule: FA/h, heard | " + " | ".join(f"best within {b:g}/h" for b in BUDGETS) + " |")
